@@ -1,0 +1,118 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { UserError } from './core/errors.ts';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/**
+ * Every setting mechanic reads, from the environment, parsed once. Composition roots (the CLI
+ * commands that start a process) call loadConfig and pass slices down; nothing deeper reads env.
+ */
+const EnvSchema = z.object({
+  /** Where the embedded stack keeps its state (SQLite files, tokens, keys, logs). */
+  MECHANIC_HOME: z.string().default('.mechanic'),
+  MECHANIC_RUNBOOKS_DIR: z.string().default('runbooks'),
+  MECHANIC_API_HOST: z.string().default('127.0.0.1'),
+  MECHANIC_API_PORT: port.default(8787),
+  /** The API the CLI talks to; defaults to the embedded stack's. */
+  MECHANIC_API_URL: optional,
+  MECHANIC_TOKEN: optional,
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('mechanic'),
+  TEMPORAL_API_KEY: optional,
+  TEMPORAL_TLS: z.enum(['true', 'false']).default('false'),
+  TEMPORAL_UI_PORT: port.default(8233),
+  /** AES-256-GCM keys for workflow payloads: "id:base64key[,id:base64key…]", the first is active. */
+  MECHANIC_CODEC_KEYS: optional,
+
+  AWS_REGION: z.string().default('us-east-1'),
+  /** Endpoint override for STS and SSM (devfleet in the embedded stack). Unset for real AWS. */
+  MECHANIC_AWS_ENDPOINT: optional,
+  AWS_ACCESS_KEY_ID: optional,
+  AWS_SECRET_ACCESS_KEY: optional,
+  MECHANIC_DEVFLEET_PORT: port.default(4580),
+
+  /** PostgreSQL for the audit store; SQLite under MECHANIC_HOME when unset. */
+  DATABASE_URL: optional,
+
+  MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
+  MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
+  MECHANIC_DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(600),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  readonly home: string;
+  readonly runbooksDir: string;
+  readonly api: { readonly host: string; readonly port: number; readonly url: string; readonly token: string | undefined };
+  readonly temporal: {
+    readonly address: string;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly apiKey: string | undefined;
+    readonly tls: boolean;
+    readonly uiPort: number;
+    readonly codecKeys: string | undefined;
+  };
+  readonly aws: {
+    readonly region: string;
+    readonly endpoint: string | undefined;
+    readonly baseCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+    readonly devfleetPort: number;
+  };
+  readonly store: { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+  readonly ssm: { readonly pollMinMs: number; readonly pollMaxMs: number; readonly deliveryTimeoutSeconds: number };
+  readonly logLevel: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const r = EnvSchema.safeParse(env);
+  if (!r.success) throw new UserError('CONFIG_INVALID', `the environment has an invalid setting:\n${z.prettifyError(r.error)}`);
+  const e = r.data;
+  if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
+    throw new UserError('CONFIG_INVALID', 'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+  }
+  if (e.MECHANIC_POLL_MAX_MS < e.MECHANIC_POLL_MIN_MS) {
+    throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must not be smaller than MECHANIC_POLL_MIN_MS');
+  }
+  const home = path.resolve(e.MECHANIC_HOME);
+  return Object.freeze({
+    home,
+    runbooksDir: path.resolve(e.MECHANIC_RUNBOOKS_DIR),
+    api: {
+      host: e.MECHANIC_API_HOST,
+      port: e.MECHANIC_API_PORT,
+      url: e.MECHANIC_API_URL ?? `http://${e.MECHANIC_API_HOST}:${e.MECHANIC_API_PORT}`,
+      token: e.MECHANIC_TOKEN,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined,
+      uiPort: e.TEMPORAL_UI_PORT,
+      codecKeys: e.MECHANIC_CODEC_KEYS,
+    },
+    aws: {
+      region: e.AWS_REGION,
+      endpoint: e.MECHANIC_AWS_ENDPOINT,
+      baseCredentials:
+        e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+          : undefined,
+      devfleetPort: e.MECHANIC_DEVFLEET_PORT,
+    },
+    store: e.DATABASE_URL
+      ? { kind: 'postgres' as const, url: e.DATABASE_URL }
+      : { kind: 'sqlite' as const, file: path.join(home, 'audit.db') },
+    ssm: { pollMinMs: e.MECHANIC_POLL_MIN_MS, pollMaxMs: e.MECHANIC_POLL_MAX_MS, deliveryTimeoutSeconds: e.MECHANIC_DELIVERY_TIMEOUT_SECONDS },
+    logLevel: e.LOG_LEVEL,
+  });
+}

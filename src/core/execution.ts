@@ -1,0 +1,92 @@
+import type { Plan, PlannedStep } from './plan.ts';
+import type { ApprovalState, Vote } from './approval.ts';
+
+/** What the workflow starts with: the plan and the digest approvers must name. */
+export interface ExecutionInput {
+  readonly plan: Plan;
+  readonly planDigest: string;
+}
+
+export type ExecutionStatus = 'awaiting_approval' | 'running' | 'completed' | 'failed' | 'expired' | 'cancelled' | 'rejected';
+
+export const TERMINAL_STATUSES: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'expired', 'cancelled', 'rejected']);
+
+/** Everything STS needs to issue (or re-issue) the run's credentials. No secret in here. */
+export interface CredentialRequest {
+  readonly executionId: string;
+  readonly roleArn: string;
+  readonly region: string;
+  readonly sessionPolicy: string;
+  readonly durationSeconds: number;
+  /** Who the session acts for; STS logs it and it can never be changed for the session. */
+  readonly sourceIdentity: string;
+  readonly runbook: string;
+  readonly approvers: readonly string[];
+}
+
+/** What crosses into workflow history about credentials: never the secret. */
+export interface CredentialLease {
+  readonly accessKeyId: string;
+  readonly expiration: string;
+  readonly policyDigest: string;
+  readonly packedPolicySize?: number;
+}
+
+export interface StepRequest {
+  readonly executionId: string;
+  readonly stepIndex: number;
+  readonly phase: 'main' | 'onFailure';
+  readonly step: PlannedStep;
+  readonly instanceIds: readonly string[];
+  readonly credentials: CredentialRequest;
+  /** When the run was planned: commands of this run cannot be older (bounds the dispatch look-up). */
+  readonly notBefore: string;
+}
+
+export type InstanceStatus =
+  | 'Pending'
+  | 'InProgress'
+  | 'Delayed'
+  | 'Success'
+  | 'Cancelled'
+  | 'TimedOut'
+  | 'Failed'
+  | 'Cancelling';
+
+export interface InstanceResult {
+  readonly instanceId: string;
+  readonly status: string;
+  readonly statusDetails: string;
+  readonly responseCode: number;
+  /** Redacted, capped previews; the full redacted output is in the audit log. */
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly outputSha256: string;
+}
+
+export interface StepOutcome {
+  readonly commandId: string;
+  readonly ok: boolean;
+  readonly instances: readonly InstanceResult[];
+}
+
+export interface StepView {
+  readonly name: string;
+  readonly phase: 'main' | 'onFailure';
+  readonly status: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+  readonly commandId?: string;
+  readonly instances: readonly InstanceResult[];
+}
+
+/** The live view of one execution, answered by the workflow's status query. */
+export interface ExecutionView {
+  readonly executionId: string;
+  readonly status: ExecutionStatus;
+  readonly planDigest: string;
+  readonly plan: Plan;
+  readonly approval: ApprovalState;
+  readonly votes: readonly Vote[];
+  readonly steps: readonly StepView[];
+  readonly credentials?: CredentialLease;
+  readonly reason?: string;
+}

@@ -1,0 +1,97 @@
+import type { Runbook } from './runbook.ts';
+import type { ParamValues } from './params.ts';
+import type { PlannedTarget } from './targets.ts';
+import { parseParams } from './params.ts';
+import { renderScript } from './template.ts';
+import { accountOf, buildSessionPolicy } from './session-policy.ts';
+import { digestOf } from './canonical.ts';
+import { UserError } from './errors.ts';
+
+export interface PlannedStep {
+  readonly name: string;
+  /** The script exactly as it will run: parameters already rendered as shell-quoted words. */
+  readonly script: string;
+  readonly timeoutSeconds: number;
+}
+
+/**
+ * Everything a run will do, fixed before anyone approves it: what runs, where, as which role,
+ * with which session policy and for how long. Approvers approve this object's digest; anything
+ * that changes it needs new approvals.
+ */
+export interface Plan {
+  readonly executionId: string;
+  readonly runbook: { readonly name: string; readonly version: number; readonly digest: string; readonly description: string };
+  readonly requester: string;
+  readonly reason: string;
+  readonly params: ParamValues;
+  readonly targets: readonly PlannedTarget[];
+  readonly roleArn: string;
+  readonly region: string;
+  readonly steps: readonly PlannedStep[];
+  readonly onFailure: readonly PlannedStep[];
+  readonly approval: { readonly required: number; readonly expiresAfterSeconds: number };
+  /** Lifetime of the run's credentials, in seconds (STS: 900..43200). */
+  readonly budgetSeconds: number;
+  readonly sessionPolicy: string;
+  readonly createdAt: string;
+}
+
+export interface PlanInput {
+  readonly executionId: string;
+  readonly runbook: Runbook;
+  readonly runbookDigest: string;
+  readonly rawParams: Readonly<Record<string, unknown>>;
+  readonly targets: readonly PlannedTarget[];
+  readonly requester: string;
+  readonly reason: string;
+  readonly region: string;
+  readonly now: Date;
+}
+
+/** Seconds added per step for delivery and polling, on top of the step's own timeout. */
+const STEP_OVERHEAD_SECONDS = 60;
+const RUN_OVERHEAD_SECONDS = 300;
+
+export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } {
+  const { runbook } = input;
+  const reason = input.reason.trim();
+  if (reason.length < 3) throw new UserError('USAGE', 'a reason is required: say in a few words why this run is needed');
+  if (reason.length > 500) throw new UserError('USAGE', 'the reason is longer than 500 characters; shorten it');
+  const params = parseParams(runbook, input.rawParams);
+  const render = (step: Runbook['steps'][number]): PlannedStep => ({
+    name: step.name,
+    script: renderScript(step.script, {
+      ...params,
+      mechanic_execution_id: input.executionId,
+      mechanic_step: step.name,
+    }),
+    timeoutSeconds: step.timeoutSeconds,
+  });
+  const steps = runbook.steps.map(render);
+  const onFailure = runbook.onFailure.map(render);
+  const work = [...steps, ...onFailure].reduce((sum, s) => sum + s.timeoutSeconds + STEP_OVERHEAD_SECONDS, 0);
+  const budgetSeconds = Math.min(43_200, Math.max(900, work + RUN_OVERHEAD_SECONDS));
+  const plan: Plan = {
+    executionId: input.executionId,
+    runbook: { name: runbook.name, version: runbook.version, digest: input.runbookDigest, description: runbook.description },
+    requester: input.requester,
+    reason,
+    params,
+    targets: input.targets,
+    roleArn: runbook.roleArn,
+    region: input.region,
+    steps,
+    onFailure,
+    approval: { required: runbook.approval.required, expiresAfterSeconds: runbook.approval.expiresAfterMinutes * 60 },
+    budgetSeconds,
+    sessionPolicy: buildSessionPolicy({
+      region: input.region,
+      accountId: accountOf(runbook.roleArn),
+      instanceIds: input.targets.map((t) => t.instanceId),
+      scope: runbook.targets,
+    }),
+    createdAt: input.now.toISOString(),
+  };
+  return { plan, planDigest: digestOf(plan) };
+}

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { UserError } from './errors.ts';
+
+/** Parameter names are also template placeholders, so they are plain identifiers. */
+const ParamNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,39}$/, 'must be an identifier like "service_name"');
+
+const ParamBase = { description: z.string().max(500).optional() };
+
+export const ParameterSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    ...ParamBase,
+    type: z.literal('string'),
+    default: z.string().optional(),
+    pattern: z.string().optional(),
+    maxLength: z.number().int().positive().max(4096).default(256),
+  }),
+  z.strictObject({
+    ...ParamBase,
+    type: z.literal('integer'),
+    default: z.number().int().optional(),
+    min: z.number().int().optional(),
+    max: z.number().int().optional(),
+  }),
+  z.strictObject({ ...ParamBase, type: z.literal('boolean'), default: z.boolean().optional() }),
+  z.strictObject({
+    ...ParamBase,
+    type: z.literal('enum'),
+    values: z.array(z.string().min(1)).min(1),
+    default: z.string().optional(),
+  }),
+]);
+export type Parameter = z.infer<typeof ParameterSchema>;
+
+const InstanceIdSchema = z.string().regex(/^(i-(\w{8}|\w{17})|mi-\w{17})$/, 'must be an instance id like i-0123456789abcdef0');
+const TagKeySchema = z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be a tag key');
+
+/** Which instances a runbook may touch. The operator may narrow this at launch, never widen it. */
+export const TargetsSchema = z.union([
+  z.strictObject({ instanceIds: z.array(InstanceIdSchema).min(1).max(50) }),
+  z.strictObject({ tags: z.record(TagKeySchema, z.string().min(1).max(256)) }).refine((t) => {
+    const n = Object.keys(t.tags).length;
+    return n >= 1 && n <= 5;
+  }, 'tags must name between 1 and 5 tags'),
+]);
+export type Targets = z.infer<typeof TargetsSchema>;
+
+export const StepSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a lowercase step name like "restart-service"'),
+  description: z.string().max(500).optional(),
+  /** A bash script; `{{ name }}` placeholders are replaced by shell-quoted parameter values. */
+  script: z.string().min(1).max(16_000),
+  timeoutSeconds: z.number().int().min(1).max(172_800).default(300),
+});
+export type Step = z.infer<typeof StepSchema>;
+
+export const RunbookSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be a lowercase name like "restart-web"'),
+    version: z.number().int().positive(),
+    description: z.string().min(1).max(2000),
+    roleArn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
+    parameters: z.record(ParamNameSchema, ParameterSchema).default({}),
+    targets: TargetsSchema,
+    approval: z
+      .strictObject({
+        required: z.number().int().min(1).max(10).default(1),
+        expiresAfterMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60)
+          .default(60),
+      })
+      .default({ required: 1, expiresAfterMinutes: 60 }),
+    steps: z.array(StepSchema).min(1).max(50),
+    onFailure: z.array(StepSchema).max(10).default([]),
+  })
+  .superRefine((rb, ctx) => {
+    const names = new Set<string>();
+    for (const step of [...rb.steps, ...rb.onFailure]) {
+      if (names.has(step.name)) ctx.addIssue({ code: 'custom', message: `step name "${step.name}" is used twice` });
+      names.add(step.name);
+      for (const name of placeholdersOf(step.script)) {
+        if (!(name in rb.parameters) && !BUILTIN_PLACEHOLDERS.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps'],
+            message: `step "${step.name}" uses {{ ${name} }}, which is not a declared parameter`,
+          });
+        }
+      }
+    }
+    for (const [name, p] of Object.entries(rb.parameters)) {
+      if (p.type === 'enum' && p.default !== undefined && !p.values.includes(p.default)) {
+        ctx.addIssue({ code: 'custom', message: `parameter "${name}" has a default that is not one of its values` });
+      }
+      if (p.type === 'string' && p.pattern !== undefined) {
+        try {
+          new RegExp(p.pattern, 'u');
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `parameter "${name}" has a pattern that is not a valid regular expression` });
+        }
+      }
+    }
+  });
+export type Runbook = z.infer<typeof RunbookSchema>;
+
+/** Placeholders every step may use besides its parameters. */
+export const BUILTIN_PLACEHOLDERS: ReadonlySet<string> = new Set(['mechanic_execution_id', 'mechanic_step']);
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+export function placeholdersOf(script: string): string[] {
+  return [...script.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
+}
+
+/** Validates an already-parsed YAML/JSON value as a runbook. `source` names it in the error. */
+export function parseRunbook(input: unknown, source = 'runbook'): Runbook {
+  const result = RunbookSchema.safeParse(input);
+  if (!result.success) {
+    throw new UserError('RUNBOOK_INVALID', `${source} is not a valid runbook:\n${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
+
+export { PLACEHOLDER as PLACEHOLDER_PATTERN };

@@ -1,0 +1,31 @@
+import { PLACEHOLDER_PATTERN } from './runbook.ts';
+import { hasControlCharacters, type ParamValue } from './params.ts';
+import { UserError } from './errors.ts';
+
+/**
+ * Quotes a value as exactly one shell word. Single quotes make bash take every character
+ * literally (no `$`, backtick, glob or word splitting); an embedded single quote is closed,
+ * escaped and reopened. Control characters are refused outright: a newline in a value would
+ * be one word for bash but could still mislead a person reading the rendered script.
+ */
+export function shellQuote(value: ParamValue): string {
+  const text = String(value);
+  if (hasControlCharacters(text)) {
+    throw new UserError('TEMPLATE_UNSAFE', 'a parameter value contains a control character, which is never allowed');
+  }
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Renders a step script: each `{{ name }}` becomes the shell-quoted value. Parameters are data,
+ * never code, so there is no raw (unquoted) form.
+ */
+export function renderScript(script: string, values: Readonly<Record<string, ParamValue>>): string {
+  return script.replace(PLACEHOLDER_PATTERN, (_whole, name: string) => {
+    const value = values[name];
+    if (value === undefined) {
+      throw new UserError('TEMPLATE_UNSAFE', `the script uses {{ ${name} }}, but no value was given for it`);
+    }
+    return shellQuote(value);
+  });
+}
