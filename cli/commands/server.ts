@@ -1,0 +1,48 @@
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger, untilSignal } from '../../src/log.ts';
+import { openAuditStore } from '../../src/store/audit-log.ts';
+import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
+import { readUsersFile, tokenAuthenticator } from '../../src/authz/users.ts';
+import { connectClient } from '../../src/temporal/connect.ts';
+import { createInventory } from '../../src/activities/inventory.ts';
+import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
+import { createExecutionService } from '../../src/server/executions.ts';
+import { createApp } from '../../src/server/app.ts';
+import { usersFile } from '../api.ts';
+
+/** `mechanic server`: the HTTP API, until SIGINT/SIGTERM. */
+export async function run(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger('server', config.logLevel);
+  const registry = await loadRunbookRegistry(config.runbooksDir);
+  const authenticator = tokenAuthenticator(await readUsersFile(process.env['MECHANIC_USERS_FILE'] ?? usersFile(config.home)));
+  const audit = await openAuditStore(config.store);
+  const client = await connectClient(config.temporal);
+  const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
+  const inventory = createInventory({ sts: createStsClient(aws), ssmFor: (c) => createSsmClient(aws, c) });
+  const executions = createExecutionService({
+    client,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    inventory,
+    audit,
+    region: config.aws.region,
+  });
+  const app = createApp({ authenticator, executions, registry, audit, log });
+  const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.api.host}:${port}`;
+  log.info({ url, runbooks: registry.list().length }, 'ready');
+  await untilSignal();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await client.connection.close();
+  await audit.close();
+  log.info('stopped');
+  return 0;
+}

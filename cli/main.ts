@@ -1,0 +1,60 @@
+import { reportFailure } from './output.ts';
+import { UserError } from '../src/core/errors.ts';
+
+type Command = (argv: string[]) => Promise<number | void>;
+
+// Each command is loaded only when used: the worker's Temporal native module costs a second
+// at start-up, which the plain API commands should not pay.
+const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
+  dev: () => import('./commands/dev.ts'),
+  demo: () => import('./commands/demo.ts'),
+  launch: () => import('./commands/launch.ts'),
+  approve: () => import('./commands/vote.ts').then((m) => ({ run: m.approve })),
+  reject: () => import('./commands/vote.ts').then((m) => ({ run: m.reject })),
+  status: () => import('./commands/status.ts'),
+  list: () => import('./commands/list.ts'),
+  runbooks: () => import('./commands/runbooks.ts'),
+  audit: () => import('./commands/audit.ts'),
+  worker: () => import('./commands/worker.ts'),
+  server: () => import('./commands/server.ts'),
+  devfleet: () => import('./commands/devfleet.ts'),
+};
+
+const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
+
+Embedded stack
+  mechanic dev [--no-tui]            start Temporal, devfleet, worker and API server; Ctrl-C stops them
+  mechanic demo                      play the whole story once, on its own throwaway stack
+
+Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
+  mechanic runbooks                              list the runbooks you can launch
+  mechanic launch <runbook> --param k=v --reason "why" [--target id] [--dry-run]
+  mechanic approve <execution> [--comment text]
+  mechanic reject <execution> --comment "why"
+  mechanic status <execution>
+  mechanic list [--status running]
+  mechanic audit list [--execution id] | mechanic audit verify
+
+Run the parts separately (production)
+  mechanic worker | mechanic server | mechanic devfleet
+
+Every operate command takes --json for scripts.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const json = rest.includes('--json');
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const load = COMMANDS[name];
+  try {
+    if (!load) throw new UserError('USAGE', `"${name}" is not a mechanic command; "mechanic help" lists them`);
+    const { run } = await load();
+    return (await run(rest)) ?? 0;
+  } catch (e) {
+    return reportFailure(e, json);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

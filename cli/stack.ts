@@ -1,0 +1,247 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../src/config.ts';
+import { UserError } from '../src/core/errors.ts';
+import { ensureDemoUsers } from '../src/authz/users.ts';
+import { defaultFleetConfig } from '../src/devfleet/config.ts';
+import { findTemporalCli } from '../src/temporal/provision.ts';
+import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
+import { stackFile, usersFile, type StackInfo } from './api.ts';
+
+const BIN = fileURLToPath(new URL('../bin/mechanic.js', import.meta.url));
+const READY_TIMEOUT_MS = 120_000;
+
+export type PartName = 'devfleet' | 'worker' | 'server';
+
+export interface StackEvents {
+  progress(line: string): void;
+  /** A part exited on its own; it is restarted unless the stack is stopping. */
+  partExited?(name: PartName, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+export interface Stack {
+  readonly info: StackInfo;
+  readonly home: string;
+  /** The running child process of a part (changes when the part restarts). */
+  pid(name: PartName): number | undefined;
+  /** Waits until a part that was killed has been restarted and is ready again. */
+  whenReady(name: PartName): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Writes a file readable by its owner only, via a temp file so it is never half-written. */
+async function writeSecret(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
+
+async function readOrCreate(file: string, make: () => string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const value = make();
+    await writeSecret(file, `${value}\n`);
+    return value;
+  }
+}
+
+/**
+ * The embedded stack's secrets, made once and kept owner-only under MECHANIC_HOME: the payload
+ * encryption key, devfleet's root credentials and the demo users' tokens.
+ */
+async function ensureSecrets(home: string) {
+  const codecKeys = await readOrCreate(path.join(home, 'codec-keys'), () => `dev1:${randomBytes(32).toString('base64')}`);
+  const root = JSON.parse(
+    await readOrCreate(path.join(home, 'devfleet', 'root.json'), () =>
+      JSON.stringify({
+        accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+        secretAccessKey: randomBytes(30).toString('base64'),
+      }),
+    ),
+  ) as { accessKeyId: string; secretAccessKey: string };
+  await readOrCreate(path.join(home, 'devfleet', 'fleet.json'), () => JSON.stringify(defaultFleetConfig(root), null, 2));
+  await ensureDemoUsers(usersFile(home));
+  return { codecKeys, root };
+}
+
+interface Part {
+  child: ChildProcess | undefined;
+  ready: Promise<Record<string, unknown>>;
+  restarts: number;
+}
+
+/**
+ * Starts the embedded stack: the Temporal dev server (SQLite under MECHANIC_HOME) and devfleet,
+ * the worker and the API server, each as its own child process so any one can be killed and
+ * restarted while the others keep going. A part that dies on its own is restarted.
+ */
+export async function startStack(config: Config, events: StackEvents): Promise<Stack> {
+  const home = config.home;
+  await mkdir(path.join(home, 'logs'), { recursive: true, mode: 0o700 });
+  const secrets = await ensureSecrets(home);
+  const cliPath = await findTemporalCli({ onProgress: events.progress });
+  const [host, portText] = splitAddress(config.temporal.address);
+  events.progress(`starting Temporal dev server on ${config.temporal.address} (state in ${path.join(home, 'temporal.db')})`);
+  let temporal: DevServer;
+  try {
+    temporal = await startDevServer({
+      cliPath,
+      dbFile: path.join(home, 'temporal.db'),
+      ip: host,
+      port: Number(portText),
+      ui: true,
+      uiPort: config.temporal.uiPort,
+      namespace: config.temporal.namespace,
+      logFile: path.join(home, 'logs', 'temporal.log'),
+    });
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError('TEMPORAL_UNAVAILABLE', `the Temporal dev server did not start: ${(e as Error).message}`);
+  }
+
+  let stopping = false;
+  const parts = new Map<PartName, Part>();
+  const logs = new Map<PartName, WriteStream>();
+  const baseEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    MECHANIC_HOME: home,
+    MECHANIC_SUPERVISED: '1',
+    MECHANIC_CODEC_KEYS: secrets.codecKeys,
+    TEMPORAL_ADDRESS: temporal.address,
+    AWS_ACCESS_KEY_ID: secrets.root.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secrets.root.secretAccessKey,
+  };
+  const envFor = new Map<PartName, NodeJS.ProcessEnv>();
+
+  const launch = (name: PartName): Part => {
+    const log = logs.get(name) ?? createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
+    logs.set(name, log);
+    // stdin is a pipe the child watches: if this process dies, the pipe closes and so do they.
+    const child = spawn(process.execPath, [BIN, name], { env: envFor.get(name), stdio: ['pipe', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const part: Part = { child, restarts: parts.get(name)?.restarts ?? 0, ready: Promise.resolve({}) };
+    part.ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new UserError('SERVER_UNAVAILABLE', `${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s; see ${path.join(home, 'logs', `${name}.log`)}`)), READY_TIMEOUT_MS);
+      const onLine = (line: string) => {
+        log.write(`${line}\n`);
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          if (entry['msg'] === 'ready') {
+            clearTimeout(timer);
+            resolve(entry);
+          }
+        } catch {
+          // Not a log line of ours (e.g. a native module's warning); it is kept in the log file.
+        }
+      };
+      createInterface({ input: child.stdout! }).on('line', onLine);
+      createInterface({ input: child.stderr! }).on('line', onLine);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new UserError('SERVER_UNAVAILABLE', `${name} exited while starting (${signal ?? `code ${code}`}):\n${lastMessages(tail)}`));
+        if (stopping) return;
+        events.partExited?.(name, code, signal);
+        const restarted = launch(name);
+        restarted.restarts = part.restarts + 1;
+        parts.set(name, restarted);
+        restarted.ready.catch(() => {});
+      });
+    });
+    part.ready.catch(() => {});
+    parts.set(name, part);
+    return part;
+  };
+
+  const stopParts = async () => {
+    stopping = true;
+    await Promise.all(
+      [...parts.values()].map(async ({ child }) => {
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    for (const log of logs.values()) log.end();
+  };
+
+  try {
+    envFor.set('devfleet', { ...baseEnv });
+    events.progress('starting devfleet (local STS + SSM with three instances)');
+    const fleetReady = await launch('devfleet').ready;
+    const endpoint = String(fleetReady['endpoint']);
+    const partEnv = { ...baseEnv, MECHANIC_AWS_ENDPOINT: endpoint };
+    envFor.set('worker', partEnv);
+    envFor.set('server', partEnv);
+    events.progress('starting worker and API server');
+    const [, serverReady] = await Promise.all([launch('worker').ready, launch('server').ready]);
+    const info: StackInfo = {
+      apiUrl: String(serverReady['url']),
+      temporalAddress: temporal.address,
+      temporalUiUrl: temporal.uiUrl,
+      devfleetEndpoint: endpoint,
+      pid: process.pid,
+    };
+    await writeFile(stackFile(home), `${JSON.stringify(info, null, 2)}\n`);
+    return {
+      info,
+      home,
+      pid: (name) => parts.get(name)?.child?.pid,
+      whenReady: async (name) => {
+        for (;;) {
+          const part = parts.get(name);
+          if (!part) return;
+          try {
+            await part.ready;
+            if (parts.get(name) === part && part.child?.exitCode === null) return;
+          } catch {
+            // The part died while starting; the restarted one is in the map now.
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      async stop() {
+        await stopParts();
+        await temporal.stop();
+        await writeFile(stackFile(home), '{}\n').catch(() => {});
+      },
+    };
+  } catch (e) {
+    await stopParts();
+    await temporal.stop();
+    throw e;
+  }
+}
+
+function splitAddress(address: string): [string, string] {
+  const i = address.lastIndexOf(':');
+  if (i <= 0) throw new UserError('CONFIG_INVALID', `TEMPORAL_ADDRESS "${address}" must be host:port`);
+  return [address.slice(0, i), address.slice(i + 1)];
+}
+
+function lastMessages(lines: readonly string[]): string {
+  return lines
+    .map((l) => {
+      try {
+        const e = JSON.parse(l) as { msg?: string; err?: { message?: string } };
+        return e.err?.message ? `${e.msg}: ${e.err.message}` : (e.msg ?? l);
+      } catch {
+        return l;
+      }
+    })
+    .slice(-5)
+    .join('\n');
+}

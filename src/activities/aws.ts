@@ -1,0 +1,39 @@
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
+
+export interface AwsSettings {
+  readonly region: string;
+  /** Endpoint override: devfleet in the embedded stack; unset in production. */
+  readonly endpoint?: string | undefined;
+  /** Long-term credentials of the worker itself; unset in production (default provider chain). */
+  readonly baseCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+}
+
+export interface SessionCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  readonly expiration: Date;
+}
+
+// Throttling is expected when many runs poll at once; the adaptive mode backs off client-side.
+const RETRY = { maxAttempts: 8, retryMode: 'adaptive' } as const;
+
+/** The one place AWS SDK clients are built. */
+export function createStsClient(settings: AwsSettings): STSClient {
+  return new STSClient({
+    region: settings.region,
+    ...RETRY,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.baseCredentials ? { credentials: settings.baseCredentials } : {}),
+  });
+}
+
+export function createSsmClient(settings: AwsSettings, credentials: SessionCredentials): SSMClient {
+  return new SSMClient({
+    region: settings.region,
+    ...RETRY,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    credentials,
+  });
+}

@@ -1,0 +1,120 @@
+import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import { ApplicationFailure } from '@temporalio/common';
+import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
+import type { NewAuditEvent } from '../core/audit.ts';
+import { sha256Hex } from '../core/canonical.ts';
+import type { SessionCredentials } from './aws.ts';
+
+/** A lease closer than this to expiry is not handed out: a step could outlive it. */
+const EXPIRY_MARGIN_MS = 2 * 60_000;
+
+export interface CredentialDeps {
+  readonly sts: Pick<STSClient, 'send'>;
+  readonly record: (event: NewAuditEvent) => Promise<unknown>;
+  readonly now?: () => Date;
+}
+
+/**
+ * Keeps each run's STS secret inside this worker process, keyed by execution id. Only the key
+ * id, expiry and policy digest ever leave it (into workflow history). A worker that restarts
+ * loses its leases; the next step re-issues, and that re-issue is audited like the first.
+ */
+export class CredentialLeases {
+  readonly #leases = new Map<string, SessionCredentials>();
+  readonly #deps: CredentialDeps;
+
+  constructor(deps: CredentialDeps) {
+    this.#deps = deps;
+  }
+
+  async issue(req: CredentialRequest, why: 'approved' | 'reissued'): Promise<CredentialLease> {
+    const creds = await this.#assume(req);
+    this.#leases.set(req.executionId, creds);
+    const lease: CredentialLease = {
+      accessKeyId: creds.accessKeyId,
+      expiration: creds.expiration.toISOString(),
+      policyDigest: sha256Hex(req.sessionPolicy),
+    };
+    if (why === 'reissued') {
+      await this.#deps.record({
+        eventId: `${req.executionId}:credentials.reissued:${creds.accessKeyId}`,
+        executionId: req.executionId,
+        type: 'credentials.issued',
+        actor: 'mechanic',
+        at: this.#now().toISOString(),
+        data: { ...lease, roleArn: req.roleArn, reason: 'reissued' },
+      });
+    }
+    return lease;
+  }
+
+  /** The live secret for a run, re-issuing when this worker has none or it is about to expire. */
+  async credentialsFor(req: CredentialRequest): Promise<SessionCredentials> {
+    const held = this.#leases.get(req.executionId);
+    if (held && held.expiration.getTime() - this.#now().getTime() > EXPIRY_MARGIN_MS) return held;
+    await this.issue(req, 'reissued');
+    return this.#leases.get(req.executionId)!;
+  }
+
+  /** Forget a lease the service refused (expired or revoked), so the next attempt re-issues. */
+  drop(executionId: string): void {
+    this.#leases.delete(executionId);
+  }
+
+  release(executionId: string): void {
+    this.#leases.delete(executionId);
+  }
+
+  #now(): Date {
+    return this.#deps.now?.() ?? new Date();
+  }
+
+  async #assume(req: CredentialRequest): Promise<SessionCredentials> {
+    const tags = [
+      { Key: 'MechanicExecution', Value: req.executionId },
+      { Key: 'MechanicRunbook', Value: req.runbook.slice(0, 256) },
+      { Key: 'MechanicApprovers', Value: req.approvers.join(' ').slice(0, 256) || 'none' },
+    ];
+    try {
+      const out = await this.#deps.sts.send(
+        new AssumeRoleCommand({
+          RoleArn: req.roleArn,
+          RoleSessionName: sessionName(req.executionId),
+          Policy: req.sessionPolicy,
+          DurationSeconds: req.durationSeconds,
+          SourceIdentity: sourceIdentity(req.sourceIdentity),
+          Tags: tags,
+        }),
+      );
+      const c = out.Credentials;
+      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+        throw ApplicationFailure.retryable('STS answered AssumeRole without credentials', 'STS_INCOMPLETE');
+      }
+      return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+    } catch (e) {
+      throw toFailure(e);
+    }
+  }
+}
+
+/** STS faults a retry cannot fix (bad role, bad policy, denied) stop the run; others retry. */
+function toFailure(e: unknown): unknown {
+  if (e instanceof ApplicationFailure) return e;
+  const err = e as { name?: string; message?: string; $fault?: string };
+  const message = `AssumeRole failed: ${err.name ?? 'Error'}: ${err.message ?? String(e)}`;
+  if (err.$fault === 'client' && err.name !== 'ThrottlingException' && err.name !== 'Throttling') {
+    return ApplicationFailure.nonRetryable(message, 'STS_FAILED');
+  }
+  return ApplicationFailure.retryable(message, 'STS_UNAVAILABLE');
+}
+
+/** RoleSessionName: 2–64 of [\w+=,.@-]; it appears in CloudTrail next to every call. */
+export function sessionName(executionId: string): string {
+  return `mechanic-${executionId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+}
+
+/** SourceIdentity: 2–64 of [\w+=,.@-], not starting with "aws:"; immutable for the session. */
+export function sourceIdentity(who: string): string {
+  const clean = who.replace(/[^\w+=,.@-]/g, '_').slice(0, 64);
+  return clean.length >= 2 ? clean : `${clean}__`.slice(0, 2);
+}

@@ -1,0 +1,42 @@
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { NewAuditEvent } from '../core/audit.ts';
+import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
+import type { SessionCredentials } from './aws.ts';
+import { CredentialLeases } from './credentials.ts';
+import { createSsmActivities, type SsmDeps } from './ssm.ts';
+
+export interface ActivityDeps {
+  readonly audit: { append(event: NewAuditEvent): Promise<unknown> };
+  readonly sts: Pick<STSClient, 'send'>;
+  readonly ssmFor: (credentials: SessionCredentials) => Pick<SSMClient, 'send'>;
+  readonly pollIntervalMs: SsmDeps['pollIntervalMs'];
+  readonly deliveryTimeoutSeconds: number;
+}
+
+/** Every activity the workflow calls, built once per worker from its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  const record = (event: NewAuditEvent) => deps.audit.append(event);
+  const leases = new CredentialLeases({ sts: deps.sts, record });
+  return {
+    /** Appends one audit event; idempotent on its eventId, so retries never duplicate it. */
+    async recordEvent(event: NewAuditEvent): Promise<void> {
+      await record(event);
+    },
+    async issueCredentials(req: CredentialRequest): Promise<CredentialLease> {
+      return leases.issue(req, 'approved');
+    },
+    async releaseCredentials(executionId: string): Promise<void> {
+      leases.release(executionId);
+    },
+    ...createSsmActivities({
+      leases,
+      ssmFor: deps.ssmFor,
+      record,
+      pollIntervalMs: deps.pollIntervalMs,
+      deliveryTimeoutSeconds: deps.deliveryTimeoutSeconds,
+    }),
+  };
+}
+
+export type MechanicActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,204 @@
+import {
+  GetCommandInvocationCommand,
+  ListCommandInvocationsCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  type CommandInvocation,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import type { InstanceResult, StepOutcome, StepRequest } from '../core/execution.ts';
+import type { NewAuditEvent } from '../core/audit.ts';
+import { cap, redact } from '../core/redact.ts';
+import { sha256Hex } from '../core/canonical.ts';
+import { RUN_SHELL_SCRIPT } from '../core/session-policy.ts';
+import type { SessionCredentials } from './aws.ts';
+import type { CredentialLeases } from './credentials.ts';
+
+export interface SsmDeps {
+  readonly leases: Pick<CredentialLeases, 'credentialsFor' | 'drop'>;
+  readonly ssmFor: (credentials: SessionCredentials) => Pick<SSMClient, 'send'>;
+  readonly record: (event: NewAuditEvent) => Promise<unknown>;
+  /** First and largest wait between polls of a running command. */
+  readonly pollIntervalMs: { readonly min: number; readonly max: number };
+  /** How long SSM may take to deliver a command before it gives up on an instance. */
+  readonly deliveryTimeoutSeconds: number;
+}
+
+const TERMINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
+/** What one instance's output may take in workflow history; the audit log keeps the full output. */
+const PREVIEW_CHARS = 2_000;
+/** What one instance's output may take in the audit log (after redaction). */
+const AUDIT_OUTPUT_CHARS = 24_000;
+
+/**
+ * The token that makes dispatch exactly-once: SendCommand has no client token, so the Comment
+ * (≤ 100 chars) carries one unique to this run and step, and a retry looks for it first.
+ */
+export function dispatchToken(req: Pick<StepRequest, 'executionId' | 'stepIndex' | 'phase'>): string {
+  return `mechanic ${req.executionId} ${req.phase === 'main' ? 'step' : 'onfailure'} ${req.stepIndex}`;
+}
+
+export function createSsmActivities(deps: SsmDeps) {
+  const clientFor = async (req: StepRequest) => deps.ssmFor(await deps.leases.credentialsFor(req.credentials));
+
+  /** Calls SSM, turning a refused session into a re-issue on the next attempt. */
+  const call = async <T>(req: StepRequest, fn: (ssm: Pick<SSMClient, 'send'>) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(await clientFor(req));
+    } catch (e) {
+      throw toFailure(e, () => deps.leases.drop(req.executionId));
+    }
+  };
+
+  return {
+    /** Sends the step's command once: adopts an earlier send of this run and step if there is one. */
+    async dispatchStep(req: StepRequest): Promise<{ commandId: string; adopted: boolean }> {
+      const token = dispatchToken(req);
+      const existing = await call(req, (ssm) => findCommand(ssm, token, req.notBefore));
+      if (existing) return { commandId: existing, adopted: true };
+      const out = await call(req, (ssm) =>
+        ssm.send(
+          new SendCommandCommand({
+            DocumentName: RUN_SHELL_SCRIPT,
+            InstanceIds: [...req.instanceIds],
+            Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
+            TimeoutSeconds: Math.max(30, deps.deliveryTimeoutSeconds),
+            Comment: token,
+            MaxConcurrency: '50',
+            // Stop at the first failing instance: a runbook that breaks one host should not
+            // go on to break the rest.
+            MaxErrors: '0',
+          }),
+        ),
+      );
+      const commandId = out.Command?.CommandId;
+      if (!commandId) throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
+      return { commandId, adopted: false };
+    },
+
+    /** Follows a sent command until every instance is done, then records each instance's result. */
+    async awaitStep(req: StepRequest & { readonly commandId: string }): Promise<StepOutcome> {
+      const ctx = Context.current();
+      let wait = deps.pollIntervalMs.min;
+      let invocations: CommandInvocation[] = [];
+      for (let poll = 1; ; poll++) {
+        invocations = await call(req, (ssm) => listInvocations(ssm, req.commandId));
+        const done = invocations.filter((i) => TERMINAL.has(i.Status ?? ''));
+        heartbeat({ poll, done: done.length, of: req.instanceIds.length });
+        if (invocations.length >= req.instanceIds.length && done.length === invocations.length) break;
+        // Sleeps through the activity context, so a cancelled run stops polling at once.
+        await ctx.sleep(wait + Math.floor(Math.random() * (wait / 4)));
+        wait = Math.min(deps.pollIntervalMs.max, Math.round(wait * 1.5));
+      }
+      const instances: InstanceResult[] = [];
+      for (const inv of invocations) {
+        const instanceId = inv.InstanceId ?? 'unknown';
+        const detail = await call(req, (ssm) =>
+          ssm.send(new GetCommandInvocationCommand({ CommandId: req.commandId, InstanceId: instanceId })),
+        );
+        const stdout = cap(redact(detail.StandardOutputContent ?? ''), AUDIT_OUTPUT_CHARS);
+        const stderr = cap(redact(detail.StandardErrorContent ?? ''), AUDIT_OUTPUT_CHARS);
+        const outputSha256 = sha256Hex(`${stdout}\u0000${stderr}`);
+        const result: InstanceResult = {
+          instanceId,
+          status: detail.Status ?? inv.Status ?? 'Failed',
+          statusDetails: detail.StatusDetails ?? inv.StatusDetails ?? '',
+          responseCode: detail.ResponseCode ?? -1,
+          stdout: cap(stdout, PREVIEW_CHARS),
+          stderr: cap(stderr, PREVIEW_CHARS),
+          outputSha256,
+        };
+        await deps.record({
+          eventId: `${req.executionId}:step.instance:${req.phase}:${req.stepIndex}:${instanceId}`,
+          executionId: req.executionId,
+          type: 'step.instance',
+          actor: 'mechanic',
+          at: (detail.ExecutionEndDateTime && !Number.isNaN(Date.parse(detail.ExecutionEndDateTime))
+            ? new Date(detail.ExecutionEndDateTime)
+            : (inv.RequestedDateTime ?? new Date(0))
+          ).toISOString(),
+          data: {
+            step: req.step.name,
+            index: req.stepIndex,
+            phase: req.phase,
+            commandId: req.commandId,
+            instanceId,
+            status: result.status,
+            statusDetails: result.statusDetails,
+            responseCode: result.responseCode,
+            stdout,
+            stderr,
+            outputSha256,
+          },
+        });
+        instances.push(result);
+      }
+      const missing = req.instanceIds.filter((id) => !instances.some((i) => i.instanceId === id));
+      const ok = missing.length === 0 && instances.every((i) => i.status === 'Success');
+      return { commandId: req.commandId, ok, instances };
+    },
+  };
+}
+
+export type SsmActivities = ReturnType<typeof createSsmActivities>;
+
+async function findCommand(ssm: Pick<SSMClient, 'send'>, token: string, notBefore: string): Promise<string | undefined> {
+  // Comment is not filterable server-side; bound the look-up by time and document instead.
+  const after = new Date(Date.parse(notBefore) - 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(
+      new ListCommandsCommand({
+        Filters: [
+          { key: 'InvokedAfter', value: after },
+          { key: 'DocumentName', value: RUN_SHELL_SCRIPT },
+        ],
+        MaxResults: 50,
+        ...(NextToken ? { NextToken } : {}),
+      }),
+    );
+    const found = page.Commands?.find((c) => c.Comment === token);
+    if (found?.CommandId) return found.CommandId;
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return undefined;
+}
+
+async function listInvocations(ssm: Pick<SSMClient, 'send'>, commandId: string): Promise<CommandInvocation[]> {
+  const all: CommandInvocation[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(
+      new ListCommandInvocationsCommand({ CommandId: commandId, Details: true, MaxResults: 50, ...(NextToken ? { NextToken } : {}) }),
+    );
+    all.push(...(page.CommandInvocations ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return all;
+}
+
+const NOT_RETRYABLE = new Set([
+  'InvalidDocument',
+  'InvalidInstanceId',
+  'InvalidParameters',
+  'AccessDeniedException',
+  'InvalidCommandId',
+  'UnsupportedPlatformType',
+  'MaxDocumentSizeExceeded',
+  'DuplicateInstanceId',
+]);
+
+/** Maps SDK errors to Temporal failures: what retrying cannot fix ends the step. */
+function toFailure(e: unknown, dropLease: () => void): unknown {
+  if (e instanceof ApplicationFailure) return e;
+  const err = e as { name?: string; message?: string };
+  const name = err.name ?? 'Error';
+  const message = `${name}: ${err.message ?? String(e)}`;
+  if (name === 'ExpiredTokenException' || name === 'UnrecognizedClientException') {
+    dropLease();
+    return ApplicationFailure.retryable(`the run's credentials were refused (${message}); re-issuing`, 'CREDENTIALS_REFUSED');
+  }
+  if (NOT_RETRYABLE.has(name)) return ApplicationFailure.nonRetryable(message, 'SSM_COMMAND_FAILED');
+  return ApplicationFailure.retryable(message, 'SSM_UNAVAILABLE');
+}

@@ -1,0 +1,85 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, readFile, writeFile, mkdir, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { UserError } from '../core/errors.ts';
+
+export const RoleSchema = z.enum(['operator', 'approver', 'auditor', 'author', 'admin']);
+export type Role = z.infer<typeof RoleSchema>;
+
+const UserSchema = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9._-]{1,40}$/),
+  displayName: z.string().min(1),
+  roles: z.array(RoleSchema).min(1),
+  token: z.string().min(32),
+});
+const UsersFileSchema = z.strictObject({ users: z.array(UserSchema) });
+
+export type User = Omit<z.infer<typeof UserSchema>, 'token'>;
+export type UsersFile = z.infer<typeof UsersFileSchema>;
+
+/** The embedded stack's demo people, one per kind of user. */
+export const DEMO_USERS: readonly Omit<User, never>[] = [
+  // Alice is on call: she launches changes and approves other people's, never her own.
+  { id: 'alice', displayName: 'Alice (operator)', roles: ['operator', 'approver'] },
+  { id: 'bob', displayName: 'Bob (approver)', roles: ['approver'] },
+  { id: 'carol', displayName: 'Carol (approver)', roles: ['approver', 'author'] },
+  { id: 'dave', displayName: 'Dave (auditor)', roles: ['auditor'] },
+];
+
+/**
+ * Writes the demo users with fresh random tokens to an owner-only file, unless one exists
+ * (tokens stay stable across restarts of the stack). Written to a temp file and renamed, so a
+ * crash never leaves a half-written token file.
+ */
+export async function ensureDemoUsers(file: string): Promise<UsersFile> {
+  try {
+    return await readUsersFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const users: UsersFile = { users: DEMO_USERS.map((u) => ({ ...u, roles: [...u.roles], token: `mk_${randomBytes(24).toString('base64url')}` })) };
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+  return users;
+}
+
+export async function readUsersFile(file: string): Promise<UsersFile> {
+  const text = await readFile(file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UserError('CONFIG_INVALID', `the users file ${file} is not valid JSON`);
+  }
+  const r = UsersFileSchema.safeParse(json);
+  if (!r.success) throw new UserError('CONFIG_INVALID', `the users file ${file} is invalid:\n${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+export interface Authenticator {
+  authenticate(token: string): User | undefined;
+}
+
+/**
+ * Bearer-token authentication for the embedded stack. Tokens are compared as sha256 digests in
+ * constant time, so neither their length nor a matching prefix leaks through timing.
+ */
+export function tokenAuthenticator(file: UsersFile): Authenticator {
+  const entries = file.users.map((u) => ({ digest: digest(u.token), user: { id: u.id, displayName: u.displayName, roles: u.roles } }));
+  return {
+    authenticate(token) {
+      const d = digest(token);
+      let found: User | undefined;
+      for (const e of entries) if (timingSafeEqual(e.digest, d)) found = e.user;
+      return found;
+    },
+  };
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}

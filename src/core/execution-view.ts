@@ -1,0 +1,91 @@
+import type { AuditRecord } from './audit.ts';
+import type { ExecutionStatus, ExecutionView, InstanceResult, StepView } from './execution.ts';
+import type { Plan } from './plan.ts';
+import type { Vote } from './approval.ts';
+import { decideApproval } from './approval.ts';
+
+const TERMINAL_EVENT: Partial<Record<AuditRecord['type'], ExecutionStatus>> = {
+  'execution.completed': 'completed',
+  'execution.failed': 'failed',
+  'execution.expired': 'expired',
+  'execution.cancelled': 'cancelled',
+  'execution.rejected': 'rejected',
+};
+
+/**
+ * Rebuilds an execution's view from its audit records alone, so an execution stays readable
+ * after Temporal has dropped its history (retention) — the audit log is the record of truth.
+ * Returns undefined when the records do not include the execution's request.
+ */
+export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | undefined {
+  const requested = records.find((r) => r.type === 'execution.requested');
+  const plan = requested?.data['plan'] as Plan | undefined;
+  if (!requested || !plan) return undefined;
+  const planDigest = String(requested.data['planDigest'] ?? '');
+  let status: ExecutionStatus = 'awaiting_approval';
+  let reason: string | undefined;
+  const votes: Vote[] = [];
+  const steps: StepView[] = [
+    ...plan.steps.map((s): StepView => ({ name: s.name, phase: 'main', status: 'pending', instances: [] })),
+    ...plan.onFailure.map((s): StepView => ({ name: s.name, phase: 'onFailure', status: 'pending', instances: [] })),
+  ];
+  for (const r of records) {
+    const d = r.data;
+    const index = typeof d['index'] === 'number' ? d['index'] : -1;
+    const step = steps[index];
+    switch (r.type) {
+      case 'approval.granted':
+      case 'approval.rejected':
+        votes.push({
+          approver: r.actor,
+          decision: r.type === 'approval.granted' ? 'approve' : 'reject',
+          planDigest: String(d['planDigest'] ?? ''),
+          ...(typeof d['comment'] === 'string' ? { comment: d['comment'] } : {}),
+        });
+        break;
+      case 'execution.running':
+        status = 'running';
+        break;
+      case 'step.started':
+        if (step) steps[index] = { ...step, status: 'running', commandId: String(d['commandId']) };
+        break;
+      case 'step.instance':
+        if (step) {
+          const result: InstanceResult = {
+            instanceId: String(d['instanceId']),
+            status: String(d['status']),
+            statusDetails: String(d['statusDetails'] ?? ''),
+            responseCode: Number(d['responseCode'] ?? -1),
+            stdout: String(d['stdout'] ?? ''),
+            stderr: String(d['stderr'] ?? ''),
+            outputSha256: String(d['outputSha256'] ?? ''),
+          };
+          steps[index] = { ...step, instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result] };
+        }
+        break;
+      case 'step.completed':
+        if (step) steps[index] = { ...step, status: d['ok'] === true ? 'succeeded' : 'failed' };
+        break;
+      default: {
+        const terminal = TERMINAL_EVENT[r.type];
+        if (terminal) {
+          status = terminal;
+          if (typeof d['reason'] === 'string') reason = d['reason'];
+        }
+      }
+    }
+  }
+  if (status !== 'awaiting_approval' && status !== 'running') {
+    for (const [i, s] of steps.entries()) if (s.status === 'pending') steps[i] = { ...s, status: 'skipped' };
+  }
+  return {
+    executionId: plan.executionId,
+    status,
+    planDigest,
+    plan,
+    approval: decideApproval(plan.approval.required, plan.requester, votes),
+    votes,
+    steps,
+    ...(reason !== undefined ? { reason } : {}),
+  };
+}

@@ -1,0 +1,198 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  isGrpcServiceError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { AuditStore } from '../store/audit-log.ts';
+import type { RunbookRegistry } from '../store/runbook-registry.ts';
+import type { Inventory } from '../activities/inventory.ts';
+import type { ExecutionSummary, ExecutionStatus as SummaryStatus, NewAuditEvent } from '../core/audit.ts';
+import type { ApprovalState, Vote } from '../core/approval.ts';
+import type { ExecutionView } from '../core/execution.ts';
+import { TERMINAL_STATUSES, requestedEvent } from '../core/execution.ts';
+import type { Plan } from '../core/plan.ts';
+import type { User } from '../authz/users.ts';
+import { buildPlan } from '../core/plan.ts';
+import { selectTargets } from '../core/targets.ts';
+import { viewFromAudit } from '../core/execution-view.ts';
+import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
+import { runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
+import { searchAttributes } from '../temporal/search-attributes.ts';
+
+export interface LaunchRequest {
+  readonly runbook: string;
+  readonly version?: number | undefined;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly targets?: readonly string[] | undefined;
+  readonly reason: string;
+}
+
+export interface VoteRequest {
+  readonly decision: 'approve' | 'reject';
+  readonly planDigest: string;
+  readonly comment?: string | undefined;
+}
+
+export interface ExecutionServiceDeps {
+  readonly client: Client;
+  readonly taskQueue: string;
+  readonly registry: RunbookRegistry;
+  readonly inventory: Inventory;
+  readonly audit: AuditStore;
+  readonly region: string;
+  readonly now?: () => Date;
+  readonly newId?: () => string;
+}
+
+/** Execution ids are short (they ride in every SSM Comment token) and unguessable. */
+export function newExecutionId(): string {
+  return `mx-${randomBytes(8).toString('base64url').replace(/[-_]/g, 'x').slice(0, 10).toLowerCase()}`;
+}
+
+/**
+ * What the API does with executions, on behalf of an authenticated user. Everything that
+ * starts or changes a workflow goes through here, so authorization and auditing of refusals
+ * sit in one place.
+ */
+export function createExecutionService(deps: ExecutionServiceDeps) {
+  const now = () => deps.now?.() ?? new Date();
+  const newId = deps.newId ?? newExecutionId;
+
+  async function auditRefusal(user: User, executionId: string | null, type: 'approval.refused' | 'access.denied', data: Record<string, unknown>) {
+    const event: NewAuditEvent = {
+      eventId: `${executionId ?? 'none'}:${type}:${randomUUID()}`,
+      executionId,
+      type,
+      actor: user.id,
+      at: now().toISOString(),
+      data,
+    };
+    await deps.audit.append(event);
+  }
+
+  async function plan(user: User, req: LaunchRequest): Promise<{ plan: Plan; planDigest: string }> {
+    const entry = deps.registry.get(req.runbook, req.version);
+    const inventory = await deps.inventory.instancesFor(entry.runbook.roleArn, entry.runbook.targets);
+    const targets = selectTargets(entry.runbook.name, entry.runbook.targets, inventory, req.targets ?? []);
+    return buildPlan({
+      executionId: newId(),
+      runbook: entry.runbook,
+      runbookDigest: entry.digest,
+      rawParams: req.params,
+      targets,
+      requester: user.id,
+      reason: req.reason,
+      region: deps.region,
+      now: now(),
+    });
+  }
+
+  return {
+    /** Plans without starting anything: what `launch --dry-run` and the TUI preview show. */
+    plan,
+
+    /** Plans and starts the run. Nothing is started unless the whole plan is valid. */
+    async launch(user: User, req: LaunchRequest): Promise<{ executionId: string; planDigest: string; plan: Plan }> {
+      const planned = await plan(user, req);
+      await temporalCall(() =>
+        deps.client.workflow.start(runbookExecution, {
+          taskQueue: deps.taskQueue,
+          workflowId: planned.plan.executionId,
+          args: [planned],
+          typedSearchAttributes: [
+            { key: searchAttributes.runbook, value: planned.plan.runbook.name },
+            { key: searchAttributes.operator, value: user.id },
+            { key: searchAttributes.status, value: 'awaiting_approval' },
+          ],
+        }),
+      );
+      await deps.audit.append(requestedEvent(planned));
+      return { executionId: planned.plan.executionId, ...planned };
+    },
+
+    async vote(user: User, executionId: string, req: VoteRequest): Promise<ApprovalState> {
+      const vote: Vote = {
+        approver: user.id,
+        decision: req.decision,
+        planDigest: req.planDigest,
+        ...(req.comment ? { comment: req.comment } : {}),
+      };
+      try {
+        return await temporalCall(() =>
+          deps.client.workflow.getHandle(executionId).executeUpdate(voteUpdate, {
+            args: [vote],
+            // One vote per person and plan: a retried request returns the first result.
+            updateId: `${user.id}:${req.planDigest}`,
+          }),
+        );
+      } catch (e) {
+        const refusal = await toRefusal(deps, executionId, e);
+        await auditRefusal(user, refusal.code === 'EXECUTION_NOT_FOUND' ? null : executionId, 'approval.refused', {
+          executionId,
+          decision: req.decision,
+          code: refusal.code,
+          reason: refusal.message,
+        });
+        throw refusal;
+      }
+    },
+
+    async get(executionId: string): Promise<ExecutionView> {
+      try {
+        return await temporalCall(() => deps.client.workflow.getHandle(executionId).query(statusQuery));
+      } catch (e) {
+        if (!(e instanceof WorkflowNotFoundError)) throw e;
+      }
+      const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
+      if (!view) throw notFound(executionId);
+      return view;
+    },
+
+    async list(q: { status?: SummaryStatus; limit?: number }): Promise<ExecutionSummary[]> {
+      return deps.audit.listExecutions(q);
+    },
+
+    auditRefusal,
+  };
+}
+
+export type ExecutionService = ReturnType<typeof createExecutionService>;
+
+function notFound(executionId: string): UserError {
+  return new UserError('EXECUTION_NOT_FOUND', `there is no execution ${executionId}; "mechanic list" shows the executions`);
+}
+
+/** Maps a failed vote to the one sentence the voter sees. */
+async function toRefusal(deps: ExecutionServiceDeps, executionId: string, e: unknown): Promise<UserError> {
+  if (isMechanicError(e)) return e instanceof UserError ? e : new UserError(e.code, e.message);
+  if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type) {
+    return new UserError(e.cause.type as ErrorCode, e.cause.message);
+  }
+  if (e instanceof WorkflowNotFoundError) {
+    // Temporal says "not found" both for unknown executions and for finished ones.
+    const summary = await deps.audit.getExecution(executionId);
+    if (summary && TERMINAL_STATUSES.has(summary.status)) {
+      return new UserError('EXECUTION_FINISHED', `execution ${executionId} has already ended (${summary.status}); it can no longer be approved`);
+    }
+    return notFound(executionId);
+  }
+  throw e;
+}
+
+/** Runs a Temporal call, turning "server not reachable" into one clear sentence. */
+async function temporalCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    // gRPC status 14 is UNAVAILABLE and 4 DEADLINE_EXCEEDED: the server is down or unreachable.
+    if (isGrpcServiceError(e) && (e.code === 14 || e.code === 4)) {
+      throw new UserError('TEMPORAL_UNAVAILABLE', 'the Temporal server is not answering; check that it is running and try again', {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+}

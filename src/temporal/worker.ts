@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { createActivities } from '../activities/index.ts';
+import { createSsmClient, createStsClient } from '../activities/aws.ts';
+import type { AuditStore } from '../store/audit-log.ts';
+import { UserError } from '../core/errors.ts';
+import { connectionOptions, dataConverterFrom } from './connect.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export interface WorkerHandle {
+  /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
+  readonly done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds the worker: activities from their real adapters (STS, SSM, the audit store), the
+ * workflows from source, the encrypting data converter. The worker holds the only copy of each
+ * run's STS secret (see CredentialLeases).
+ */
+export async function startWorker(config: Config, audit: AuditStore, log: Logger): Promise<WorkerHandle> {
+  const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
+  const activities = createActivities({
+    audit,
+    sts: createStsClient(aws),
+    ssmFor: (credentials) => createSsmClient(aws, credentials),
+    pollIntervalMs: { min: config.ssm.pollMinMs, max: config.ssm.pollMaxMs },
+    deliveryTimeoutSeconds: config.ssm.deliveryTimeoutSeconds,
+  });
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  } catch (e) {
+    throw new UserError(
+      'TEMPORAL_UNAVAILABLE',
+      `the Temporal server at ${config.temporal.address} is not answering; start it (mechanic dev) or set TEMPORAL_ADDRESS`,
+      { cause: e },
+    );
+  }
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities,
+    dataConverter: dataConverterFrom(config.temporal),
+  });
+  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  const done = worker.run().finally(() => connection.close());
+  return {
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { runbookExecution, voteUpdate, statusQuery } from './runbook-execution.ts';

@@ -1,0 +1,216 @@
+import * as wf from '@temporalio/workflow';
+import type { MechanicActivities } from '../src/activities/index.ts';
+import type { NewAuditEvent } from '../src/core/audit.ts';
+import { checkVote, decideApproval, type ApprovalState, type Vote } from '../src/core/approval.ts';
+import { isMechanicError } from '../src/core/errors.ts';
+import { requestedEvent } from '../src/core/execution.ts';
+import type {
+  CredentialLease,
+  CredentialRequest,
+  ExecutionInput,
+  ExecutionStatus,
+  ExecutionView,
+  StepView,
+} from '../src/core/execution.ts';
+import type { PlannedStep } from '../src/core/plan.ts';
+import { searchAttributes } from '../src/temporal/search-attributes.ts';
+
+export const voteUpdate = wf.defineUpdate<ApprovalState, [Vote]>('vote');
+export const statusQuery = wf.defineQuery<ExecutionView>('status');
+
+
+// The audit write must eventually land: retry it for as long as it takes, it is idempotent.
+const { recordEvent } = wf.proxyActivities<MechanicActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const { issueCredentials, releaseCredentials } = wf.proxyActivities<MechanicActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['STS_FAILED'] },
+});
+
+// Dispatch is find-or-send (the Comment token), so a retry after a lost response adopts the
+// command it already sent instead of running the step twice.
+const { dispatchStep } = wf.proxyActivities<MechanicActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['SSM_COMMAND_FAILED', 'STS_FAILED'] },
+});
+
+/**
+ * One run of one approved plan: ask, wait for approval (or rejection, or expiry), get scoped
+ * credentials, run each step on every target through SSM, record everything. The workflow only
+ * sequences and waits; the plan, the approval rules and the AWS calls live elsewhere.
+ */
+export async function runbookExecution(input: ExecutionInput): Promise<ExecutionView> {
+  const { plan, planDigest } = input;
+  const id = plan.executionId;
+  let status: ExecutionStatus = 'awaiting_approval';
+  let reason: string | undefined;
+  let credentials: CredentialLease | undefined;
+  const votes: Vote[] = [];
+  const steps: StepView[] = [
+    ...plan.steps.map((s): StepView => ({ name: s.name, phase: 'main', status: 'pending', instances: [] })),
+    ...plan.onFailure.map((s): StepView => ({ name: s.name, phase: 'onFailure', status: 'pending', instances: [] })),
+  ];
+  let eventCounter = 1; // 0 is the request itself
+  const audit = (type: NewAuditEvent['type'], actor: string, data: Record<string, unknown> = {}): Promise<void> =>
+    recordEvent({
+      eventId: `${id}:${String(eventCounter++).padStart(4, '0')}:${type}`,
+      executionId: id,
+      type,
+      actor,
+      at: new Date().toISOString(),
+      data,
+    });
+  const approval = (): ApprovalState => decideApproval(plan.approval.required, plan.requester, votes);
+  const view = (): ExecutionView => ({
+    executionId: id,
+    status,
+    planDigest,
+    plan,
+    approval: approval(),
+    votes: [...votes],
+    steps: steps.map((s) => ({ ...s })),
+    ...(credentials ? { credentials } : {}),
+    ...(reason !== undefined ? { reason } : {}),
+  });
+  const setStatus = (next: ExecutionStatus): void => {
+    status = next;
+    wf.upsertSearchAttributes([{ key: searchAttributes.status, value: next }]);
+  };
+
+  wf.setHandler(statusQuery, view);
+  wf.setHandler(
+    voteUpdate,
+    async (vote) => {
+      votes.push(vote);
+      await audit(vote.decision === 'approve' ? 'approval.granted' : 'approval.rejected', vote.approver, {
+        planDigest: vote.planDigest,
+        ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
+      });
+      return approval();
+    },
+    {
+      // A refused vote never enters history. Domain refusals carry their code as the failure
+      // type, which survives the sandbox and reaches the caller.
+      validator: (vote) => {
+        try {
+          checkVote({ requester: plan.requester, planDigest, votes, open: status === 'awaiting_approval' && approval().status === 'pending' }, vote);
+        } catch (e) {
+          if (isMechanicError(e)) throw wf.ApplicationFailure.nonRetryable(e.message, e.code);
+          throw e;
+        }
+      },
+    },
+  );
+
+  // Same event id and content as the API server's own write of this event (requestedEvent), so
+  // whichever lands first is the one record of the request.
+  await recordEvent(requestedEvent(input));
+
+  const decided = await wf.condition(() => approval().status !== 'pending', plan.approval.expiresAfterSeconds * 1000);
+  // Let a vote's audit write finish before anything that follows it is recorded.
+  await wf.condition(wf.allHandlersFinished);
+  const outcome = approval();
+  if (!decided || outcome.status === 'pending') {
+    setStatus('expired');
+    reason = `not enough approvals within ${Math.round(plan.approval.expiresAfterSeconds / 60)} minutes`;
+    await audit('execution.expired', 'mechanic', { reason });
+    return view();
+  }
+  if (outcome.status === 'rejected') {
+    setStatus('rejected');
+    reason = `rejected by ${outcome.by}${outcome.comment ? `: ${outcome.comment}` : ''}`;
+    await audit('execution.rejected', outcome.by, { reason });
+    return view();
+  }
+
+  setStatus('running');
+  await audit('execution.running', 'mechanic', { approvedBy: outcome.approvedBy });
+  const credentialRequest: CredentialRequest = {
+    executionId: id,
+    roleArn: plan.roleArn,
+    region: plan.region,
+    sessionPolicy: plan.sessionPolicy,
+    durationSeconds: plan.budgetSeconds,
+    sourceIdentity: plan.requester,
+    runbook: `${plan.runbook.name}@${plan.runbook.version}`,
+    approvers: outcome.approvedBy,
+  };
+
+  try {
+    credentials = await issueCredentials(credentialRequest);
+  } catch (e) {
+    setStatus('failed');
+    reason = `could not obtain credentials: ${failureMessage(e)}`;
+    await audit('execution.failed', 'mechanic', { reason });
+    return view();
+  }
+  await audit('credentials.issued', 'mechanic', { ...credentials, roleArn: plan.roleArn, reason: 'approved' });
+
+  const runStep = async (step: PlannedStep, index: number): Promise<boolean> => {
+    const phase = index < plan.steps.length ? 'main' : 'onFailure';
+    steps[index] = { ...steps[index]!, status: 'running' };
+    const request = {
+      executionId: id,
+      stepIndex: index,
+      phase,
+      step,
+      instanceIds: plan.targets.map((t) => t.instanceId),
+      credentials: credentialRequest,
+      notBefore: plan.createdAt,
+    } as const;
+    try {
+      const { commandId } = await dispatchStep(request);
+      steps[index] = { ...steps[index]!, commandId };
+      await audit('step.started', 'mechanic', { step: step.name, index, phase, commandId });
+      // Following a step may take as long as the step is allowed to run, plus delivery.
+      const { awaitStep } = wf.proxyActivities<MechanicActivities>({
+        startToCloseTimeout: `${step.timeoutSeconds + 900} seconds`,
+        heartbeatTimeout: '1 minute',
+        retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
+      });
+      const result = await awaitStep({ ...request, commandId });
+      steps[index] = { ...steps[index]!, status: result.ok ? 'succeeded' : 'failed', instances: result.instances };
+      await audit('step.completed', 'mechanic', {
+        step: step.name,
+        index,
+        phase,
+        commandId,
+        ok: result.ok,
+        instances: result.instances.map((i) => ({ instanceId: i.instanceId, status: i.statusDetails, responseCode: i.responseCode })),
+      });
+      return result.ok;
+    } catch (e) {
+      steps[index] = { ...steps[index]!, status: 'failed' };
+      await audit('step.completed', 'mechanic', { step: step.name, index, phase, ok: false, error: failureMessage(e) });
+      return false;
+    }
+  };
+
+  let failedStep: string | undefined;
+  for (const [index, step] of plan.steps.entries()) {
+    if (!(await runStep(step, index))) {
+      failedStep = step.name;
+      break;
+    }
+  }
+  if (failedStep !== undefined) {
+    for (let i = 0; i < plan.steps.length; i++) if (steps[i]!.status === 'pending') steps[i] = { ...steps[i]!, status: 'skipped' };
+    for (const [offset, step] of plan.onFailure.entries()) await runStep(step, plan.steps.length + offset);
+    reason = `step "${failedStep}" failed`;
+  } else {
+    for (let i = plan.steps.length; i < steps.length; i++) steps[i] = { ...steps[i]!, status: 'skipped' };
+  }
+  await releaseCredentials(id);
+  const final = failedStep === undefined ? 'completed' : 'failed';
+  setStatus(final);
+  await audit(final === 'completed' ? 'execution.completed' : 'execution.failed', 'mechanic', reason ? { reason } : {});
+  return view();
+}
+
+function failureMessage(e: unknown): string {
+  if (e instanceof wf.ActivityFailure && e.cause) return e.cause.message;
+  return e instanceof Error ? e.message : String(e);
+}
