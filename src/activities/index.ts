@@ -1,6 +1,8 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { NewAuditEvent } from '../core/audit.ts';
+import { AuditEventConflictError } from '../store/audit-log.ts';
 import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
 import type { SessionCredentials } from './aws.ts';
 import { CredentialLeases } from './credentials.ts';
@@ -21,7 +23,13 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Appends one audit event; idempotent on its eventId, so retries never duplicate it. */
     async recordEvent(event: NewAuditEvent): Promise<void> {
-      await record(event);
+      try {
+        await record(event);
+      } catch (e) {
+        // Two different events under one id is a bug upstream; retrying would hide it forever.
+        if (e instanceof AuditEventConflictError) throw ApplicationFailure.nonRetryable(e.message, 'AUDIT_EVENT_CONFLICT');
+        throw e;
+      }
     },
     async issueCredentials(req: CredentialRequest): Promise<CredentialLease> {
       return leases.issue(req, 'approved');

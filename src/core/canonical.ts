@@ -1,38 +1,61 @@
 import { createHash } from 'node:crypto';
 
-/**
- * Canonical JSON: object keys sorted, no whitespace. Digests of plans and audit events are taken
- * over this form so that the same value always hashes the same, whatever order it was built in.
- * Values JSON cannot represent exactly (undefined in arrays, NaN, functions, bigint) are refused
- * rather than silently changed, because a digest over a lossy form would bind to the wrong thing.
- */
-export function canonicalJson(value: unknown): string {
-  return write(value, '$');
+export class NonJsonValueError extends Error {
+  constructor(path: string, what: string) {
+    super(`value at ${path} is not JSON-safe: ${what}`);
+    this.name = 'NonJsonValueError';
+  }
 }
 
-function write(value: unknown, path: string): string {
-  if (value === null) return 'null';
+/**
+ * Deterministic JSON: object keys sorted by UTF-16 code unit, no whitespace, numbers and strings as
+ * JSON.stringify writes them. Hashes are taken over this text, so anything that JSON would silently
+ * change (NaN → null, Date → string, undefined in an array → null, a class instance → its fields)
+ * is refused instead: a value must survive the round trip through the database unchanged or the
+ * chain would not re-verify. Object properties whose value is undefined are omitted, as in JSON.
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, '$', []);
+}
+
+function encode(value: unknown, path: string, ancestors: object[]): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
     case 'boolean':
-      return value ? 'true' : 'false';
+      return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`${path} is not a finite number`);
+      if (!Number.isFinite(value)) throw new NonJsonValueError(path, String(value));
       return JSON.stringify(value);
     case 'object': {
+      if (value === null) return 'null';
+      if (ancestors.includes(value)) throw new NonJsonValueError(path, 'circular reference');
+      const inner = [...ancestors, value];
       if (Array.isArray(value)) {
-        return `[${value.map((v, i) => write(v, `${path}[${i}]`)).join(',')}]`;
+        const parts: string[] = [];
+        for (let i = 0; i < value.length; i++) {
+          // Holes and undefined would become null in JSON: refuse rather than change the value.
+          if (!(i in value) || value[i] === undefined) throw new NonJsonValueError(`${path}[${i}]`, 'undefined');
+          parts.push(encode(value[i], `${path}[${i}]`, inner));
+        }
+        return `[${parts.join(',')}]`;
       }
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) throw new TypeError(`${path} is not a plain object`);
-      const entries = Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${write(v, `${path}.${k}`)}`).join(',')}}`;
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new NonJsonValueError(path, `instance of ${value.constructor?.name ?? 'a class'}`);
+      }
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      const parts: string[] = [];
+      for (const key of keys) {
+        const v = record[key];
+        if (v === undefined) continue;
+        parts.push(`${JSON.stringify(key)}:${encode(v, `${path}.${key}`, inner)}`);
+      }
+      return `{${parts.join(',')}}`;
     }
     default:
-      throw new TypeError(`${path} has a ${typeof value}, which JSON cannot hold`);
+      // undefined, function, symbol, bigint
+      throw new NonJsonValueError(path, typeof value);
   }
 }
 

@@ -1,0 +1,81 @@
+/**
+ * Schema migrations, in code so the bundle needs no migration folder. Append new entries; never
+ * edit one that has shipped (Kysely refuses to run when an executed migration is missing).
+ */
+import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
+
+function isPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+const auditLog: Migration = {
+  async up(db: Kysely<unknown>) {
+    const pg = isPostgres(db);
+    await db.schema
+      .createTable('audit_events')
+      // SQLite: INTEGER PRIMARY KEY is the rowid; the store assigns seq itself under the write lock.
+      .addColumn('seq', pg ? 'bigint' : 'integer', (c) => c.primaryKey())
+      .addColumn('event_id', 'text', (c) => c.notNull().unique())
+      .addColumn('execution_id', 'text')
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('recorded_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('audit_events_execution').on('audit_events').columns(['execution_id', 'seq']).execute();
+
+    // Defence in depth: the application has no update or delete path, and the database refuses
+    // them too. Someone with the database's owner rights can drop these; the hash chain is what
+    // makes that tampering visible.
+    if (pg) {
+      await sql`
+        create function mechanic_audit_append_only() returns trigger language plpgsql as $$
+        begin
+          raise exception 'audit_events is append-only';
+        end $$`.execute(db);
+      await sql`
+        create trigger audit_events_append_only before update or delete on audit_events
+        for each row execute function mechanic_audit_append_only()`.execute(db);
+      await sql`
+        create trigger audit_events_no_truncate before truncate on audit_events
+        for each statement execute function mechanic_audit_append_only()`.execute(db);
+    } else {
+      await sql`
+        create trigger audit_events_no_update before update on audit_events
+        begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
+      await sql`
+        create trigger audit_events_no_delete before delete on audit_events
+        begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
+    }
+
+    await db.schema
+      .createTable('executions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('runbook_name', 'text', (c) => c.notNull())
+      .addColumn('runbook_version', 'integer', (c) => c.notNull())
+      .addColumn('operator', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('plan_digest', 'text', (c) => c.notNull())
+      .addColumn('params', 'text', (c) => c.notNull())
+      .addColumn('targets', 'text', (c) => c.notNull())
+      .addColumn('approvals', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('finished_at', 'text')
+      .execute();
+    await db.schema.createIndex('executions_created').on('executions').columns(['created_at', 'id']).execute();
+    await db.schema
+      .createIndex('executions_status_created')
+      .on('executions')
+      .columns(['status', 'created_at', 'id'])
+      .execute();
+  },
+};
+
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_audit_log': auditLog,
+};

@@ -1,0 +1,448 @@
+/**
+ * The audit store against real databases: a SQLite file in a temp dir, and a throwaway PostgreSQL
+ * cluster (test/helpers/postgres.ts). The same suite runs on both.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { NewAuditEvent } from '../../src/core/audit.ts';
+import { AuditEventConflictError, openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
+import { openDatabase, type StoreLocation } from '../../src/store/db.ts';
+import {
+  POSTGRES_MISSING_MESSAGE,
+  createTestDatabase,
+  findPostgresBinDir,
+  startTestPostgres,
+  type TestPostgres,
+} from '../helpers/postgres.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const storeModuleUrl = new URL('../../src/store/audit-log.ts', import.meta.url).href;
+
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** A location no test has used yet. */
+  fresh(): Promise<StoreLocation>;
+  /** Runs SQL straight against the database, bypassing the store, as an attacker with DB access would. */
+  raw(loc: StoreLocation, statement: string): Promise<void>;
+  /** Statement that switches off the append-only guard for audit_events. */
+  disableGuard: string;
+}
+
+function sqliteBackend(): Backend {
+  let dir = '';
+  let n = 0;
+  return {
+    name: 'sqlite',
+    setup: () => {
+      dir = mkdtempSync(join(tmpdir(), 'mechanic-store-'));
+      return Promise.resolve();
+    },
+    teardown: () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+    // A nested folder that does not exist yet: openDatabase must create it.
+    fresh: () => Promise.resolve({ kind: 'sqlite', file: join(dir, `case-${++n}`, 'state', 'audit.db') }),
+    async raw(loc, statement) {
+      if (loc.kind !== 'sqlite') throw new Error('not sqlite');
+      const db = new BetterSqlite3(loc.file);
+      try {
+        db.exec(statement);
+      } finally {
+        db.close();
+      }
+    },
+    disableGuard: 'drop trigger audit_events_no_update',
+  };
+}
+
+function postgresBackend(): Backend {
+  let server: TestPostgres | undefined;
+  let n = 0;
+  return {
+    name: 'postgres',
+    async setup() {
+      server = await startTestPostgres();
+      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    async fresh() {
+      if (!server) throw new Error('PostgreSQL did not start');
+      return { kind: 'postgres', url: await createTestDatabase(server.url, `case_${++n}`) };
+    },
+    async raw(loc, statement) {
+      if (loc.kind !== 'postgres') throw new Error('not postgres');
+      const client = new pg.Client({ connectionString: loc.url });
+      await client.connect();
+      try {
+        await client.query(statement);
+      } finally {
+        await client.end();
+      }
+    },
+    disableGuard: 'alter table audit_events disable trigger audit_events_append_only',
+  };
+}
+
+const postgresAvailable = findPostgresBinDir() !== undefined;
+const backends: Backend[] = [sqliteBackend(), ...(postgresAvailable ? [postgresBackend()] : [])];
+
+if (!postgresAvailable) {
+  describe('audit store on postgres', () => {
+    if (process.env.CI) {
+      // In CI a missing database must not turn into a silently green run.
+      test('PostgreSQL is installed', () => {
+        throw new Error(POSTGRES_MISSING_MESSAGE);
+      });
+    } else {
+      console.warn(`skipping the PostgreSQL store tests: ${POSTGRES_MISSING_MESSAGE}`);
+      test.skip(`PostgreSQL store tests (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
+    }
+  });
+}
+
+const T0 = Date.parse('2025-03-01T09:00:00.000Z');
+const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
+
+function requested(executionId: string, minutes: number, requester = 'alice'): NewAuditEvent {
+  return {
+    eventId: `${executionId}:requested`,
+    executionId,
+    type: 'execution.requested',
+    actor: requester,
+    at: at(minutes),
+    data: {
+      runbook: { name: 'rotate-logs', version: 2, digest: 'sha256:runbook' },
+      params: { keepDays: 7, pattern: '*.log' },
+      targets: ['i-01', 'i-02'],
+      planDigest: `plan-${executionId}`,
+      reason: 'disk at 91%',
+      requester,
+    },
+  };
+}
+
+function event(executionId: string, type: NewAuditEvent['type'], minutes: number, extra: Partial<NewAuditEvent> = {}) {
+  return {
+    eventId: `${executionId}:${type}:${minutes}`,
+    executionId,
+    type,
+    actor: 'mechanic',
+    at: at(minutes),
+    data: {},
+    ...extra,
+  } satisfies NewAuditEvent;
+}
+
+function story(executionId: string, start: number): NewAuditEvent[] {
+  return [
+    requested(executionId, start),
+    event(executionId, 'approval.granted', start + 1, { actor: 'bob', data: { planDigest: `plan-${executionId}` } }),
+    event(executionId, 'credentials.issued', start + 2, {
+      data: { accessKeyId: 'ASIAEXAMPLE', expiresAt: at(start + 62) },
+    }),
+    event(executionId, 'execution.running', start + 2),
+    event(executionId, 'step.started', start + 3, { data: { step: 0, name: 'rotate' } }),
+    event(executionId, 'step.instance', start + 4, {
+      data: { step: 0, instanceId: 'i-01', status: 'Success', output: 'rotated 3 files\n', exitCode: 0 },
+    }),
+    event(executionId, 'execution.completed', start + 5, { data: { reason: 'all steps succeeded' } }),
+  ];
+}
+
+/** Spawns a separate Node process (through tsx) that appends `count` events for its own execution. */
+function spawnAppender(loc: StoreLocation, name: string, count: number) {
+  const source = `
+    const { openAuditStore } = await import(process.env.STORE_MODULE);
+    const name = process.env.CHILD_NAME;
+    const count = Number(process.env.CHILD_COUNT);
+    const store = await openAuditStore(JSON.parse(process.env.STORE_LOCATION));
+    process.stdout.write('ready\\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    const executionId = 'exec-' + name;
+    for (let i = 0; i < count; i++) {
+      const at = new Date(Date.UTC(2025, 2, 1, 12, 0, 0, i)).toISOString();
+      await store.append(i === 0
+        ? { eventId: executionId + ':requested', executionId, type: 'execution.requested', actor: name, at,
+            data: { runbook: { name: 'noop', version: 1 }, params: {}, targets: ['i-01'], planDigest: 'p-' + name, reason: 'load' } }
+        : { eventId: executionId + ':step.instance:' + i, executionId, type: 'step.instance', actor: 'mechanic', at,
+            data: { i, child: name, output: 'x'.repeat(i % 50) } });
+      // Real writers append between pieces of other work, not in a tight loop; a short pause lets
+      // the two processes interleave instead of one finishing before the other gets the lock.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+    }
+    await store.close();
+    process.stdout.write('done\\n');
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      STORE_MODULE: storeModuleUrl,
+      STORE_LOCATION: JSON.stringify(loc),
+      CHILD_NAME: name,
+      CHILD_COUNT: String(count),
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (stdout.includes('ready\n')) resolve();
+    };
+    child.stdout.on('data', check);
+    child.on('close', (code) => reject(new Error(`appender ${name} exited (${code}) before ready:\n${stderr}`)));
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('close', (code) => {
+      if (code === 0 && stdout.includes('done\n')) resolve();
+      else reject(new Error(`appender ${name} exited with ${code}:\n${stderr}`));
+    });
+  });
+  return { ready, done, go: () => child.stdin.end('go\n') };
+}
+
+describe.each(backends)('audit store on $name', (backend) => {
+  const open: AuditStore[] = [];
+  async function openStore(loc: StoreLocation): Promise<AuditStore> {
+    const store = await openAuditStore(loc);
+    open.push(store);
+    return store;
+  }
+
+  beforeAll(() => backend.setup());
+  afterAll(async () => {
+    await Promise.all(open.map((s) => s.close()));
+    await backend.teardown();
+  });
+
+  test('appends, lists in seq order and verifies', async () => {
+    const store = await openStore(await backend.fresh());
+    const events = [...story('exec-a', 0), ...story('exec-b', 10)];
+    const records = [];
+    for (const e of events) records.push(await store.append(e));
+
+    expect(records.map((r) => r.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(records[0]!.prevHash).toBe('0'.repeat(64));
+    for (let i = 1; i < records.length; i++) expect(records[i]!.prevHash).toBe(records[i - 1]!.hash);
+
+    const listed = await store.list();
+    expect(listed).toEqual(records);
+    expect(listed[5]).toMatchObject({ type: 'step.instance', data: { output: 'rotated 3 files\n', exitCode: 0 } });
+    expect((await store.list({ executionId: 'exec-b' })).map((r) => r.seq)).toEqual([8, 9, 10, 11, 12, 13, 14]);
+    expect((await store.list({ afterSeq: 12 })).map((r) => r.seq)).toEqual([13, 14]);
+    expect((await store.list({ afterSeq: 2, limit: 3 })).map((r) => r.seq)).toEqual([3, 4, 5]);
+
+    expect(await store.verify()).toEqual({ ok: true, count: 14 });
+    await expect(store.list({ limit: 0 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(store.list({ afterSeq: Number.NaN })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  test('projects executions into the index in the same transaction', async () => {
+    const store = await openStore(await backend.fresh());
+    for (const e of story('exec-a', 0)) await store.append(e);
+    for (const e of story('exec-b', 10).slice(0, 4)) await store.append(e);
+    await store.append(requested('exec-c', 20, 'carol'));
+    await store.append(event('exec-c', 'execution.rejected', 21, { actor: 'bob', data: { reason: 'not today' } }));
+
+    expect(await store.getExecution('exec-a')).toEqual({
+      id: 'exec-a',
+      runbookName: 'rotate-logs',
+      runbookVersion: 2,
+      operator: 'alice',
+      reason: 'disk at 91%',
+      status: 'completed',
+      planDigest: 'plan-exec-a',
+      params: { keepDays: 7, pattern: '*.log' },
+      targets: ['i-01', 'i-02'],
+      approvals: ['bob'],
+      createdAt: at(0),
+      updatedAt: at(5),
+      finishedAt: at(5),
+    });
+    expect(await store.getExecution('exec-b')).toMatchObject({ status: 'running', finishedAt: null });
+    expect(await store.getExecution('nope')).toBeUndefined();
+
+    expect((await store.listExecutions()).map((e) => e.id)).toEqual(['exec-c', 'exec-b', 'exec-a']);
+    expect((await store.listExecutions({ status: 'running' })).map((e) => e.id)).toEqual(['exec-b']);
+    expect((await store.listExecutions({ before: at(20) })).map((e) => e.id)).toEqual(['exec-b', 'exec-a']);
+    expect((await store.listExecutions({ limit: 1 })).map((e) => e.id)).toEqual(['exec-c']);
+    await expect(store.listExecutions({ before: 'last tuesday' })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  test('is idempotent on eventId', async () => {
+    const store = await openStore(await backend.fresh());
+    const first = await store.append(requested('exec-a', 0));
+    const again = await store.append(requested('exec-a', 0));
+    expect(again).toEqual(first);
+    // Key order and undefined properties do not make an event different.
+    const reordered = requested('exec-a', 0);
+    const same = await store.append({
+      data: { ...reordered.data, extra: undefined },
+      at: reordered.at,
+      actor: reordered.actor,
+      type: reordered.type,
+      executionId: reordered.executionId,
+      eventId: reordered.eventId,
+    });
+    expect(same.seq).toBe(1);
+    expect(await store.list()).toHaveLength(1);
+    expect(await store.verify()).toEqual({ ok: true, count: 1 });
+  });
+
+  test('refuses the same eventId with different content', async () => {
+    const store = await openStore(await backend.fresh());
+    await store.append(requested('exec-a', 0));
+    const conflicting = { ...requested('exec-a', 0), actor: 'mallory' };
+    await expect(store.append(conflicting)).rejects.toBeInstanceOf(AuditEventConflictError);
+    await expect(store.append(conflicting)).rejects.toMatchObject({ code: 'AUDIT_EVENT_CONFLICT', seq: 1 });
+    expect(await store.list()).toHaveLength(1);
+    expect(await store.getExecution('exec-a')).toMatchObject({ operator: 'alice' });
+  });
+
+  test('writes nothing for an invalid event', async () => {
+    const store = await openStore(await backend.fresh());
+    await expect(store.append({ ...requested('exec-a', 0), type: 'execution.exploded' } as never)).rejects.toThrow(
+      /invalid audit event/,
+    );
+    await expect(store.append({ ...requested('exec-a', 0), data: { n: Number.NaN } })).rejects.toThrow(/not JSON-safe/);
+    // Valid shape but unusable for the index: the transaction rolls back, log and index stay empty.
+    await expect(store.append({ ...requested('exec-a', 0), data: { reason: 'x' } })).rejects.toThrow(/invalid data/);
+    expect(await store.list()).toEqual([]);
+    expect(await store.listExecutions()).toEqual([]);
+  });
+
+  test('the database itself refuses updates and deletes of audit rows', async () => {
+    const loc = await backend.fresh();
+    const store = await openStore(loc);
+    await store.append(requested('exec-a', 0));
+    await expect(backend.raw(loc, `update audit_events set actor = 'mallory' where seq = 1`)).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(backend.raw(loc, 'delete from audit_events')).rejects.toThrow(/append-only/);
+    expect(await store.verify()).toEqual({ ok: true, count: 1 });
+  });
+
+  test('verify points at a record tampered with directly in the database', async () => {
+    const loc = await backend.fresh();
+    const store = await openStore(loc);
+    for (const e of story('exec-a', 0)) await store.append(e);
+    await backend.raw(loc, backend.disableGuard);
+    await backend.raw(
+      loc,
+      `update audit_events set data = '{"accessKeyId":"ASIAOTHER","expiresAt":"2025-03-01T10:02:00.000Z"}' where seq = 3`,
+    );
+    expect(await store.verify()).toEqual({ ok: false, seq: 3, reason: "hash does not match the record's content" });
+  });
+
+  test('verify notices non-canonical stored data and deleted rows', async () => {
+    const loc = await backend.fresh();
+    const store = await openStore(loc);
+    for (const e of story('exec-a', 0)) await store.append(e);
+    await backend.raw(loc, backend.disableGuard);
+    // Same JSON value, different bytes: an export would no longer hash as stored.
+    await backend.raw(loc, `update audit_events set data = '{ "step": 0, "name": "rotate" }' where seq = 5`);
+    expect(await store.verify()).toEqual({ ok: false, seq: 5, reason: 'data is not stored in canonical form' });
+
+    const other = await backend.fresh();
+    const second = await openStore(other);
+    for (const e of story('exec-a', 0)) await second.append(e);
+    await backend.raw(other, backend.name === 'sqlite' ? 'drop trigger audit_events_no_delete' : backend.disableGuard);
+    await backend.raw(other, 'delete from audit_events where seq = 4');
+    expect(await second.verify()).toMatchObject({ ok: false, seq: 5, reason: expect.stringMatching(/expected seq 4/) });
+  });
+
+  test('concurrent appends from one process form one chain', async () => {
+    const store = await openStore(await backend.fresh());
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => store.append(event(`exec-${i % 3}`, 'step.instance', i, { data: { i } }))),
+    );
+    const records = await store.list();
+    expect(new Set(records.map((r) => r.seq)).size).toBe(60);
+    expect(await store.verify()).toEqual({ ok: true, count: 60 });
+  });
+
+  test('two processes appending at once still form one unbroken chain', async () => {
+    // Both children open (and migrate) the fresh database at the same time, then append together.
+    const loc = await backend.fresh();
+    const a = spawnAppender(loc, 'a', 200);
+    const b = spawnAppender(loc, 'b', 200);
+    await Promise.all([a.ready, b.ready]);
+    a.go();
+    b.go();
+    await Promise.all([a.done, b.done]);
+
+    const store = await openStore(loc);
+    expect(await store.verify()).toEqual({ ok: true, count: 400 });
+    const records: Awaited<ReturnType<AuditStore['list']>> = [];
+    for (
+      let page = await store.list({ limit: 150 });
+      page.length > 0;
+      page = await store.list({ afterSeq: records.at(-1)!.seq, limit: 150 })
+    ) {
+      records.push(...page);
+    }
+    const seqs = records.map((r) => r.seq);
+    expect(new Set(seqs).size).toBe(400);
+    expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expect(records.filter((r) => r.executionId === 'exec-a')).toHaveLength(200);
+    expect(records.filter((r) => r.executionId === 'exec-b')).toHaveLength(200);
+    // Interleaved, not one process after the other, or the test proved nothing about locking.
+    const switches = seqs.slice(1).filter((_, i) => records[i]!.executionId !== records[i + 1]!.executionId).length;
+    expect(switches).toBeGreaterThan(1);
+    expect((await store.listExecutions()).map((e) => e.id).sort()).toEqual(['exec-a', 'exec-b']);
+  }, 120_000);
+
+  test('a reopened store still verifies and extends the same chain', async () => {
+    const loc = await backend.fresh();
+    const first = await openAuditStore(loc);
+    for (const e of story('exec-a', 0)) await first.append(e);
+    await first.close();
+
+    const second = await openStore(loc);
+    expect(await second.verify()).toEqual({ ok: true, count: 7 });
+    const next = await second.append(requested('exec-b', 30));
+    expect(next.seq).toBe(8);
+    expect(next.prevHash).toBe((await second.list({ afterSeq: 6 }))[0]!.hash);
+    expect(await second.verify()).toEqual({ ok: true, count: 8 });
+    expect(await second.getExecution('exec-a')).toMatchObject({ status: 'completed' });
+  });
+
+  test('openDatabase can be called again on a migrated database', async () => {
+    const loc = await backend.fresh();
+    const db1 = await openDatabase(loc);
+    const db2 = await openDatabase(loc);
+    await db1.destroy();
+    await db2.destroy();
+  });
+});
+
+describe('openDatabase errors', () => {
+  test('an unreachable PostgreSQL is a configuration error with the password hidden', async () => {
+    const port = 1; // nothing listens on tcpmux
+    const failure = openDatabase({
+      kind: 'postgres',
+      url: `postgres://u:s3cret@127.0.0.1:${port}/db?connect_timeout=2`,
+    });
+    await expect(failure).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(failure).rejects.toThrow(/u:\*\*\*@127\.0\.0\.1/);
+    await expect(failure).rejects.not.toThrow(/s3cret/);
+  });
+
+  test('an invalid location is a configuration error', async () => {
+    await expect(openDatabase({ kind: 'sqlite', file: '' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+});
