@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { MechanicActivities } from '../../src/activities/index.ts';
+import type { NewAuditEvent } from '../../src/core/audit.ts';
+import type { StepOutcome, StepRequest } from '../../src/core/execution.ts';
+import { runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
+import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
+import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
+import { testInput } from '../helpers/plans.ts';
+
+/**
+ * Workflow logic against a real Temporal dev server, with object-literal activities: approvals,
+ * refusals, expiry, rejection, failure handling. The real adapters are covered by the spine test.
+ */
+let temporal: TestTemporal;
+let connection: Connection;
+let native: NativeConnection;
+let client: Client;
+
+beforeAll(async () => {
+  temporal = await startTestTemporal();
+  connection = await Connection.connect({ address: temporal.address });
+  native = await NativeConnection.connect({ address: temporal.address });
+  client = new Client({ connection, namespace: temporal.namespace });
+});
+afterAll(async () => {
+  await native?.close();
+  await connection?.close();
+  await temporal?.teardown();
+});
+
+interface Fake {
+  readonly events: NewAuditEvent[];
+  readonly dispatched: StepRequest[];
+  readonly activities: MechanicActivities;
+}
+
+/** Activities that record what they were asked; `failStep` makes that step's outcome fail. */
+function fakeActivities(failStep?: string): Fake {
+  const events: NewAuditEvent[] = [];
+  const dispatched: StepRequest[] = [];
+  const seen = new Set<string>();
+  const activities = {
+    async recordEvent(e: NewAuditEvent) {
+      if (seen.has(e.eventId)) return;
+      seen.add(e.eventId);
+      events.push(e);
+    },
+    async issueCredentials() {
+      return { accessKeyId: 'ASIATEST', expiration: '2026-11-01T01:00:00.000Z', policyDigest: 'd'.repeat(64) };
+    },
+    async releaseCredentials() {},
+    async dispatchStep(req: StepRequest) {
+      dispatched.push(req);
+      return { commandId: `cmd-${req.stepIndex}`, adopted: false };
+    },
+    async awaitStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
+      const ok = req.step.name !== failStep;
+      return {
+        commandId: req.commandId,
+        ok,
+        instances: req.instanceIds.map((instanceId) => ({
+          instanceId,
+          status: ok ? 'Success' : 'Failed',
+          statusDetails: ok ? 'Success' : 'Failed',
+          responseCode: ok ? 0 : 1,
+          stdout: `${req.step.name} on ${instanceId}`,
+          stderr: '',
+          outputSha256: '0'.repeat(64),
+        })),
+      };
+    },
+  } as unknown as MechanicActivities;
+  return { events, dispatched, activities };
+}
+
+async function withWorker<T>(fake: Fake, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  quietTemporalLogs();
+  const taskQueue = `wf-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: native,
+    namespace: temporal.namespace,
+    taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: fake.activities,
+  });
+  return worker.runUntil(fn(taskQueue));
+}
+
+const vote = (approver: string, planDigest: string, decision: 'approve' | 'reject' = 'approve', comment?: string) => ({
+  approver,
+  decision,
+  planDigest,
+  ...(comment ? { comment } : {}),
+});
+
+async function refusal(p: Promise<unknown>): Promise<{ type: string | undefined | null; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) return { type: e.cause.type, message: e.cause.message };
+    throw e;
+  }
+  throw new Error('the update was accepted but should have been refused');
+}
+
+describe('runbookExecution', () => {
+  test('refuses bad votes in the validator, runs after a valid one, records the story in order', async () => {
+    const fake = fakeActivities();
+    const input = testInput();
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      expect(await refusal(handle.executeUpdate(voteUpdate, { args: [vote('alice', input.planDigest)] }))).toEqual({
+        type: 'APPROVAL_SELF',
+        message: 'alice requested this execution and cannot approve or reject it',
+      });
+      expect((await refusal(handle.executeUpdate(voteUpdate, { args: [vote('bob', 'a'.repeat(64))] }))).type).toBe('APPROVAL_PLAN_MISMATCH');
+      const state = await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
+      expect(state).toEqual({ status: 'approved', approvedBy: ['bob'] });
+      const view = await handle.result();
+      if (process.env['RECORD_HISTORIES'] === '1') {
+        const history = await handle.fetchHistory();
+        const file = fileURLToPath(new URL('../replay/histories/approved-and-completed.json', import.meta.url));
+        await writeFile(file, historyToJSON(history));
+      }
+      return view;
+    });
+    expect(result.status).toBe('completed');
+    expect(result.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'skipped']);
+    expect(fake.dispatched.map((d) => d.step.name)).toEqual(['first', 'second']);
+    expect(fake.events.map((e) => e.type)).toEqual([
+      'execution.requested',
+      'approval.granted',
+      'execution.running',
+      'credentials.issued',
+      'step.started',
+      'step.completed',
+      'step.started',
+      'step.completed',
+      'execution.completed',
+    ]);
+    // Refused votes never reached history, so they are not in the workflow's audit trail either.
+    expect(fake.events.filter((e) => e.type === 'approval.granted').map((e) => e.actor)).toEqual(['bob']);
+  });
+
+  test('a quorum of two needs two different approvers, and the same approver cannot vote twice', async () => {
+    const fake = fakeActivities();
+    const input = testInput({ required: 2 });
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      expect(await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).toEqual({
+        status: 'pending',
+        approvedBy: ['bob'],
+        missing: 1,
+      });
+      expect((await refusal(handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)], updateId: 'second-bob' }))).type).toBe(
+        'APPROVAL_DUPLICATE',
+      );
+      expect((await handle.query(statusQuery)).status).toBe('awaiting_approval');
+      await handle.executeUpdate(voteUpdate, { args: [vote('carol', input.planDigest)] });
+      return handle.result();
+    });
+    expect(result.status).toBe('completed');
+    expect(result.approval).toEqual({ status: 'approved', approvedBy: ['bob', 'carol'] });
+  });
+
+  test('a rejection ends the run before any credentials are issued', async () => {
+    const fake = fakeActivities();
+    const input = testInput();
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      await handle.executeUpdate(voteUpdate, { args: [vote('carol', input.planDigest, 'reject', 'not during the freeze')] });
+      return handle.result();
+    });
+    expect(result.status).toBe('rejected');
+    expect(result.reason).toBe('rejected by carol: not during the freeze');
+    expect(fake.dispatched).toEqual([]);
+    expect(fake.events.map((e) => e.type)).toEqual(['execution.requested', 'approval.rejected', 'execution.rejected']);
+  });
+
+  test('without enough approvals in time, the run expires and nothing runs', async () => {
+    const fake = fakeActivities();
+    const input = testInput({ expiresAfterSeconds: 2 });
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      const view = await handle.result();
+      // The workflow has closed: a late vote is refused by the server and changes nothing.
+      await expect(handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).rejects.toThrow();
+      expect(fake.events.filter((e) => e.type === 'approval.granted')).toEqual([]);
+      return view;
+    });
+    expect(result.status).toBe('expired');
+    expect(fake.dispatched).toEqual([]);
+    expect(fake.events.at(-1)?.type).toBe('execution.expired');
+  });
+
+  test('a failing step stops the run, skips the rest and runs the onFailure steps', async () => {
+    const fake = fakeActivities('first');
+    const input = testInput();
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
+      return handle.result();
+    });
+    expect(result.status).toBe('failed');
+    expect(result.reason).toBe('step "first" failed');
+    expect(result.steps.map((s) => `${s.name}:${s.status}`)).toEqual(['first:failed', 'second:skipped', 'cleanup:succeeded']);
+    expect(fake.dispatched.map((d) => `${d.phase}:${d.step.name}`)).toEqual(['main:first', 'onFailure:cleanup']);
+    expect(fake.events.at(-1)).toMatchObject({ type: 'execution.failed', data: { reason: 'step "first" failed' } });
+  });
+});

@@ -1,0 +1,131 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { readCommandLog } from '../../src/devfleet/command-log.ts';
+import { DEMO_INSTANCE_IDS, DEMO_ROLE_ARN, defaultFleetConfig, parseFleetConfig } from '../../src/devfleet/config.ts';
+
+const root = { accessKeyId: 'AKIAEXAMPLEROOT00001', secretAccessKey: 'example-secret-0001' };
+
+describe('fleet config', () => {
+  test('the demo fleet', () => {
+    const c = defaultFleetConfig(root);
+    expect(c.accountId).toBe('123456789012');
+    expect(c.region).toBe('us-east-1');
+    expect(c.roles).toEqual([{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }]);
+    expect(c.instances.map((i) => [i.name, i.id, i.tags])).toEqual([
+      ['web-1', DEMO_INSTANCE_IDS['web-1'], { Role: 'web', Env: 'staging' }],
+      ['web-2', DEMO_INSTANCE_IDS['web-2'], { Role: 'web', Env: 'staging' }],
+      ['db-1', DEMO_INSTANCE_IDS['db-1'], { Role: 'db', Env: 'staging' }],
+    ]);
+  });
+
+  test('defaults fill in', () => {
+    const c = parseFleetConfig({
+      credentials: [],
+      roles: [{ arn: 'arn:aws:iam::123456789012:role/r' }],
+      instances: [{ id: 'i-0123456789abcdef0' }],
+    });
+    expect(c.roles[0]!.maxSessionDurationSeconds).toBe(3600);
+    expect(c.instances[0]!.tags).toEqual({});
+  });
+
+  test.each([
+    [
+      {
+        credentials: [{ accessKeyId: 'ASIAXXXXXXXXXXXXXXXX', secretAccessKey: 'x'.repeat(20), name: 'u' }],
+        roles: [],
+        instances: [],
+      },
+      'AKIA',
+    ],
+    [{ credentials: [], roles: [{ arn: 'arn:aws:iam::999999999999:role/r' }], instances: [] }, 'not in account'],
+    [
+      {
+        credentials: [],
+        roles: [{ arn: 'arn:aws:iam::123456789012:role/r', maxSessionDurationSeconds: 50000 }],
+        instances: [],
+      },
+      'maxSessionDurationSeconds',
+    ],
+    [{ credentials: [], roles: [], instances: [{ id: 'i-123' }] }, '17 lowercase hex'],
+    [
+      { credentials: [], roles: [], instances: [{ id: 'i-0123456789abcdef0' }, { id: 'i-0123456789abcdef0' }] },
+      'duplicate instance id',
+    ],
+    [
+      { credentials: [], roles: [], instances: [{ id: 'i-0123456789abcdef0', faults: { offline: true, flaky: 1 } }] },
+      'flaky',
+    ],
+    [{ credentials: [], roles: [], instances: [], extra: 1 }, 'extra'],
+  ])('rejects %j mentioning %s', (input, words) => {
+    expect(() => parseFleetConfig(input)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(words) }),
+    );
+  });
+
+  test('a role policy must be a valid identity policy', () => {
+    expect(() =>
+      parseFleetConfig({
+        credentials: [],
+        roles: [{ arn: 'arn:aws:iam::123456789012:role/r', policy: { Statement: [{ Effect: 'Allow', Action: '*' }] } }],
+        instances: [],
+      }),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
+
+describe('readCommandLog', () => {
+  test('folds start and finish lines, tolerates a torn last line, and is empty when absent', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'devfleet-log-'));
+    try {
+      expect(await readCommandLog(dir)).toEqual([]);
+      const start = (id: string) => ({
+        type: 'start',
+        commandId: 'c1',
+        instanceId: id,
+        comment: 't',
+        documentName: 'AWS-RunShellScript',
+        commands: ['true'],
+        startedAt: '2030-01-01T00:00:00.000Z',
+      });
+      const lines = [
+        start('i-1'),
+        start('i-2'),
+        {
+          type: 'finish',
+          commandId: 'c1',
+          instanceId: 'i-1',
+          finishedAt: '2030-01-01T00:00:01.000Z',
+          responseCode: 0,
+          status: 'Success',
+        },
+      ].map((l) => JSON.stringify(l));
+      await writeFile(join(dir, 'command-log.jsonl'), lines.join('\n') + '\n{"type":"fin');
+      expect(await readCommandLog(dir)).toEqual([
+        {
+          commandId: 'c1',
+          instanceId: 'i-1',
+          comment: 't',
+          documentName: 'AWS-RunShellScript',
+          commands: ['true'],
+          startedAt: '2030-01-01T00:00:00.000Z',
+          finishedAt: '2030-01-01T00:00:01.000Z',
+          responseCode: 0,
+          status: 'Success',
+        },
+        {
+          commandId: 'c1',
+          instanceId: 'i-2',
+          comment: 't',
+          documentName: 'AWS-RunShellScript',
+          commands: ['true'],
+          startedAt: '2030-01-01T00:00:00.000Z',
+          status: 'InProgress',
+        },
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
