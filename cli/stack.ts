@@ -183,11 +183,14 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
     events.progress('starting devfleet (local STS + SSM with three instances)');
     const fleetReady = await launch('devfleet').ready;
     const endpoint = String(fleetReady['endpoint']);
+    // A restarted part must come back where the others (and the CLI) already look for it.
+    envFor.set('devfleet', { ...baseEnv, MECHANIC_DEVFLEET_PORT: new URL(endpoint).port });
     const partEnv = { ...baseEnv, MECHANIC_AWS_ENDPOINT: endpoint };
     envFor.set('worker', partEnv);
     envFor.set('server', partEnv);
     events.progress('starting worker and API server');
     const [, serverReady] = await Promise.all([launch('worker').ready, launch('server').ready]);
+    envFor.set('server', { ...partEnv, MECHANIC_API_PORT: new URL(String(serverReady['url'])).port });
     const info: StackInfo = {
       apiUrl: String(serverReady['url']),
       temporalAddress: temporal.address,

@@ -43,6 +43,7 @@ const EnvSchema = z.object({
 
   MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
+  MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(60),
   MECHANIC_DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -67,7 +68,12 @@ export interface Config {
     readonly devfleetPort: number;
   };
   readonly store: { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
-  readonly ssm: { readonly pollMinMs: number; readonly pollMaxMs: number; readonly deliveryTimeoutSeconds: number };
+  readonly ssm: {
+    readonly pollMinMs: number;
+    readonly pollMaxMs: number;
+    readonly deliveryTimeoutSeconds: number;
+    readonly heartbeatTimeoutSeconds: number;
+  };
   readonly logLevel: string;
 }
 
@@ -77,6 +83,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = r.data;
   if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
     throw new UserError('CONFIG_INVALID', 'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+  }
+  // A poll is also a heartbeat: waiting longer than the heartbeat timeout would look like a dead worker.
+  if (e.MECHANIC_POLL_MAX_MS * 2 > e.MECHANIC_HEARTBEAT_TIMEOUT_SECONDS * 1000) {
+    throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must be at most half of MECHANIC_HEARTBEAT_TIMEOUT_SECONDS');
   }
   if (e.MECHANIC_POLL_MAX_MS < e.MECHANIC_POLL_MIN_MS) {
     throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must not be smaller than MECHANIC_POLL_MIN_MS');
@@ -112,7 +122,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     store: e.DATABASE_URL
       ? { kind: 'postgres' as const, url: e.DATABASE_URL }
       : { kind: 'sqlite' as const, file: path.join(home, 'audit.db') },
-    ssm: { pollMinMs: e.MECHANIC_POLL_MIN_MS, pollMaxMs: e.MECHANIC_POLL_MAX_MS, deliveryTimeoutSeconds: e.MECHANIC_DELIVERY_TIMEOUT_SECONDS },
+    ssm: {
+      pollMinMs: e.MECHANIC_POLL_MIN_MS,
+      pollMaxMs: e.MECHANIC_POLL_MAX_MS,
+      deliveryTimeoutSeconds: e.MECHANIC_DELIVERY_TIMEOUT_SECONDS,
+      heartbeatTimeoutSeconds: e.MECHANIC_HEARTBEAT_TIMEOUT_SECONDS,
+    },
     logLevel: e.LOG_LEVEL,
   });
 }

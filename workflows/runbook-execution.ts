@@ -168,7 +168,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       // Following a step may take as long as the step is allowed to run, plus delivery.
       const { awaitStep } = wf.proxyActivities<MechanicActivities>({
         startToCloseTimeout: `${step.timeoutSeconds + 900} seconds`,
-        heartbeatTimeout: '1 minute',
+        heartbeatTimeout: `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`,
         retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
       });
       const result = await awaitStep({ ...request, commandId });

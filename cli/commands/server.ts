@@ -29,6 +29,7 @@ export async function run(): Promise<number> {
     inventory,
     audit,
     region: config.aws.region,
+    settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
   });
   const app = createApp({ authenticator, executions, registry, audit, log });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });

@@ -6,6 +6,13 @@ import type { NewAuditEvent } from './audit.ts';
 export interface ExecutionInput {
   readonly plan: Plan;
   readonly planDigest: string;
+  /** How the run is followed, not what it does: outside the plan and its digest. */
+  readonly settings?: ExecutionSettings;
+}
+
+export interface ExecutionSettings {
+  /** A worker that dies mid-step is noticed after this long and the step is followed by another. */
+  readonly heartbeatTimeoutSeconds: number;
 }
 
 export type ExecutionStatus = 'awaiting_approval' | 'running' | 'completed' | 'failed' | 'expired' | 'cancelled' | 'rejected';
@@ -97,7 +104,7 @@ export interface ExecutionView {
  * caller's response means "recorded") and the workflow (so it is recorded even if the server
  * died in between) write it; same id, same content, so the log holds it once.
  */
-export function requestedEvent({ plan, planDigest }: ExecutionInput): NewAuditEvent {
+export function requestedEvent({ plan, planDigest }: Pick<ExecutionInput, 'plan' | 'planDigest'>): NewAuditEvent {
   return {
     eventId: `${plan.executionId}:0000:execution.requested`,
     executionId: plan.executionId,

@@ -11,7 +11,7 @@ import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
 import type { ExecutionSummary, ExecutionStatus as SummaryStatus, NewAuditEvent } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
-import type { ExecutionView } from '../core/execution.ts';
+import type { ExecutionSettings, ExecutionView } from '../core/execution.ts';
 import { TERMINAL_STATUSES, requestedEvent } from '../core/execution.ts';
 import type { Plan } from '../core/plan.ts';
 import type { User } from '../authz/users.ts';
@@ -43,6 +43,7 @@ export interface ExecutionServiceDeps {
   readonly inventory: Inventory;
   readonly audit: AuditStore;
   readonly region: string;
+  readonly settings: ExecutionSettings;
   readonly now?: () => Date;
   readonly newId?: () => string;
 }
@@ -101,7 +102,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         deps.client.workflow.start(runbookExecution, {
           taskQueue: deps.taskQueue,
           workflowId: planned.plan.executionId,
-          args: [planned],
+          args: [{ ...planned, settings: deps.settings }],
           typedSearchAttributes: [
             { key: searchAttributes.runbook, value: planned.plan.runbook.name },
             { key: searchAttributes.operator, value: user.id },

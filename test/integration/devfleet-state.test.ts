@@ -116,10 +116,15 @@ describe('durable state', () => {
       sessionToken: assumed.Credentials!.SessionToken!,
     };
     const ssm1 = new SSMClient({ region: REGION, endpoint: child.endpoint, credentials });
-    const cmd = await send(ssm1, ['sleep 60 & echo $! > sleeper.pid; wait']);
+    const cmd = await send(ssm1, ['echo $$ > group.pid; sleep 60 & echo $! > sleeper.pid; wait']);
     await waitInvocation(ssm1, cmd.CommandId!, WEB1, (s) => s === 'InProgress');
     ssm1.destroy();
     const sleeperPid = Number(await waitForText(join(dataDir, 'instances', WEB1, 'root', 'sleeper.pid')));
+    const groupPid = Number(await waitForText(join(dataDir, 'instances', WEB1, 'root', 'group.pid')));
+    cleanups.push(() => {
+      // Only if this test fails before devfleet stops the orphans itself.
+      if (isRunning(sleeperPid)) process.kill(-groupPid, 'SIGKILL');
+    });
     expect(isRunning(sleeperPid)).toBe(true);
 
     child.proc.kill('SIGKILL');
@@ -142,6 +147,26 @@ describe('durable state', () => {
     const log = await readCommandLog(dataDir);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ commandId: cmd.CommandId, instanceId: WEB1, status: 'Failed', responseCode: -1 });
+  });
+});
+
+describe('start-up', () => {
+  test('bad options fail with CONFIG_INVALID, and a taken port is reported', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'devfleet-startup-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const config = defaultFleetConfig(ROOT);
+    await expect(startDevfleet({ dataDir, config, timeScale: 0 })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(startDevfleet({ dataDir, config: { ...config, region: 'mars' } })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('region'),
+    });
+    const first = await startDevfleet({ dataDir, config });
+    cleanups.push(() => first.close());
+    expect(first.endpoint).toBe(`http://127.0.0.1:${first.port}`);
+    await expect(startDevfleet({ dataDir: join(dataDir, 'other'), config, port: first.port })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('in use'),
+    });
   });
 });
 

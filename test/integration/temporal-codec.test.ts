@@ -6,7 +6,7 @@ import proto from '@temporalio/proto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ENCODING_ENCRYPTED, dataConverterFor } from '../../src/temporal/codec.ts';
 import type { CodecKeys } from '../../src/temporal/codec.ts';
-import { startTestTemporal } from '../helpers/temporal.ts';
+import { quietTemporalLogs, startTestTemporal } from '../helpers/temporal.ts';
 import type { TestTemporal } from '../helpers/temporal.ts';
 import type { echo, failWith } from '../fixtures/workflows/temporal-plumbing.ts';
 
@@ -23,6 +23,7 @@ let worker: Worker;
 let workerRun: Promise<void>;
 
 beforeAll(async () => {
+  quietTemporalLogs();
   temporal = await startTestTemporal();
   connection = await Connection.connect({ address: temporal.address });
   client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverterFor(keys) });

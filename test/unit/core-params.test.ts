@@ -26,7 +26,9 @@ const runbook: Runbook = parseRunbook({
     mode: { type: 'enum', values: ['rolling', 'all-at-once'], default: 'rolling' },
   },
   targets: { tags: { Role: 'api' } },
-  steps: [{ name: 'deploy', script: 'echo {{ release }} {{ note }} {{ workers }} {{ offset }} {{ dryRun }} {{ mode }}' }],
+  steps: [
+    { name: 'deploy', script: 'echo {{ release }} {{ note }} {{ workers }} {{ offset }} {{ dryRun }} {{ mode }}' },
+  ],
 });
 
 /** The required parameters with valid values; each test adds or replaces one. */
@@ -51,7 +53,10 @@ describe('values', () => {
   });
 
   test('a given value replaces the default', () => {
-    expect(parseParams(runbook, { ...required, workers: 8, mode: 'all-at-once' })).toMatchObject({ workers: 8, mode: 'all-at-once' });
+    expect(parseParams(runbook, { ...required, workers: 8, mode: 'all-at-once' })).toMatchObject({
+      workers: 8,
+      mode: 'all-at-once',
+    });
   });
 
   test.each([
@@ -169,13 +174,16 @@ describe('problems', () => {
   // members, so these names are silently ignored instead of refused as unknown parameters. (JSON from
   // the API can carry "__proto__" as an own key.) Should be Object.hasOwn.
   test.fails.each(['toString', 'constructor', '__proto__'])('BUG: the unknown parameter %j is refused', (name) => {
-    const raw = JSON.parse(`{"release": "v1.2.3", "offset": 0, ${JSON.stringify(name)}: "x"}`) as Record<string, unknown>;
+    const raw = JSON.parse(`{"release": "v1.2.3", "offset": 0, ${JSON.stringify(name)}: "x"}`) as Record<
+      string,
+      unknown
+    >;
     expect(problemsOf(raw)).toContain(`"${name}" is not a parameter of deploy-api`);
   });
 });
 
 describe('hasControlCharacters', () => {
-  test.each(['plain', 'ünïcødé 日本 🚀', ' spaces  ', "quote ' and \" and \\", ''])('%j has none', (value) => {
+  test.each(['plain', 'ünïcødé 日本 🚀', ' spaces  ', 'quote \' and " and \\', ''])('%j has none', (value) => {
     expect(hasControlCharacters(value)).toBe(false);
   });
 

@@ -46,7 +46,12 @@ describe('defaults', () => {
       onFailure: runbook.onFailure,
       parameters: runbook.parameters,
       timeoutSeconds: runbook.steps[0]?.timeoutSeconds,
-    }).toEqual({ approval: { required: 1, expiresAfterMinutes: 60 }, onFailure: [], parameters: {}, timeoutSeconds: 300 });
+    }).toEqual({
+      approval: { required: 1, expiresAfterMinutes: 60 },
+      onFailure: [],
+      parameters: {},
+      timeoutSeconds: 300,
+    });
   });
 
   test('a string parameter gets a maxLength of 256', () => {
@@ -122,7 +127,12 @@ describe('placeholders', () => {
 
 describe('rules across the runbook', () => {
   test('a step name used twice is refused', () => {
-    const raw = input({ steps: [{ name: 'restart', script: 'true' }, { name: 'restart', script: 'false' }] });
+    const raw = input({
+      steps: [
+        { name: 'restart', script: 'true' },
+        { name: 'restart', script: 'false' },
+      ],
+    });
     expect(caught(() => parseRunbook(raw)).message).toMatchInlineSnapshot(`
       "runbook is not a valid runbook:
       ✖ step name "restart" is used twice"

@@ -91,6 +91,7 @@ describe('readCommandLog', () => {
       });
       const lines = [
         start('i-1'),
+        { type: 'spawn', commandId: 'c1', instanceId: 'i-1', pid: 4242 },
         start('i-2'),
         {
           type: 'finish',

@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readCommandLog } from '../../src/devfleet/command-log.ts';
+import type { ExecutionView } from '../../src/core/execution.ts';
+import type { AuditRecord } from '../../src/core/audit.ts';
+import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
+
+const RUNBOOKS = fileURLToPath(new URL('../fixtures/runbooks/', import.meta.url));
+
+/** The pid of a part `mechanic dev` started (worker, server, devfleet). */
+function partPid(stack: DevStack, part: string): number {
+  const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(stack.process.pid)], { encoding: 'utf8' });
+  const line = ps.split('\n').find((l) => l.trim().endsWith(`mechanic.js ${part}`));
+  if (!line) throw new Error(`no ${part} process under mechanic dev:\n${ps}`);
+  return Number(line.trim().split(/\s+/)[0]);
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Durability: the worker is SIGKILLed while a step runs. The supervisor restarts it; the new
+ * worker follows the same SSM command (it does not send it again), re-issues credentials (the
+ * secret died with the old worker, and the re-issue is audited) and finishes the run.
+ */
+describe('a worker killed mid-step', () => {
+  let stack: DevStack;
+  const cli = (...args: string[]) => runCli(args, stack.env);
+
+  beforeAll(async () => {
+    stack = await startDevStack({ MECHANIC_RUNBOOKS_DIR: RUNBOOKS, MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: '3', MECHANIC_POLL_MAX_MS: '500' });
+  });
+  afterAll(async () => {
+    expect(await stack?.stop()).toBe(0);
+  });
+
+  test('does not run the step twice, and the run completes', async () => {
+    const launched = await cli('launch', 'slow-step', '--reason', 'crash test', '--as', 'alice', '--json');
+    expect(launched.code).toBe(0);
+    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+
+    await waitFor('the slow step to be running on devfleet', async () => {
+      const log = await readCommandLog(path.join(stack.home, 'devfleet'));
+      return log.filter((e) => e.comment === `mechanic ${id} step 0`).length === 2 ? true : undefined;
+    });
+    const oldWorker = partPid(stack, 'worker');
+    process.kill(oldWorker, 'SIGKILL');
+    const newWorker = await waitFor('the supervisor to restart the worker', async () => {
+      const pid = partPid(stack, 'worker');
+      return pid !== oldWorker ? pid : undefined;
+    });
+    expect(newWorker).not.toBe(oldWorker);
+
+    const status = await cli('status', id, '--wait', '--as', 'alice', '--json');
+    const view = JSON.parse(status.stdout) as ExecutionView;
+    expect(view.status).toBe('completed');
+    expect(view.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
+
+    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) => e.comment.startsWith(`mechanic ${id} `));
+    expect(log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId}`).sort()).toEqual([
+      'step 0 i-0d3f1ee7000000001',
+      'step 0 i-0d3f1ee7000000002',
+      'step 1 i-0d3f1ee7000000001',
+      'step 1 i-0d3f1ee7000000002',
+    ]);
+    // The script itself counts its runs on each host: once.
+    for (const inst of view.steps[0]!.instances) expect(inst.stdout).toContain('slept on web-');
+
+    const audit = await cli('audit', 'list', '--execution', id, '--as', 'dave', '--json');
+    const records = JSON.parse(audit.stdout) as AuditRecord[];
+    const issued = records.filter((r) => r.type === 'credentials.issued').map((r) => r.data['reason']);
+    expect(issued).toEqual(['approved', 'reissued']);
+    expect(records.filter((r) => r.type === 'step.instance')).toHaveLength(4);
+  });
+
+  test('the API server can be killed and comes back; nothing is lost', async () => {
+    const before = JSON.parse((await cli('list', '--as', 'alice', '--json')).stdout) as unknown[];
+    process.kill(partPid(stack, 'server'), 'SIGKILL');
+    const after = await waitFor('the API server to come back', async () => {
+      const r = await cli('list', '--as', 'alice', '--json');
+      return r.code === 0 ? (JSON.parse(r.stdout) as unknown[]) : undefined;
+    });
+    expect(after).toEqual(before);
+  });
+});

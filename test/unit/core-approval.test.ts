@@ -1,0 +1,141 @@
+import { describe, expect, test } from 'vitest';
+import { checkVote, decideApproval, type ApprovalState, type Vote, type VoteContext } from '../../src/core/approval.ts';
+
+function caught(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error('expected a throw, but nothing was thrown');
+}
+
+const REQUESTER = 'alice@example.com';
+const PLAN = 'plan-digest-1';
+
+const approve = (approver: string, planDigest = PLAN): Vote => ({ approver, decision: 'approve', planDigest });
+const reject = (approver: string, comment?: string): Vote =>
+  comment === undefined
+    ? { approver, decision: 'reject', planDigest: PLAN }
+    : { approver, decision: 'reject', planDigest: PLAN, comment };
+
+describe('decideApproval', () => {
+  test.each<[string, number, Vote[], ApprovalState]>([
+    ['no votes yet', 1, [], { status: 'pending', approvedBy: [], missing: 1 }],
+    ['one approval meets a quorum of 1', 1, [approve('bob')], { status: 'approved', approvedBy: ['bob'] }],
+    [
+      'a rejection beats any number of approvals',
+      1,
+      [approve('bob'), approve('carol'), approve('dave'), reject('erin')],
+      { status: 'rejected', by: 'erin' },
+    ],
+    [
+      'a rejection before approvals still wins',
+      2,
+      [reject('erin'), approve('bob'), approve('carol')],
+      { status: 'rejected', by: 'erin' },
+    ],
+    [
+      'the first rejection is the one reported',
+      1,
+      [reject('erin'), reject('frank')],
+      { status: 'rejected', by: 'erin' },
+    ],
+    [
+      'a rejection keeps its comment',
+      1,
+      [reject('erin', 'not during the sale')],
+      { status: 'rejected', by: 'erin', comment: 'not during the sale' },
+    ],
+    [
+      'the requester approving does not count',
+      1,
+      [approve(REQUESTER)],
+      { status: 'pending', approvedBy: [], missing: 1 },
+    ],
+    [
+      'the requester rejecting does not count',
+      1,
+      [reject(REQUESTER), approve('bob')],
+      { status: 'approved', approvedBy: ['bob'] },
+    ],
+    [
+      'a quorum of 2 is not met by one approver voting twice',
+      2,
+      [approve('bob'), approve('bob')],
+      { status: 'pending', approvedBy: ['bob'], missing: 1 },
+    ],
+    [
+      'a quorum of 2 is not met by an approver and the requester',
+      2,
+      [approve('bob'), approve(REQUESTER)],
+      { status: 'pending', approvedBy: ['bob'], missing: 1 },
+    ],
+    [
+      'a quorum of 2 is met by two distinct approvers',
+      2,
+      [approve('bob'), approve('carol')],
+      { status: 'approved', approvedBy: ['bob', 'carol'] },
+    ],
+    [
+      'approvers beyond the quorum are all listed',
+      2,
+      [approve('bob'), approve('carol'), approve('dave')],
+      { status: 'approved', approvedBy: ['bob', 'carol', 'dave'] },
+    ],
+  ])('%s', (_rule, required, votes, expected) => {
+    expect(decideApproval(required, REQUESTER, votes)).toEqual(expected);
+  });
+});
+
+describe('checkVote', () => {
+  const ctx = (overrides: Partial<VoteContext> = {}): VoteContext => ({
+    requester: REQUESTER,
+    planDigest: PLAN,
+    votes: [approve('bob')],
+    open: true,
+    ...overrides,
+  });
+
+  test.each<[string, VoteContext, Vote, string]>([
+    ['the requester approving', ctx(), approve(REQUESTER), 'APPROVAL_SELF'],
+    ['the requester rejecting', ctx(), reject(REQUESTER), 'APPROVAL_SELF'],
+    ['a vote for another plan', ctx(), approve('carol', 'plan-digest-2'), 'APPROVAL_PLAN_MISMATCH'],
+    ['a second vote by the same person', ctx(), approve('bob'), 'APPROVAL_DUPLICATE'],
+    ['a rejection after the same person approved', ctx(), reject('bob'), 'APPROVAL_DUPLICATE'],
+    ['a vote once the execution stopped waiting', ctx({ open: false }), approve('carol'), 'EXECUTION_FINISHED'],
+    [
+      'a self-vote on a closed execution (closed is said first)',
+      ctx({ open: false }),
+      approve(REQUESTER),
+      'EXECUTION_FINISHED',
+    ],
+    ['a self-vote for another plan (self is said first)', ctx(), approve(REQUESTER, 'plan-digest-2'), 'APPROVAL_SELF'],
+  ])('refuses %s', (_what, context, vote, code) => {
+    expect(caught(() => checkVote(context, vote))).toMatchObject({ code });
+  });
+
+  test('accepts a first vote by someone else for this plan', () => {
+    expect(() => checkVote(ctx(), approve('carol'))).not.toThrow();
+  });
+
+  test('accepts a rejection by someone else for this plan', () => {
+    expect(() => checkVote(ctx({ votes: [] }), reject('carol'))).not.toThrow();
+  });
+
+  test('messages', () => {
+    expect({
+      self: caught(() => checkVote(ctx(), approve(REQUESTER))).message,
+      mismatch: caught(() => checkVote(ctx(), approve('carol', 'other'))).message,
+      duplicate: caught(() => checkVote(ctx(), approve('bob'))).message,
+      finished: caught(() => checkVote(ctx({ open: false }), approve('carol'))).message,
+    }).toMatchInlineSnapshot(`
+      {
+        "duplicate": "bob has already voted on this execution",
+        "finished": "this execution is no longer waiting for approval",
+        "mismatch": "the plan you reviewed is not the plan of this execution; review it again",
+        "self": "alice@example.com requested this execution and cannot approve or reject it",
+      }
+    `);
+  });
+});
