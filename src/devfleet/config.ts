@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { UserError } from '../core/errors.ts';
+import { PolicyDocumentSchema, type PolicyDocument } from './iam.ts';
+
+/**
+ * The fleet devfleet pretends to be: one AWS account with long-term keys, assumable roles and
+ * instances (each a sandbox folder on this machine), plus faults to rehearse bad days with.
+ */
+
+const AccountIdSchema = z.string().regex(/^\d{12}$/, 'must be 12 digits');
+
+const CredentialSchema = z.strictObject({
+  // Long-term IAM user keys start with AKIA; devfleet hands out ASIA keys for sessions, so the
+  // prefix alone tells the two kinds apart, as it does in AWS.
+  accessKeyId: z.string().regex(/^AKIA[0-9A-Z]{12,124}$/, 'must look like AKIA followed by 12 or more A–Z/0–9'),
+  secretAccessKey: z.string().min(16, 'must be at least 16 characters'),
+  name: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM user name (1–64 of A–Z a–z 0–9 _+=,.@-)'),
+});
+
+const RoleSchema = z.strictObject({
+  arn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
+  maxSessionDurationSeconds: z.number().int().min(3600).max(43200).default(3600),
+  /** The role's identity policy. Absent means "allow ssm:* on *", the usual runner role. */
+  policy: PolicyDocumentSchema.optional(),
+});
+
+const FaultsSchema = z.strictObject({
+  /** The agent never answers: invocations stay Pending until the delivery timeout. */
+  offline: z.boolean().optional(),
+  /** Delivery takes this long (the invocation is Pending meanwhile). Not scaled by timeScale. */
+  slowMs: z.number().int().min(0).max(600_000).optional(),
+  /** Every invocation fails with exit code 1 without running the script. */
+  failAlways: z.boolean().optional(),
+  /** Every Nth SSM API call (from anyone, counted across the whole fleet) gets ThrottlingException. */
+  throttleEveryNth: z.number().int().min(1).optional(),
+});
+
+const InstanceSchema = z.strictObject({
+  id: z.string().regex(/^i-[0-9a-f]{17}$/, 'must be i- followed by 17 lowercase hex digits'),
+  name: z.string().min(1).max(255).optional(),
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  faults: FaultsSchema.optional(),
+});
+
+export const FleetConfigSchema = z
+  .strictObject({
+    accountId: AccountIdSchema.default('123456789012'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1')
+      .default('us-east-1'),
+    credentials: z.array(CredentialSchema),
+    roles: z.array(RoleSchema),
+    instances: z.array(InstanceSchema).max(1000),
+  })
+  .superRefine((cfg, ctx) => {
+    const dup = (what: string, values: readonly string[], path: string) => {
+      const seen = new Set<string>();
+      values.forEach((v, i) => {
+        if (seen.has(v)) ctx.addIssue({ code: 'custom', message: `duplicate ${what} ${v}`, path: [path, i] });
+        seen.add(v);
+      });
+    };
+    dup(
+      'access key id',
+      cfg.credentials.map((c) => c.accessKeyId),
+      'credentials',
+    );
+    dup(
+      'role ARN',
+      cfg.roles.map((r) => r.arn),
+      'roles',
+    );
+    dup(
+      'instance id',
+      cfg.instances.map((i) => i.id),
+      'instances',
+    );
+    cfg.roles.forEach((r, i) => {
+      // A role of another account could never be assumed here; say so at start-up, not at AssumeRole.
+      if (r.arn.split(':')[4] !== cfg.accountId) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `role ${r.arn} is not in account ${cfg.accountId}`,
+          path: ['roles', i, 'arn'],
+        });
+      }
+    });
+  });
+
+export type FleetConfig = z.infer<typeof FleetConfigSchema>;
+export type FleetInstance = FleetConfig['instances'][number];
+export type FleetRole = FleetConfig['roles'][number];
+export type FleetCredential = FleetConfig['credentials'][number];
+
+/** Parses and validates a fleet config; every problem is reported in one readable message. */
+export function parseFleetConfig(input: unknown): FleetConfig {
+  const r = FleetConfigSchema.safeParse(input);
+  if (!r.success) throw new UserError('CONFIG_INVALID', `devfleet config is invalid:\n${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+/** The role policy used when a role has none: the usual runner role, narrowed per run by session policies. */
+export const DEFAULT_ROLE_POLICY: PolicyDocument = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: 'ssm:*', Resource: '*' }],
+};
+
+export const DEMO_ROLE_ARN = 'arn:aws:iam::123456789012:role/mechanic-runner';
+
+/** Stable ids so that demo runbooks, docs and tests can name the demo instances. */
+export const DEMO_INSTANCE_IDS = {
+  'web-1': 'i-0d3f1ee7000000001',
+  'web-2': 'i-0d3f1ee7000000002',
+  'db-1': 'i-0d3f1ee7000000003',
+} as const;
+
+/** The demo fleet: one runner role (12 h) and three staging instances, two web and one db. */
+export function defaultFleetConfig(root: { accessKeyId: string; secretAccessKey: string }): FleetConfig {
+  return parseFleetConfig({
+    credentials: [{ accessKeyId: root.accessKeyId, secretAccessKey: root.secretAccessKey, name: 'mechanic' }],
+    roles: [{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }],
+    instances: [
+      { id: DEMO_INSTANCE_IDS['web-1'], name: 'web-1', tags: { Role: 'web', Env: 'staging' } },
+      { id: DEMO_INSTANCE_IDS['web-2'], name: 'web-2', tags: { Role: 'web', Env: 'staging' } },
+      { id: DEMO_INSTANCE_IDS['db-1'], name: 'db-1', tags: { Role: 'db', Env: 'staging' } },
+    ],
+  });
+}

@@ -1,0 +1,275 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserError } from '../core/errors.ts';
+import { parseFleetConfig, type FleetConfig } from './config.ts';
+import { Fleet } from './fleet.ts';
+import { SigV4Error, parseAuthorization, safeEqual, verifySigV4, type ParsedAuthorization } from './sigv4.ts';
+import { SsmApi } from './ssm.ts';
+import { StateStore } from './state.ts';
+import { Sts, type Principal } from './sts.ts';
+import { AwsError, sendJson, sendJsonError, sendQueryError, sendQueryResult, type Protocol } from './wire.ts';
+
+/**
+ * devfleet's HTTP front: one endpoint for both services, as the SDKs' endpoint override wants.
+ * A request is SSM when it carries `x-amz-target: AmazonSSM.*` (awsJson1_1) and STS when it is a
+ * form-encoded `Action=` POST (awsQuery); the SigV4 credential scope must name the same service.
+ * Every request is authenticated before anything else looks at it.
+ */
+
+export interface DevfleetOptions {
+  dataDir: string;
+  config: FleetConfig;
+  /** 0 or absent: a free port chosen by the OS. */
+  port?: number;
+  /** devfleet's clock (sessions, timestamps, signature skew). Defaults to Date.now. */
+  now?: () => number;
+  /** Multiplies every SSM timeout (TimeoutSeconds, executionTimeout) so tests can be fast. Default 1. */
+  timeScale?: number;
+}
+
+export interface Devfleet {
+  readonly endpoint: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** SSM requests are small JSON; STS ones smaller. Anything bigger is not an AWS call we serve. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+const AUTH_ERRORS: Record<
+  Protocol,
+  Record<'unknownKey' | 'signature' | 'missing' | 'incomplete' | 'expiredToken', { code: string; status: number }>
+> = {
+  json: {
+    unknownKey: { code: 'UnrecognizedClientException', status: 400 },
+    signature: { code: 'InvalidSignatureException', status: 400 },
+    missing: { code: 'MissingAuthenticationTokenException', status: 400 },
+    incomplete: { code: 'IncompleteSignatureException', status: 400 },
+    expiredToken: { code: 'ExpiredTokenException', status: 400 },
+  },
+  query: {
+    unknownKey: { code: 'InvalidClientTokenId', status: 403 },
+    signature: { code: 'SignatureDoesNotMatch', status: 403 },
+    missing: { code: 'MissingAuthenticationToken', status: 403 },
+    incomplete: { code: 'IncompleteSignature', status: 403 },
+    expiredToken: { code: 'ExpiredTokenException', status: 400 },
+  },
+};
+
+function authError(protocol: Protocol, kind: keyof (typeof AUTH_ERRORS)['json'], message: string): AwsError {
+  const e = AUTH_ERRORS[protocol][kind];
+  return new AwsError(e.code, message, e.status);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new AwsError('RequestEntityTooLarge', 'Request body is too large.', 413));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
+  const timeScale = opts.timeScale ?? 1;
+  if (!Number.isFinite(timeScale) || timeScale <= 0) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `devfleet timeScale must be a positive number, not ${String(opts.timeScale)}.`,
+    );
+  }
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `devfleet port must be a whole number from 0 to 65535, not ${String(opts.port)}.`,
+    );
+  }
+  if (opts.dataDir === '') throw new UserError('CONFIG_INVALID', 'devfleet needs a data folder (dataDir).');
+  // Re-validate: callers may build the config by hand, and the rest of devfleet trusts it.
+  const config = parseFleetConfig(opts.config);
+  const now = opts.now ?? Date.now;
+  // Absolute, because it becomes the scripts' cwd and HOME.
+  const dataDir = resolvePath(opts.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  for (const i of config.instances) await mkdir(join(dataDir, 'instances', i.id, 'root'), { recursive: true });
+
+  const store = await StateStore.open(dataDir);
+  const fleet = new Fleet({ config, store, dataDir, now, timeScale });
+  const sts = new Sts(config, store, now);
+  const ssm = new SsmApi({ config, store, fleet, sts, now });
+  await fleet.recover();
+  /** Set when close() begins; later requests get 503 instead of touching a stopping fleet. */
+  let closing: Promise<void> | undefined;
+
+  async function authenticate(req: IncomingMessage, body: Buffer, protocol: Protocol): Promise<Principal> {
+    const expectedService = protocol === 'json' ? 'ssm' : 'sts';
+    let auth: ParsedAuthorization;
+    try {
+      auth = parseAuthorization(req.headers.authorization);
+    } catch (e) {
+      if (e instanceof SigV4Error)
+        throw authError(protocol, e.kind === 'missing' ? 'missing' : 'incomplete', e.message);
+      throw e;
+    }
+    if (auth.service !== expectedService) {
+      throw authError(protocol, 'signature', `Credential should be scoped to correct service: '${expectedService}'.`);
+    }
+    if (auth.region !== config.region) {
+      throw authError(protocol, 'signature', `Credential should be scoped to a valid region, not '${auth.region}'.`);
+    }
+    const secret = sts.secretFor(auth.accessKeyId);
+    const tokenHeader = req.headers['x-amz-security-token'];
+    const token = Array.isArray(tokenHeader) ? tokenHeader.join(',') : tokenHeader;
+    const invalidToken = 'The security token included in the request is invalid.';
+    if (!secret) throw authError(protocol, 'unknownKey', invalidToken);
+    // Session keys need their token, long-term keys must not carry one.
+    if (
+      secret.sessionToken === undefined
+        ? token !== undefined
+        : token === undefined || !safeEqual(token, secret.sessionToken)
+    ) {
+      throw authError(protocol, 'unknownKey', invalidToken);
+    }
+    try {
+      await verifySigV4({
+        method: req.method ?? 'POST',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body,
+        auth,
+        credentials: { accessKeyId: auth.accessKeyId, ...secret },
+        nowMs: now(),
+      });
+    } catch (e) {
+      if (e instanceof SigV4Error) {
+        throw authError(
+          protocol,
+          e.kind === 'incomplete' ? 'incomplete' : e.kind === 'missing' ? 'missing' : 'signature',
+          e.message,
+        );
+      }
+      throw e;
+    }
+    const principal = sts.principalFor(auth.accessKeyId);
+    if (!principal) throw authError(protocol, 'unknownKey', invalidToken);
+    if (principal.kind === 'session' && sts.isExpired(principal.session)) {
+      throw authError(protocol, 'expiredToken', 'The security token included in the request is expired');
+    }
+    return principal;
+  }
+
+  async function handleJson(req: IncomingMessage, body: Buffer, target: string): Promise<unknown> {
+    const principal = await authenticate(req, body, 'json');
+    const m = /^AmazonSSM\.(\w+)$/.exec(target);
+    if (!m)
+      throw new AwsError('UnknownOperationException', `devfleet serves only AmazonSSM operations, not ${target}.`);
+    let input: unknown;
+    try {
+      input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new AwsError('SerializationException', 'The request body is not valid JSON.');
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new AwsError('SerializationException', 'The request body must be a JSON object.');
+    }
+    return ssm.handle(m[1] ?? '', input, principal);
+  }
+
+  async function handleQuery(req: IncomingMessage, body: Buffer): Promise<{ action: string; xml: string }> {
+    const principal = await authenticate(req, body, 'query');
+    const params = new URLSearchParams(body.toString('utf8'));
+    const action = params.get('Action') ?? '';
+    switch (action) {
+      case 'AssumeRole':
+        return { action, xml: await sts.assumeRole(principal, params) };
+      case 'GetCallerIdentity':
+        return { action, xml: sts.getCallerIdentity(principal) };
+      default:
+        throw new AwsError('InvalidAction', `Could not find operation ${action} for version 2011-06-15`);
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = req.headers['x-amz-target'];
+    const protocol: Protocol = typeof target === 'string' ? 'json' : 'query';
+    try {
+      if (closing) throw new AwsError('ServiceUnavailable', 'devfleet is shutting down.', 503);
+      if (req.method !== 'POST') throw new AwsError('InvalidAction', 'devfleet accepts only POST requests.', 405);
+      const body = await readBody(req);
+      if (protocol === 'json') {
+        sendJson(res, now(), await handleJson(req, body, target as string));
+      } else {
+        const contentType = req.headers['content-type'] ?? '';
+        if (!contentType.startsWith('application/x-www-form-urlencoded')) {
+          throw new AwsError(
+            'InvalidAction',
+            'A request without x-amz-target must be a form-encoded STS Query request.',
+          );
+        }
+        const { action, xml } = await handleQuery(req, body);
+        sendQueryResult(res, now(), action, xml);
+      }
+    } catch (e) {
+      const err =
+        e instanceof AwsError ? e : new AwsError('InternalFailure', 'devfleet failed to handle the request.', 500);
+      if (!(e instanceof AwsError)) {
+        // A bug in devfleet, not a caller mistake: keep the stack where a developer will look.
+        process.emitWarning(`devfleet: unexpected error: ${(e as Error)?.stack ?? String(e)}`);
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (protocol === 'json') sendJsonError(res, now(), err);
+      else sendQueryError(res, now(), err);
+    }
+  }
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch(async (e: NodeJS.ErrnoException) => {
+    await fleet.shutdown();
+    if (e.code === 'EADDRINUSE')
+      throw new UserError('CONFIG_INVALID', `devfleet cannot listen on 127.0.0.1:${port}: the port is in use.`, {
+        cause: e,
+      });
+    throw e;
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+
+  return {
+    endpoint: `http://127.0.0.1:${actualPort}`,
+    port: actualPort,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await fleet.shutdown();
+        // In-flight requests have had the time the scripts took to stop; drop whatever is left.
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
