@@ -36,6 +36,8 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
     switch (r.type) {
       case 'approval.granted':
       case 'approval.rejected':
+        // Only votes for this plan count, exactly as the workflow and the index count them.
+        if (d['planDigest'] !== planDigest) break;
         votes.push({
           approver: r.actor,
           decision: r.type === 'approval.granted' ? 'approve' : 'reject',
@@ -44,7 +46,7 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
         });
         break;
       case 'execution.running':
-        status = 'running';
+        if (status === 'awaiting_approval') status = 'running';
         break;
       case 'step.started':
         if (step) steps[index] = { ...step, status: 'running', commandId: String(d['commandId']) };

@@ -13,7 +13,7 @@ export function parseParams(runbook: Runbook, raw: Readonly<Record<string, unkno
   const problems: string[] = [];
   const out: ParamValues = {};
   for (const name of Object.keys(raw)) {
-    if (!(name in runbook.parameters)) {
+    if (!Object.hasOwn(runbook.parameters, name)) {
       const known = Object.keys(runbook.parameters);
       problems.push(
         `"${name}" is not a parameter of ${runbook.name}` +
@@ -28,9 +28,9 @@ export function parseParams(runbook: Runbook, raw: Readonly<Record<string, unkno
       else out[name] = spec.default;
       continue;
     }
-    const checked = checkValue(name, spec, given);
-    if (typeof checked === 'string' && checked.startsWith('\u0000')) problems.push(checked.slice(1));
-    else out[name] = checked;
+    const problem = checkParamValue(name, spec, given);
+    if (problem !== undefined) problems.push(problem);
+    else out[name] = coerce(spec, given);
   }
   if (problems.length) {
     throw new UserError('PARAMS_INVALID', problems.length === 1 ? problems[0]! : problems.map((p) => `- ${p}`).join('\n'));
@@ -38,45 +38,56 @@ export function parseParams(runbook: Runbook, raw: Readonly<Record<string, unkno
   return out;
 }
 
-// A problem is returned as a string prefixed with NUL, which no valid value can start with
-// (control characters are refused in values).
-function problem(text: string): string {
-  return `\u0000${text}`;
-}
-
-function checkValue(name: string, spec: Parameter, given: unknown): ParamValue {
+/**
+ * Checks one value against its parameter's rules: the problem as one sentence, or undefined when
+ * the value is acceptable. Used for operator input and for the runbook's own defaults alike.
+ */
+export function checkParamValue(name: string, spec: Parameter, given: unknown): string | undefined {
   const shown = typeof given === 'string' ? JSON.stringify(given) : String(given);
   switch (spec.type) {
-    case 'string': {
-      if (typeof given !== 'string') return problem(`parameter "${name}" must be a string; got ${shown}`);
+    case 'string':
+      if (typeof given !== 'string') return `parameter "${name}" must be a string; got ${shown}`;
       if (hasControlCharacters(given)) {
-        return problem(`parameter "${name}" contains a control character (such as a newline), which is never allowed`);
+        return `parameter "${name}" contains a control or direction-changing character (such as a newline), which is never allowed`;
       }
-      if (given.length > spec.maxLength) return problem(`parameter "${name}" is longer than ${spec.maxLength} characters`);
+      if (given.length > spec.maxLength) return `parameter "${name}" is longer than ${spec.maxLength} characters`;
       if (spec.pattern !== undefined && !new RegExp(spec.pattern, 'u').test(given)) {
-        return problem(`parameter "${name}" must match ${spec.pattern}; got ${shown}`);
+        return `parameter "${name}" must match ${spec.pattern}; got ${shown}`;
       }
-      return given;
-    }
+      return undefined;
     case 'integer': {
-      const n = typeof given === 'number' ? given : typeof given === 'string' && /^-?\d{1,15}$/.test(given) ? Number(given) : NaN;
-      if (!Number.isSafeInteger(n)) return problem(`parameter "${name}" must be ${describe(spec)}; got ${shown}`);
-      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
-        return problem(`parameter "${name}" must be ${describe(spec)}; got ${shown}`);
+      const n = toInteger(given);
+      if (!Number.isSafeInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        return `parameter "${name}" must be ${describe(spec)}; got ${shown}`;
       }
-      return n;
+      return undefined;
     }
-    case 'boolean': {
-      if (typeof given === 'boolean') return given;
-      if (given === 'true' || given === 'false') return given === 'true';
-      return problem(`parameter "${name}" must be true or false; got ${shown}`);
-    }
-    case 'enum': {
-      if (typeof given !== 'string' || !spec.values.includes(given)) {
-        return problem(`parameter "${name}" must be one of ${spec.values.join(', ')}; got ${shown}`);
-      }
-      return given;
-    }
+    case 'boolean':
+      return typeof given === 'boolean' || given === 'true' || given === 'false'
+        ? undefined
+        : `parameter "${name}" must be true or false; got ${shown}`;
+    case 'enum':
+      return typeof given === 'string' && spec.values.includes(given)
+        ? undefined
+        : `parameter "${name}" must be one of ${spec.values.join(', ')}; got ${shown}`;
+  }
+}
+
+function toInteger(given: unknown): number {
+  if (typeof given === 'number') return given;
+  return typeof given === 'string' && /^-?\d{1,15}$/.test(given) ? Number(given) : NaN;
+}
+
+/** The typed form of a value that passed checkParamValue (CLI input arrives as strings). */
+function coerce(spec: Parameter, given: unknown): ParamValue {
+  switch (spec.type) {
+    case 'integer':
+      return toInteger(given);
+    case 'boolean':
+      return given === true || given === 'true';
+    case 'string':
+    case 'enum':
+      return given as string;
   }
 }
 
@@ -96,8 +107,10 @@ function describe(spec: Parameter): string {
   }
 }
 
+// Control characters, line/paragraph separators, and the bidirectional overrides that can make a
+// rendered script read differently to a reviewer than it runs.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 export function hasControlCharacters(value: string): boolean {
   return CONTROL.test(value);

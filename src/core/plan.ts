@@ -1,7 +1,7 @@
 import type { Runbook } from './runbook.ts';
 import type { ParamValues } from './params.ts';
 import type { PlannedTarget } from './targets.ts';
-import { parseParams } from './params.ts';
+import { hasControlCharacters, parseParams } from './params.ts';
 import { renderScript } from './template.ts';
 import { accountOf, buildSessionPolicy } from './session-policy.ts';
 import { digestOf } from './canonical.ts';
@@ -52,12 +52,15 @@ export interface PlanInput {
 /** Seconds added per step for delivery and polling, on top of the step's own timeout. */
 const STEP_OVERHEAD_SECONDS = 60;
 const RUN_OVERHEAD_SECONDS = 300;
+/** STS AssumeRole's longest session (and the role's MaxSessionDuration must allow it). */
+const MAX_CREDENTIAL_SECONDS = 43_200;
 
 export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } {
   const { runbook } = input;
   const reason = input.reason.trim();
   if (reason.length < 3) throw new UserError('USAGE', 'a reason is required: say in a few words why this run is needed');
   if (reason.length > 500) throw new UserError('USAGE', 'the reason is longer than 500 characters; shorten it');
+  if (hasControlCharacters(reason)) throw new UserError('USAGE', 'the reason contains a control character; write it on one line');
   const params = parseParams(runbook, input.rawParams);
   const render = (step: Runbook['steps'][number]): PlannedStep => ({
     name: step.name,
@@ -71,7 +74,13 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
   const steps = runbook.steps.map(render);
   const onFailure = runbook.onFailure.map(render);
   const work = [...steps, ...onFailure].reduce((sum, s) => sum + s.timeoutSeconds + STEP_OVERHEAD_SECONDS, 0);
-  const budgetSeconds = Math.min(43_200, Math.max(900, work + RUN_OVERHEAD_SECONDS));
+  if (work + RUN_OVERHEAD_SECONDS > MAX_CREDENTIAL_SECONDS) {
+    throw new UserError(
+      'RUNBOOK_INVALID',
+      `${runbook.name}'s steps may take longer than the 12 hours STS credentials can last; shorten their timeouts`,
+    );
+  }
+  const budgetSeconds = Math.max(900, work + RUN_OVERHEAD_SECONDS);
   const plan: Plan = {
     executionId: input.executionId,
     runbook: { name: runbook.name, version: runbook.version, digest: input.runbookDigest, description: runbook.description },

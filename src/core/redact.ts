@@ -12,14 +12,19 @@ const PATTERNS: readonly RegExp[] = [
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{12,}/gi,
 ];
 // key=value / key: value where the key names a secret; the key is kept, the value replaced.
-const ASSIGNMENT = /\b([A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;]+)/gi;
+// The key may be quoted, as in JSON or YAML output: {"password": "…"}.
+const ASSIGNMENT =
+  /(["']?)\b([A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*)\1(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;}]+)/gi;
+// user:password@host in connection strings.
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi;
 
 export const REDACTED = '[REDACTED]';
 
 export function redact(text: string): string {
   let out = text;
   for (const pattern of PATTERNS) out = out.replace(pattern, REDACTED);
-  return out.replace(ASSIGNMENT, (_m, key: string, sep: string) => `${key}${sep}${REDACTED}`);
+  out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
+  return out.replace(ASSIGNMENT, (_m, quote: string, key: string, sep: string) => `${quote}${key}${quote}${sep}${REDACTED}`);
 }
 
 /** Caps text at `max` characters, saying how much was cut so a reader never mistakes it for all. */

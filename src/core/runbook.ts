@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { UserError } from './errors.ts';
+import { checkParamValue } from './params.ts';
+import { placeholderUses } from './shell-context.ts';
 
 /** Parameter names are also template placeholders, so they are plain identifiers. */
 const ParamNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,39}$/, 'must be an identifier like "service_name"');
@@ -80,19 +82,44 @@ export const RunbookSchema = z
     for (const step of [...rb.steps, ...rb.onFailure]) {
       if (names.has(step.name)) ctx.addIssue({ code: 'custom', message: `step name "${step.name}" is used twice` });
       names.add(step.name);
-      for (const name of placeholdersOf(step.script)) {
-        if (!(name in rb.parameters) && !BUILTIN_PLACEHOLDERS.has(name)) {
+      for (const use of placeholderUses(step.script)) {
+        if (!Object.hasOwn(rb.parameters, use.name) && !BUILTIN_PLACEHOLDERS.has(use.name)) {
           ctx.addIssue({
             code: 'custom',
             path: ['steps'],
-            message: `step "${step.name}" uses {{ ${name} }}, which is not a declared parameter`,
+            message: `step "${step.name}" uses {{ ${use.name} }}, which is not a declared parameter`,
+          });
+        }
+        if (use.unsafe) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps'],
+            message:
+              `step "${step.name}" puts {{ ${use.name} }} inside ${use.unsafe}, where a value could be expanded or run; ` +
+              `write it as a plain word (mechanic quotes every value), e.g. echo "release:" {{ ${use.name} }}`,
           });
         }
       }
+      const malformed = /\{\{(?!\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\})/.exec(step.script);
+      if (malformed) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps'],
+          message: `step "${step.name}" has a "{{" that is not a placeholder like {{ name }}`,
+        });
+      }
     }
     for (const [name, p] of Object.entries(rb.parameters)) {
-      if (p.type === 'enum' && p.default !== undefined && !p.values.includes(p.default)) {
-        ctx.addIssue({ code: 'custom', message: `parameter "${name}" has a default that is not one of its values` });
+      if (p.type === 'integer' && p.min !== undefined && p.max !== undefined && p.min > p.max) {
+        ctx.addIssue({ code: 'custom', message: `parameter "${name}" has min greater than max` });
+      }
+      if (p.type === 'enum' && new Set(p.values).size !== p.values.length) {
+        ctx.addIssue({ code: 'custom', message: `parameter "${name}" lists a value twice` });
+      }
+      if (p.default !== undefined) {
+        // A default must pass the same checks as a value an operator types.
+        const problem = checkParamValue(name, p, p.default);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `the default of ${problem}` });
       }
       if (p.type === 'string' && p.pattern !== undefined) {
         try {

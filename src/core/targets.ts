@@ -25,9 +25,15 @@ export function selectTargets(
   requested: readonly string[] = [],
 ): PlannedTarget[] {
   const known = new Map(inventory.map((i) => [i.id, i]));
+  if ('instanceIds' in scope) {
+    const missing = scope.instanceIds.filter((id) => !known.has(id));
+    if (missing.length) {
+      throw new UserError('TARGETS_INVALID', `${runbookName} targets ${missing.join(', ')}, which SSM does not know as managed instances`);
+    }
+  }
   const inScope =
     'instanceIds' in scope
-      ? scope.instanceIds.map((id) => known.get(id) ?? { id, tags: {}, online: false })
+      ? scope.instanceIds.map((id) => known.get(id)!)
       : inventory.filter((i) => Object.entries(scope.tags).every(([k, v]) => i.tags[k] === v));
   if (inScope.length === 0) {
     throw new UserError('TARGETS_INVALID', `no instance matches the targets of ${runbookName}; check the fleet's tags`);

@@ -1,6 +1,7 @@
 import { PLACEHOLDER_PATTERN } from './runbook.ts';
 import { hasControlCharacters, type ParamValue } from './params.ts';
 import { UserError } from './errors.ts';
+import { placeholderUses } from './shell-context.ts';
 
 /**
  * Quotes a value as exactly one shell word. Single quotes make bash take every character
@@ -21,8 +22,11 @@ export function shellQuote(value: ParamValue): string {
  * never code, so there is no raw (unquoted) form.
  */
 export function renderScript(script: string, values: Readonly<Record<string, ParamValue>>): string {
+  // Runbooks are checked when parsed; this second check keeps a hand-built plan honest too.
+  const unsafe = placeholderUses(script).find((u) => u.unsafe);
+  if (unsafe) throw new UserError('TEMPLATE_UNSAFE', `{{ ${unsafe.name} }} stands inside ${unsafe.unsafe}, where a value could be expanded or run`);
   return script.replace(PLACEHOLDER_PATTERN, (_whole, name: string) => {
-    const value = values[name];
+    const value = Object.hasOwn(values, name) ? values[name] : undefined;
     if (value === undefined) {
       throw new UserError('TEMPLATE_UNSAFE', `the script uses {{ ${name} }}, but no value was given for it`);
     }

@@ -151,10 +151,17 @@ describe('credential budget', () => {
   test.each([
     ['is at least 900 s', [1], 900],
     ['is the steps plus 60 s each plus 300 s', [1000, 1000], 2420],
-    ['is at most 43200 s', [172_800], 43_200],
-    ['is at most 43200 s for many steps', Array.from({ length: 50 }, () => 900), 43_200],
   ])('%s', (_rule, timeouts, expected) => {
     expect(buildPlan(planInput({ runbook: withTimeouts(timeouts), rawParams: {} })).plan.budgetSeconds).toBe(expected);
+  });
+
+  test.each([
+    ['one step longer than 12 hours', [172_800]],
+    ['many steps adding up to more than 12 hours', Array.from({ length: 50 }, () => 900)],
+  ])('is refused when credentials would have to outlive STS’s 12 hours: %s', (_rule, timeouts) => {
+    expect(() => buildPlan(planInput({ runbook: withTimeouts(timeouts), rawParams: {} }))).toThrow(
+      expect.objectContaining({ code: 'RUNBOOK_INVALID' }),
+    );
   });
 
   test('counts onFailure steps too', () => {

@@ -73,11 +73,11 @@ describe('redact', () => {
 
   // BUG: ASSIGNMENT only matches a bare key followed by `:` or `=`. In JSON the key is quoted, so
   // `"password": "hunter2"` (the most common shape of a secret in logs) is stored as is.
-  test.fails.each([
+  test.each([
     ['JSON with a space', '{"password": "hunter2"}'],
     ['JSON compact', '{"api_key":"k-123"}'],
     ['YAML-ish quoted key', "'client_secret': s3cr3t"],
-  ])('BUG: replaces a quoted key (%s)', (_what, text) => {
+  ])('replaces a quoted key (%s)', (_what, text) => {
     expect(redact(text)).not.toMatch(/hunter2|k-123|s3cr3t/);
   });
 });
