@@ -3,5 +3,9 @@
 // no build step between an edit and the command that runs it.
 import { register } from 'tsx/esm/api';
 
+// The AWS SDK is pinned to a release that supports Node 20 (see package.json); its warning that
+// later releases will not would otherwise interleave with every command's one-line errors.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 register();
 await import('../cli/main.ts');

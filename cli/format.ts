@@ -6,7 +6,11 @@ export function formatPlan(plan: Plan, planDigest: string): string {
   const lines = [
     `runbook   ${plan.runbook.name} v${plan.runbook.version}  (${plan.runbook.digest.slice(0, 12)})`,
     `requester ${plan.requester} — "${plan.reason}"`,
-    `params    ${Object.entries(plan.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(none)'}`,
+    `params    ${
+      Object.entries(plan.params)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ') || '(none)'
+    }`,
     `targets   ${plan.targets.map((t) => (t.name ? `${t.name} (${t.instanceId})` : t.instanceId)).join(', ')}`,
     `role      ${plan.roleArn}, credentials for at most ${Math.round(plan.budgetSeconds / 60)} min`,
     `approval  ${plan.approval.required} approval(s) within ${Math.round(plan.approval.expiresAfterSeconds / 60)} min`,
@@ -20,7 +24,10 @@ export function formatPlan(plan: Plan, planDigest: string): string {
 const MARK: Record<string, string> = { pending: '·', running: '…', succeeded: '✓', failed: '✗', skipped: '-' };
 
 export function formatExecution(view: ExecutionView, opts: { output?: boolean } = {}): string {
-  const lines = [`${view.executionId}  ${view.status.toUpperCase()}${view.reason ? ` — ${view.reason}` : ''}`, formatPlan(view.plan, view.planDigest)];
+  const lines = [
+    `${view.executionId}  ${view.status.toUpperCase()}${view.reason ? ` — ${view.reason}` : ''}`,
+    formatPlan(view.plan, view.planDigest),
+  ];
   const a = view.approval;
   lines.push(
     a.status === 'pending'
@@ -31,7 +38,9 @@ export function formatExecution(view: ExecutionView, opts: { output?: boolean } 
   );
   if (view.credentials) lines.push(`creds     ${view.credentials.accessKeyId}, expire ${view.credentials.expiration}`);
   for (const step of view.steps) {
-    lines.push(`${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${step.name}  ${step.status}${step.commandId ? `  (${step.commandId})` : ''}`);
+    lines.push(
+      `${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${step.name}  ${step.status}${step.commandId ? `  (${step.commandId})` : ''}`,
+    );
     for (const inst of step.instances) {
       lines.push(`    ${inst.instanceId}  ${inst.statusDetails || inst.status}  exit ${inst.responseCode}`);
       if (opts.output !== false) {
@@ -46,7 +55,10 @@ export function formatExecution(view: ExecutionView, opts: { output?: boolean } 
 export function formatSummaries(rows: readonly ExecutionSummary[]): string {
   if (rows.length === 0) return 'no executions yet';
   return rows
-    .map((r) => `${r.id}  ${r.status.padEnd(17)} ${`${r.runbookName} v${r.runbookVersion}`.padEnd(20)} by ${r.operator.padEnd(8)} ${r.createdAt}`)
+    .map(
+      (r) =>
+        `${r.id}  ${r.status.padEnd(17)} ${`${r.runbookName} v${r.runbookVersion}`.padEnd(20)} by ${r.operator.padEnd(8)} ${r.createdAt}`,
+    )
     .join('\n');
 }
 

@@ -32,6 +32,8 @@ export function reportFailure(e: unknown, json: boolean): number {
     process.stderr.write(`mechanic: ${e.message}\n`);
     return EXIT[e.code] ?? 1;
   }
-  process.stderr.write(`mechanic: unexpected internal error — please report it:\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write(
+    `mechanic: unexpected internal error — please report it:\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   return 70;
 }

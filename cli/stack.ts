@@ -59,7 +59,10 @@ async function readOrCreate(file: string, make: () => string): Promise<string> {
  * encryption key, devfleet's root credentials and the demo users' tokens.
  */
 async function ensureSecrets(home: string) {
-  const codecKeys = await readOrCreate(path.join(home, 'codec-keys'), () => `dev1:${randomBytes(32).toString('base64')}`);
+  const codecKeys = await readOrCreate(
+    path.join(home, 'codec-keys'),
+    () => `dev1:${randomBytes(32).toString('base64')}`,
+  );
   const root = JSON.parse(
     await readOrCreate(path.join(home, 'devfleet', 'root.json'), () =>
       JSON.stringify({
@@ -68,7 +71,9 @@ async function ensureSecrets(home: string) {
       }),
     ),
   ) as { accessKeyId: string; secretAccessKey: string };
-  await readOrCreate(path.join(home, 'devfleet', 'fleet.json'), () => JSON.stringify(defaultFleetConfig(root), null, 2));
+  await readOrCreate(path.join(home, 'devfleet', 'fleet.json'), () =>
+    JSON.stringify(defaultFleetConfig(root), null, 2),
+  );
   await ensureDemoUsers(usersFile(home));
   return { codecKeys, root };
 }
@@ -88,9 +93,11 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
   const home = config.home;
   await mkdir(path.join(home, 'logs'), { recursive: true, mode: 0o700 });
   const secrets = await ensureSecrets(home);
-  const cliPath = await findTemporalCli({ onProgress: events.progress });
+  const cliPath = await findTemporalCli({ onProgress: (line) => events.progress(line) });
   const [host, portText] = splitAddress(config.temporal.address);
-  events.progress(`starting Temporal dev server on ${config.temporal.address} (state in ${path.join(home, 'temporal.db')})`);
+  events.progress(
+    `starting Temporal dev server on ${config.temporal.address} (state in ${path.join(home, 'temporal.db')})`,
+  );
   let temporal: DevServer;
   try {
     temporal = await startDevServer({
@@ -130,7 +137,16 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
     const tail: string[] = [];
     const part: Part = { child, restarts: parts.get(name)?.restarts ?? 0, ready: Promise.resolve({}) };
     part.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new UserError('SERVER_UNAVAILABLE', `${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s; see ${path.join(home, 'logs', `${name}.log`)}`)), READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new UserError(
+              'SERVER_UNAVAILABLE',
+              `${name} did not become ready within ${READY_TIMEOUT_MS / 1000} s; see ${path.join(home, 'logs', `${name}.log`)}`,
+            ),
+          ),
+        READY_TIMEOUT_MS,
+      );
       const onLine = (line: string) => {
         log.write(`${line}\n`);
         tail.push(line);
@@ -145,11 +161,16 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
           // Not a log line of ours (e.g. a native module's warning); it is kept in the log file.
         }
       };
-      createInterface({ input: child.stdout! }).on('line', onLine);
-      createInterface({ input: child.stderr! }).on('line', onLine);
+      createInterface({ input: child.stdout }).on('line', onLine);
+      createInterface({ input: child.stderr }).on('line', onLine);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new UserError('SERVER_UNAVAILABLE', `${name} exited while starting (${signal ?? `code ${code}`}):\n${lastMessages(tail)}`));
+        reject(
+          new UserError(
+            'SERVER_UNAVAILABLE',
+            `${name} exited while starting (${signal ?? `code ${code}`}):\n${lastMessages(tail)}`,
+          ),
+        );
         if (stopping) return;
         events.partExited?.(name, code, signal);
         const restarted = launch(name);

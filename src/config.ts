@@ -51,7 +51,12 @@ const EnvSchema = z.object({
 export interface Config {
   readonly home: string;
   readonly runbooksDir: string;
-  readonly api: { readonly host: string; readonly port: number; readonly url: string; readonly token: string | undefined };
+  readonly api: {
+    readonly host: string;
+    readonly port: number;
+    readonly url: string;
+    readonly token: string | undefined;
+  };
   readonly temporal: {
     readonly address: string;
     readonly namespace: string;
@@ -67,7 +72,8 @@ export interface Config {
     readonly baseCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
     readonly devfleetPort: number;
   };
-  readonly store: { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+  readonly store:
+    { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
   readonly ssm: {
     readonly pollMinMs: number;
     readonly pollMaxMs: number;
@@ -79,14 +85,18 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = EnvSchema.safeParse(env);
-  if (!r.success) throw new UserError('CONFIG_INVALID', `the environment has an invalid setting:\n${z.prettifyError(r.error)}`);
+  if (!r.success)
+    throw new UserError('CONFIG_INVALID', `the environment has an invalid setting:\n${z.prettifyError(r.error)}`);
   const e = r.data;
   if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
     throw new UserError('CONFIG_INVALID', 'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
   }
   // A poll is also a heartbeat: waiting longer than the heartbeat timeout would look like a dead worker.
   if (e.MECHANIC_POLL_MAX_MS * 2 > e.MECHANIC_HEARTBEAT_TIMEOUT_SECONDS * 1000) {
-    throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must be at most half of MECHANIC_HEARTBEAT_TIMEOUT_SECONDS');
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_POLL_MAX_MS must be at most half of MECHANIC_HEARTBEAT_TIMEOUT_SECONDS',
+    );
   }
   if (e.MECHANIC_POLL_MAX_MS < e.MECHANIC_POLL_MIN_MS) {
     throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must not be smaller than MECHANIC_POLL_MIN_MS');

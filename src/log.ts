@@ -11,7 +11,14 @@ export function createLogger(name: string, level: string): Logger {
     base: { part: name },
     // Never log a credential or token, whichever object it sits in.
     redact: {
-      paths: ['*.secretAccessKey', '*.sessionToken', '*.token', '*.authorization', 'req.headers.authorization', '*.codecKeys'],
+      paths: [
+        '*.secretAccessKey',
+        '*.sessionToken',
+        '*.token',
+        '*.authorization',
+        'req.headers.authorization',
+        '*.codecKeys',
+      ],
       censor: '[REDACTED]',
     },
   });

@@ -18,7 +18,6 @@ import { searchAttributes } from '../src/temporal/search-attributes.ts';
 export const voteUpdate = wf.defineUpdate<ApprovalState, [Vote]>('vote');
 export const statusQuery = wf.defineQuery<ExecutionView>('status');
 
-
 // The audit write must eventually land: retry it for as long as it takes, it is idempotent.
 const { recordEvent } = wf.proxyActivities<MechanicActivities>({
   startToCloseTimeout: '30 seconds',
@@ -94,9 +93,17 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     {
       // A refused vote never enters history. Domain refusals carry their code as the failure
       // type, which survives the sandbox and reaches the caller.
-      validator: (vote) => {
+      validator: (vote: Vote) => {
         try {
-          checkVote({ requester: plan.requester, planDigest, votes, open: status === 'awaiting_approval' && approval().status === 'pending' }, vote);
+          checkVote(
+            {
+              requester: plan.requester,
+              planDigest,
+              votes,
+              open: status === 'awaiting_approval' && approval().status === 'pending',
+            },
+            vote,
+          );
         } catch (e) {
           if (isMechanicError(e)) throw wf.ApplicationFailure.nonRetryable(e.message, e.code);
           throw e;
@@ -163,7 +170,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     } as const;
     try {
       const { commandId } = await dispatchStep(request);
-      steps[index] = { ...steps[index]!, commandId };
+      steps[index] = { ...steps[index], commandId };
       await audit('step.started', 'mechanic', { step: step.name, index, phase, commandId });
       // Following a step may take as long as the step is allowed to run, plus delivery.
       const { awaitStep } = wf.proxyActivities<MechanicActivities>({
@@ -172,18 +179,22 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
         retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
       });
       const result = await awaitStep({ ...request, commandId });
-      steps[index] = { ...steps[index]!, status: result.ok ? 'succeeded' : 'failed', instances: result.instances };
+      steps[index] = { ...steps[index], status: result.ok ? 'succeeded' : 'failed', instances: result.instances };
       await audit('step.completed', 'mechanic', {
         step: step.name,
         index,
         phase,
         commandId,
         ok: result.ok,
-        instances: result.instances.map((i) => ({ instanceId: i.instanceId, status: i.statusDetails, responseCode: i.responseCode })),
+        instances: result.instances.map((i) => ({
+          instanceId: i.instanceId,
+          status: i.statusDetails,
+          responseCode: i.responseCode,
+        })),
       });
       return result.ok;
     } catch (e) {
-      steps[index] = { ...steps[index]!, status: 'failed' };
+      steps[index] = { ...steps[index], status: 'failed' };
       await audit('step.completed', 'mechanic', { step: step.name, index, phase, ok: false, error: failureMessage(e) });
       return false;
     }
@@ -197,7 +208,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     }
   }
   if (failedStep !== undefined) {
-    for (let i = 0; i < plan.steps.length; i++) if (steps[i]!.status === 'pending') steps[i] = { ...steps[i]!, status: 'skipped' };
+    for (let i = 0; i < plan.steps.length; i++)
+      if (steps[i]!.status === 'pending') steps[i] = { ...steps[i]!, status: 'skipped' };
     for (const [offset, step] of plan.onFailure.entries()) await runStep(step, plan.steps.length + offset);
     reason = `step "${failedStep}" failed`;
   } else {

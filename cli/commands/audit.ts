@@ -6,12 +6,18 @@ import { parse } from '../args.ts';
 import { formatAudit } from '../format.ts';
 import { out } from '../output.ts';
 
-const USAGE = 'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit verify [--as user] [--json]';
+const USAGE =
+  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit verify [--as user] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { execution: { type: 'string', short: 'e' }, limit: { type: 'string' }, as: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      execution: { type: 'string', short: 'e' },
+      limit: { type: 'string' },
+      as: { type: 'string' },
+      json: { type: 'boolean' },
+    },
     USAGE,
   );
   const [sub, ...extra] = positionals;
@@ -20,11 +26,19 @@ export async function run(argv: string[]): Promise<number> {
   if (sub === 'verify') {
     const { verdict } = await api.request<{ verdict: ChainVerdict }>('GET', '/api/audit/verify');
     if (values.json) out.json(verdict);
-    else out.line(verdict.ok ? `audit chain intact: ${verdict.count} records` : `audit chain BROKEN at record #${verdict.seq}: ${verdict.reason}`);
+    else
+      out.line(
+        verdict.ok
+          ? `audit chain intact: ${verdict.count} records`
+          : `audit chain BROKEN at record #${verdict.seq}: ${verdict.reason}`,
+      );
     return verdict.ok ? 0 : 1;
   }
-  const q = new URLSearchParams({ ...(values.execution ? { executionId: values.execution } : {}), ...(values.limit ? { limit: values.limit } : {}) });
-  const { records } = await api.request<{ records: AuditRecord[] }>('GET', `/api/audit?${q}`);
+  const q = new URLSearchParams({
+    ...(values.execution ? { executionId: values.execution } : {}),
+    ...(values.limit ? { limit: values.limit } : {}),
+  });
+  const { records } = await api.request<{ records: AuditRecord[] }>('GET', `/api/audit?${q.toString()}`);
   if (values.json) out.json(records);
   else out.line(formatAudit(records));
   return 0;

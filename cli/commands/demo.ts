@@ -52,17 +52,24 @@ async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
   const dave = await as('dave');
 
   out.line('\n1. alice (operator) launches deploy-web v1.4.2 on the web fleet:');
-  const launched = await alice.request<{ executionId: string; plan: Plan; planDigest: string }>('POST', '/api/executions', {
-    runbook: 'deploy-web',
-    params: { release: 'v1.4.2', note: 'login fix' },
-    reason: 'ship the login fix (demo)',
-  });
+  const launched = await alice.request<{ executionId: string; plan: Plan; planDigest: string }>(
+    'POST',
+    '/api/executions',
+    {
+      runbook: 'deploy-web',
+      params: { release: 'v1.4.2', note: 'login fix' },
+      reason: 'ship the login fix (demo)',
+    },
+  );
   const id = launched.executionId;
   out.line(indent(`${id}\n${formatPlan(launched.plan, launched.planDigest)}`));
 
   out.line('\n2. alice tries to approve her own change:');
   try {
-    await alice.request('POST', `/api/executions/${id}/votes`, { decision: 'approve', planDigest: launched.planDigest });
+    await alice.request('POST', `/api/executions/${id}/votes`, {
+      decision: 'approve',
+      planDigest: launched.planDigest,
+    });
     out.line(indent('!! accepted — this should never happen'));
   } catch (e) {
     if (!isMechanicError(e)) throw e;
@@ -90,7 +97,11 @@ async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
   const { records } = await dave.request<{ records: AuditRecord[] }>('GET', `/api/audit?executionId=${id}`);
   out.line(indent(formatAudit(records)));
   const { verdict } = await dave.request<{ verdict: ChainVerdict }>('GET', '/api/audit/verify');
-  out.line(indent(verdict.ok ? `chain intact: ${verdict.count} records` : `chain BROKEN at #${verdict.seq}: ${verdict.reason}`));
+  out.line(
+    indent(
+      verdict.ok ? `chain intact: ${verdict.count} records` : `chain BROKEN at #${verdict.seq}: ${verdict.reason}`,
+    ),
+  );
   out.line(`\nDone: ${id} ${view.status}.`);
 }
 

@@ -11,7 +11,8 @@ import { startStack } from '../stack.ts';
  */
 export async function run(argv: string[]): Promise<number> {
   const { positionals } = parse(argv, { 'no-tui': { type: 'boolean' } }, 'mechanic dev [--no-tui]');
-  if (positionals.length) throw new UserError('USAGE', 'mechanic dev takes no arguments; usage: mechanic dev [--no-tui]');
+  if (positionals.length)
+    throw new UserError('USAGE', 'mechanic dev takes no arguments; usage: mechanic dev [--no-tui]');
   const config = loadConfig();
   const stopping = untilSignal();
   const stack = await startStack(config, {

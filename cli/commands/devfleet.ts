@@ -16,7 +16,10 @@ export async function run(): Promise<number> {
   try {
     raw = await readFile(file, 'utf8');
   } catch {
-    throw new UserError('CONFIG_INVALID', `the fleet file ${file} cannot be read; "mechanic dev" writes one, or set MECHANIC_DEVFLEET_CONFIG`);
+    throw new UserError(
+      'CONFIG_INVALID',
+      `the fleet file ${file} cannot be read; "mechanic dev" writes one, or set MECHANIC_DEVFLEET_CONFIG`,
+    );
   }
   let json: unknown;
   try {

@@ -6,7 +6,8 @@ import { formatPlan } from '../format.ts';
 import { out } from '../output.ts';
 import { UserError } from '../../src/core/errors.ts';
 
-const USAGE = 'mechanic launch <runbook> [--param name=value]… --reason "why" [--target id-or-name]… [--version n] [--dry-run] [--as user] [--json]';
+const USAGE =
+  'mechanic launch <runbook> [--param name=value]… --reason "why" [--target id-or-name]… [--version n] [--dry-run] [--as user] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -24,18 +25,24 @@ export async function run(argv: string[]): Promise<number> {
   );
   const [runbook, ...extra] = positionals;
   if (!runbook || extra.length) throw new UserError('USAGE', `name exactly one runbook; usage: ${USAGE}`);
-  if (values.reason === undefined) throw new UserError('USAGE', 'a reason is required: add --reason "why this run is needed"');
+  if (values.reason === undefined)
+    throw new UserError('USAGE', 'a reason is required: add --reason "why this run is needed"');
   const version = values.version === undefined ? undefined : Number(values.version);
-  if (version !== undefined && !Number.isInteger(version)) throw new UserError('USAGE', '--version takes a whole number');
+  if (version !== undefined && !Number.isInteger(version))
+    throw new UserError('USAGE', '--version takes a whole number');
   const api = await connectApi(loadConfig(), values.as);
-  const result = await api.request<{ executionId?: string; plan: Plan; planDigest: string }>('POST', '/api/executions', {
-    runbook,
-    ...(version !== undefined ? { version } : {}),
-    params: keyValues(values.param, '--param'),
-    ...(values.target ? { targets: values.target } : {}),
-    reason: values.reason,
-    dryRun: values['dry-run'] === true,
-  });
+  const result = await api.request<{ executionId?: string; plan: Plan; planDigest: string }>(
+    'POST',
+    '/api/executions',
+    {
+      runbook,
+      ...(version !== undefined ? { version } : {}),
+      params: keyValues(values.param, '--param'),
+      ...(values.target ? { targets: values.target } : {}),
+      reason: values.reason,
+      dryRun: values['dry-run'] === true,
+    },
+  );
   if (values.json) {
     out.json(result);
     return 0;
@@ -45,6 +52,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   out.line(result.executionId);
-  out.info(`${formatPlan(result.plan, result.planDigest)}\n\nwaiting for approval: mechanic approve ${result.executionId} --as <approver>`);
+  out.info(
+    `${formatPlan(result.plan, result.planDigest)}\n\nwaiting for approval: mechanic approve ${result.executionId} --as <approver>`,
+  );
   return 0;
 }

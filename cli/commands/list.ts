@@ -15,9 +15,15 @@ export async function run(argv: string[]): Promise<number> {
     USAGE,
   );
   if (positionals.length) throw new UserError('USAGE', `list takes no arguments; usage: ${USAGE}`);
-  const q = new URLSearchParams({ ...(values.status ? { status: values.status } : {}), ...(values.limit ? { limit: values.limit } : {}) });
+  const q = new URLSearchParams({
+    ...(values.status ? { status: values.status } : {}),
+    ...(values.limit ? { limit: values.limit } : {}),
+  });
   const api = await connectApi(loadConfig(), values.as);
-  const { executions } = await api.request<{ executions: ExecutionSummary[] }>('GET', `/api/executions?${q}`);
+  const { executions } = await api.request<{ executions: ExecutionSummary[] }>(
+    'GET',
+    `/api/executions?${q.toString()}`,
+  );
   if (values.json) out.json(executions);
   else out.line(formatSummaries(executions));
   return 0;

@@ -5,7 +5,11 @@ import { parse } from '../args.ts';
 import { out } from '../output.ts';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { as: { type: 'string' }, json: { type: 'boolean' } }, 'mechanic runbooks [--as user] [--json]');
+  const { values } = parse(
+    argv,
+    { as: { type: 'string' }, json: { type: 'boolean' } },
+    'mechanic runbooks [--as user] [--json]',
+  );
   const api = await connectApi(loadConfig(), values.as);
   const { runbooks } = await api.request<{ runbooks: (Runbook & { digest: string })[] }>('GET', '/api/runbooks');
   if (values.json) {
@@ -16,7 +20,9 @@ export async function run(argv: string[]): Promise<number> {
     const params = Object.entries(r.parameters)
       .map(([k, p]) => `${k}${p.default === undefined ? '' : `=${JSON.stringify(p.default)}`}`)
       .join(' ');
-    out.line(`${r.name} v${r.version}  ${r.description}\n    params: ${params || '(none)'}; steps: ${r.steps.map((s) => s.name).join(', ')}`);
+    out.line(
+      `${r.name} v${r.version}  ${r.description}\n    params: ${params || '(none)'}; steps: ${r.steps.map((s) => s.name).join(', ')}`,
+    );
   }
   return 0;
 }

@@ -17,7 +17,9 @@ export async function run(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
   const registry = await loadRunbookRegistry(config.runbooksDir);
-  const authenticator = tokenAuthenticator(await readUsersFile(process.env['MECHANIC_USERS_FILE'] ?? usersFile(config.home)));
+  const authenticator = tokenAuthenticator(
+    await readUsersFile(process.env['MECHANIC_USERS_FILE'] ?? usersFile(config.home)),
+  );
   const audit = await openAuditStore(config.store);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };

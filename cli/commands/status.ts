@@ -10,13 +10,20 @@ import { out } from '../output.ts';
 const USAGE = 'mechanic status <execution> [--wait] [--as user] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { wait: { type: 'boolean', short: 'w' }, as: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+  const { values, positionals } = parse(
+    argv,
+    { wait: { type: 'boolean', short: 'w' }, as: { type: 'string' }, json: { type: 'boolean' } },
+    USAGE,
+  );
   const [id, ...extra] = positionals;
   if (!id || extra.length) throw new UserError('USAGE', `name exactly one execution; usage: ${USAGE}`);
   const api = await connectApi(loadConfig(), values.as);
   let view: ExecutionView;
   for (;;) {
-    ({ execution: view } = await api.request<{ execution: ExecutionView }>('GET', `/api/executions/${encodeURIComponent(id)}`));
+    ({ execution: view } = await api.request<{ execution: ExecutionView }>(
+      'GET',
+      `/api/executions/${encodeURIComponent(id)}`,
+    ));
     if (!values.wait || TERMINAL_STATUSES.has(view.status)) break;
     await sleep(500);
   }

@@ -16,18 +16,30 @@ export const reject = (argv: string[]) => vote('reject', argv);
  */
 async function vote(decision: 'approve' | 'reject', argv: string[]): Promise<number> {
   const usage = `mechanic ${decision} <execution> [--comment text] [--as user] [--json]`;
-  const { values, positionals } = parse(argv, { comment: { type: 'string', short: 'm' }, as: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const { values, positionals } = parse(
+    argv,
+    { comment: { type: 'string', short: 'm' }, as: { type: 'string' }, json: { type: 'boolean' } },
+    usage,
+  );
   const [id, ...extra] = positionals;
   if (!id || extra.length) throw new UserError('USAGE', `name exactly one execution; usage: ${usage}`);
-  if (decision === 'reject' && !values.comment) throw new UserError('USAGE', 'say why you reject it: add --comment "reason"');
+  if (decision === 'reject' && !values.comment)
+    throw new UserError('USAGE', 'say why you reject it: add --comment "reason"');
   const api = await connectApi(loadConfig(), values.as);
-  const { execution } = await api.request<{ execution: ExecutionView }>('GET', `/api/executions/${encodeURIComponent(id)}`);
+  const { execution } = await api.request<{ execution: ExecutionView }>(
+    'GET',
+    `/api/executions/${encodeURIComponent(id)}`,
+  );
   if (!values.json) out.info(formatPlan(execution.plan, execution.planDigest));
-  const { approval } = await api.request<{ approval: ApprovalState }>('POST', `/api/executions/${encodeURIComponent(id)}/votes`, {
-    decision,
-    planDigest: execution.planDigest,
-    ...(values.comment ? { comment: values.comment } : {}),
-  });
+  const { approval } = await api.request<{ approval: ApprovalState }>(
+    'POST',
+    `/api/executions/${encodeURIComponent(id)}/votes`,
+    {
+      decision,
+      planDigest: execution.planDigest,
+      ...(values.comment ? { comment: values.comment } : {}),
+    },
+  );
   if (values.json) {
     out.json({ executionId: id, approval });
     return 0;

@@ -10,7 +10,10 @@ export async function run(): Promise<number> {
   const audit = await openAuditStore(config.store);
   const worker = await startWorker(config, audit, log);
   log.info({ taskQueue: config.temporal.taskQueue }, 'ready');
-  const stopped = await Promise.race([untilSignal().then(() => 'signal' as const), worker.done.then(() => 'worker' as const)]);
+  const stopped = await Promise.race([
+    untilSignal().then(() => 'signal' as const),
+    worker.done.then(() => 'worker' as const),
+  ]);
   if (stopped === 'signal') {
     log.info('shutting down: finishing in-flight activity calls');
     await worker.shutdown();

@@ -90,7 +90,12 @@ export class CredentialLeases {
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
         throw ApplicationFailure.retryable('STS answered AssumeRole without credentials', 'STS_INCOMPLETE');
       }
-      return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+      return {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+        expiration: c.Expiration,
+      };
     } catch (e) {
       throw toFailure(e);
     }

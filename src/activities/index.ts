@@ -27,7 +27,8 @@ export function createActivities(deps: ActivityDeps) {
         await record(event);
       } catch (e) {
         // Two different events under one id is a bug upstream; retrying would hide it forever.
-        if (e instanceof AuditEventConflictError) throw ApplicationFailure.nonRetryable(e.message, 'AUDIT_EVENT_CONFLICT');
+        if (e instanceof AuditEventConflictError)
+          throw ApplicationFailure.nonRetryable(e.message, 'AUDIT_EVENT_CONFLICT');
         throw e;
       }
     },

@@ -47,7 +47,12 @@ export function createInventory(deps: InventoryDeps): Inventory {
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
       throw new UserError('STS_FAILED', 'STS answered AssumeRole without credentials; try again');
     }
-    const creds = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+    const creds = {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+    };
     sessions.set(roleArn, creds);
     return creds;
   }
@@ -63,7 +68,11 @@ export function createInventory(deps: InventoryDeps): Inventory {
       let NextToken: string | undefined;
       do {
         const page = await ssm.send(
-          new DescribeInstanceInformationCommand({ Filters: filters, MaxResults: 50, ...(NextToken ? { NextToken } : {}) }),
+          new DescribeInstanceInformationCommand({
+            Filters: filters,
+            MaxResults: 50,
+            ...(NextToken ? { NextToken } : {}),
+          }),
         );
         for (const info of page.InstanceInformationList ?? []) {
           if (!info.InstanceId) continue;

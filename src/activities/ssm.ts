@@ -73,7 +73,8 @@ export function createSsmActivities(deps: SsmDeps) {
         ),
       );
       const commandId = out.Command?.CommandId;
-      if (!commandId) throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
+      if (!commandId)
+        throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
       return { commandId, adopted: false };
     },
 
@@ -143,7 +144,11 @@ export function createSsmActivities(deps: SsmDeps) {
 
 export type SsmActivities = ReturnType<typeof createSsmActivities>;
 
-async function findCommand(ssm: Pick<SSMClient, 'send'>, token: string, notBefore: string): Promise<string | undefined> {
+async function findCommand(
+  ssm: Pick<SSMClient, 'send'>,
+  token: string,
+  notBefore: string,
+): Promise<string | undefined> {
   // Comment is not filterable server-side; bound the look-up by time and document instead.
   const after = new Date(Date.parse(notBefore) - 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   let NextToken: string | undefined;
@@ -170,7 +175,12 @@ async function listInvocations(ssm: Pick<SSMClient, 'send'>, commandId: string):
   let NextToken: string | undefined;
   do {
     const page = await ssm.send(
-      new ListCommandInvocationsCommand({ CommandId: commandId, Details: true, MaxResults: 50, ...(NextToken ? { NextToken } : {}) }),
+      new ListCommandInvocationsCommand({
+        CommandId: commandId,
+        Details: true,
+        MaxResults: 50,
+        ...(NextToken ? { NextToken } : {}),
+      }),
     );
     all.push(...(page.CommandInvocations ?? []));
     NextToken = page.NextToken;
@@ -197,7 +207,10 @@ function toFailure(e: unknown, dropLease: () => void): unknown {
   const message = `${name}: ${err.message ?? String(e)}`;
   if (name === 'ExpiredTokenException' || name === 'UnrecognizedClientException') {
     dropLease();
-    return ApplicationFailure.retryable(`the run's credentials were refused (${message}); re-issuing`, 'CREDENTIALS_REFUSED');
+    return ApplicationFailure.retryable(
+      `the run's credentials were refused (${message}); re-issuing`,
+      'CREDENTIALS_REFUSED',
+    );
   }
   if (NOT_RETRYABLE.has(name)) return ApplicationFailure.nonRetryable(message, 'SSM_COMMAND_FAILED');
   return ApplicationFailure.retryable(message, 'SSM_UNAVAILABLE');

@@ -21,8 +21,12 @@ export interface Decision {
 
 export function authorize(user: User, action: Action): Decision {
   const roles = ALLOWED[action];
-  if (user.roles.some((r) => roles.includes(r))) return { allowed: true, reason: `role ${user.roles.join(',')} may ${action}` };
-  return { allowed: false, reason: `${user.id} (${user.roles.join(', ')}) may not ${describe(action)}; that needs the ${roles.join(' or ')} role` };
+  if (user.roles.some((r) => roles.includes(r)))
+    return { allowed: true, reason: `role ${user.roles.join(',')} may ${action}` };
+  return {
+    allowed: false,
+    reason: `${user.id} (${user.roles.join(', ')}) may not ${describe(action)}; that needs the ${roles.join(' or ')} role`,
+  };
 }
 
 function describe(action: Action): string {

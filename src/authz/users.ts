@@ -38,7 +38,9 @@ export async function ensureDemoUsers(file: string): Promise<UsersFile> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const users: UsersFile = { users: DEMO_USERS.map((u) => ({ ...u, roles: [...u.roles], token: `mk_${randomBytes(24).toString('base64url')}` })) };
+  const users: UsersFile = {
+    users: DEMO_USERS.map((u) => ({ ...u, roles: [...u.roles], token: `mk_${randomBytes(24).toString('base64url')}` })),
+  };
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
@@ -56,7 +58,8 @@ export async function readUsersFile(file: string): Promise<UsersFile> {
     throw new UserError('CONFIG_INVALID', `the users file ${file} is not valid JSON`);
   }
   const r = UsersFileSchema.safeParse(json);
-  if (!r.success) throw new UserError('CONFIG_INVALID', `the users file ${file} is invalid:\n${z.prettifyError(r.error)}`);
+  if (!r.success)
+    throw new UserError('CONFIG_INVALID', `the users file ${file} is invalid:\n${z.prettifyError(r.error)}`);
   return r.data;
 }
 
@@ -69,7 +72,10 @@ export interface Authenticator {
  * constant time, so neither their length nor a matching prefix leaks through timing.
  */
 export function tokenAuthenticator(file: UsersFile): Authenticator {
-  const entries = file.users.map((u) => ({ digest: digest(u.token), user: { id: u.id, displayName: u.displayName, roles: u.roles } }));
+  const entries = file.users.map((u) => ({
+    digest: digest(u.token),
+    user: { id: u.id, displayName: u.displayName, roles: u.roles },
+  }));
   return {
     authenticate(token) {
       const d = digest(token);

@@ -25,7 +25,9 @@ export function decideApproval(required: number, requester: string, votes: reado
       ? { status: 'rejected', by: rejection.approver }
       : { status: 'rejected', by: rejection.approver, comment: rejection.comment };
   }
-  const approvedBy = [...new Set(votes.filter((v) => v.decision === 'approve' && v.approver !== requester).map((v) => v.approver))];
+  const approvedBy = [
+    ...new Set(votes.filter((v) => v.decision === 'approve' && v.approver !== requester).map((v) => v.approver)),
+  ];
   if (approvedBy.length >= required) return { status: 'approved', approvedBy };
   return { status: 'pending', approvedBy, missing: required - approvedBy.length };
 }
@@ -48,7 +50,10 @@ export function checkVote(ctx: VoteContext, vote: Vote): void {
     throw new UserError('APPROVAL_SELF', `${vote.approver} requested this execution and cannot approve or reject it`);
   }
   if (vote.planDigest !== ctx.planDigest) {
-    throw new UserError('APPROVAL_PLAN_MISMATCH', 'the plan you reviewed is not the plan of this execution; review it again');
+    throw new UserError(
+      'APPROVAL_PLAN_MISMATCH',
+      'the plan you reviewed is not the plan of this execution; review it again',
+    );
   }
   if (ctx.votes.some((v) => v.approver === vote.approver)) {
     throw new UserError('APPROVAL_DUPLICATE', `${vote.approver} has already voted on this execution`);

@@ -21,7 +21,7 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
   const requested = records.find((r) => r.type === 'execution.requested');
   const plan = requested?.data['plan'] as Plan | undefined;
   if (!requested || !plan) return undefined;
-  const planDigest = String(requested.data['planDigest'] ?? '');
+  const planDigest = text(requested.data['planDigest']);
   let status: ExecutionStatus = 'awaiting_approval';
   let reason: string | undefined;
   const votes: Vote[] = [];
@@ -41,7 +41,7 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
         votes.push({
           approver: r.actor,
           decision: r.type === 'approval.granted' ? 'approve' : 'reject',
-          planDigest: String(d['planDigest'] ?? ''),
+          planDigest: text(d['planDigest']),
           ...(typeof d['comment'] === 'string' ? { comment: d['comment'] } : {}),
         });
         break;
@@ -49,20 +49,23 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
         if (status === 'awaiting_approval') status = 'running';
         break;
       case 'step.started':
-        if (step) steps[index] = { ...step, status: 'running', commandId: String(d['commandId']) };
+        if (step) steps[index] = { ...step, status: 'running', commandId: text(d['commandId']) };
         break;
       case 'step.instance':
         if (step) {
           const result: InstanceResult = {
-            instanceId: String(d['instanceId']),
+            instanceId: text(d['instanceId']),
             status: String(d['status']),
-            statusDetails: String(d['statusDetails'] ?? ''),
+            statusDetails: text(d['statusDetails']),
             responseCode: Number(d['responseCode'] ?? -1),
-            stdout: String(d['stdout'] ?? ''),
-            stderr: String(d['stderr'] ?? ''),
-            outputSha256: String(d['outputSha256'] ?? ''),
+            stdout: text(d['stdout']),
+            stderr: text(d['stderr']),
+            outputSha256: text(d['outputSha256']),
           };
-          steps[index] = { ...step, instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result] };
+          steps[index] = {
+            ...step,
+            instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result],
+          };
         }
         break;
       case 'step.completed':
@@ -90,4 +93,8 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
     steps,
     ...(reason !== undefined ? { reason } : {}),
   };
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }

@@ -15,9 +15,16 @@ export interface ExecutionSettings {
   readonly heartbeatTimeoutSeconds: number;
 }
 
-export type ExecutionStatus = 'awaiting_approval' | 'running' | 'completed' | 'failed' | 'expired' | 'cancelled' | 'rejected';
+export type ExecutionStatus =
+  'awaiting_approval' | 'running' | 'completed' | 'failed' | 'expired' | 'cancelled' | 'rejected';
 
-export const TERMINAL_STATUSES: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'expired', 'cancelled', 'rejected']);
+export const TERMINAL_STATUSES: ReadonlySet<ExecutionStatus> = new Set([
+  'completed',
+  'failed',
+  'expired',
+  'cancelled',
+  'rejected',
+]);
 
 /** Everything STS needs to issue (or re-issue) the run's credentials. No secret in here. */
 export interface CredentialRequest {
@@ -52,14 +59,7 @@ export interface StepRequest {
 }
 
 export type InstanceStatus =
-  | 'Pending'
-  | 'InProgress'
-  | 'Delayed'
-  | 'Success'
-  | 'Cancelled'
-  | 'TimedOut'
-  | 'Failed'
-  | 'Cancelling';
+  'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelled' | 'TimedOut' | 'Failed' | 'Cancelling';
 
 export interface InstanceResult {
   readonly instanceId: string;

@@ -33,7 +33,10 @@ export function parseParams(runbook: Runbook, raw: Readonly<Record<string, unkno
     else out[name] = coerce(spec, given);
   }
   if (problems.length) {
-    throw new UserError('PARAMS_INVALID', problems.length === 1 ? problems[0]! : problems.map((p) => `- ${p}`).join('\n'));
+    throw new UserError(
+      'PARAMS_INVALID',
+      problems.length === 1 ? problems[0]! : problems.map((p) => `- ${p}`).join('\n'),
+    );
   }
   return out;
 }
@@ -57,7 +60,11 @@ export function checkParamValue(name: string, spec: Parameter, given: unknown): 
       return undefined;
     case 'integer': {
       const n = toInteger(given);
-      if (!Number.isSafeInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+      if (
+        !Number.isSafeInteger(n) ||
+        (spec.min !== undefined && n < spec.min) ||
+        (spec.max !== undefined && n > spec.max)
+      ) {
         return `parameter "${name}" must be ${describe(spec)}; got ${shown}`;
       }
       return undefined;
@@ -109,7 +116,7 @@ function describe(spec: Parameter): string {
 
 // Control characters, line/paragraph separators, and the bidirectional overrides that can make a
 // rendered script read differently to a reviewer than it runs.
-// eslint-disable-next-line no-control-regex
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 export function hasControlCharacters(value: string): boolean {

@@ -21,7 +21,12 @@ export interface PlannedStep {
  */
 export interface Plan {
   readonly executionId: string;
-  readonly runbook: { readonly name: string; readonly version: number; readonly digest: string; readonly description: string };
+  readonly runbook: {
+    readonly name: string;
+    readonly version: number;
+    readonly digest: string;
+    readonly description: string;
+  };
   readonly requester: string;
   readonly reason: string;
   readonly params: ParamValues;
@@ -58,9 +63,11 @@ const MAX_CREDENTIAL_SECONDS = 43_200;
 export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } {
   const { runbook } = input;
   const reason = input.reason.trim();
-  if (reason.length < 3) throw new UserError('USAGE', 'a reason is required: say in a few words why this run is needed');
+  if (reason.length < 3)
+    throw new UserError('USAGE', 'a reason is required: say in a few words why this run is needed');
   if (reason.length > 500) throw new UserError('USAGE', 'the reason is longer than 500 characters; shorten it');
-  if (hasControlCharacters(reason)) throw new UserError('USAGE', 'the reason contains a control character; write it on one line');
+  if (hasControlCharacters(reason))
+    throw new UserError('USAGE', 'the reason contains a control character; write it on one line');
   const params = parseParams(runbook, input.rawParams);
   const render = (step: Runbook['steps'][number]): PlannedStep => ({
     name: step.name,
@@ -83,7 +90,12 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
   const budgetSeconds = Math.max(900, work + RUN_OVERHEAD_SECONDS);
   const plan: Plan = {
     executionId: input.executionId,
-    runbook: { name: runbook.name, version: runbook.version, digest: input.runbookDigest, description: runbook.description },
+    runbook: {
+      name: runbook.name,
+      version: runbook.version,
+      digest: input.runbookDigest,
+      description: runbook.description,
+    },
     requester: input.requester,
     reason,
     params,

@@ -24,7 +24,10 @@ export function redact(text: string): string {
   let out = text;
   for (const pattern of PATTERNS) out = out.replace(pattern, REDACTED);
   out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
-  return out.replace(ASSIGNMENT, (_m, quote: string, key: string, sep: string) => `${quote}${key}${quote}${sep}${REDACTED}`);
+  return out.replace(
+    ASSIGNMENT,
+    (_m, quote: string, key: string, sep: string) => `${quote}${key}${quote}${sep}${REDACTED}`,
+  );
 }
 
 /** Caps text at `max` characters, saying how much was cut so a reader never mistakes it for all. */

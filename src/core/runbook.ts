@@ -33,7 +33,9 @@ export const ParameterSchema = z.discriminatedUnion('type', [
 ]);
 export type Parameter = z.infer<typeof ParameterSchema>;
 
-const InstanceIdSchema = z.string().regex(/^(i-(\w{8}|\w{17})|mi-\w{17})$/, 'must be an instance id like i-0123456789abcdef0');
+const InstanceIdSchema = z
+  .string()
+  .regex(/^(i-(\w{8}|\w{17})|mi-\w{17})$/, 'must be an instance id like i-0123456789abcdef0');
 const TagKeySchema = z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be a tag key');
 
 /** Which instances a runbook may touch. The operator may narrow this at launch, never widen it. */
@@ -125,7 +127,10 @@ export const RunbookSchema = z
         try {
           new RegExp(p.pattern, 'u');
         } catch {
-          ctx.addIssue({ code: 'custom', message: `parameter "${name}" has a pattern that is not a valid regular expression` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `parameter "${name}" has a pattern that is not a valid regular expression`,
+          });
         }
       }
     }

@@ -59,6 +59,7 @@ export function buildSessionPolicy(input: SessionPolicyInput): string {
 /** The account id inside an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME). */
 export function accountOf(roleArn: string): string {
   const account = roleArn.split(':')[4];
-  if (!account || !/^\d{12}$/.test(account)) throw new UserError('RUNBOOK_INVALID', `${roleArn} is not an IAM role ARN`);
+  if (!account || !/^\d{12}$/.test(account))
+    throw new UserError('RUNBOOK_INVALID', `${roleArn} is not an IAM role ARN`);
   return account;
 }

@@ -57,10 +57,8 @@ export function placeholderUses(script: string): PlaceholderUse[] {
     }
     if (frame === 'double') {
       if (c === '"') stack.pop();
-      else if (c === '$' && next === '(' && script[i + 2] === '(') (stack.push('arith'), (i += 2));
-      else if (c === '$' && next === '(') (stack.push('subst'), i++);
-      else if (c === '$' && next === '{') (stack.push('brace'), i++);
       else if (c === '`') stack.push('backtick');
+      else if (c === '$') i += openExpansion(script, i, stack);
       i++;
       continue;
     }
@@ -87,9 +85,7 @@ export function placeholderUses(script: string): PlaceholderUse[] {
     }
     if (c === "'") stack.push('single');
     else if (c === '"') stack.push('double');
-    else if (c === '$' && next === '(' && script[i + 2] === '(') (stack.push('arith'), (i += 2));
-    else if (c === '$' && next === '(') (stack.push('subst'), i++);
-    else if (c === '$' && next === '{') (stack.push('brace'), i++);
+    else if (c === '$') i += openExpansion(script, i, stack);
     else if (c === '`') {
       if (frame === 'backtick') stack.pop();
       else stack.push('backtick');
@@ -101,6 +97,23 @@ export function placeholderUses(script: string): PlaceholderUse[] {
     i++;
   }
   return uses;
+}
+
+/** At a `$`: opens `$((`, `$(` or `${`; returns how many characters beyond the `$` it consumed. */
+function openExpansion(script: string, i: number, stack: Frame[]): number {
+  if (script[i + 1] === '(' && script[i + 2] === '(') {
+    stack.push('arith');
+    return 2;
+  }
+  if (script[i + 1] === '(') {
+    stack.push('subst');
+    return 1;
+  }
+  if (script[i + 1] === '{') {
+    stack.push('brace');
+    return 1;
+  }
+  return 0;
 }
 
 function contextOf(frame: Frame): UnsafeContext | undefined {

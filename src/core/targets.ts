@@ -28,7 +28,10 @@ export function selectTargets(
   if ('instanceIds' in scope) {
     const missing = scope.instanceIds.filter((id) => !known.has(id));
     if (missing.length) {
-      throw new UserError('TARGETS_INVALID', `${runbookName} targets ${missing.join(', ')}, which SSM does not know as managed instances`);
+      throw new UserError(
+        'TARGETS_INVALID',
+        `${runbookName} targets ${missing.join(', ')}, which SSM does not know as managed instances`,
+      );
     }
   }
   const inScope =
@@ -54,7 +57,10 @@ export function selectTargets(
     chosen = inScope.filter((i) => picked.has(i.id));
   }
   if (chosen.length > 50) {
-    throw new UserError('TARGETS_INVALID', `${chosen.length} instances selected; a run may target at most 50, so narrow it with --target`);
+    throw new UserError(
+      'TARGETS_INVALID',
+      `${chosen.length} instances selected; a run may target at most 50, so narrow it with --target`,
+    );
   }
   return chosen.map((i) => (i.name ? { instanceId: i.id, name: i.name } : { instanceId: i.id }));
 }

@@ -24,7 +24,11 @@ export function shellQuote(value: ParamValue): string {
 export function renderScript(script: string, values: Readonly<Record<string, ParamValue>>): string {
   // Runbooks are checked when parsed; this second check keeps a hand-built plan honest too.
   const unsafe = placeholderUses(script).find((u) => u.unsafe);
-  if (unsafe) throw new UserError('TEMPLATE_UNSAFE', `{{ ${unsafe.name} }} stands inside ${unsafe.unsafe}, where a value could be expanded or run`);
+  if (unsafe)
+    throw new UserError(
+      'TEMPLATE_UNSAFE',
+      `{{ ${unsafe.name} }} stands inside ${unsafe.unsafe}, where a value could be expanded or run`,
+    );
   return script.replace(PLACEHOLDER_PATTERN, (_whole, name: string) => {
     const value = Object.hasOwn(values, name) ? values[name] : undefined;
     if (value === undefined) {

@@ -145,7 +145,7 @@ function statementApplies(s: PolicyStatement, req: AuthzRequest): boolean {
 
 /** Evaluates one policy document: an explicit Deny wins over any Allow; no match is an implicit deny. */
 export function evaluatePolicy(policy: PolicyDocument, req: AuthzRequest): Decision {
-  const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement as PolicyStatement];
+  const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement];
   let allowed = false;
   for (const s of statements) {
     if (!statementApplies(s, req)) continue;

@@ -64,7 +64,7 @@ function parseAmzDate(value: string): Date | undefined {
   const m = AMZ_DATE_RE.exec(value);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m.map(Number) as [number, ...number[]];
-  const t = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+  const t = Date.UTC(y!, mo! - 1, d, h, mi, s);
   return Number.isNaN(t) ? undefined : new Date(t);
 }
 

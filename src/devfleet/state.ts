@@ -116,7 +116,7 @@ export class StateStore {
 
   private dirty = false;
   private writing: Promise<void> | undefined;
-  private failure: unknown;
+  private failure: Error | undefined;
   private closed = false;
 
   private constructor(private readonly file: string) {}
@@ -208,7 +208,7 @@ export class StateStore {
         await this.writeOnce();
       }
     } catch (e) {
-      this.failure = e;
+      this.failure = e instanceof Error ? e : new Error(`state write failed: ${JSON.stringify(e)}`);
     } finally {
       this.writing = undefined;
     }

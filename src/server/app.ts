@@ -53,12 +53,21 @@ async function parseBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use(secureHeaders());
-  app.use('/api/*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json(errorBody('USAGE', 'the request body is larger than 256 KiB'), 413) }));
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: 256 * 1024,
+      onError: (c) => c.json(errorBody('USAGE', 'the request body is larger than 256 KiB'), 413),
+    }),
+  );
 
   app.onError((err, c) => {
     if (isMechanicError(err)) return c.json(errorBody(err.code, err.message), HTTP_STATUS[err.code]);
     deps.log.error({ err }, 'unhandled error in API request');
-    return c.json(errorBody('SERVER_UNAVAILABLE', 'the server failed to handle this request; its log has the details'), 500);
+    return c.json(
+      errorBody('SERVER_UNAVAILABLE', 'the server failed to handle this request; its log has the details'),
+      500,
+    );
   });
   app.notFound((c) => c.json(errorBody('USAGE', `there is no ${c.req.method} ${c.req.path} in the mechanic API`), 404));
 
@@ -69,7 +78,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const user = match ? deps.authenticator.authenticate(match[1]!) : undefined;
     if (!user) {
-      return c.json(errorBody('UNAUTHENTICATED', 'a valid bearer token is required; pass --as <user> or set MECHANIC_TOKEN'), 401);
+      return c.json(
+        errorBody('UNAUTHENTICATED', 'a valid bearer token is required; pass --as <user> or set MECHANIC_TOKEN'),
+        401,
+      );
     }
     c.set('user', user);
     return next();
@@ -80,7 +92,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const user = c.get('user');
     const decision = authorize(user, action);
     if (!decision.allowed) {
-      await deps.executions.auditRefusal(user, executionId, 'access.denied', { action, path: c.req.path, reason: decision.reason });
+      await deps.executions.auditRefusal(user, executionId, 'access.denied', {
+        action,
+        path: c.req.path,
+        reason: decision.reason,
+      });
       throw new UserError('FORBIDDEN', decision.reason);
     }
     return user;

@@ -1,10 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  isGrpcServiceError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
@@ -62,7 +57,12 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   const now = () => deps.now?.() ?? new Date();
   const newId = deps.newId ?? newExecutionId;
 
-  async function auditRefusal(user: User, executionId: string | null, type: 'approval.refused' | 'access.denied', data: Record<string, unknown>) {
+  async function auditRefusal(
+    user: User,
+    executionId: string | null,
+    type: 'approval.refused' | 'access.denied',
+    data: Record<string, unknown>,
+  ) {
     const event: NewAuditEvent = {
       eventId: `${executionId ?? 'none'}:${type}:${randomUUID()}`,
       executionId,
@@ -163,7 +163,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 export type ExecutionService = ReturnType<typeof createExecutionService>;
 
 function notFound(executionId: string): UserError {
-  return new UserError('EXECUTION_NOT_FOUND', `there is no execution ${executionId}; "mechanic list" shows the executions`);
+  return new UserError(
+    'EXECUTION_NOT_FOUND',
+    `there is no execution ${executionId}; "mechanic list" shows the executions`,
+  );
 }
 
 /** Maps a failed vote to the one sentence the voter sees. */
@@ -176,7 +179,10 @@ async function toRefusal(deps: ExecutionServiceDeps, executionId: string, e: unk
     // Temporal says "not found" both for unknown executions and for finished ones.
     const summary = await deps.audit.getExecution(executionId);
     if (summary && TERMINAL_STATUSES.has(summary.status)) {
-      return new UserError('EXECUTION_FINISHED', `execution ${executionId} has already ended (${summary.status}); it can no longer be approved`);
+      return new UserError(
+        'EXECUTION_FINISHED',
+        `execution ${executionId} has already ended (${summary.status}); it can no longer be approved`,
+      );
     }
     return notFound(executionId);
   }
@@ -189,10 +195,14 @@ async function temporalCall<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     // gRPC status 14 is UNAVAILABLE and 4 DEADLINE_EXCEEDED: the server is down or unreachable.
-    if (isGrpcServiceError(e) && (e.code === 14 || e.code === 4)) {
-      throw new UserError('TEMPORAL_UNAVAILABLE', 'the Temporal server is not answering; check that it is running and try again', {
-        cause: e,
-      });
+    if (isGrpcServiceError(e) && [14, 4].includes(Number(e.code))) {
+      throw new UserError(
+        'TEMPORAL_UNAVAILABLE',
+        'the Temporal server is not answering; check that it is running and try again',
+        {
+          cause: e,
+        },
+      );
     }
     throw e;
   }

@@ -117,9 +117,11 @@ const PG_INT8_OID = 20;
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === PG_INT8_OID && format !== 'binary') return (v: string) => Number(v);
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+    return format === 'binary'
+      ? (pg.types.getTypeParser(oid, 'binary') as (v: Buffer) => unknown)
+      : (pg.types.getTypeParser(oid, 'text') as (v: string) => unknown);
   },
-} as pg.CustomTypesConfig;
+};
 
 /** A database URL fit for an error message: the password is replaced. */
 export function redactUrl(url: string): string {
@@ -183,7 +185,7 @@ export async function openDatabase(loc: StoreLocation): Promise<Kysely<Database>
   const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error) {
     await db.destroy().catch(() => undefined); // the migration error is the one worth reporting
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : JSON.stringify(error);
     throw new UserError('CONFIG_INVALID', `cannot prepare the ${describe(loc)}: ${message}`, { cause: error });
   }
   return db;

@@ -24,7 +24,8 @@ export async function loadRunbookFile(file: string): Promise<RegisteredRunbook> 
   try {
     value = parseYaml(await readFile(file, 'utf8'));
   } catch (e) {
-    if (e instanceof YAMLParseError) throw new UserError('RUNBOOK_INVALID', `${source} is not valid YAML: ${e.message}`);
+    if (e instanceof YAMLParseError)
+      throw new UserError('RUNBOOK_INVALID', `${source} is not valid YAML: ${e.message}`);
     throw e;
   }
   const runbook = parseRunbook(value, source);
@@ -40,14 +41,20 @@ export async function loadRunbookRegistry(dir: string): Promise<RunbookRegistry>
   try {
     files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
   } catch {
-    throw new UserError('CONFIG_INVALID', `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`);
+    throw new UserError(
+      'CONFIG_INVALID',
+      `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`,
+    );
   }
   const all: RegisteredRunbook[] = [];
   for (const f of files) {
     const entry = await loadRunbookFile(path.join(dir, f));
     const twin = all.find((r) => r.runbook.name === entry.runbook.name && r.runbook.version === entry.runbook.version);
     if (twin) {
-      throw new UserError('RUNBOOK_INVALID', `${entry.source} and ${twin.source} both define ${entry.runbook.name} version ${entry.runbook.version}`);
+      throw new UserError(
+        'RUNBOOK_INVALID',
+        `${entry.source} and ${twin.source} both define ${entry.runbook.name} version ${entry.runbook.version}`,
+      );
     }
     all.push(entry);
   }
@@ -55,7 +62,9 @@ export async function loadRunbookRegistry(dir: string): Promise<RunbookRegistry>
 }
 
 export function registryOf(all: readonly RegisteredRunbook[]): RunbookRegistry {
-  const sorted = [...all].sort((a, b) => a.runbook.name.localeCompare(b.runbook.name) || b.runbook.version - a.runbook.version);
+  const sorted = [...all].sort(
+    (a, b) => a.runbook.name.localeCompare(b.runbook.name) || b.runbook.version - a.runbook.version,
+  );
   return {
     list: () => sorted,
     get(name, version) {

@@ -21,7 +21,10 @@ export function connectionOptions(s: TemporalSettings) {
 /** Payloads are always encrypted: a client without the codec keys is a configuration error. */
 export function dataConverterFrom(s: TemporalSettings) {
   if (!s.codecKeys) {
-    throw new UserError('CONFIG_INVALID', 'MECHANIC_CODEC_KEYS is not set; it holds the keys that encrypt workflow payloads ("id:base64key")');
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_CODEC_KEYS is not set; it holds the keys that encrypt workflow payloads ("id:base64key")',
+    );
   }
   return dataConverterFor(parseCodecKeys(s.codecKeys));
 }

@@ -3,7 +3,9 @@ import { parseRunbook } from '../../src/core/runbook.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
 
 /** A small two-step runbook with an onFailure step, planned for two instances. */
-export function testInput(overrides: { executionId?: string; required?: number; expiresAfterSeconds?: number } = {}): ExecutionInput {
+export function testInput(
+  overrides: { executionId?: string; required?: number; expiresAfterSeconds?: number } = {},
+): ExecutionInput {
   const runbook = parseRunbook({
     name: 'test-runbook',
     version: 3,

@@ -38,7 +38,11 @@ describe('a worker killed mid-step', () => {
   const cli = (...args: string[]) => runCli(args, stack.env);
 
   beforeAll(async () => {
-    stack = await startDevStack({ MECHANIC_RUNBOOKS_DIR: RUNBOOKS, MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: '3', MECHANIC_POLL_MAX_MS: '500' });
+    stack = await startDevStack({
+      MECHANIC_RUNBOOKS_DIR: RUNBOOKS,
+      MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: '3',
+      MECHANIC_POLL_MAX_MS: '500',
+    });
   });
   afterAll(async () => {
     expect(await stack?.stop()).toBe(0);
@@ -67,7 +71,9 @@ describe('a worker killed mid-step', () => {
     expect(view.status).toBe('completed');
     expect(view.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
 
-    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) => e.comment.startsWith(`mechanic ${id} `));
+    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) =>
+      e.comment.startsWith(`mechanic ${id} `),
+    );
     expect(log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId}`).sort()).toEqual([
       'step 0 i-0d3f1ee7000000001',
       'step 0 i-0d3f1ee7000000002',

@@ -44,7 +44,7 @@ async function signRaw(opts: {
     sha256: Sha256,
   });
   const signed = await signer.sign(req, opts.signingDate ? { signingDate: opts.signingDate } : {});
-  return signed.headers as Record<string, string>;
+  return signed.headers;
 }
 
 function post(

@@ -121,9 +121,9 @@ describe('faults', () => {
       noRetry.send(new ListCommandsCommand({})),
       noRetry.send(new ListCommandsCommand({})),
     ]);
-    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name)).toEqual(
-      ['ThrottlingException'],
-    );
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as Error).name)).toEqual([
+      'ThrottlingException',
+    ]);
   });
 });
 

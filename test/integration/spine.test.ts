@@ -24,7 +24,17 @@ describe('a runbook runs end to end on the embedded stack', () => {
   let executionId = '';
 
   test('alice launches deploy-web; the plan names both web instances', async () => {
-    const r = await cli('launch', 'deploy-web', '--param', 'release=v2.0.1', '--reason', 'spine test', '--as', 'alice', '--json');
+    const r = await cli(
+      'launch',
+      'deploy-web',
+      '--param',
+      'release=v2.0.1',
+      '--reason',
+      'spine test',
+      '--as',
+      'alice',
+      '--json',
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const launched = JSON.parse(r.stdout) as { executionId: string; plan: { targets: { name: string }[] } };
@@ -36,7 +46,9 @@ describe('a runbook runs end to end on the embedded stack', () => {
   test('alice cannot approve her own change', async () => {
     const r = await cli('approve', executionId, '--as', 'alice');
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n').at(-1)).toBe(`mechanic: alice requested this execution and cannot approve or reject it`);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      `mechanic: alice requested this execution and cannot approve or reject it`,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /); // never a stack trace
   });
 
@@ -74,7 +86,9 @@ describe('a runbook runs end to end on the embedded stack', () => {
   });
 
   test('devfleet ran each step exactly once on each target', async () => {
-    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) => e.comment.startsWith(`mechanic ${executionId} `));
+    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) =>
+      e.comment.startsWith(`mechanic ${executionId} `),
+    );
     const runs = log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId} ${e.status}`).sort();
     expect(runs).toEqual(
       [0, 1, 2, 3].flatMap((i) => [`step ${i} i-0d3f1ee7000000001 Success`, `step ${i} i-0d3f1ee7000000002 Success`]),
@@ -114,16 +128,48 @@ describe('a runbook runs end to end on the embedded stack', () => {
 
   describe('bad input gets one clear sentence, a non-zero exit, and leaves nothing behind', () => {
     const cases: [string, string[], RegExp][] = [
-      ['unknown runbook', ['launch', 'deploy-wbe', '--reason', 'typo test'], /^mechanic: there is no runbook named "deploy-wbe"; known runbooks: deploy-web, rotate-logs$/],
-      ['missing parameter', ['launch', 'deploy-web', '--reason', 'missing param'], /^mechanic: parameter "release" is required: a string matching/],
-      ['ill-typed parameter', ['launch', 'rotate-logs', '--param', 'keep=lots', '--reason', 'bad type'], /^mechanic: parameter "keep" must be an integer from 1 to 30; got "lots"$/],
-      ['injection attempt', ['launch', 'deploy-web', '--param', 'release=v1.0.0; rm -rf /', '--reason', 'inject'], /^mechanic: parameter "release" must match/],
-      ['unknown parameter', ['launch', 'rotate-logs', '--param', 'kep=3', '--reason', 'typo'], /^mechanic: "kep" is not a parameter of rotate-logs \(its parameters are: keep\)$/],
-      ['unknown target', ['launch', 'deploy-web', '--param', 'release=v1.0.0', '--target', 'db-1', '--reason', 'wrong host'], /^mechanic: db-1 is not among the instances deploy-web may target: web-1 \(i-0d3f1ee7000000001\), web-2 \(i-0d3f1ee7000000002\)$/],
+      [
+        'unknown runbook',
+        ['launch', 'deploy-wbe', '--reason', 'typo test'],
+        /^mechanic: there is no runbook named "deploy-wbe"; known runbooks: deploy-web, rotate-logs$/,
+      ],
+      [
+        'missing parameter',
+        ['launch', 'deploy-web', '--reason', 'missing param'],
+        /^mechanic: parameter "release" is required: a string matching/,
+      ],
+      [
+        'ill-typed parameter',
+        ['launch', 'rotate-logs', '--param', 'keep=lots', '--reason', 'bad type'],
+        /^mechanic: parameter "keep" must be an integer from 1 to 30; got "lots"$/,
+      ],
+      [
+        'injection attempt',
+        ['launch', 'deploy-web', '--param', 'release=v1.0.0; rm -rf /', '--reason', 'inject'],
+        /^mechanic: parameter "release" must match/,
+      ],
+      [
+        'unknown parameter',
+        ['launch', 'rotate-logs', '--param', 'kep=3', '--reason', 'typo'],
+        /^mechanic: "kep" is not a parameter of rotate-logs \(its parameters are: keep\)$/,
+      ],
+      [
+        'unknown target',
+        ['launch', 'deploy-web', '--param', 'release=v1.0.0', '--target', 'db-1', '--reason', 'wrong host'],
+        /^mechanic: db-1 is not among the instances deploy-web may target: web-1 \(i-0d3f1ee7000000001\), web-2 \(i-0d3f1ee7000000002\)$/,
+      ],
       ['missing reason', ['launch', 'deploy-web', '--param', 'release=v1.0.0'], /^mechanic: a reason is required/],
       ['unknown execution', ['approve', 'mx-doesnotexist'], /^mechanic: there is no execution mx-doesnotexist/],
-      ['unknown flag', ['launch', 'deploy-web', '--frobnicate'], /^mechanic: Unknown option '--frobnicate'; usage: mechanic launch/],
-      ['unknown user', ['list', '--as', 'mallory'], /^mechanic: there is no demo user "mallory"; the demo users are alice, bob, carol, dave$/],
+      [
+        'unknown flag',
+        ['launch', 'deploy-web', '--frobnicate'],
+        /^mechanic: Unknown option '--frobnicate'; usage: mechanic launch/,
+      ],
+      [
+        'unknown user',
+        ['list', '--as', 'mallory'],
+        /^mechanic: there is no demo user "mallory"; the demo users are alice, bob, carol, dave$/,
+      ],
     ];
     test.each(cases)('%s', async (_name, args, message) => {
       const before = await cli('list', '--as', 'alice', '--json');

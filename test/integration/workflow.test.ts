@@ -104,7 +104,8 @@ async function refusal(p: Promise<unknown>): Promise<{ type: string | undefined 
   try {
     await p;
   } catch (e) {
-    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) return { type: e.cause.type, message: e.cause.message };
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure)
+      return { type: e.cause.type, message: e.cause.message };
     throw e;
   }
   throw new Error('the update was accepted but should have been refused');
@@ -115,12 +116,18 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
       expect(await refusal(handle.executeUpdate(voteUpdate, { args: [vote('alice', input.planDigest)] }))).toEqual({
         type: 'APPROVAL_SELF',
         message: 'alice requested this execution and cannot approve or reject it',
       });
-      expect((await refusal(handle.executeUpdate(voteUpdate, { args: [vote('bob', 'a'.repeat(64))] }))).type).toBe('APPROVAL_PLAN_MISMATCH');
+      expect((await refusal(handle.executeUpdate(voteUpdate, { args: [vote('bob', 'a'.repeat(64))] }))).type).toBe(
+        'APPROVAL_PLAN_MISMATCH',
+      );
       const state = await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
       expect(state).toEqual({ status: 'approved', approvedBy: ['bob'] });
       const view = await handle.result();
@@ -153,15 +160,23 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput({ required: 2 });
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
       expect(await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).toEqual({
         status: 'pending',
         approvedBy: ['bob'],
         missing: 1,
       });
-      expect((await refusal(handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)], updateId: 'second-bob' }))).type).toBe(
-        'APPROVAL_DUPLICATE',
-      );
+      expect(
+        (
+          await refusal(
+            handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)], updateId: 'second-bob' }),
+          )
+        ).type,
+      ).toBe('APPROVAL_DUPLICATE');
       expect((await handle.query(statusQuery)).status).toBe('awaiting_approval');
       await handle.executeUpdate(voteUpdate, { args: [vote('carol', input.planDigest)] });
       return handle.result();
@@ -174,8 +189,14 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
-      await handle.executeUpdate(voteUpdate, { args: [vote('carol', input.planDigest, 'reject', 'not during the freeze')] });
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
+      await handle.executeUpdate(voteUpdate, {
+        args: [vote('carol', input.planDigest, 'reject', 'not during the freeze')],
+      });
       return handle.result();
     });
     expect(result.status).toBe('rejected');
@@ -188,7 +209,11 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput({ expiresAfterSeconds: 2 });
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
       const view = await handle.result();
       // The workflow has closed: a late vote is refused by the server and changes nothing.
       await expect(handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).rejects.toThrow();
@@ -204,13 +229,21 @@ describe('runbookExecution', () => {
     const fake = fakeActivities('first');
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
       await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
       return handle.result();
     });
     expect(result.status).toBe('failed');
     expect(result.reason).toBe('step "first" failed');
-    expect(result.steps.map((s) => `${s.name}:${s.status}`)).toEqual(['first:failed', 'second:skipped', 'cleanup:succeeded']);
+    expect(result.steps.map((s) => `${s.name}:${s.status}`)).toEqual([
+      'first:failed',
+      'second:skipped',
+      'cleanup:succeeded',
+    ]);
     expect(fake.dispatched.map((d) => `${d.phase}:${d.step.name}`)).toEqual(['main:first', 'onFailure:cleanup']);
     expect(fake.events.at(-1)).toMatchObject({ type: 'execution.failed', data: { reason: 'step "first" failed' } });
   });

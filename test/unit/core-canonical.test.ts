@@ -62,7 +62,7 @@ describe('canonicalJson', () => {
     ['-Infinity in an object', { a: -Infinity }],
     ['undefined at the top', undefined],
     ['undefined in an array', [1, undefined, 3]],
-    // eslint-disable-next-line no-sparse-arrays
+
     ['a hole in an array', [1, , 3]],
     ['a function', { f: () => 1 }],
     ['a symbol', { s: Symbol('x') }],

@@ -85,9 +85,12 @@ describe('shell quoting: a value is one literal word', () => {
     },
   );
 
-  test.each(['\u202eevil', 'a\u2066b'])('a direction override (%j) is refused: it makes a script read differently than it runs', (value) => {
-    expect(() => shellQuote(value)).toThrow(expect.objectContaining({ code: 'TEMPLATE_UNSAFE' }));
-  });
+  test.each(['\u202eevil', 'a\u2066b'])(
+    'a direction override (%j) is refused: it makes a script read differently than it runs',
+    (value) => {
+      expect(() => shellQuote(value)).toThrow(expect.objectContaining({ code: 'TEMPLATE_UNSAFE' }));
+    },
+  );
 
   test('two placeholders side by side make one word', () => {
     expect(bash(renderScript("printf '<%s>\\n' {{ a }}{{ b }}", { a: 'x y', b: '$(id)' }))).toBe('<x y$(id)>\n');

@@ -1,0 +1,117 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'net',
+  'http',
+  'https',
+  'crypto',
+  'process',
+  'worker_threads',
+  'timers',
+];
+const builtinPatterns = nodeBuiltins.flatMap((m) => [m, `node:${m}`, `${m}/*`, `node:${m}/*`]);
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.mechanic/**', 'dist/**', 'coverage/**', 'test/replay/histories/**'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'src/temporal/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/require-await': 'off',
+      'no-console': 'error',
+    },
+  },
+  {
+    // Workflow code is replayed: no Node built-ins, no AWS SDK, no store, no clock or randomness of its own.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: builtinPatterns, message: 'workflow code must be deterministic: no Node built-ins' },
+            {
+              group: [
+                '@aws-sdk/*',
+                '@temporalio/client',
+                '@temporalio/worker',
+                '@temporalio/activity',
+                '**/store/**',
+                '**/server/**',
+                '**/devfleet/**',
+                '**/cli/**',
+              ],
+              message: 'workflows import only the pure core and @temporalio/workflow',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The core is pure: zod and hashing only, nothing that does I/O.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: builtinPatterns.filter((p) => !p.includes('crypto')), message: 'src/core is pure: no I/O' },
+            {
+              group: [
+                '@aws-sdk/*',
+                '@temporalio/*',
+                'kysely',
+                'better-sqlite3',
+                'pg',
+                'hono',
+                '**/activities/**',
+                '**/store/**',
+                '**/server/**',
+                '**/temporal/**',
+                '**/devfleet/**',
+                '**/cli/**',
+                '**/authz/**',
+              ],
+              message: 'src/core depends on nothing but zod',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Tests and the CLI's own output module may print; test files may use non-null assertions freely.
+    files: ['test/**/*.ts', 'cli/output.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+);
