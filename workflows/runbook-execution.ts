@@ -53,6 +53,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     ...plan.onFailure.map((s): StepView => ({ name: s.name, phase: 'onFailure', status: 'pending', instances: [] })),
   ];
   let eventCounter = 1; // 0 is the request itself
+  let requestRecorded = false;
   const audit = (type: NewAuditEvent['type'], actor: string, data: Record<string, unknown> = {}): Promise<void> =>
     recordEvent({
       eventId: `${id}:${String(eventCounter++).padStart(4, '0')}:${type}`,
@@ -84,6 +85,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     voteUpdate,
     async (vote) => {
       votes.push(vote);
+      // The request is the first record of every execution, even when a vote races the start.
+      await wf.condition(() => requestRecorded);
       await audit(vote.decision === 'approve' ? 'approval.granted' : 'approval.rejected', vote.approver, {
         planDigest: vote.planDigest,
         ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
@@ -115,6 +118,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // Same event id and content as the API server's own write of this event (requestedEvent), so
   // whichever lands first is the one record of the request.
   await recordEvent(requestedEvent(input));
+  requestRecorded = true;
 
   const decided = await wf.condition(() => approval().status !== 'pending', plan.approval.expiresAfterSeconds * 1000);
   // Let a vote's audit write finish before anything that follows it is recorded.

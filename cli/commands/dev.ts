@@ -27,7 +27,7 @@ mechanic is running.
   devfleet       ${info.devfleetEndpoint}   (web-1, web-2, db-1)
   state and logs ${stack.home}
 
-Demo users: alice (operator), bob and carol (approvers), dave (auditor).
+Demo users: alice (operator; approves other people's changes), bob and carol (approvers), dave (auditor).
 In another terminal, try:
   npx mechanic runbooks --as alice
   npx mechanic launch deploy-web --param release=v1.4.2 --reason "ship the login fix" --as alice

@@ -30,7 +30,6 @@ async function vote(decision: 'approve' | 'reject', argv: string[]): Promise<num
     'GET',
     `/api/executions/${encodeURIComponent(id)}`,
   );
-  if (!values.json) out.info(formatPlan(execution.plan, execution.planDigest));
   const { approval } = await api.request<{ approval: ApprovalState }>(
     'POST',
     `/api/executions/${encodeURIComponent(id)}/votes`,
@@ -44,6 +43,10 @@ async function vote(decision: 'approve' | 'reject', argv: string[]): Promise<num
     out.json({ executionId: id, approval });
     return 0;
   }
+  // The plan the vote was bound to, shown once the vote is in (a refusal stays one sentence).
+  out.line(
+    `${decision === 'approve' ? 'approved' : 'rejected'} this plan:\n${formatPlan(execution.plan, execution.planDigest)}\n`,
+  );
   out.line(
     approval.status === 'approved'
       ? `approved by ${approval.approvedBy.join(', ')} — ${id} is running; follow it with: mechanic status ${id}`

@@ -1,5 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError, type Client } from '@temporalio/client';
+import {
+  ServiceError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  isGrpcServiceError,
+  type Client,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
@@ -42,6 +48,8 @@ export interface ExecutionServiceDeps {
   readonly now?: () => Date;
   readonly newId?: () => string;
 }
+
+const QUERY_DEADLINE_MS = 5_000;
 
 /** Execution ids are short (they ride in every SSM Comment token) and unguessable. */
 export function newExecutionId(): string {
@@ -143,9 +151,13 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
     async get(executionId: string): Promise<ExecutionView> {
       try {
-        return await temporalCall(() => deps.client.workflow.getHandle(executionId).query(statusQuery));
+        // A query needs a worker; when none answers soon, the audit log still tells the story.
+        return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+          deps.client.workflow.getHandle(executionId).query(statusQuery),
+        );
       } catch (e) {
-        if (!(e instanceof WorkflowNotFoundError)) throw e;
+        // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
+        if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
       }
       const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
       if (!view) throw notFound(executionId);
@@ -189,13 +201,25 @@ async function toRefusal(deps: ExecutionServiceDeps, executionId: string, e: unk
   throw e;
 }
 
+/**
+ * True when Temporal (or the worker behind a query) did not answer in time: gRPC status 14
+ * UNAVAILABLE or 4 DEADLINE_EXCEEDED, bare or wrapped in the client's ServiceError.
+ */
+function serverUnanswered(e: unknown, alsoCodes: readonly number[] = []): boolean {
+  const grpc = isGrpcServiceError(e)
+    ? e
+    : e instanceof ServiceError && isGrpcServiceError(e.cause)
+      ? e.cause
+      : undefined;
+  return grpc !== undefined && [14, 4, ...alsoCodes].includes(Number(grpc.code));
+}
+
 /** Runs a Temporal call, turning "server not reachable" into one clear sentence. */
 async function temporalCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    // gRPC status 14 is UNAVAILABLE and 4 DEADLINE_EXCEEDED: the server is down or unreachable.
-    if (isGrpcServiceError(e) && [14, 4].includes(Number(e.code))) {
+    if (serverUnanswered(e)) {
       throw new UserError(
         'TEMPORAL_UNAVAILABLE',
         'the Temporal server is not answering; check that it is running and try again',

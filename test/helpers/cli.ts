@@ -82,7 +82,8 @@ export async function startDevStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<D
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await exited;
-      await rm(home, { recursive: true, force: true });
+      if (process.env['MECHANIC_KEEP_TEST_HOME'] === '1') process.stderr.write(`kept ${home}\n`);
+      else await rm(home, { recursive: true, force: true });
       return code;
     },
   };

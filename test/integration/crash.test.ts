@@ -67,6 +67,7 @@ describe('a worker killed mid-step', () => {
     expect(newWorker).not.toBe(oldWorker);
 
     const status = await cli('status', id, '--wait', '--as', 'alice', '--json');
+    expect(status.stderr).toBe('');
     const view = JSON.parse(status.stdout) as ExecutionView;
     expect(view.status).toBe('completed');
     expect(view.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
@@ -98,5 +99,31 @@ describe('a worker killed mid-step', () => {
       return r.code === 0 ? (JSON.parse(r.stdout) as unknown[]) : undefined;
     });
     expect(after).toEqual(before);
+  });
+
+  test('a stalled worker does not stall status: the audit log answers', async () => {
+    const launched = await cli(
+      'launch',
+      'slow-step',
+      '--param',
+      'seconds=1',
+      '--reason',
+      'stall test',
+      '--as',
+      'alice',
+      '--json',
+    );
+    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    const worker = partPid(stack, 'worker');
+    process.kill(worker, 'SIGSTOP');
+    try {
+      const status = await cli('status', id, '--as', 'alice', '--json');
+      expect(status.code).toBe(0);
+      const view = JSON.parse(status.stdout) as ExecutionView;
+      expect(view.status).toBe('awaiting_approval');
+      expect(view.plan.reason).toBe('stall test');
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
   });
 });

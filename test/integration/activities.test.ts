@@ -1,0 +1,104 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createActivities, type MechanicActivities } from '../../src/activities/index.ts';
+import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
+import { readCommandLog } from '../../src/devfleet/command-log.ts';
+import type { NewAuditEvent } from '../../src/core/audit.ts';
+import type { StepRequest } from '../../src/core/execution.ts';
+import { testInput } from '../helpers/plans.ts';
+import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+
+/**
+ * The real activities against devfleet with the real AWS SDK clients: exactly-once dispatch,
+ * scoped credentials, and a re-issue when the worker has lost its lease.
+ */
+describe('activities against devfleet', () => {
+  let fleet: Harness;
+  let events: NewAuditEvent[];
+  let activities: MechanicActivities;
+  const env = new MockActivityEnvironment();
+  // The environment's run() cannot infer the result type from the function; this wrapper can.
+  const run = <P extends unknown[], R>(fn: (...a: P) => Promise<R>, ...args: P): Promise<R> =>
+    env.run<P, R, typeof fn>(fn, ...args);
+
+  const fresh = () => {
+    const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
+    return createActivities({
+      audit: { append: async (e: NewAuditEvent) => events.push(e) },
+      sts: createStsClient(aws),
+      ssmFor: (c) => createSsmClient(aws, c),
+      pollIntervalMs: { min: 50, max: 200 },
+      deliveryTimeoutSeconds: 60,
+    });
+  };
+
+  const request = (input = testInput(), index = 0): StepRequest => ({
+    executionId: input.plan.executionId,
+    stepIndex: index,
+    phase: 'main',
+    step: input.plan.steps[index]!,
+    instanceIds: input.plan.targets.map((t) => t.instanceId),
+    credentials: {
+      executionId: input.plan.executionId,
+      roleArn: input.plan.roleArn,
+      region: REGION,
+      sessionPolicy: input.plan.sessionPolicy,
+      durationSeconds: input.plan.budgetSeconds,
+      sourceIdentity: input.plan.requester,
+      runbook: 'test-runbook@3',
+      approvers: ['bob'],
+    },
+    notBefore: new Date().toISOString(),
+  });
+
+  beforeAll(async () => {
+    fleet = await startHarness();
+  });
+  afterAll(async () => {
+    await fleet?.close();
+  });
+
+  test('a dispatch retried after the send adopts the command it already sent', async () => {
+    events = [];
+    activities = fresh();
+    const req = request();
+    const lease = await run(activities.issueCredentials, req.credentials);
+    expect(lease.accessKeyId).toMatch(/^ASIA/);
+    expect(JSON.stringify(lease)).not.toMatch(/secret|token/i);
+
+    const first = await run(activities.dispatchStep, req);
+    const again = await run(activities.dispatchStep, req); // as after a lost response
+    expect(first.adopted).toBe(false);
+    expect(again).toEqual({ commandId: first.commandId, adopted: true });
+
+    const outcome = await run(activities.awaitStep, { ...req, commandId: first.commandId });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.instances.map((i) => [i.instanceId, i.status, i.stdout.trim()])).toEqual([
+      ['i-0d3f1ee7000000001', 'Success', 'hello'],
+      ['i-0d3f1ee7000000002', 'Success', 'hello'],
+    ]);
+    const log = (await readCommandLog(fleet.dataDir)).filter((e) => e.comment === `mechanic ${req.executionId} step 0`);
+    expect(log).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'step.instance')).toHaveLength(2);
+  });
+
+  test('a worker that lost its lease re-issues credentials, and says so in the audit log', async () => {
+    events = [];
+    const req = request();
+    await run(fresh().issueCredentials, req.credentials); // issued by the "old" worker
+    const restarted = fresh(); // a new worker process: no lease in memory
+    const { commandId } = await run(restarted.dispatchStep, req);
+    expect(commandId).toBeTruthy();
+    expect(events.map((e) => [e.type, e.data['reason']])).toEqual([['credentials.issued', 'reissued']]);
+  });
+
+  test('the session policy keeps a run on its planned instances', async () => {
+    events = [];
+    activities = fresh();
+    const req = { ...request(), instanceIds: ['i-0d3f1ee7000000003'] }; // db-1, not in the plan
+    await expect(run(activities.dispatchStep, req)).rejects.toMatchObject({
+      type: 'SSM_COMMAND_FAILED',
+      nonRetryable: true,
+    });
+  });
+});
