@@ -381,10 +381,7 @@ export class SsmApi {
   private listCommands(raw: unknown, caller: Principal) {
     const input = parseInput(ListCommandsSchema, raw);
     this.require(caller, 'ssm:ListCommands', '*');
-    if (input.CommandId !== undefined && !COMMAND_ID_RE.test(input.CommandId))
-      throw new AwsError('InvalidCommandId', 'The command id is not valid.');
-    if (input.InstanceId !== undefined && !INSTANCE_ID_RE.test(input.InstanceId))
-      throw new AwsError('InvalidInstanceId', 'The instance id is not valid.');
+    checkIds(input);
     const matches = this.filterPredicate(input.Filters ?? [], COMMAND_STATUS_FILTER, true);
     const { store } = this.deps;
     const commands = [...store.commands.values()]
@@ -410,10 +407,7 @@ export class SsmApi {
   private listCommandInvocations(raw: unknown, caller: Principal) {
     const input = parseInput(ListCommandInvocationsSchema, raw);
     this.require(caller, 'ssm:ListCommandInvocations', '*');
-    if (input.CommandId !== undefined && !COMMAND_ID_RE.test(input.CommandId))
-      throw new AwsError('InvalidCommandId', 'The command id is not valid.');
-    if (input.InstanceId !== undefined && !INSTANCE_ID_RE.test(input.InstanceId))
-      throw new AwsError('InvalidInstanceId', 'The instance id is not valid.');
+    checkIds(input);
     const matches = this.filterPredicate(input.Filters ?? [], INVOCATION_STATUS_FILTER, false);
     const { store } = this.deps;
     const commands =
@@ -675,4 +669,12 @@ export class SsmApi {
       CloudWatchOutputConfig: { CloudWatchLogGroupName: '', CloudWatchOutputEnabled: false },
     };
   }
+}
+
+/** The id filters both List calls accept, checked the way SSM checks them. */
+function checkIds(input: { CommandId?: string | undefined; InstanceId?: string | undefined }): void {
+  if (input.CommandId !== undefined && !COMMAND_ID_RE.test(input.CommandId))
+    throw new AwsError('InvalidCommandId', 'The command id is not valid.');
+  if (input.InstanceId !== undefined && !INSTANCE_ID_RE.test(input.InstanceId))
+    throw new AwsError('InvalidInstanceId', 'The instance id is not valid.');
 }
