@@ -11,6 +11,7 @@ import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createExecutionService } from '../../src/server/executions.ts';
 import { createApp } from '../../src/server/app.ts';
 import { usersFile } from '../api.ts';
+import { UserError } from '../../src/core/errors.ts';
 
 /** `mechanic server`: the HTTP API, until SIGINT/SIGTERM. */
 export async function run(): Promise<number> {
@@ -37,7 +38,16 @@ export async function run(): Promise<number> {
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE' || e.code === 'EACCES'
+          ? new UserError(
+              'CONFIG_INVALID',
+              `the API cannot listen on ${config.api.host}:${config.api.port} (${e.code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}); set MECHANIC_API_PORT to a free port`,
+            )
+          : e,
+      ),
+    );
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.api.host}:${port}`;

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
@@ -121,6 +122,16 @@ describe('a runbook runs end to end on the embedded stack', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `mechanic: execution ${executionId} has already ended (completed); it can no longer be approved\n`,
+    );
+  });
+
+  test('an API server whose port is taken says so in one sentence', async () => {
+    const codecKeys = (await readFile(path.join(stack.home, 'codec-keys'), 'utf8')).trim();
+    const port = new URL(stack.info.apiUrl).port;
+    const r = await runCli(['server'], { ...stack.env, MECHANIC_CODEC_KEYS: codecKeys, MECHANIC_API_PORT: port });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `mechanic: the API cannot listen on 127.0.0.1:${port} (the port is in use); set MECHANIC_API_PORT to a free port\n`,
     );
   });
 
