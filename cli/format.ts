@@ -21,7 +21,14 @@ export function formatPlan(plan: Plan, planDigest: string): string {
   return lines.join('\n');
 }
 
-const MARK: Record<string, string> = { pending: '·', running: '…', succeeded: '✓', failed: '✗', skipped: '-' };
+const MARK: Record<string, string> = {
+  pending: '·',
+  running: '…',
+  succeeded: '✓',
+  failed: '✗',
+  cancelled: '⊘',
+  skipped: '-',
+};
 
 export function formatExecution(view: ExecutionView, opts: { output?: boolean } = {}): string {
   const lines = [

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   launch: () => import('./commands/launch.ts'),
   approve: () => import('./commands/vote.ts').then((m) => ({ run: m.approve })),
   reject: () => import('./commands/vote.ts').then((m) => ({ run: m.reject })),
+  cancel: () => import('./commands/cancel.ts'),
   status: () => import('./commands/status.ts'),
   list: () => import('./commands/list.ts'),
   runbooks: () => import('./commands/runbooks.ts'),
@@ -32,6 +33,7 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic launch <runbook> --param k=v --reason "why" [--target id] [--dry-run]
   mechanic approve <execution> [--comment text]
   mechanic reject <execution> --comment "why"
+  mechanic cancel <execution> --reason "why"     stop it, waiting or running
   mechanic status <execution>
   mechanic list [--status running]
   mechanic audit list [--execution id] | mechanic audit verify

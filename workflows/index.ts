@@ -1,1 +1,1 @@
-export { runbookExecution, voteUpdate, statusQuery } from './runbook-execution.ts';
+export { runbookExecution, voteUpdate, cancelUpdate, statusQuery } from './runbook-execution.ts';

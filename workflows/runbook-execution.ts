@@ -3,19 +3,22 @@ import type { MechanicActivities } from '../src/activities/index.ts';
 import type { NewAuditEvent } from '../src/core/audit.ts';
 import { checkVote, decideApproval, type ApprovalState, type Vote } from '../src/core/approval.ts';
 import { isMechanicError } from '../src/core/errors.ts';
-import { requestedEvent } from '../src/core/execution.ts';
+import { TERMINAL_STATUSES, requestedEvent } from '../src/core/execution.ts';
 import type {
+  CancelRequest,
   CredentialLease,
   CredentialRequest,
   ExecutionInput,
   ExecutionStatus,
   ExecutionView,
+  StepRequest,
   StepView,
 } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
 import { searchAttributes } from '../src/temporal/search-attributes.ts';
 
 export const voteUpdate = wf.defineUpdate<ApprovalState, [Vote]>('vote');
+export const cancelUpdate = wf.defineUpdate<ExecutionStatus, [CancelRequest]>('cancel');
 export const statusQuery = wf.defineQuery<ExecutionView>('status');
 
 // The audit write must eventually land: retry it for as long as it takes, it is idempotent.
@@ -54,15 +57,22 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   ];
   let eventCounter = 1; // 0 is the request itself
   let requestRecorded = false;
-  const audit = (type: NewAuditEvent['type'], actor: string, data: Record<string, unknown> = {}): Promise<void> =>
-    recordEvent({
+  // Audit writes happen even while a cancellation is unwinding the run: they are the record of it.
+  const audit = (type: NewAuditEvent['type'], actor: string, data: Record<string, unknown> = {}): Promise<void> => {
+    const event: NewAuditEvent = {
       eventId: `${id}:${String(eventCounter++).padStart(4, '0')}:${type}`,
       executionId: id,
       type,
       actor,
       at: new Date().toISOString(),
       data,
-    });
+    };
+    return wf.CancellationScope.nonCancellable(() => recordEvent(event));
+  };
+  let cancelRequest: CancelRequest | undefined;
+  // The steps run in this scope; a cancel request cancels it, whatever step is under way.
+  const stepsScope = new wf.CancellationScope();
+  let stepsDone = false;
   const approval = (): ApprovalState => decideApproval(plan.approval.required, plan.requester, votes);
   const view = (): ExecutionView => ({
     executionId: id,
@@ -115,14 +125,47 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     },
   );
 
+  wf.setHandler(
+    cancelUpdate,
+    (req) => {
+      cancelRequest = req;
+      stepsScope.cancel();
+      return status;
+    },
+    {
+      validator: (_req: CancelRequest) => {
+        if (TERMINAL_STATUSES.has(status) || cancelRequest !== undefined || stepsDone) {
+          throw wf.ApplicationFailure.nonRetryable(
+            cancelRequest
+              ? 'this execution is already being cancelled'
+              : stepsDone
+                ? 'this execution has run all its steps and is finishing'
+                : `this execution has already ended (${status})`,
+            'EXECUTION_FINISHED',
+          );
+        }
+      },
+    },
+  );
+  const finishCancelled = async (): Promise<ExecutionView> => {
+    setStatus('cancelled');
+    reason = `cancelled by ${cancelRequest!.by}: ${cancelRequest!.reason}`;
+    await audit('execution.cancelled', cancelRequest!.by, { reason });
+    return view();
+  };
+
   // Same event id and content as the API server's own write of this event (requestedEvent), so
   // whichever lands first is the one record of the request.
   await recordEvent(requestedEvent(input));
   requestRecorded = true;
 
-  const decided = await wf.condition(() => approval().status !== 'pending', plan.approval.expiresAfterSeconds * 1000);
+  const decided = await wf.condition(
+    () => approval().status !== 'pending' || cancelRequest !== undefined,
+    plan.approval.expiresAfterSeconds * 1000,
+  );
   // Let a vote's audit write finish before anything that follows it is recorded.
   await wf.condition(wf.allHandlersFinished);
+  if (cancelRequest) return finishCancelled();
   const outcome = approval();
   if (!decided || outcome.status === 'pending') {
     setStatus('expired');
@@ -159,6 +202,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     return view();
   }
   await audit('credentials.issued', 'mechanic', { ...credentials, roleArn: plan.roleArn, reason: 'approved' });
+  // Cancelling a step means cancelling its SSM command; the step that was running when the
+  // cancel came is followed to its final per-instance statuses and recorded.
+  let running: { request: StepRequest; commandId: string } | undefined;
 
   const runStep = async (step: PlannedStep, index: number): Promise<boolean> => {
     const phase = index < plan.steps.length ? 'main' : 'onFailure';
@@ -173,7 +219,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       notBefore: plan.createdAt,
     } as const;
     try {
-      const { commandId } = await dispatchStep(request);
+      // Never cancel a send half-way: the command id is what a cancellation needs to stop it.
+      const { commandId } = await wf.CancellationScope.nonCancellable(() => dispatchStep(request));
+      running = { request, commandId };
       steps[index] = { ...steps[index], commandId };
       await audit('step.started', 'mechanic', { step: step.name, index, phase, commandId });
       // Following a step may take as long as the step is allowed to run, plus delivery.
@@ -183,6 +231,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
         retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
       });
       const result = await awaitStep({ ...request, commandId });
+      running = undefined;
       steps[index] = { ...steps[index], status: result.ok ? 'succeeded' : 'failed', instances: result.instances };
       await audit('step.completed', 'mechanic', {
         step: step.name,
@@ -198,27 +247,82 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       });
       return result.ok;
     } catch (e) {
+      if (wf.isCancellation(e)) throw e;
+      running = undefined;
       steps[index] = { ...steps[index], status: 'failed' };
       await audit('step.completed', 'mechanic', { step: step.name, index, phase, ok: false, error: failureMessage(e) });
       return false;
     }
   };
 
-  let failedStep: string | undefined;
-  for (const [index, step] of plan.steps.entries()) {
-    if (!(await runStep(step, index))) {
-      failedStep = step.name;
-      break;
+  const skipPending = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) if (steps[i]!.status === 'pending') steps[i] = { ...steps[i]!, status: 'skipped' };
+  };
+  const stopStep = async (request: StepRequest, commandId: string): Promise<void> => {
+    const index = request.stepIndex;
+    const { cancelStep } = wf.proxyActivities<MechanicActivities>({
+      startToCloseTimeout: '10 minutes',
+      heartbeatTimeout: `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`,
+      retry: { maximumAttempts: 10, maximumInterval: '30 seconds' },
+    });
+    try {
+      const result = await cancelStep({ ...request, commandId });
+      steps[index] = { ...steps[index]!, status: 'cancelled', instances: result.instances };
+      await audit('step.completed', 'mechanic', {
+        step: request.step.name,
+        index,
+        phase: request.phase,
+        commandId,
+        ok: false,
+        cancelled: true,
+        instances: result.instances.map((i) => ({
+          instanceId: i.instanceId,
+          status: i.statusDetails,
+          responseCode: i.responseCode,
+        })),
+      });
+    } catch (e) {
+      steps[index] = { ...steps[index]!, status: 'cancelled' };
+      await audit('step.completed', 'mechanic', {
+        step: request.step.name,
+        index,
+        phase: request.phase,
+        ok: false,
+        cancelled: true,
+        error: failureMessage(e),
+      });
     }
+  };
+
+  let failedStep: string | undefined;
+  try {
+    await stepsScope.run(async () => {
+      if (cancelRequest) throw new wf.CancelledFailure('cancelled before the first step');
+      for (const [index, step] of plan.steps.entries()) {
+        if (!(await runStep(step, index))) {
+          failedStep = step.name;
+          break;
+        }
+      }
+      if (failedStep !== undefined) {
+        skipPending(0, plan.steps.length);
+        for (const [offset, step] of plan.onFailure.entries()) await runStep(step, plan.steps.length + offset);
+      }
+    });
+  } catch (e) {
+    if (!wf.isCancellation(e) || !cancelRequest) throw e;
   }
-  if (failedStep !== undefined) {
-    for (let i = 0; i < plan.steps.length; i++)
-      if (steps[i]!.status === 'pending') steps[i] = { ...steps[i]!, status: 'skipped' };
-    for (const [offset, step] of plan.onFailure.entries()) await runStep(step, plan.steps.length + offset);
-    reason = `step "${failedStep}" failed`;
-  } else {
-    for (let i = plan.steps.length; i < steps.length; i++) steps[i] = { ...steps[i]!, status: 'skipped' };
+  if (cancelRequest) {
+    await wf.CancellationScope.nonCancellable(async () => {
+      if (running) await stopStep(running.request, running.commandId);
+      skipPending(0, steps.length);
+      await releaseCredentials(id);
+    });
+    return finishCancelled();
   }
+  stepsDone = true;
+  if (failedStep !== undefined) reason = `step "${failedStep}" failed`;
+  else skipPending(plan.steps.length, steps.length);
   await releaseCredentials(id);
   const final = failedStep === undefined ? 'completed' : 'failed';
   setStatus(final);

@@ -7,6 +7,7 @@ import type { SessionCredentials } from './aws.ts';
 
 /** A lease closer than this to expiry is not handed out: a step could outlive it. */
 const EXPIRY_MARGIN_MS = 2 * 60_000;
+const RELEASED_MEMORY_MS = 24 * 60 * 60_000;
 
 export interface CredentialDeps {
   readonly sts: Pick<STSClient, 'send'>;
@@ -21,6 +22,8 @@ export interface CredentialDeps {
  */
 export class CredentialLeases {
   readonly #leases = new Map<string, SessionCredentials>();
+  /** Runs that released their credentials, and when; remembered long enough to outlast stray attempts. */
+  readonly #released = new Map<string, number>();
   readonly #deps: CredentialDeps;
 
   constructor(deps: CredentialDeps) {
@@ -50,6 +53,14 @@ export class CredentialLeases {
 
   /** The live secret for a run, re-issuing when this worker has none or it is about to expire. */
   async credentialsFor(req: CredentialRequest): Promise<SessionCredentials> {
+    if (this.#released.has(req.executionId)) {
+      // A late activity attempt (cancelled or timed out, still unwinding) must not mint new
+      // credentials for a run that has already given its own up.
+      throw ApplicationFailure.nonRetryable(
+        `execution ${req.executionId} has released its credentials`,
+        'CREDENTIALS_RELEASED',
+      );
+    }
     const held = this.#leases.get(req.executionId);
     if (held && held.expiration.getTime() - this.#now().getTime() > EXPIRY_MARGIN_MS) return held;
     await this.issue(req, 'reissued');
@@ -63,6 +74,9 @@ export class CredentialLeases {
 
   release(executionId: string): void {
     this.#leases.delete(executionId);
+    const now = this.#now().getTime();
+    this.#released.set(executionId, now);
+    for (const [id, at] of this.#released) if (now - at > RELEASED_MEMORY_MS) this.#released.delete(id);
   }
 
   #now(): Date {

@@ -1,4 +1,5 @@
 import {
+  CancelCommandCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -51,7 +52,7 @@ export function createSsmActivities(deps: SsmDeps) {
     }
   };
 
-  return {
+  const activities = {
     /** Sends the step's command once: adopts an earlier send of this run and step if there is one. */
     async dispatchStep(req: StepRequest): Promise<{ commandId: string; adopted: boolean }> {
       const token = dispatchToken(req);
@@ -139,7 +140,23 @@ export function createSsmActivities(deps: SsmDeps) {
       const ok = missing.length === 0 && instances.every((i) => i.status === 'Success');
       return { commandId: req.commandId, ok, instances };
     },
+
+    /**
+     * Cancels a step's command, then follows it to its final per-instance statuses, which are
+     * recorded like any other step's. SSM cannot promise the process stops; the statuses say
+     * what happened.
+     */
+    async cancelStep(req: StepRequest & { readonly commandId: string }): Promise<StepOutcome> {
+      try {
+        await call(req, (ssm) => ssm.send(new CancelCommandCommand({ CommandId: req.commandId })));
+      } catch (e) {
+        // A command that finished meanwhile cannot be cancelled; its statuses still get recorded.
+        if (!(e instanceof ApplicationFailure) || !e.nonRetryable) throw e;
+      }
+      return activities.awaitStep(req);
+    },
   };
+  return activities;
 }
 
 export type SsmActivities = ReturnType<typeof createSsmActivities>;

@@ -1,6 +1,7 @@
 import type { Role, User } from './users.ts';
 
-export type Action = 'runbook:read' | 'runbook:launch' | 'execution:read' | 'execution:vote' | 'audit:read';
+export type Action =
+  'runbook:read' | 'runbook:launch' | 'execution:read' | 'execution:vote' | 'execution:cancel' | 'audit:read';
 
 /**
  * Which roles may do what. One table, read in one place, so the API server has a single point
@@ -11,6 +12,8 @@ const ALLOWED: Readonly<Record<Action, readonly Role[]>> = {
   'runbook:launch': ['operator'],
   'execution:read': ['operator', 'approver', 'auditor', 'admin'],
   'execution:vote': ['approver'],
+  // Operators cancel their own executions (checked by the caller); admins any.
+  'execution:cancel': ['operator', 'admin'],
   'audit:read': ['auditor', 'admin'],
 };
 
@@ -39,6 +42,8 @@ function describe(action: Action): string {
       return 'read executions';
     case 'execution:vote':
       return 'approve or reject executions';
+    case 'execution:cancel':
+      return 'cancel executions';
     case 'audit:read':
       return 'read the audit log';
   }

@@ -69,7 +69,11 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
         }
         break;
       case 'step.completed':
-        if (step) steps[index] = { ...step, status: d['ok'] === true ? 'succeeded' : 'failed' };
+        if (step)
+          steps[index] = {
+            ...step,
+            status: d['cancelled'] === true ? 'cancelled' : d['ok'] === true ? 'succeeded' : 'failed',
+          };
         break;
       default: {
         const terminal = TERMINAL_EVENT[r.type];

@@ -81,9 +81,15 @@ export interface StepOutcome {
 export interface StepView {
   readonly name: string;
   readonly phase: 'main' | 'onFailure';
-  readonly status: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+  readonly status: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
   readonly commandId?: string;
   readonly instances: readonly InstanceResult[];
+}
+
+/** An operator's request to stop an execution, whatever stage it is in. */
+export interface CancelRequest {
+  readonly by: string;
+  readonly reason: string;
 }
 
 /** The live view of one execution, answered by the workflow's status query. */

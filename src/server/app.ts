@@ -37,6 +37,8 @@ const VoteBodySchema = z.strictObject({
   comment: z.string().max(500).optional(),
 });
 
+const CancelBodySchema = z.strictObject({ reason: z.string().max(500) });
+
 async function parseBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   let json: unknown;
   try {
@@ -145,6 +147,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const user = await require(c, 'execution:vote', id);
     const body = await parseBody(c, VoteBodySchema);
     return c.json({ approval: await deps.executions.vote(user, id, body) });
+  });
+
+  app.post('/api/executions/:id/cancel', async (c) => {
+    const id = c.req.param('id');
+    const user = await require(c, 'execution:cancel', id);
+    const body = await parseBody(c, CancelBodySchema);
+    return c.json({ status: await deps.executions.cancel(user, id, body.reason) });
   });
 
   app.get('/api/audit', async (c) => {

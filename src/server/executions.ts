@@ -12,7 +12,8 @@ import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
 import type { ExecutionSummary, ExecutionStatus as SummaryStatus, NewAuditEvent } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
-import type { ExecutionSettings, ExecutionView } from '../core/execution.ts';
+import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
+import { hasControlCharacters } from '../core/params.ts';
 import { TERMINAL_STATUSES, requestedEvent } from '../core/execution.ts';
 import type { Plan } from '../core/plan.ts';
 import type { User } from '../authz/users.ts';
@@ -20,7 +21,7 @@ import { buildPlan } from '../core/plan.ts';
 import { selectTargets } from '../core/targets.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
-import { runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
+import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { searchAttributes } from '../temporal/search-attributes.ts';
 
 export interface LaunchRequest {
@@ -149,6 +150,33 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       }
     },
 
+    /**
+     * Cancels an execution at whatever stage it is: waiting for approval, or running (its SSM
+     * command is cancelled). Operators may cancel only their own executions; admins any.
+     */
+    async cancel(user: User, executionId: string, reason: string): Promise<ExecutionStatus> {
+      const text = reason.trim();
+      if (text.length < 3 || hasControlCharacters(text)) {
+        throw new UserError('USAGE', 'say on one line why you cancel it: add --reason "why"');
+      }
+      const summary = await deps.audit.getExecution(executionId);
+      if (!summary) throw notFound(executionId);
+      if (!user.roles.includes('admin') && summary.operator !== user.id) {
+        const message = `${user.id} may only cancel their own executions; ${executionId} was requested by ${summary.operator}`;
+        await auditRefusal(user, executionId, 'access.denied', { action: 'execution:cancel', reason: message });
+        throw new UserError('FORBIDDEN', message);
+      }
+      try {
+        return await temporalCall(() =>
+          deps.client.workflow
+            .getHandle(executionId)
+            .executeUpdate(cancelUpdate, { args: [{ by: user.id, reason: text }] }),
+        );
+      } catch (e) {
+        throw await toRefusal(deps, executionId, e, 'cancelled');
+      }
+    },
+
     async get(executionId: string): Promise<ExecutionView> {
       try {
         // A query needs a worker; when none answers soon, the audit log still tells the story.
@@ -182,7 +210,12 @@ function notFound(executionId: string): UserError {
 }
 
 /** Maps a failed vote to the one sentence the voter sees. */
-async function toRefusal(deps: ExecutionServiceDeps, executionId: string, e: unknown): Promise<UserError> {
+async function toRefusal(
+  deps: ExecutionServiceDeps,
+  executionId: string,
+  e: unknown,
+  verb = 'approved',
+): Promise<UserError> {
   if (isMechanicError(e)) return e instanceof UserError ? e : new UserError(e.code, e.message);
   if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type) {
     return new UserError(e.cause.type as ErrorCode, e.cause.message);
@@ -193,7 +226,7 @@ async function toRefusal(deps: ExecutionServiceDeps, executionId: string, e: unk
     if (summary && TERMINAL_STATUSES.has(summary.status)) {
       return new UserError(
         'EXECUTION_FINISHED',
-        `execution ${executionId} has already ended (${summary.status}); it can no longer be approved`,
+        `execution ${executionId} has already ended (${summary.status}); it can no longer be ${verb}`,
       );
     }
     return notFound(executionId);

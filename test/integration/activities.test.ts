@@ -101,4 +101,17 @@ describe('activities against devfleet', () => {
       nonRetryable: true,
     });
   });
+
+  test('after a run releases its credentials, a stray attempt cannot mint new ones', async () => {
+    events = [];
+    activities = fresh();
+    const req = request();
+    await run(activities.issueCredentials, req.credentials);
+    await run(activities.releaseCredentials, req.executionId);
+    await expect(run(activities.dispatchStep, req)).rejects.toMatchObject({
+      type: 'CREDENTIALS_RELEASED',
+      nonRetryable: true,
+    });
+    expect(events).toEqual([]);
+  });
 });

@@ -126,4 +126,57 @@ describe('a worker killed mid-step', () => {
       process.kill(worker, 'SIGCONT');
     }
   });
+
+  test('an operator cancels a running step: the command is cancelled on every host and nothing after it runs', async () => {
+    const launched = await cli(
+      'launch',
+      'slow-step',
+      '--param',
+      'seconds=30',
+      '--reason',
+      'cancel test',
+      '--as',
+      'alice',
+      '--json',
+    );
+    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+    await waitFor('the slow step to be running on devfleet', async () => {
+      const log = await readCommandLog(path.join(stack.home, 'devfleet'));
+      return log.filter((e) => e.comment === `mechanic ${id} step 0`).length === 2 ? true : undefined;
+    });
+
+    const notHers = await cli('cancel', id, '--reason', 'not mine', '--as', 'bob');
+    expect(notHers.code).toBe(1);
+    expect(notHers.stderr).toContain('mechanic: bob (approver) may not cancel executions');
+
+    const cancel = await cli('cancel', id, '--reason', 'wrong window', '--as', 'alice');
+    expect(cancel.stderr, (await cli('status', id, '--as', 'alice')).stdout).toBe('');
+    expect(cancel.stdout).toContain(`cancelling ${id}`);
+
+    const view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;
+    expect(view.status).toBe('cancelled');
+    expect(view.reason).toBe('cancelled by alice: wrong window');
+    expect(view.steps.map((s) => s.status)).toEqual(['cancelled', 'skipped']);
+    expect(view.steps[0]!.instances.map((i) => i.status)).toEqual(['Cancelled', 'Cancelled']);
+
+    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) =>
+      e.comment.startsWith(`mechanic ${id} `),
+    );
+    expect(log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.status}`)).toEqual([
+      'step 0 Cancelled',
+      'step 0 Cancelled',
+    ]);
+
+    const again = await cli('cancel', id, '--reason', 'twice', '--as', 'alice');
+    expect(again.stderr).toBe(
+      `mechanic: execution ${id} has already ended (cancelled); it can no longer be cancelled\n`,
+    );
+
+    const records = JSON.parse(
+      (await cli('audit', 'list', '--execution', id, '--as', 'dave', '--json')).stdout,
+    ) as AuditRecord[];
+    expect(records.at(-1)).toMatchObject({ type: 'execution.cancelled', actor: 'alice' });
+    expect(records.some((r) => r.type === 'access.denied' && r.actor === 'bob')).toBe(true);
+  });
 });

@@ -5,11 +5,12 @@ import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/clien
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { MechanicActivities } from '../../src/activities/index.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { StepOutcome, StepRequest } from '../../src/core/execution.ts';
-import { runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
+import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 import { testInput } from '../helpers/plans.ts';
@@ -38,13 +39,15 @@ afterAll(async () => {
 interface Fake {
   readonly events: NewAuditEvent[];
   readonly dispatched: StepRequest[];
+  readonly cancelled: string[];
   readonly activities: MechanicActivities;
 }
 
 /** Activities that record what they were asked; `failStep` makes that step's outcome fail. */
-function fakeActivities(failStep?: string): Fake {
+function fakeActivities(failStep?: string, hangStep?: string): Fake {
   const events: NewAuditEvent[] = [];
   const dispatched: StepRequest[] = [];
+  const cancelled: string[] = [];
   const seen = new Set<string>();
   const activities = {
     async recordEvent(e: NewAuditEvent) {
@@ -61,6 +64,13 @@ function fakeActivities(failStep?: string): Fake {
       return { commandId: `cmd-${req.stepIndex}`, adopted: false };
     },
     async awaitStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
+      if (req.step.name === hangStep) {
+        // Like following a long command: heartbeats, and sleeps that end when cancelled.
+        for (;;) {
+          Context.current().heartbeat();
+          await Context.current().sleep(100);
+        }
+      }
       const ok = req.step.name !== failStep;
       return {
         commandId: req.commandId,
@@ -76,8 +86,24 @@ function fakeActivities(failStep?: string): Fake {
         })),
       };
     },
+    async cancelStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
+      cancelled.push(req.commandId);
+      return {
+        commandId: req.commandId,
+        ok: false,
+        instances: req.instanceIds.map((instanceId) => ({
+          instanceId,
+          status: 'Cancelled',
+          statusDetails: 'Cancelled',
+          responseCode: -1,
+          stdout: '',
+          stderr: '',
+          outputSha256: '0'.repeat(64),
+        })),
+      };
+    },
   } as unknown as MechanicActivities;
-  return { events, dispatched, activities };
+  return { events, dispatched, cancelled, activities };
 }
 
 async function withWorker<T>(fake: Fake, fn: (taskQueue: string) => Promise<T>): Promise<T> {
@@ -246,5 +272,63 @@ describe('runbookExecution', () => {
     ]);
     expect(fake.dispatched.map((d) => `${d.phase}:${d.step.name}`)).toEqual(['main:first', 'onFailure:cleanup']);
     expect(fake.events.at(-1)).toMatchObject({ type: 'execution.failed', data: { reason: 'step "first" failed' } });
+  });
+
+  test('cancelled while waiting for approval: nothing runs, and who cancelled is recorded', async () => {
+    const fake = fakeActivities();
+    const input = testInput();
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
+      expect(await handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice', reason: 'wrong release' }] })).toBe(
+        'awaiting_approval',
+      );
+      return handle.result();
+    });
+    expect(result.status).toBe('cancelled');
+    expect(result.reason).toBe('cancelled by alice: wrong release');
+    expect(fake.dispatched).toEqual([]);
+    expect(fake.events.at(-1)).toMatchObject({ type: 'execution.cancelled', actor: 'alice' });
+  });
+
+  test('cancelled while a step runs: its command is cancelled, nothing after it runs, not even onFailure', async () => {
+    const fake = fakeActivities(undefined, 'first');
+    const input = testInput();
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await client.workflow.start(runbookExecution, {
+        taskQueue,
+        workflowId: input.plan.executionId,
+        args: [input],
+      });
+      await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
+      for (let i = 0; (await handle.query(statusQuery)).steps[0]?.status !== 'running'; i++) {
+        if (i > 100) throw new Error('the first step never started');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice', reason: 'stop' }] })).toBe('running');
+      const second = await refusal(
+        handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice', reason: 'again' }], updateId: 'again' }),
+      );
+      expect(second).toEqual({ type: 'EXECUTION_FINISHED', message: 'this execution is already being cancelled' });
+      const view = await handle.result();
+      if (process.env['RECORD_HISTORIES'] === '1') {
+        const file = fileURLToPath(new URL('../replay/histories/cancelled-while-running.json', import.meta.url));
+        await writeFile(file, historyToJSON(await handle.fetchHistory()));
+      }
+      return view;
+    });
+    expect(result.status).toBe('cancelled');
+    expect(result.steps.map((s) => `${s.name}:${s.status}`)).toEqual([
+      'first:cancelled',
+      'second:skipped',
+      'cleanup:skipped',
+    ]);
+    expect(result.steps[0]!.instances.map((i) => i.status)).toEqual(['Cancelled', 'Cancelled']);
+    expect(fake.cancelled).toEqual(['cmd-0']);
+    expect(fake.dispatched.map((d) => d.step.name)).toEqual(['first']);
+    expect(fake.events.map((e) => e.type).slice(-2)).toEqual(['step.completed', 'execution.cancelled']);
   });
 });
