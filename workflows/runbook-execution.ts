@@ -11,6 +11,7 @@ import type {
   ExecutionInput,
   ExecutionStatus,
   ExecutionView,
+  StepOutcome,
   StepRequest,
   StepView,
 } from '../src/core/execution.ts';
@@ -206,6 +207,30 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // cancel came is followed to its final per-instance statuses and recorded.
   let running: { request: StepRequest; commandId: string } | undefined;
 
+  /** One record per step, however it ended; per-instance detail is in the step.instance events. */
+  const stepCompleted = (
+    request: StepRequest,
+    end: { commandId?: string; ok: boolean; cancelled?: boolean; result?: StepOutcome; error?: string },
+  ): Promise<void> =>
+    audit('step.completed', 'mechanic', {
+      step: request.step.name,
+      index: request.stepIndex,
+      phase: request.phase,
+      ...(end.commandId !== undefined ? { commandId: end.commandId } : {}),
+      ok: end.ok,
+      ...(end.cancelled ? { cancelled: true } : {}),
+      ...(end.result
+        ? {
+            instances: end.result.instances.map((i) => ({
+              instanceId: i.instanceId,
+              status: i.statusDetails,
+              responseCode: i.responseCode,
+            })),
+          }
+        : {}),
+      ...(end.error !== undefined ? { error: end.error } : {}),
+    });
+
   const runStep = async (step: PlannedStep, index: number): Promise<boolean> => {
     const phase = index < plan.steps.length ? 'main' : 'onFailure';
     steps[index] = { ...steps[index]!, status: 'running' };
@@ -233,24 +258,13 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       const result = await awaitStep({ ...request, commandId });
       running = undefined;
       steps[index] = { ...steps[index], status: result.ok ? 'succeeded' : 'failed', instances: result.instances };
-      await audit('step.completed', 'mechanic', {
-        step: step.name,
-        index,
-        phase,
-        commandId,
-        ok: result.ok,
-        instances: result.instances.map((i) => ({
-          instanceId: i.instanceId,
-          status: i.statusDetails,
-          responseCode: i.responseCode,
-        })),
-      });
+      await stepCompleted(request, { commandId, ok: result.ok, result });
       return result.ok;
     } catch (e) {
       if (wf.isCancellation(e)) throw e;
       running = undefined;
       steps[index] = { ...steps[index], status: 'failed' };
-      await audit('step.completed', 'mechanic', { step: step.name, index, phase, ok: false, error: failureMessage(e) });
+      await stepCompleted(request, { ok: false, error: failureMessage(e) });
       return false;
     }
   };
@@ -268,29 +282,10 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     try {
       const result = await cancelStep({ ...request, commandId });
       steps[index] = { ...steps[index]!, status: 'cancelled', instances: result.instances };
-      await audit('step.completed', 'mechanic', {
-        step: request.step.name,
-        index,
-        phase: request.phase,
-        commandId,
-        ok: false,
-        cancelled: true,
-        instances: result.instances.map((i) => ({
-          instanceId: i.instanceId,
-          status: i.statusDetails,
-          responseCode: i.responseCode,
-        })),
-      });
+      await stepCompleted(request, { commandId, ok: false, cancelled: true, result });
     } catch (e) {
       steps[index] = { ...steps[index]!, status: 'cancelled' };
-      await audit('step.completed', 'mechanic', {
-        step: request.step.name,
-        index,
-        phase: request.phase,
-        ok: false,
-        cancelled: true,
-        error: failureMessage(e),
-      });
+      await stepCompleted(request, { ok: false, cancelled: true, error: failureMessage(e) });
     }
   };
 

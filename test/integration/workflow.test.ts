@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { MechanicActivities } from '../../src/activities/index.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
-import type { StepOutcome, StepRequest } from '../../src/core/execution.ts';
+import type { ExecutionInput, StepOutcome, StepRequest } from '../../src/core/execution.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
@@ -43,6 +43,22 @@ interface Fake {
   readonly activities: MechanicActivities;
 }
 
+function outcome(req: StepRequest & { commandId: string }, status: string, responseCode: number): StepOutcome {
+  return {
+    commandId: req.commandId,
+    ok: status === 'Success',
+    instances: req.instanceIds.map((instanceId) => ({
+      instanceId,
+      status,
+      statusDetails: status,
+      responseCode,
+      stdout: status === 'Success' ? `${req.step.name} on ${instanceId}` : '',
+      stderr: '',
+      outputSha256: '0'.repeat(64),
+    })),
+  };
+}
+
 /** Activities that record what they were asked; `failStep` makes that step's outcome fail. */
 function fakeActivities(failStep?: string, hangStep?: string): Fake {
   const events: NewAuditEvent[] = [];
@@ -72,35 +88,11 @@ function fakeActivities(failStep?: string, hangStep?: string): Fake {
         }
       }
       const ok = req.step.name !== failStep;
-      return {
-        commandId: req.commandId,
-        ok,
-        instances: req.instanceIds.map((instanceId) => ({
-          instanceId,
-          status: ok ? 'Success' : 'Failed',
-          statusDetails: ok ? 'Success' : 'Failed',
-          responseCode: ok ? 0 : 1,
-          stdout: `${req.step.name} on ${instanceId}`,
-          stderr: '',
-          outputSha256: '0'.repeat(64),
-        })),
-      };
+      return outcome(req, ok ? 'Success' : 'Failed', ok ? 0 : 1);
     },
     async cancelStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
       cancelled.push(req.commandId);
-      return {
-        commandId: req.commandId,
-        ok: false,
-        instances: req.instanceIds.map((instanceId) => ({
-          instanceId,
-          status: 'Cancelled',
-          statusDetails: 'Cancelled',
-          responseCode: -1,
-          stdout: '',
-          stderr: '',
-          outputSha256: '0'.repeat(64),
-        })),
-      };
+      return outcome(req, 'Cancelled', -1);
     },
   } as unknown as MechanicActivities;
   return { events, dispatched, cancelled, activities };
@@ -118,6 +110,9 @@ async function withWorker<T>(fake: Fake, fn: (taskQueue: string) => Promise<T>):
   });
   return worker.runUntil(fn(taskQueue));
 }
+
+const start = (taskQueue: string, input: ExecutionInput) =>
+  client.workflow.start(runbookExecution, { taskQueue, workflowId: input.plan.executionId, args: [input] });
 
 const vote = (approver: string, planDigest: string, decision: 'approve' | 'reject' = 'approve', comment?: string) => ({
   approver,
@@ -142,11 +137,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       expect(await refusal(handle.executeUpdate(voteUpdate, { args: [vote('alice', input.planDigest)] }))).toEqual({
         type: 'APPROVAL_SELF',
         message: 'alice requested this execution and cannot approve or reject it',
@@ -186,11 +177,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput({ required: 2 });
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       expect(await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).toEqual({
         status: 'pending',
         approvedBy: ['bob'],
@@ -215,11 +202,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       await handle.executeUpdate(voteUpdate, {
         args: [vote('carol', input.planDigest, 'reject', 'not during the freeze')],
       });
@@ -235,11 +218,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput({ expiresAfterSeconds: 2 });
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       const view = await handle.result();
       // The workflow has closed: a late vote is refused by the server and changes nothing.
       await expect(handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] })).rejects.toThrow();
@@ -255,11 +234,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities('first');
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
       return handle.result();
     });
@@ -278,11 +253,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       expect(await handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice', reason: 'wrong release' }] })).toBe(
         'awaiting_approval',
       );
@@ -298,11 +269,7 @@ describe('runbookExecution', () => {
     const fake = fakeActivities(undefined, 'first');
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
-      const handle = await client.workflow.start(runbookExecution, {
-        taskQueue,
-        workflowId: input.plan.executionId,
-        args: [input],
-      });
+      const handle = await start(taskQueue, input);
       await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
       for (let i = 0; (await handle.query(statusQuery)).steps[0]?.status !== 'running'; i++) {
         if (i > 100) throw new Error('the first step never started');
