@@ -5,13 +5,11 @@ import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/clien
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { Context } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { MechanicActivities } from '../../src/activities/index.ts';
-import type { NewAuditEvent } from '../../src/core/audit.ts';
-import type { ExecutionInput, StepOutcome, StepRequest } from '../../src/core/execution.ts';
+import type { ExecutionInput } from '../../src/core/execution.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
+import { fakeActivities, type Fake } from '../helpers/fake-activities.ts';
 import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 import { testInput } from '../helpers/plans.ts';
 
@@ -35,68 +33,6 @@ afterAll(async () => {
   await connection?.close();
   await temporal?.teardown();
 });
-
-interface Fake {
-  readonly events: NewAuditEvent[];
-  readonly dispatched: StepRequest[];
-  readonly cancelled: string[];
-  readonly activities: MechanicActivities;
-}
-
-function outcome(req: StepRequest & { commandId: string }, status: string, responseCode: number): StepOutcome {
-  return {
-    commandId: req.commandId,
-    ok: status === 'Success',
-    instances: req.instanceIds.map((instanceId) => ({
-      instanceId,
-      status,
-      statusDetails: status,
-      responseCode,
-      stdout: status === 'Success' ? `${req.step.name} on ${instanceId}` : '',
-      stderr: '',
-      outputSha256: '0'.repeat(64),
-    })),
-  };
-}
-
-/** Activities that record what they were asked; `failStep` makes that step's outcome fail. */
-function fakeActivities(failStep?: string, hangStep?: string): Fake {
-  const events: NewAuditEvent[] = [];
-  const dispatched: StepRequest[] = [];
-  const cancelled: string[] = [];
-  const seen = new Set<string>();
-  const activities = {
-    async recordEvent(e: NewAuditEvent) {
-      if (seen.has(e.eventId)) return;
-      seen.add(e.eventId);
-      events.push(e);
-    },
-    async issueCredentials() {
-      return { accessKeyId: 'ASIATEST', expiration: '2026-11-01T01:00:00.000Z', policyDigest: 'd'.repeat(64) };
-    },
-    async releaseCredentials() {},
-    async dispatchStep(req: StepRequest) {
-      dispatched.push(req);
-      return { commandId: `cmd-${req.stepIndex}`, adopted: false };
-    },
-    async awaitStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
-      if (req.step.name === hangStep) {
-        // Like following a long command: heartbeats, and sleeps that end when cancelled.
-        for (;;) {
-          Context.current().heartbeat();
-          await Context.current().sleep(100);
-        }
-      }
-      const ok = req.step.name !== failStep;
-      return outcome(req, ok ? 'Success' : 'Failed', ok ? 0 : 1);
-    },
-    async cancelStep(req: StepRequest & { commandId: string }): Promise<StepOutcome> {
-      cancelled.push(req.commandId);
-      return outcome(req, 'Cancelled', -1);
-    },
-  } as unknown as MechanicActivities;
-  return { events, dispatched, cancelled, activities };
-}
 
 async function withWorker<T>(fake: Fake, fn: (taskQueue: string) => Promise<T>): Promise<T> {
   quietTemporalLogs();
