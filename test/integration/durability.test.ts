@@ -66,7 +66,7 @@ test('a run waiting for approval survives a SIGKILLed Temporal server', async ()
 
   const second = await serve();
   const result = await withWorker(second.address, async (client) => {
-    const handle = client.workflow.getHandle(input.plan.executionId);
+    const handle = client.workflow.getHandle<typeof runbookExecution>(input.plan.executionId);
     expect((await handle.query(statusQuery)).status).toBe('awaiting_approval');
     await handle.executeUpdate(voteUpdate, {
       args: [{ approver: 'bob', decision: 'approve', planDigest: input.planDigest }],
