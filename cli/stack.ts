@@ -20,8 +20,8 @@ export type PartName = 'devfleet' | 'worker' | 'server';
 
 export interface StackEvents {
   progress(line: string): void;
-  /** A part exited on its own; it is restarted unless the stack is stopping. */
-  partExited?(name: PartName, code: number | null, signal: NodeJS.Signals | null): void;
+  /** A part exited on its own; it is restarted after `delayMs` unless the stack is stopping. */
+  partExited?(name: PartName | 'temporal', code: number | null, signal: NodeJS.Signals | null, delayMs: number): void;
 }
 
 export interface Stack {
@@ -82,7 +82,12 @@ interface Part {
   child: ChildProcess | undefined;
   ready: Promise<Record<string, unknown>>;
   restarts: number;
+  readyAt?: number;
 }
+
+/** A part that stayed up this long has recovered: its next crash restarts it at once again. */
+const STEADY_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 30_000;
 
 /**
  * Starts the embedded stack: the Temporal dev server (SQLite under MECHANIC_HOME) and devfleet,
@@ -98,24 +103,52 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
   events.progress(
     `starting Temporal dev server on ${config.temporal.address} (state in ${path.join(home, 'temporal.db')})`,
   );
+  const temporalOptions = {
+    cliPath,
+    dbFile: path.join(home, 'temporal.db'),
+    ip: host,
+    port: Number(portText),
+    ui: true,
+    uiPort: config.temporal.uiPort,
+    namespace: config.temporal.namespace,
+    logFile: path.join(home, 'logs', 'temporal.log'),
+  };
   let temporal: DevServer;
   try {
-    temporal = await startDevServer({
-      cliPath,
-      dbFile: path.join(home, 'temporal.db'),
-      ip: host,
-      port: Number(portText),
-      ui: true,
-      uiPort: config.temporal.uiPort,
-      namespace: config.temporal.namespace,
-      logFile: path.join(home, 'logs', 'temporal.log'),
-    });
+    temporal = await startDevServer(temporalOptions);
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError('TEMPORAL_UNAVAILABLE', `the Temporal dev server did not start: ${(e as Error).message}`);
   }
 
   let stopping = false;
+  let up = false;
+  // The Temporal dev server is a child too: if it dies, it comes back on the same port and
+  // SQLite file, so every run it held is still there; the worker and server reconnect.
+  let temporalRestarts = 0;
+  let restartingTemporal = false;
+  const temporalWatch = setInterval(() => {
+    if (!up || stopping || restartingTemporal || isAlive(temporal.pid)) return;
+    restartingTemporal = true;
+    const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** temporalRestarts);
+    events.partExited?.('temporal', null, null, delay);
+    setTimeout(() => {
+      void (async () => {
+        try {
+          if (stopping) return;
+          const next = await startDevServer(temporalOptions);
+          if (stopping) await next.stop();
+          else temporal = next;
+          temporalRestarts = 0;
+        } catch {
+          temporalRestarts++;
+        } finally {
+          restartingTemporal = false;
+        }
+      })();
+    }, delay);
+  }, 1000);
+  const restartTimers = new Set<NodeJS.Timeout>();
   const parts = new Map<PartName, Part>();
   const logs = new Map<PartName, WriteStream>();
   const baseEnv: NodeJS.ProcessEnv = {
@@ -155,6 +188,7 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
           const entry = JSON.parse(line) as Record<string, unknown>;
           if (entry['msg'] === 'ready') {
             clearTimeout(timer);
+            part.readyAt = Date.now();
             resolve(entry);
           }
         } catch {
@@ -171,12 +205,22 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
             `${name} exited while starting (${signal ?? `code ${code}`}):\n${lastMessages(tail)}`,
           ),
         );
-        if (stopping) return;
-        events.partExited?.(name, code, signal);
-        const restarted = launch(name);
-        restarted.restarts = part.restarts + 1;
-        parts.set(name, restarted);
-        restarted.ready.catch(() => {});
+        // While the stack is starting, a part that dies fails the start; once it is up, a part
+        // that dies is restarted, with a growing pause if it keeps dying.
+        if (stopping || !up) return;
+        const steady = part.readyAt !== undefined && Date.now() - part.readyAt > STEADY_MS;
+        const attempt = steady ? 0 : part.restarts;
+        const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
+        events.partExited?.(name, code, signal, delay);
+        const relaunch = setTimeout(() => {
+          restartTimers.delete(relaunch);
+          if (stopping) return;
+          const restarted = launch(name);
+          restarted.restarts = attempt + 1;
+          parts.set(name, restarted);
+          restarted.ready.catch(() => {});
+        }, delay);
+        restartTimers.add(relaunch);
       });
     });
     part.ready.catch(() => {});
@@ -186,6 +230,8 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
 
   const stopParts = async () => {
     stopping = true;
+    for (const t of restartTimers) clearTimeout(t);
+    clearInterval(temporalWatch);
     await Promise.all(
       [...parts.values()].map(async ({ child }) => {
         if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -220,6 +266,7 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
       pid: process.pid,
     };
     await writeFile(stackFile(home), `${JSON.stringify(info, null, 2)}\n`);
+    up = true;
     return {
       info,
       home,
@@ -239,6 +286,7 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
       },
       async stop() {
         await stopParts();
+        while (restartingTemporal) await new Promise((r) => setTimeout(r, 100));
         await temporal.stop();
         await writeFile(stackFile(home), '{}\n').catch(() => {});
       },
@@ -247,6 +295,15 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
     await stopParts();
     await temporal.stop();
     throw e;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

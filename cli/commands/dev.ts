@@ -34,7 +34,10 @@ export async function run(argv: string[]): Promise<number> {
   const stopping = untilSignal();
   const stack = await startStack(config, {
     progress: (line) => out.info(`· ${line}`),
-    partExited: (name, code, signal) => out.info(`! ${name} exited (${signal ?? `code ${code}`}); restarting it`),
+    partExited: (name, code, signal, delayMs) =>
+      out.info(
+        `! ${name} exited${signal || code !== null ? ` (${signal ?? `code ${code}`})` : ''}; restarting it${delayMs >= 1000 ? ` in ${Math.round(delayMs / 1000)} s` : ''}`,
+      ),
   });
   const { info } = stack;
   out.line(`

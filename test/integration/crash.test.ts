@@ -13,7 +13,11 @@ const RUNBOOKS = fileURLToPath(new URL('../fixtures/runbooks/', import.meta.url)
 /** The pid of a part `mechanic dev` started (worker, server, devfleet). */
 function partPid(stack: DevStack, part: string): number {
   const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(stack.process.pid)], { encoding: 'utf8' });
-  const line = ps.split('\n').find((l) => l.trim().endsWith(`mechanic.js ${part}`));
+  const line = ps
+    .split('\n')
+    .find((l) =>
+      part === 'temporal' ? l.includes('temporal server start-dev') : l.trim().endsWith(`mechanic.js ${part}`),
+    );
   if (!line) throw new Error(`no ${part} process under mechanic dev:\n${ps}`);
   return Number(line.trim().split(/\s+/)[0]);
 }
@@ -178,5 +182,33 @@ describe('a worker killed mid-step', () => {
     ) as AuditRecord[];
     expect(records.at(-1)).toMatchObject({ type: 'execution.cancelled', actor: 'alice' });
     expect(records.some((r) => r.type === 'access.denied' && r.actor === 'bob')).toBe(true);
+  });
+
+  test('a SIGKILLed Temporal dev server comes back with its runs, and they go on', async () => {
+    const launched = await cli(
+      'launch',
+      'slow-step',
+      '--param',
+      'seconds=1',
+      '--reason',
+      'temporal crash',
+      '--as',
+      'alice',
+      '--json',
+    );
+    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    const old = partPid(stack, 'temporal');
+    process.kill(old, 'SIGKILL');
+    await waitFor('the supervisor to restart Temporal', async () => {
+      const pid = partPid(stack, 'temporal');
+      return pid !== old ? pid : undefined;
+    });
+    await waitFor('bob to be able to approve again', async () => {
+      const r = await cli('approve', id, '--as', 'bob');
+      return r.code === 0 ? true : undefined;
+    });
+    const view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;
+    expect(view.status).toBe('completed');
+    expect(stack.output()).toContain('! temporal exited; restarting it');
   });
 });
