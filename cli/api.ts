@@ -13,7 +13,6 @@ export interface StackInfo {
 }
 
 export const stackFile = (home: string) => path.join(home, 'stack.json');
-export const usersFile = (home: string) => path.join(home, 'users.json');
 
 export async function readStack(home: string): Promise<StackInfo | undefined> {
   try {
@@ -33,13 +32,13 @@ export interface Api {
  * user's token from the embedded stack's users file; otherwise MECHANIC_TOKEN is used.
  */
 export async function connectApi(config: Config, as: string | undefined): Promise<Api> {
-  const stack = process.env['MECHANIC_API_URL'] ? undefined : await readStack(config.home);
-  const url = (stack?.apiUrl ?? config.api.url).replace(/\/$/, '');
+  const stack = config.api.url ? undefined : await readStack(config.home);
+  const url = (config.api.url ?? stack?.apiUrl ?? config.api.defaultUrl).replace(/\/$/, '');
   let token = config.api.token;
   if (as !== undefined) {
     let users;
     try {
-      users = await readUsersFile(usersFile(config.home));
+      users = await readUsersFile(config.api.usersFile);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new UserError(

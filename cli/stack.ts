@@ -11,7 +11,7 @@ import { ensureDemoUsers } from '../src/authz/users.ts';
 import { defaultFleetConfig } from '../src/devfleet/config.ts';
 import { findTemporalCli } from '../src/temporal/provision.ts';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
-import { stackFile, usersFile, type StackInfo } from './api.ts';
+import { stackFile, type StackInfo } from './api.ts';
 
 const BIN = fileURLToPath(new URL('../bin/mechanic.js', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -58,7 +58,8 @@ async function readOrCreate(file: string, make: () => string): Promise<string> {
  * The embedded stack's secrets, made once and kept owner-only under MECHANIC_HOME: the payload
  * encryption key, devfleet's root credentials and the demo users' tokens.
  */
-async function ensureSecrets(home: string) {
+async function ensureSecrets(config: Config) {
+  const home = config.home;
   const codecKeys = await readOrCreate(
     path.join(home, 'codec-keys'),
     () => `dev1:${randomBytes(32).toString('base64')}`,
@@ -71,10 +72,8 @@ async function ensureSecrets(home: string) {
       }),
     ),
   ) as { accessKeyId: string; secretAccessKey: string };
-  await readOrCreate(path.join(home, 'devfleet', 'fleet.json'), () =>
-    JSON.stringify(defaultFleetConfig(root), null, 2),
-  );
-  await ensureDemoUsers(usersFile(home));
+  await readOrCreate(config.devfleetConfigFile, () => JSON.stringify(defaultFleetConfig(root), null, 2));
+  await ensureDemoUsers(config.api.usersFile);
   return { codecKeys, root };
 }
 
@@ -94,10 +93,14 @@ const MAX_RESTART_DELAY_MS = 30_000;
  * the worker and the API server, each as its own child process so any one can be killed and
  * restarted while the others keep going. A part that dies on its own is restarted.
  */
-export async function startStack(config: Config, events: StackEvents): Promise<Stack> {
+export async function startStack(
+  config: Config,
+  events: StackEvents,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Stack> {
   const home = config.home;
   await mkdir(path.join(home, 'logs'), { recursive: true, mode: 0o700 });
-  const secrets = await ensureSecrets(home);
+  const secrets = await ensureSecrets(config);
   const cliPath = await findTemporalCli({ onProgress: (line) => events.progress(line) });
   const [host, portText] = splitAddress(config.temporal.address);
   events.progress(
@@ -152,7 +155,7 @@ export async function startStack(config: Config, events: StackEvents): Promise<S
   const parts = new Map<PartName, Part>();
   const logs = new Map<PartName, WriteStream>();
   const baseEnv: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...env,
     MECHANIC_HOME: home,
     MECHANIC_SUPERVISED: '1',
     MECHANIC_CODEC_KEYS: secrets.codecKeys,

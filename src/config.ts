@@ -21,6 +21,12 @@ const EnvSchema = z.object({
   /** The API the CLI talks to; defaults to the embedded stack's. */
   MECHANIC_API_URL: optional,
   MECHANIC_TOKEN: optional,
+  /** Bearer-token users of the API server; the embedded stack writes one under MECHANIC_HOME. */
+  MECHANIC_USERS_FILE: optional,
+  /** devfleet's fleet (instances, roles, keys); the embedded stack writes one under MECHANIC_HOME. */
+  MECHANIC_DEVFLEET_CONFIG: optional,
+  /** Set by mechanic dev for the parts it starts: they exit when it goes away. */
+  MECHANIC_SUPERVISED: z.enum(['0', '1']).default('0'),
 
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
@@ -54,9 +60,14 @@ export interface Config {
   readonly api: {
     readonly host: string;
     readonly port: number;
-    readonly url: string;
+    /** Where the CLI finds the API; undefined means the embedded stack's (from its stack file). */
+    readonly url: string | undefined;
+    readonly defaultUrl: string;
     readonly token: string | undefined;
+    readonly usersFile: string;
   };
+  readonly devfleetConfigFile: string;
+  readonly supervised: boolean;
   readonly temporal: {
     readonly address: string;
     readonly namespace: string;
@@ -108,9 +119,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     api: {
       host: e.MECHANIC_API_HOST,
       port: e.MECHANIC_API_PORT,
-      url: e.MECHANIC_API_URL ?? `http://${e.MECHANIC_API_HOST}:${e.MECHANIC_API_PORT}`,
+      url: e.MECHANIC_API_URL,
+      defaultUrl: `http://${e.MECHANIC_API_HOST}:${e.MECHANIC_API_PORT}`,
       token: e.MECHANIC_TOKEN,
+      usersFile: path.resolve(e.MECHANIC_USERS_FILE ?? path.join(home, 'users.json')),
     },
+    devfleetConfigFile: path.resolve(e.MECHANIC_DEVFLEET_CONFIG ?? path.join(home, 'devfleet', 'fleet.json')),
+    supervised: e.MECHANIC_SUPERVISED === '1',
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -28,7 +28,7 @@ export function createLogger(name: string, level: string): Logger {
  * Resolves on the first SIGINT or SIGTERM — or, for a part started by `mechanic dev`, when its
  * supervisor goes away (the stdin pipe closes), so no part outlives the stack that started it.
  */
-export function untilSignal(): Promise<NodeJS.Signals> {
+export function untilSignal(supervised: boolean): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals) => {
       process.off('SIGINT', on);
@@ -37,7 +37,7 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
-    if (process.env['MECHANIC_SUPERVISED'] === '1') {
+    if (supervised) {
       process.stdin.resume();
       process.stdin.once('end', () => on('SIGTERM'));
       process.stdin.once('error', () => on('SIGTERM'));

@@ -22,7 +22,7 @@ export async function run(): Promise<number> {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-demo-'));
   const [temporalPort, uiPort, apiPort] = [await getFreePort(), await getFreePort(), await getFreePort()];
   const env = {
-    ...process.env,
+    ...withoutSettings(process.env),
     MECHANIC_HOME: home,
     TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
     TEMPORAL_UI_PORT: String(uiPort),
@@ -31,11 +31,9 @@ export async function run(): Promise<number> {
     MECHANIC_POLL_MIN_MS: '250',
     MECHANIC_POLL_MAX_MS: '1000',
   };
-  Object.assign(process.env, env);
-  delete process.env['MECHANIC_API_URL'];
   const config = loadConfig(env);
   out.line('Starting a throwaway mechanic stack (Temporal dev server, devfleet, worker, API)…');
-  const stack = await startStack(config, { progress: (l) => out.info(`  · ${l}`) });
+  const stack = await startStack(config, { progress: (l) => out.info(`  · ${l}`) }, env);
   try {
     await story(config);
   } finally {
@@ -103,6 +101,18 @@ async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
     ),
   );
   out.line(`\nDone: ${id} ${view.status}.`);
+}
+
+/**
+ * The environment without mechanic's, Temporal's, AWS's and the database's settings: the demo's
+ * throwaway stack must never reach a real cluster, account or database configured in this shell.
+ */
+function withoutSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([k]) => k === 'TEMPORAL_CLI' || !/^(MECHANIC_|TEMPORAL_|AWS_|DATABASE_URL$|PG[A-Z]+$)/.test(k),
+    ),
+  );
 }
 
 function indent(text: string): string {

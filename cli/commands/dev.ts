@@ -31,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
       `a mechanic stack is already running from ${config.home} (pid ${running.pid}); use it, stop it with Ctrl-C in its terminal, or set MECHANIC_HOME to start another`,
     );
   }
-  const stopping = untilSignal();
+  const stopping = untilSignal(false);
   const stack = await startStack(config, {
     progress: (line) => out.info(`· ${line}`),
     partExited: (name, code, signal, delayMs) =>

@@ -11,7 +11,7 @@ export async function run(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('devfleet', config.logLevel);
   const dataDir = path.join(config.home, 'devfleet');
-  const file = process.env['MECHANIC_DEVFLEET_CONFIG'] ?? path.join(dataDir, 'fleet.json');
+  const file = config.devfleetConfigFile;
   let raw: string;
   try {
     raw = await readFile(file, 'utf8');
@@ -30,7 +30,7 @@ export async function run(): Promise<number> {
   await mkdir(dataDir, { recursive: true });
   const fleet = await startDevfleet({ dataDir, config: parseFleetConfig(json), port: config.aws.devfleetPort });
   log.info({ endpoint: fleet.endpoint }, 'ready');
-  await untilSignal();
+  await untilSignal(config.supervised);
   await fleet.close();
   log.info('stopped');
   return 0;

@@ -10,7 +10,6 @@ import { createInventory } from '../../src/activities/inventory.ts';
 import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createExecutionService } from '../../src/server/executions.ts';
 import { createApp } from '../../src/server/app.ts';
-import { usersFile } from '../api.ts';
 import { UserError } from '../../src/core/errors.ts';
 
 /** `mechanic server`: the HTTP API, until SIGINT/SIGTERM. */
@@ -18,9 +17,7 @@ export async function run(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
   const registry = await loadRunbookRegistry(config.runbooksDir);
-  const authenticator = tokenAuthenticator(
-    await readUsersFile(process.env['MECHANIC_USERS_FILE'] ?? usersFile(config.home)),
-  );
+  const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
   const audit = await openAuditStore(config.store);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
@@ -52,7 +49,7 @@ export async function run(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.api.host}:${port}`;
   log.info({ url, runbooks: registry.list().length }, 'ready');
-  await untilSignal();
+  await untilSignal(config.supervised);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await client.connection.close();
   await audit.close();

@@ -11,7 +11,7 @@ export async function run(): Promise<number> {
   const worker = await startWorker(config, audit, log);
   log.info({ taskQueue: config.temporal.taskQueue }, 'ready');
   const stopped = await Promise.race([
-    untilSignal().then(() => 'signal' as const),
+    untilSignal(config.supervised).then(() => 'signal' as const),
     worker.done.then(() => 'worker' as const),
   ]);
   if (stopped === 'signal') {

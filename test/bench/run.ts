@@ -133,7 +133,7 @@ async function benchAudit(dir: string): Promise<Row> {
 }
 
 async function benchRun(dir: string): Promise<Row> {
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     MECHANIC_HOME: path.join(dir, 'stack'),
     TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
@@ -143,10 +143,10 @@ async function benchRun(dir: string): Promise<Row> {
     MECHANIC_POLL_MIN_MS: '100',
     MECHANIC_POLL_MAX_MS: '500',
   };
-  Object.assign(process.env, env);
-  delete process.env['MECHANIC_API_URL'];
+  delete env['MECHANIC_API_URL'];
+  delete env['DATABASE_URL'];
   const config = loadConfig(env);
-  const stack = await startStack(config, { progress: () => {} });
+  const stack = await startStack(config, { progress: () => {} }, env);
   try {
     const alice = await connectApi(config, 'alice');
     const bob = await connectApi(config, 'bob');

@@ -1,8 +1,15 @@
 import { inject, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 
-test('mechanic demo plays the whole story on its own stack and cleans up', async () => {
-  const r = await runCli(['demo'], { ...process.env, TEMPORAL_CLI: inject('temporalCli') });
+test('mechanic demo plays the whole story on a throwaway stack of its own', async () => {
+  // Settings of a real deployment in the shell must not leak into the throwaway stack.
+  const r = await runCli(['demo'], {
+    ...process.env,
+    TEMPORAL_CLI: inject('temporalCli'),
+    DATABASE_URL: 'postgres://mechanic@127.0.0.1:1/production',
+    MECHANIC_API_URL: 'http://127.0.0.1:1',
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+  });
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(r.code).toBe(0);
   const story = r.stdout;
