@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   server: () => import('./commands/server.ts'),
   devfleet: () => import('./commands/devfleet.ts'),
   'temporal-cli': () => import('./commands/temporal-cli.ts'),
+  bundle: () => import('./commands/bundle.ts'),
 };
 
 const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
@@ -41,6 +42,7 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
 Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
   mechanic temporal-cli              find or build the Temporal CLI and print its path
+  mechanic bundle [--out file]       pre-build the workflow code for production workers
 
 Every operate command takes --json for scripts.`;
 

@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   TEMPORAL_API_KEY: optional,
   TEMPORAL_TLS: z.enum(['true', 'false']).default('false'),
   TEMPORAL_UI_PORT: port.default(8233),
+  /** A workflow bundle from `mechanic bundle`; unset, the worker bundles the sources at start. */
+  MECHANIC_WORKFLOW_BUNDLE: optional,
   /** AES-256-GCM keys for workflow payloads: "id:base64key[,id:base64key…]", the first is active. */
   MECHANIC_CODEC_KEYS: optional,
 
@@ -76,6 +78,7 @@ export interface Config {
     readonly tls: boolean;
     readonly uiPort: number;
     readonly codecKeys: string | undefined;
+    readonly workflowBundle: string | undefined;
   };
   readonly aws: {
     readonly region: string;
@@ -134,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined,
       uiPort: e.TEMPORAL_UI_PORT,
       codecKeys: e.MECHANIC_CODEC_KEYS,
+      workflowBundle: e.MECHANIC_WORKFLOW_BUNDLE ? path.resolve(e.MECHANIC_WORKFLOW_BUNDLE) : undefined,
     },
     aws: {
       region: e.AWS_REGION,

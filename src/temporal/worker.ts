@@ -44,7 +44,10 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    // A pre-built bundle only when asked for: a stale one picked up by default would run old code.
+    ...(config.temporal.workflowBundle
+      ? { workflowBundle: { codePath: config.temporal.workflowBundle } }
+      : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     dataConverter: dataConverterFrom(config.temporal),
   });

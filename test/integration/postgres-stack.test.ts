@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import type { AuditRecord } from '../../src/core/audit.ts';
@@ -10,23 +13,30 @@ import {
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 /**
- * The production storage setting end to end: with DATABASE_URL the worker and the API server
- * (two processes) share one PostgreSQL audit log, and a whole run is recorded there.
+ * Production settings end to end: with DATABASE_URL the worker and the API server (two
+ * processes) share one PostgreSQL audit log, the worker runs the bundle `mechanic bundle`
+ * built, and a whole run is recorded there.
  */
-describe('the stack on PostgreSQL', () => {
+describe('the stack on PostgreSQL, with a pre-built workflow bundle', () => {
   let postgres: TestPostgres | undefined;
   let stack: DevStack;
+  let bundleDir: string | undefined;
   const cli = (...args: string[]) => runCli(args, stack.env);
 
   beforeAll(async () => {
     postgres = await startTestPostgres();
     if (!postgres) throw new Error(POSTGRES_MISSING_MESSAGE);
     const url = await createTestDatabase(postgres.url, 'mechanic_stack');
-    stack = await startDevStack({ DATABASE_URL: url });
+    // Production-like: the worker runs a pre-built workflow bundle, as MECHANIC_WORKFLOW_BUNDLE asks.
+    bundleDir = await mkdtemp(path.join(tmpdir(), 'mechanic-bundle-'));
+    const bundle = await runCli(['bundle', '--out', path.join(bundleDir, 'workflows.js')], process.env);
+    expect(bundle.code).toBe(0);
+    stack = await startDevStack({ DATABASE_URL: url, MECHANIC_WORKFLOW_BUNDLE: bundle.stdout.trim() });
   });
   afterAll(async () => {
     await stack?.stop();
     await postgres?.stop();
+    if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
   });
 
   test('a run is approved, runs, and its audit chain verifies', async () => {
