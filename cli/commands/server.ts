@@ -7,7 +7,7 @@ import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../../src/authz/users.ts';
 import { connectClient } from '../../src/temporal/connect.ts';
 import { createInventory } from '../../src/activities/inventory.ts';
-import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
+import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
 import { createExecutionService } from '../../src/server/executions.ts';
 import { createApp } from '../../src/server/app.ts';
 import { UserError } from '../../src/core/errors.ts';
@@ -21,7 +21,7 @@ export async function run(): Promise<number> {
   const audit = await openAuditStore(config.store);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
-  const inventory = createInventory({ sts: createStsClient(aws), ssmFor: (c) => createSsmClient(aws, c) });
+  const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
   const executions = createExecutionService({
     client,
     taskQueue: config.temporal.taskQueue,

@@ -1,5 +1,5 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { STSClient } from '@aws-sdk/client-sts';
+import { STSClient, type Credentials } from '@aws-sdk/client-sts';
 
 export interface AwsSettings {
   readonly region: string;
@@ -27,6 +27,33 @@ export function createStsClient(settings: AwsSettings): STSClient {
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.baseCredentials ? { credentials: settings.baseCredentials } : {}),
   });
+}
+
+/**
+ * SSM clients by session: one client, and so one connection pool, for as long as a session's
+ * credentials object lives, instead of a new client on every poll.
+ */
+export function ssmClients(settings: AwsSettings): (credentials: SessionCredentials) => SSMClient {
+  const clients = new WeakMap<SessionCredentials, SSMClient>();
+  return (credentials) => {
+    let client = clients.get(credentials);
+    if (!client) {
+      client = createSsmClient(settings, credentials);
+      clients.set(credentials, client);
+    }
+    return client;
+  };
+}
+
+/** The session credentials in an AssumeRole answer, or undefined when STS left a part out. */
+export function sessionCredentialsOf(c: Credentials | undefined): SessionCredentials | undefined {
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) return undefined;
+  return {
+    accessKeyId: c.AccessKeyId,
+    secretAccessKey: c.SecretAccessKey,
+    sessionToken: c.SessionToken,
+    expiration: c.Expiration,
+  };
 }
 
 export function createSsmClient(settings: AwsSettings, credentials: SessionCredentials): SSMClient {

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
 import type { NewAuditEvent } from '../core/audit.ts';
 import { sha256Hex } from '../core/canonical.ts';
-import type { SessionCredentials } from './aws.ts';
+import { sessionCredentialsOf, type SessionCredentials } from './aws.ts';
 
 /** A lease closer than this to expiry is not handed out: a step could outlive it. */
 const EXPIRY_MARGIN_MS = 2 * 60_000;
@@ -100,16 +100,9 @@ export class CredentialLeases {
           Tags: tags,
         }),
       );
-      const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-        throw ApplicationFailure.retryable('STS answered AssumeRole without credentials', 'STS_INCOMPLETE');
-      }
-      return {
-        accessKeyId: c.AccessKeyId,
-        secretAccessKey: c.SecretAccessKey,
-        sessionToken: c.SessionToken,
-        expiration: c.Expiration,
-      };
+      const creds = sessionCredentialsOf(out.Credentials);
+      if (!creds) throw ApplicationFailure.retryable('STS answered AssumeRole without credentials', 'STS_INCOMPLETE');
+      return creds;
     } catch (e) {
       throw toFailure(e);
     }

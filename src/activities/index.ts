@@ -11,7 +11,7 @@ import { createSsmActivities, type SsmDeps } from './ssm.ts';
 export interface ActivityDeps {
   readonly audit: { append(event: NewAuditEvent): Promise<unknown> };
   readonly sts: Pick<STSClient, 'send'>;
-  readonly ssmFor: (credentials: SessionCredentials) => Pick<SSMClient, 'send'>;
+  readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly pollIntervalMs: SsmDeps['pollIntervalMs'];
   readonly deliveryTimeoutSeconds: number;
 }

@@ -1,9 +1,9 @@
-import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { Targets } from '../core/runbook.ts';
 import type { FleetInstance } from '../core/targets.ts';
 import { UserError } from '../core/errors.ts';
-import type { SessionCredentials } from './aws.ts';
+import { sessionCredentialsOf, type SessionCredentials } from './aws.ts';
 
 export interface Inventory {
   /** The managed instances a runbook's target scope matches, as SSM sees them now. */
@@ -12,7 +12,7 @@ export interface Inventory {
 
 export interface InventoryDeps {
   readonly sts: Pick<STSClient, 'send'>;
-  readonly ssmFor: (credentials: SessionCredentials) => Pick<SSMClient, 'send'>;
+  readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly now?: () => Date;
 }
 
@@ -43,16 +43,8 @@ export function createInventory(deps: InventoryDeps): Inventory {
         SourceIdentity: 'mechanic-planner',
       }),
     );
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-      throw new UserError('STS_FAILED', 'STS answered AssumeRole without credentials; try again');
-    }
-    const creds = {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration,
-    };
+    const creds = sessionCredentialsOf(out.Credentials);
+    if (!creds) throw new UserError('STS_FAILED', 'STS answered AssumeRole without credentials; try again');
     sessions.set(roleArn, creds);
     return creds;
   }
@@ -63,17 +55,9 @@ export function createInventory(deps: InventoryDeps): Inventory {
         'instanceIds' in scope
           ? [{ Key: 'InstanceIds', Values: [...scope.instanceIds] }]
           : Object.entries(scope.tags).map(([k, v]) => ({ Key: `tag:${k}`, Values: [v] }));
-      const ssm = deps.ssmFor(await credentialsFor(roleArn));
+      const client = deps.ssmFor(await credentialsFor(roleArn));
       const found: FleetInstance[] = [];
-      let NextToken: string | undefined;
-      do {
-        const page = await ssm.send(
-          new DescribeInstanceInformationCommand({
-            Filters: filters,
-            MaxResults: 50,
-            ...(NextToken ? { NextToken } : {}),
-          }),
-        );
+      for await (const page of paginateDescribeInstanceInformation({ client, pageSize: 50 }, { Filters: filters })) {
         for (const info of page.InstanceInformationList ?? []) {
           if (!info.InstanceId) continue;
           found.push({
@@ -84,8 +68,7 @@ export function createInventory(deps: InventoryDeps): Inventory {
             online: info.PingStatus === 'Online',
           });
         }
-        NextToken = page.NextToken;
-      } while (NextToken);
+      }
       return found;
     },
   };

@@ -1,9 +1,9 @@
 import {
   CancelCommandCommand,
   GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
-  ListCommandsCommand,
   SendCommandCommand,
+  paginateListCommandInvocations,
+  paginateListCommands,
   type CommandInvocation,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -18,7 +18,8 @@ import type { CredentialLeases } from './credentials.ts';
 
 export interface SsmDeps {
   readonly leases: Pick<CredentialLeases, 'credentialsFor' | 'drop'>;
-  readonly ssmFor: (credentials: SessionCredentials) => Pick<SSMClient, 'send'>;
+  /** The SSM client for a session; the worker reuses one per credentials (ssmClients). */
+  readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly record: (event: NewAuditEvent) => Promise<unknown>;
   /** First and largest wait between polls of a running command. */
   readonly pollIntervalMs: { readonly min: number; readonly max: number };
@@ -44,7 +45,7 @@ export function createSsmActivities(deps: SsmDeps) {
   const clientFor = async (req: StepRequest) => deps.ssmFor(await deps.leases.credentialsFor(req.credentials));
 
   /** Calls SSM, turning a refused session into a re-issue on the next attempt. */
-  const call = async <T>(req: StepRequest, fn: (ssm: Pick<SSMClient, 'send'>) => Promise<T>): Promise<T> => {
+  const call = async <T>(req: StepRequest, fn: (ssm: SSMClient) => Promise<T>): Promise<T> => {
     try {
       return await fn(await clientFor(req));
     } catch (e) {
@@ -161,47 +162,25 @@ export function createSsmActivities(deps: SsmDeps) {
 
 export type SsmActivities = ReturnType<typeof createSsmActivities>;
 
-async function findCommand(
-  ssm: Pick<SSMClient, 'send'>,
-  token: string,
-  notBefore: string,
-): Promise<string | undefined> {
+async function findCommand(client: SSMClient, token: string, notBefore: string): Promise<string | undefined> {
   // Comment is not filterable server-side; bound the look-up by time and document instead.
   const after = new Date(Date.parse(notBefore) - 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new ListCommandsCommand({
-        Filters: [
-          { key: 'InvokedAfter', value: after },
-          { key: 'DocumentName', value: RUN_SHELL_SCRIPT },
-        ],
-        MaxResults: 50,
-        ...(NextToken ? { NextToken } : {}),
-      }),
-    );
+  const filters = [
+    { key: 'InvokedAfter' as const, value: after },
+    { key: 'DocumentName' as const, value: RUN_SHELL_SCRIPT },
+  ];
+  for await (const page of paginateListCommands({ client, pageSize: 50 }, { Filters: filters })) {
     const found = page.Commands?.find((c) => c.Comment === token);
     if (found?.CommandId) return found.CommandId;
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return undefined;
 }
 
-async function listInvocations(ssm: Pick<SSMClient, 'send'>, commandId: string): Promise<CommandInvocation[]> {
+async function listInvocations(client: SSMClient, commandId: string): Promise<CommandInvocation[]> {
   const all: CommandInvocation[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new ListCommandInvocationsCommand({
-        CommandId: commandId,
-        Details: true,
-        MaxResults: 50,
-        ...(NextToken ? { NextToken } : {}),
-      }),
-    );
+  for await (const page of paginateListCommandInvocations({ client, pageSize: 50 }, { CommandId: commandId })) {
     all.push(...(page.CommandInvocations ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return all;
 }
 

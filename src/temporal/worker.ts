@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createActivities } from '../activities/index.ts';
-import { createSsmClient, createStsClient } from '../activities/aws.ts';
+import { createStsClient, ssmClients } from '../activities/aws.ts';
 import type { AuditStore } from '../store/audit-log.ts';
 import { UserError } from '../core/errors.ts';
 import { connectionOptions, dataConverterFrom } from './connect.ts';
@@ -26,7 +26,7 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
   const activities = createActivities({
     audit,
     sts: createStsClient(aws),
-    ssmFor: (credentials) => createSsmClient(aws, credentials),
+    ssmFor: ssmClients(aws),
     pollIntervalMs: { min: config.ssm.pollMinMs, max: config.ssm.pollMaxMs },
     deliveryTimeoutSeconds: config.ssm.deliveryTimeoutSeconds,
   });
