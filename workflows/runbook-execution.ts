@@ -148,12 +148,19 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       },
     },
   );
-  const finishCancelled = async (): Promise<ExecutionView> => {
-    setStatus('cancelled');
-    reason = `cancelled by ${cancelRequest!.by}: ${cancelRequest!.reason}`;
-    await audit('execution.cancelled', cancelRequest!.by, { reason });
+  /** Every way a run ends: its status, why, and the record that closes its audit story. */
+  const finish = async (
+    final: Exclude<ExecutionStatus, 'awaiting_approval' | 'running'>,
+    actor: string,
+    why?: string,
+  ): Promise<ExecutionView> => {
+    setStatus(final);
+    reason = why;
+    await audit(`execution.${final}`, actor, why !== undefined ? { reason: why } : {});
     return view();
   };
+  const finishCancelled = (): Promise<ExecutionView> =>
+    finish('cancelled', cancelRequest!.by, `cancelled by ${cancelRequest!.by}: ${cancelRequest!.reason}`);
 
   // Same event id and content as the API server's own write of this event (requestedEvent), so
   // whichever lands first is the one record of the request.
@@ -169,16 +176,14 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   if (cancelRequest) return finishCancelled();
   const outcome = approval();
   if (!decided || outcome.status === 'pending') {
-    setStatus('expired');
-    reason = `not enough approvals within ${Math.round(plan.approval.expiresAfterSeconds / 60)} minutes`;
-    await audit('execution.expired', 'mechanic', { reason });
-    return view();
+    return finish(
+      'expired',
+      'mechanic',
+      `not enough approvals within ${Math.round(plan.approval.expiresAfterSeconds / 60)} minutes`,
+    );
   }
   if (outcome.status === 'rejected') {
-    setStatus('rejected');
-    reason = `rejected by ${outcome.by}${outcome.comment ? `: ${outcome.comment}` : ''}`;
-    await audit('execution.rejected', outcome.by, { reason });
-    return view();
+    return finish('rejected', outcome.by, `rejected by ${outcome.by}${outcome.comment ? `: ${outcome.comment}` : ''}`);
   }
 
   setStatus('running');
@@ -197,15 +202,14 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   try {
     credentials = await issueCredentials(credentialRequest);
   } catch (e) {
-    setStatus('failed');
-    reason = `could not obtain credentials: ${failureMessage(e)}`;
-    await audit('execution.failed', 'mechanic', { reason });
-    return view();
+    return finish('failed', 'mechanic', `could not obtain credentials: ${failureMessage(e)}`);
   }
   await audit('credentials.issued', 'mechanic', { ...credentials, roleArn: plan.roleArn, reason: 'approved' });
   // Cancelling a step means cancelling its SSM command; the step that was running when the
   // cancel came is followed to its final per-instance statuses and recorded.
   let running: { request: StepRequest; commandId: string } | undefined;
+  // A worker that dies while following a step is noticed after this long.
+  const heartbeatTimeout = `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`;
 
   /** One record per step, however it ended; per-instance detail is in the step.instance events. */
   const stepCompleted = (
@@ -252,7 +256,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       // Following a step may take as long as the step is allowed to run, plus delivery.
       const { awaitStep } = wf.proxyActivities<MechanicActivities>({
         startToCloseTimeout: `${step.timeoutSeconds + 900} seconds`,
-        heartbeatTimeout: `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`,
+        heartbeatTimeout,
         retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
       });
       const result = await awaitStep({ ...request, commandId });
@@ -276,7 +280,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     const index = request.stepIndex;
     const { cancelStep } = wf.proxyActivities<MechanicActivities>({
       startToCloseTimeout: '10 minutes',
-      heartbeatTimeout: `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`,
+      heartbeatTimeout,
       retry: { maximumAttempts: 10, maximumInterval: '30 seconds' },
     });
     try {
@@ -316,13 +320,11 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     return finishCancelled();
   }
   stepsDone = true;
-  if (failedStep !== undefined) reason = `step "${failedStep}" failed`;
-  else skipPending(plan.steps.length, steps.length);
+  if (failedStep === undefined) skipPending(plan.steps.length, steps.length);
   await releaseCredentials(id);
-  const final = failedStep === undefined ? 'completed' : 'failed';
-  setStatus(final);
-  await audit(final === 'completed' ? 'execution.completed' : 'execution.failed', 'mechanic', reason ? { reason } : {});
-  return view();
+  return failedStep === undefined
+    ? finish('completed', 'mechanic')
+    : finish('failed', 'mechanic', `step "${failedStep}" failed`);
 }
 
 function failureMessage(e: unknown): string {
