@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,8 @@ import { ensureDemoUsers } from '../src/authz/users.ts';
 import { defaultFleetConfig } from '../src/devfleet/config.ts';
 import { findTemporalCli } from '../src/temporal/provision.ts';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
-import { stackFile, type StackInfo } from './api.ts';
+import { isAlive, readOrCreatePrivateFile } from '../src/host.ts';
+import { readStack, stackFile, type StackInfo } from './api.ts';
 
 const BIN = fileURLToPath(new URL('../bin/mechanic.js', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -27,31 +28,7 @@ export interface StackEvents {
 export interface Stack {
   readonly info: StackInfo;
   readonly home: string;
-  /** The running child process of a part (changes when the part restarts). */
-  pid(name: PartName): number | undefined;
-  /** Waits until a part that was killed has been restarted and is ready again. */
-  whenReady(name: PartName): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Writes a file readable by its owner only, via a temp file so it is never half-written. */
-async function writeSecret(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
-}
-
-async function readOrCreate(file: string, make: () => string): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trim();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    const value = make();
-    await writeSecret(file, `${value}\n`);
-    return value;
-  }
 }
 
 /**
@@ -60,19 +37,19 @@ async function readOrCreate(file: string, make: () => string): Promise<string> {
  */
 async function ensureSecrets(config: Config) {
   const home = config.home;
-  const codecKeys = await readOrCreate(
+  const codecKeys = await readOrCreatePrivateFile(
     path.join(home, 'codec-keys'),
     () => `dev1:${randomBytes(32).toString('base64')}`,
   );
   const root = JSON.parse(
-    await readOrCreate(path.join(home, 'devfleet', 'root.json'), () =>
+    await readOrCreatePrivateFile(path.join(home, 'devfleet', 'root.json'), () =>
       JSON.stringify({
         accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
         secretAccessKey: randomBytes(30).toString('base64'),
       }),
     ),
   ) as { accessKeyId: string; secretAccessKey: string };
-  await readOrCreate(config.devfleetConfigFile, () => JSON.stringify(defaultFleetConfig(root), null, 2));
+  await readOrCreatePrivateFile(config.devfleetConfigFile, () => JSON.stringify(defaultFleetConfig(root), null, 2));
   await ensureDemoUsers(config.api.usersFile);
   return { codecKeys, root };
 }
@@ -88,6 +65,11 @@ interface Part {
 const STEADY_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
+/** 0.5 s before the first restart, doubling while a part keeps dying, at most 30 s. */
+function restartDelay(attempt: number): number {
+  return Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
+}
+
 /**
  * Starts the embedded stack: the Temporal dev server (SQLite under MECHANIC_HOME) and devfleet,
  * the worker and the API server, each as its own child process so any one can be killed and
@@ -99,6 +81,13 @@ export async function startStack(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Stack> {
   const home = config.home;
+  const running = await readStack(home);
+  if (running?.pid && running.pid !== process.pid && isAlive(running.pid)) {
+    throw new UserError(
+      'USAGE',
+      `a mechanic stack is already running from ${home} (pid ${running.pid}); use it, stop it with Ctrl-C in its terminal, or set MECHANIC_HOME to start another`,
+    );
+  }
   await mkdir(path.join(home, 'logs'), { recursive: true, mode: 0o700 });
   const secrets = await ensureSecrets(config);
   const cliPath = await findTemporalCli({ onProgress: (line) => events.progress(line) });
@@ -133,7 +122,7 @@ export async function startStack(
   const temporalWatch = setInterval(() => {
     if (!up || stopping || restartingTemporal || isAlive(temporal.pid)) return;
     restartingTemporal = true;
-    const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** temporalRestarts);
+    const delay = restartDelay(temporalRestarts);
     events.partExited?.('temporal', null, null, delay);
     setTimeout(() => {
       void (async () => {
@@ -213,7 +202,7 @@ export async function startStack(
         if (stopping || !up) return;
         const steady = part.readyAt !== undefined && Date.now() - part.readyAt > STEADY_MS;
         const attempt = steady ? 0 : part.restarts;
-        const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
+        const delay = restartDelay(attempt);
         events.partExited?.(name, code, signal, delay);
         const relaunch = setTimeout(() => {
           restartTimers.delete(relaunch);
@@ -273,20 +262,6 @@ export async function startStack(
     return {
       info,
       home,
-      pid: (name) => parts.get(name)?.child?.pid,
-      whenReady: async (name) => {
-        for (;;) {
-          const part = parts.get(name);
-          if (!part) return;
-          try {
-            await part.ready;
-            if (parts.get(name) === part && part.child?.exitCode === null) return;
-          } catch {
-            // The part died while starting; the restarted one is in the map now.
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      },
       async stop() {
         await stopParts();
         while (restartingTemporal) await new Promise((r) => setTimeout(r, 100));
@@ -298,15 +273,6 @@ export async function startStack(
     await stopParts();
     await temporal.stop();
     throw e;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

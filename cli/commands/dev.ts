@@ -4,16 +4,6 @@ import { UserError } from '../../src/core/errors.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
 import { startStack } from '../stack.ts';
-import { readStack } from '../api.ts';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * `mechanic dev`: the embedded stack in the foreground until Ctrl-C, which stops every child it
@@ -24,13 +14,6 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length)
     throw new UserError('USAGE', 'mechanic dev takes no arguments; usage: mechanic dev [--no-tui]');
   const config = loadConfig();
-  const running = await readStack(config.home);
-  if (running?.pid && running.pid !== process.pid && isAlive(running.pid)) {
-    throw new UserError(
-      'USAGE',
-      `a mechanic stack is already running from ${config.home} (pid ${running.pid}); use it, stop it with Ctrl-C in its terminal, or set MECHANIC_HOME to start another`,
-    );
-  }
   const stopping = untilSignal(false);
   const stack = await startStack(config, {
     progress: (line) => out.info(`· ${line}`),

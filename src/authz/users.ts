@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, readFile, writeFile, mkdir, rename } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
+import { readOrCreatePrivateFile } from '../host.ts';
 
 export const RoleSchema = z.enum(['operator', 'approver', 'auditor', 'author', 'admin']);
 export type Role = z.infer<typeof RoleSchema>;
@@ -29,24 +29,19 @@ export const DEMO_USERS: readonly Omit<User, never>[] = [
 
 /**
  * Writes the demo users with fresh random tokens to an owner-only file, unless one exists
- * (tokens stay stable across restarts of the stack). Written to a temp file and renamed, so a
- * crash never leaves a half-written token file.
+ * (tokens stay stable across restarts of the stack).
  */
-export async function ensureDemoUsers(file: string): Promise<UsersFile> {
-  try {
-    return await readUsersFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  const users: UsersFile = {
-    users: DEMO_USERS.map((u) => ({ ...u, roles: [...u.roles], token: `mk_${randomBytes(24).toString('base64url')}` })),
-  };
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
-  return users;
+export async function ensureDemoUsers(file: string): Promise<void> {
+  await readOrCreatePrivateFile(file, () => {
+    const users: UsersFile = {
+      users: DEMO_USERS.map((u) => ({
+        ...u,
+        roles: [...u.roles],
+        token: `mk_${randomBytes(24).toString('base64url')}`,
+      })),
+    };
+    return JSON.stringify(users, null, 2);
+  });
 }
 
 export async function readUsersFile(file: string): Promise<UsersFile> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../core/errors.ts';
+import { isAlive } from '../host.ts';
 
 /**
  * The Temporal CLI version mechanic runs its embedded dev server with. v1.5.1 is the newest tag whose go.mod has no
@@ -287,16 +288,6 @@ async function isStale(lockFile: string, owner: LockOwner | undefined): Promise<
   if (Date.now() - owner.startedAt > LOCK_STALE_MS) return true;
   // A pid can only be checked on its own host; a lock from another host (shared home) waits for the age limit.
   return owner.host === os.hostname() && !isAlive(owner.pid);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 interface RunResult {
