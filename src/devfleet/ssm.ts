@@ -2,7 +2,13 @@ import { z } from 'zod';
 import type { FleetConfig, FleetInstance } from './config.ts';
 import { PLUGIN_NAME, PLUGIN_OUTPUT_LIMIT, isTerminal, type Fleet } from './fleet.ts';
 import { evaluateSession, instanceContext } from './iam.ts';
-import type { CommandRecord, InvocationRecord, StateStore } from './state.ts';
+import {
+  CommandStatusSchema,
+  InvocationStatusSchema,
+  type CommandRecord,
+  type InvocationRecord,
+  type StateStore,
+} from './state.ts';
 import type { Principal, Sts } from './sts.ts';
 import { AwsError, epochSeconds } from './wire.ts';
 
@@ -19,14 +25,9 @@ const EXECUTION_TIMEOUT_RE = /^(([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]
 const MAX_CONCURRENCY_RE = /^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/;
 const MAX_ERRORS_RE = /^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/;
 
-const COMMAND_STATUS_FILTER = new Set([
-  'Pending',
-  'InProgress',
-  'Success',
-  'Cancelled',
-  'Failed',
-  'TimedOut',
-  'Cancelling',
+// Filter values: a status, or one of the status details SSM lets you filter by.
+const COMMAND_STATUS_FILTER = new Set<string>([
+  ...CommandStatusSchema.options,
   'AccessDenied',
   'DeliveryTimedOut',
   'ExecutionTimedOut',
@@ -34,15 +35,8 @@ const COMMAND_STATUS_FILTER = new Set([
   'NoInstancesInTag',
   'LimitExceeded',
 ]);
-const INVOCATION_STATUS_FILTER = new Set([
-  'Pending',
-  'InProgress',
-  'Delayed',
-  'Success',
-  'Cancelled',
-  'Failed',
-  'TimedOut',
-  'Cancelling',
+const INVOCATION_STATUS_FILTER = new Set<string>([
+  ...InvocationStatusSchema.options,
   'AccessDenied',
   'DeliveryTimedOut',
   'ExecutionTimedOut',
@@ -50,16 +44,7 @@ const INVOCATION_STATUS_FILTER = new Set([
   'InvalidPlatform',
   'Terminated',
 ]);
-const STATUS_VALUES = new Set([
-  'Pending',
-  'InProgress',
-  'Delayed',
-  'Success',
-  'Cancelled',
-  'Failed',
-  'TimedOut',
-  'Cancelling',
-]);
+const STATUS_VALUES = new Set<string>(InvocationStatusSchema.options);
 
 const CommandFilterSchema = z.object({ key: z.string(), value: z.string().min(1) });
 const PagingSchema = {
