@@ -40,6 +40,40 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
 describe('a worker killed mid-step', () => {
   let stack: DevStack;
   const cli = (...args: string[]) => runCli(args, stack.env);
+  const commandLog = () => readCommandLog(path.join(stack.home, 'devfleet'));
+
+  /** Launches slow-step as alice and returns the execution id. */
+  const launch = async (reason: string, ...params: string[]): Promise<string> => {
+    const launched = await cli(
+      'launch',
+      'slow-step',
+      ...params.flatMap((p) => ['--param', p]),
+      '--reason',
+      reason,
+      '--as',
+      'alice',
+      '--json',
+    );
+    expect(launched.code).toBe(0);
+    return (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+  };
+
+  const untilSlowStepRuns = (id: string) =>
+    waitFor('the slow step to be running on devfleet', async () => {
+      const log = await commandLog();
+      return log.filter((e) => e.comment === `mechanic ${id} step 0`).length === 2 ? true : undefined;
+    });
+
+  /** SIGKILLs a part and waits until the supervisor has started a new one; returns both pids. */
+  const killAndAwaitRestart = async (part: string): Promise<[number, number]> => {
+    const old = partPid(stack, part);
+    process.kill(old, 'SIGKILL');
+    const next = await waitFor(`the supervisor to restart ${part}`, async () => {
+      const pid = partPid(stack, part);
+      return pid !== old ? pid : undefined;
+    });
+    return [old, next];
+  };
 
   beforeAll(async () => {
     stack = await startDevStack({
@@ -53,21 +87,11 @@ describe('a worker killed mid-step', () => {
   });
 
   test('does not run the step twice, and the run completes', async () => {
-    const launched = await cli('launch', 'slow-step', '--reason', 'crash test', '--as', 'alice', '--json');
-    expect(launched.code).toBe(0);
-    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    const id = await launch('crash test');
     expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
 
-    await waitFor('the slow step to be running on devfleet', async () => {
-      const log = await readCommandLog(path.join(stack.home, 'devfleet'));
-      return log.filter((e) => e.comment === `mechanic ${id} step 0`).length === 2 ? true : undefined;
-    });
-    const oldWorker = partPid(stack, 'worker');
-    process.kill(oldWorker, 'SIGKILL');
-    const newWorker = await waitFor('the supervisor to restart the worker', async () => {
-      const pid = partPid(stack, 'worker');
-      return pid !== oldWorker ? pid : undefined;
-    });
+    await untilSlowStepRuns(id);
+    const [oldWorker, newWorker] = await killAndAwaitRestart('worker');
     expect(newWorker).not.toBe(oldWorker);
 
     const status = await cli('status', id, '--wait', '--as', 'alice', '--json');
@@ -76,9 +100,7 @@ describe('a worker killed mid-step', () => {
     expect(view.status).toBe('completed');
     expect(view.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
 
-    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) =>
-      e.comment.startsWith(`mechanic ${id} `),
-    );
+    const log = (await commandLog()).filter((e) => e.comment.startsWith(`mechanic ${id} `));
     expect(log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId}`).sort()).toEqual([
       'step 0 i-0d3f1ee7000000001',
       'step 0 i-0d3f1ee7000000002',
@@ -106,18 +128,7 @@ describe('a worker killed mid-step', () => {
   });
 
   test('a stalled worker does not stall status: the audit log answers', async () => {
-    const launched = await cli(
-      'launch',
-      'slow-step',
-      '--param',
-      'seconds=1',
-      '--reason',
-      'stall test',
-      '--as',
-      'alice',
-      '--json',
-    );
-    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    const id = await launch('stall test', 'seconds=1');
     const worker = partPid(stack, 'worker');
     process.kill(worker, 'SIGSTOP');
     try {
@@ -132,23 +143,9 @@ describe('a worker killed mid-step', () => {
   });
 
   test('an operator cancels a running step: the command is cancelled on every host and nothing after it runs', async () => {
-    const launched = await cli(
-      'launch',
-      'slow-step',
-      '--param',
-      'seconds=30',
-      '--reason',
-      'cancel test',
-      '--as',
-      'alice',
-      '--json',
-    );
-    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
+    const id = await launch('cancel test', 'seconds=30');
     expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
-    await waitFor('the slow step to be running on devfleet', async () => {
-      const log = await readCommandLog(path.join(stack.home, 'devfleet'));
-      return log.filter((e) => e.comment === `mechanic ${id} step 0`).length === 2 ? true : undefined;
-    });
+    await untilSlowStepRuns(id);
 
     const notHers = await cli('cancel', id, '--reason', 'not mine', '--as', 'bob');
     expect(notHers.code).toBe(1);
@@ -164,9 +161,7 @@ describe('a worker killed mid-step', () => {
     expect(view.steps.map((s) => s.status)).toEqual(['cancelled', 'skipped']);
     expect(view.steps[0]!.instances.map((i) => i.status)).toEqual(['Cancelled', 'Cancelled']);
 
-    const log = (await readCommandLog(path.join(stack.home, 'devfleet'))).filter((e) =>
-      e.comment.startsWith(`mechanic ${id} `),
-    );
+    const log = (await commandLog()).filter((e) => e.comment.startsWith(`mechanic ${id} `));
     expect(log.map((e) => `${e.comment.split(' ').slice(2).join(' ')} ${e.status}`)).toEqual([
       'step 0 Cancelled',
       'step 0 Cancelled',
@@ -185,24 +180,8 @@ describe('a worker killed mid-step', () => {
   });
 
   test('a SIGKILLed Temporal dev server comes back with its runs, and they go on', async () => {
-    const launched = await cli(
-      'launch',
-      'slow-step',
-      '--param',
-      'seconds=1',
-      '--reason',
-      'temporal crash',
-      '--as',
-      'alice',
-      '--json',
-    );
-    const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
-    const old = partPid(stack, 'temporal');
-    process.kill(old, 'SIGKILL');
-    await waitFor('the supervisor to restart Temporal', async () => {
-      const pid = partPid(stack, 'temporal');
-      return pid !== old ? pid : undefined;
-    });
+    const id = await launch('temporal crash', 'seconds=1');
+    await killAndAwaitRestart('temporal');
     await waitFor('bob to be able to approve again', async () => {
       const r = await cli('approve', id, '--as', 'bob');
       return r.code === 0 ? true : undefined;
