@@ -118,11 +118,6 @@ export const RunbookSchema = z
       if (p.type === 'enum' && new Set(p.values).size !== p.values.length) {
         ctx.addIssue({ code: 'custom', message: `parameter "${name}" lists a value twice` });
       }
-      if (p.default !== undefined) {
-        // A default must pass the same checks as a value an operator types.
-        const problem = checkParamValue(name, p, p.default);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `the default of ${problem}` });
-      }
       if (p.type === 'string' && p.pattern !== undefined) {
         try {
           new RegExp(p.pattern, 'u');
@@ -131,7 +126,13 @@ export const RunbookSchema = z
             code: 'custom',
             message: `parameter "${name}" has a pattern that is not a valid regular expression`,
           });
+          continue; // its default cannot be checked against a pattern that does not compile
         }
+      }
+      if (p.default !== undefined) {
+        // A default must pass the same checks as a value an operator types.
+        const problem = checkParamValue(name, p, p.default);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `the default of ${problem}` });
       }
     }
   });

@@ -113,9 +113,8 @@ describe('placeholders', () => {
     expect(placeholdersOf(script)).toEqual(names);
   });
 
-  // BUG: `name in rb.parameters` also sees Object.prototype, so {{ toString }} / {{ constructor }}
-  // count as declared. The runbook loads, and renderScript then renders the inherited function's
-  // source text ('function toString() { [native code] }') into the script. Should be Object.hasOwn.
+  // Regression: `name in rb.parameters` once saw Object.prototype, so {{ toString }} counted as
+  // declared and the inherited function's source text was rendered into the script.
   test.each(['toString', 'constructor', 'hasOwnProperty'])(
     '{{ %s }} (an Object.prototype name) is refused as undeclared',
     (name) => {
@@ -155,6 +154,14 @@ describe('rules across the runbook', () => {
     `);
   });
 
+  test('a pattern that does not compile is reported once, even with a default (not thrown as a crash)', () => {
+    const raw = input({ parameters: { service: { type: 'string', pattern: '^(web', default: 'web' } } });
+    expect(caught(() => parseRunbook(raw)).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ parameter "service" has a pattern that is not a valid regular expression"
+    `);
+  });
+
   test('a string pattern that is not a valid regular expression is refused', () => {
     const raw = input({ parameters: { service: { type: 'string', pattern: '^(web' } } });
     expect(caught(() => parseRunbook(raw)).message).toMatchInlineSnapshot(`
@@ -163,9 +170,8 @@ describe('rules across the runbook', () => {
     `);
   });
 
-  // BUG: defaults are not checked against their own parameter's rules (only enum defaults are), and
-  // parseParams fills a default without checking it, so a runbook can run with a value that no
-  // operator could have typed: `keep: { min: 1, max: 30, default: 0 }` runs with keep=0.
+  // Regression: defaults were once unchecked, so a runbook could run with a value no operator could
+  // have typed (`keep: { min: 1, max: 30, default: 0 }` ran with keep=0).
   test.each([
     ['an integer default below min', { type: 'integer', min: 1, max: 30, default: 0 }],
     ['a string default that does not match its pattern', { type: 'string', pattern: '^v\\d+$', default: 'latest' }],
