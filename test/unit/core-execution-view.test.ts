@@ -206,9 +206,8 @@ describe('viewFromAudit', () => {
     expect(view?.approval).toEqual({ status: 'pending', approvedBy: [], missing: 1 });
   });
 
-  // BUG: viewFromAudit counts every approval.granted, whatever plan digest it names; the execution
-  // index (projectExecution in audit.ts) ignores an approval for another plan, so the two
-  // projections of the same log can disagree on whether a run was approved.
+  // Regression: viewFromAudit once counted an approval naming another plan, while the execution
+  // index (projectExecution in audit.ts) ignores it, so the two views of one log disagreed.
   test('an approval naming another plan does not count', () => {
     const view = viewFromAudit(records([requested, event('approval.granted', 'bob', { planDigest: 'another-plan' })]));
     expect(view?.approval).toEqual({ status: 'pending', approvedBy: [], missing: 1 });

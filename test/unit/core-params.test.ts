@@ -170,9 +170,9 @@ describe('problems', () => {
     );
   });
 
-  // BUG: the unknown-name check is `name in runbook.parameters`, which also finds Object.prototype's
-  // members, so these names are silently ignored instead of refused as unknown parameters. (JSON from
-  // the API can carry "__proto__" as an own key.) Should be Object.hasOwn.
+  // Regression: the unknown-name check once used `name in runbook.parameters`, which also finds
+  // Object.prototype's members, so these names were silently ignored. (JSON from the API can carry
+  // "__proto__" as an own key.)
   test.each(['toString', 'constructor', '__proto__'])('the unknown parameter %j is refused', (name) => {
     const raw = JSON.parse(`{"release": "v1.2.3", "offset": 0, ${JSON.stringify(name)}: "x"}`) as Record<
       string,

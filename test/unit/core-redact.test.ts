@@ -71,8 +71,8 @@ describe('redact', () => {
     expect(redact(once)).toBe(once);
   });
 
-  // BUG: ASSIGNMENT only matches a bare key followed by `:` or `=`. In JSON the key is quoted, so
-  // `"password": "hunter2"` (the most common shape of a secret in logs) is stored as is.
+  // Regression: only bare keys were once matched, so JSON's quoted `"password": "hunter2"` (the most
+  // common shape of a secret in logs) was stored as is.
   test.each([
     ['JSON with a space', '{"password": "hunter2"}'],
     ['JSON compact', '{"api_key":"k-123"}'],

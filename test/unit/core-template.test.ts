@@ -203,12 +203,9 @@ describe('renderScript', () => {
 });
 
 describe('placeholders inside quotes (known injection)', () => {
-  // BUG (security): renderScript quotes a value as a single-quoted word without knowing where the
-  // placeholder sits. Inside double quotes (`echo "ready for {{ release }}"`, which runbooks/deploy-web.yaml
-  // itself does), inside single quotes, or in an unquoted heredoc, the single quotes are literal
-  // characters, so `$(…)` and backticks in the value run. The pattern on `release` protects that example;
-  // a free-form string parameter would not be. Either the runbook schema should refuse placeholders in
-  // those contexts, or rendering should refuse (TEMPLATE_UNSAFE) or quote for the context.
+  // Regression (security): a value is one single-quoted word, which is literal only where bash reads a
+  // plain word. Inside double quotes, single quotes or an unquoted heredoc the quotes are data, and
+  // `$(…)` and backticks in the value once ran. Placeholders there are now refused (shell-context.ts).
   const contexts = [
     ['double quotes', 'printf \'%s\\n\' "v={{ v }}"', 'v=$(printf pwned)`printf pwned`'],
     ['single quotes', "printf '%s\\n' 'v={{ v }}'", 'v=$(printf pwned)`printf pwned`'],
