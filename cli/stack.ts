@@ -11,6 +11,7 @@ import { ensureDemoUsers } from '../src/authz/users.ts';
 import { defaultFleetConfig } from '../src/devfleet/config.ts';
 import { findTemporalCli } from '../src/temporal/provision.ts';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
+import { getFreePort } from '../src/temporal/ports.ts';
 import { isAlive, readOrCreatePrivateFile } from '../src/host.ts';
 import { readStack, stackFile, type StackInfo } from './api.ts';
 
@@ -274,6 +275,31 @@ export async function startStack(
     await temporal.stop();
     throw e;
   }
+}
+
+/**
+ * The environment for a throwaway stack in `home` on free ports: the shell's environment without
+ * mechanic's, Temporal's, AWS's and the database's settings, so it can never reach a real
+ * cluster, account or database configured there.
+ */
+export async function throwawayStackEnv(
+  home: string,
+  poll: { minMs: number; maxMs: number },
+  from: NodeJS.ProcessEnv = process.env,
+): Promise<NodeJS.ProcessEnv> {
+  const kept = Object.entries(from).filter(
+    ([k]) => k === 'TEMPORAL_CLI' || !/^(MECHANIC_|TEMPORAL_|AWS_|DATABASE_URL$|PG[A-Z]+$)/.test(k),
+  );
+  return {
+    ...Object.fromEntries(kept),
+    MECHANIC_HOME: home,
+    TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
+    TEMPORAL_UI_PORT: String(await getFreePort()),
+    MECHANIC_API_PORT: '0',
+    MECHANIC_DEVFLEET_PORT: '0',
+    MECHANIC_POLL_MIN_MS: String(poll.minMs),
+    MECHANIC_POLL_MAX_MS: String(poll.maxMs),
+  };
 }
 
 function splitAddress(address: string): [string, string] {

@@ -8,11 +8,10 @@ import { TERMINAL_STATUSES, type ExecutionView } from '../../src/core/execution.
 import type { ApprovalState } from '../../src/core/approval.ts';
 import type { AuditRecord, ChainVerdict } from '../../src/core/audit.ts';
 import type { Plan } from '../../src/core/plan.ts';
-import { getFreePort } from '../../src/temporal/ports.ts';
 import { connectApi, type Api } from '../api.ts';
 import { formatAudit, formatExecution, formatPlan } from '../format.ts';
 import { out } from '../output.ts';
-import { startStack } from '../stack.ts';
+import { startStack, throwawayStackEnv } from '../stack.ts';
 
 /**
  * `mechanic demo`: the whole story on a throwaway stack of its own (temporary folder, free
@@ -20,17 +19,8 @@ import { startStack } from '../stack.ts';
  */
 export async function run(): Promise<number> {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-demo-'));
-  const [temporalPort, uiPort, apiPort] = [await getFreePort(), await getFreePort(), await getFreePort()];
-  const env = {
-    ...withoutSettings(process.env),
-    MECHANIC_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-    TEMPORAL_UI_PORT: String(uiPort),
-    MECHANIC_API_PORT: String(apiPort),
-    MECHANIC_DEVFLEET_PORT: '0',
-    MECHANIC_POLL_MIN_MS: '250',
-    MECHANIC_POLL_MAX_MS: '1000',
-  };
+  // Settings of a real deployment in this shell must not leak into the throwaway stack.
+  const env = await throwawayStackEnv(home, { minMs: 250, maxMs: 1000 });
   const config = loadConfig(env);
   out.line('Starting a throwaway mechanic stack (Temporal dev server, devfleet, worker, API)…');
   const stack = await startStack(config, { progress: (l) => out.info(`  · ${l}`) }, env);
@@ -101,18 +91,6 @@ async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
     ),
   );
   out.line(`\nDone: ${id} ${view.status}.`);
-}
-
-/**
- * The environment without mechanic's, Temporal's, AWS's and the database's settings: the demo's
- * throwaway stack must never reach a real cluster, account or database configured in this shell.
- */
-function withoutSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(env).filter(
-      ([k]) => k === 'TEMPORAL_CLI' || !/^(MECHANIC_|TEMPORAL_|AWS_|DATABASE_URL$|PG[A-Z]+$)/.test(k),
-    ),
-  );
 }
 
 function indent(text: string): string {

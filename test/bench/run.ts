@@ -23,8 +23,7 @@ import { buildPlan } from '../../src/core/plan.ts';
 import { loadRunbookFile } from '../../src/store/runbook-registry.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { loadConfig } from '../../src/config.ts';
-import { getFreePort } from '../../src/temporal/ports.ts';
-import { startStack } from '../../cli/stack.ts';
+import { startStack, throwawayStackEnv } from '../../cli/stack.ts';
 import { connectApi } from '../../cli/api.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 
@@ -133,18 +132,7 @@ async function benchAudit(dir: string): Promise<Row> {
 }
 
 async function benchRun(dir: string): Promise<Row> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MECHANIC_HOME: path.join(dir, 'stack'),
-    TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
-    TEMPORAL_UI_PORT: String(await getFreePort()),
-    MECHANIC_API_PORT: '0',
-    MECHANIC_DEVFLEET_PORT: '0',
-    MECHANIC_POLL_MIN_MS: '100',
-    MECHANIC_POLL_MAX_MS: '500',
-  };
-  delete env['MECHANIC_API_URL'];
-  delete env['DATABASE_URL'];
+  const env = await throwawayStackEnv(path.join(dir, 'stack'), { minMs: 100, maxMs: 500 });
   const config = loadConfig(env);
   const stack = await startStack(config, { progress: () => {} }, env);
   try {
