@@ -4,12 +4,12 @@ import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   ListCommandsCommand,
-  SendCommandCommand,
+  type SendCommandCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, test } from 'vitest';
 import { readCommandLog, type FleetConfig } from '../../src/devfleet/index.ts';
-import { fleetWith, startHarness, waitCommand, waitInvocation, type Harness } from './devfleet-helpers.ts';
+import { fleetWith, sendCommand, startHarness, waitCommand, waitInvocation, type Harness } from './devfleet-helpers.ts';
 
 const A = 'i-0aaaaaaaaaaaaaaa1';
 const B = 'i-0aaaaaaaaaaaaaaa2';
@@ -38,16 +38,7 @@ function send(
   commands: string[],
   extra: Partial<ConstructorParameters<typeof SendCommandCommand>[0]> = {},
 ) {
-  return ssm
-    .send(
-      new SendCommandCommand({
-        DocumentName: 'AWS-RunShellScript',
-        InstanceIds: ids,
-        Parameters: { commands },
-        ...extra,
-      }),
-    )
-    .then((o) => o.Command!);
+  return sendCommand(ssm, ids, commands, extra);
 }
 
 describe('faults', () => {

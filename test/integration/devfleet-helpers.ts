@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   GetCommandInvocationCommand,
+  SendCommandCommand,
   ListCommandInvocationsCommand,
   SSMClient,
   type CommandInvocation,
@@ -150,4 +151,22 @@ export async function gone(pid: number, timeoutMs = 3_000): Promise<boolean> {
     await sleep(20);
   }
   return true;
+}
+
+/** SendCommand with the shell document; the returned Command of the answer. */
+export async function sendCommand(
+  ssm: SSMClient,
+  ids: string[],
+  commands: string[],
+  extra: Partial<ConstructorParameters<typeof SendCommandCommand>[0]> = {},
+) {
+  const out = await ssm.send(
+    new SendCommandCommand({
+      DocumentName: 'AWS-RunShellScript',
+      InstanceIds: ids,
+      Parameters: { commands },
+      ...extra,
+    }),
+  );
+  return out.Command!;
 }

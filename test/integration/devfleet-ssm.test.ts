@@ -5,13 +5,21 @@ import {
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
-  SendCommandCommand,
+  type SendCommandCommand,
   paginateListCommands,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, test } from 'vitest';
 import { DEMO_INSTANCE_IDS, readCommandLog } from '../../src/devfleet/index.ts';
-import { gone, sleep, startHarness, waitCommand, waitInvocation, type Harness } from './devfleet-helpers.ts';
+import {
+  gone,
+  sendCommand,
+  sleep,
+  startHarness,
+  waitCommand,
+  waitInvocation,
+  type Harness,
+} from './devfleet-helpers.ts';
 
 const WEB1 = DEMO_INSTANCE_IDS['web-1'];
 const WEB2 = DEMO_INSTANCE_IDS['web-2'];
@@ -28,16 +36,7 @@ function send(
   commands: string[],
   extra: Partial<ConstructorParameters<typeof SendCommandCommand>[0]> = {},
 ) {
-  return ssm
-    .send(
-      new SendCommandCommand({
-        DocumentName: 'AWS-RunShellScript',
-        InstanceIds: [WEB1],
-        Parameters: { commands },
-        ...extra,
-      }),
-    )
-    .then((o) => o.Command!);
+  return sendCommand(ssm, [WEB1], commands, extra);
 }
 
 /** The least-privilege shape mechanic generates: SendCommand only on web instances, reads on *. */

@@ -3,7 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  GetCommandInvocationCommand,
+  ListCommandsCommand,
+  type SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   DEMO_INSTANCE_IDS,
@@ -23,6 +28,7 @@ import {
   startHarness,
   waitInvocation,
   type Harness,
+  sendCommand,
 } from './devfleet-helpers.ts';
 
 const WEB1 = DEMO_INSTANCE_IDS['web-1'];
@@ -41,16 +47,7 @@ function send(
   ids: string[] = [WEB1],
   extra: Partial<ConstructorParameters<typeof SendCommandCommand>[0]> = {},
 ) {
-  return ssm
-    .send(
-      new SendCommandCommand({
-        DocumentName: 'AWS-RunShellScript',
-        InstanceIds: ids,
-        Parameters: { commands },
-        ...extra,
-      }),
-    )
-    .then((o) => o.Command!);
+  return sendCommand(ssm, ids, commands, extra);
 }
 
 describe('durable state', () => {
