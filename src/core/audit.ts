@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical.ts';
+import { EXECUTION_STATUSES, TERMINAL_STATUSES, type ExecutionStatus } from './execution.ts';
 
 export { canonicalJson, NonJsonValueError } from './canonical.ts';
 import { UserError } from './errors.ts';
@@ -144,24 +145,8 @@ export function verifyChain(
 // ---------------------------------------------------------------------------------------------
 // Execution index: a projection of the log, so it can always be rebuilt from the audit events.
 
-export const ExecutionStatusSchema = z.enum([
-  'awaiting_approval',
-  'running',
-  'completed',
-  'failed',
-  'expired',
-  'cancelled',
-  'rejected',
-]);
-export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
-
-export const TERMINAL_STATUSES: ReadonlySet<ExecutionStatus> = new Set([
-  'completed',
-  'failed',
-  'expired',
-  'cancelled',
-  'rejected',
-]);
+export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
+export { TERMINAL_STATUSES, type ExecutionStatus };
 
 export const ExecutionSummarySchema = z.object({
   id: z.string(),

@@ -15,8 +15,17 @@ export interface ExecutionSettings {
   readonly heartbeatTimeoutSeconds: number;
 }
 
-export type ExecutionStatus =
-  'awaiting_approval' | 'running' | 'completed' | 'failed' | 'expired' | 'cancelled' | 'rejected';
+/** Every status an execution can have; the last five are final. Workflow-safe (no zod here). */
+export const EXECUTION_STATUSES = [
+  'awaiting_approval',
+  'running',
+  'completed',
+  'failed',
+  'expired',
+  'cancelled',
+  'rejected',
+] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
 export const TERMINAL_STATUSES: ReadonlySet<ExecutionStatus> = new Set([
   'completed',

@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
-import type { ExecutionSummary, ExecutionStatus as SummaryStatus, NewAuditEvent } from '../core/audit.ts';
+import type { ExecutionSummary, NewAuditEvent } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
 import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
 import { hasControlCharacters } from '../core/params.ts';
@@ -192,7 +192,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       return view;
     },
 
-    async list(q: { status?: SummaryStatus; limit?: number }): Promise<ExecutionSummary[]> {
+    async list(q: { status?: ExecutionStatus; limit?: number }): Promise<ExecutionSummary[]> {
       return deps.audit.listExecutions(q);
     },
 
