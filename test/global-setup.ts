@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findTemporalCli } from '../src/temporal/provision.ts';
+import { findTemporalCli } from '../src/embedded/provision.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

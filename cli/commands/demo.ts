@@ -11,7 +11,7 @@ import type { Plan } from '../../src/core/plan.ts';
 import { connectApi, type Api } from '../api.ts';
 import { formatAudit, formatExecution, formatPlan } from '../format.ts';
 import { out } from '../output.ts';
-import { startStack, throwawayStackEnv } from '../stack.ts';
+import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 
 /**
  * `mechanic demo`: the whole story on a throwaway stack of its own (temporary folder, free

@@ -3,7 +3,7 @@ import { untilSignal } from '../../src/log.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
-import { startStack } from '../stack.ts';
+import { startStack } from '../../src/embedded/stack.ts';
 
 /**
  * `mechanic dev`: the embedded stack in the foreground until Ctrl-C, which stops every child it

@@ -1,4 +1,4 @@
-import { findTemporalCli } from '../../src/temporal/provision.ts';
+import { findTemporalCli } from '../../src/embedded/provision.ts';
 import { out } from '../output.ts';
 
 /** `mechanic temporal-cli`: finds (or builds, the first time) the Temporal CLI and prints its path. */

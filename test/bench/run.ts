@@ -23,7 +23,7 @@ import { buildPlan } from '../../src/core/plan.ts';
 import { loadRunbookFile } from '../../src/store/runbook-registry.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { loadConfig } from '../../src/config.ts';
-import { startStack, throwawayStackEnv } from '../../cli/stack.ts';
+import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 import { connectApi } from '../../cli/api.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { getFreePort } from '../../src/temporal/ports.ts';
-import type { StackInfo } from '../../cli/api.ts';
+import { getFreePort } from '../../src/embedded/ports.ts';
+import type { StackInfo } from '../../src/embedded/stack-file.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
 

@@ -1,7 +1,7 @@
 import { inject } from 'vitest';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { startDevServer } from '../../src/temporal/dev-server.ts';
-import type { DevServer } from '../../src/temporal/dev-server.ts';
+import { startDevServer } from '../../src/embedded/dev-server.ts';
+import type { DevServer } from '../../src/embedded/dev-server.ts';
 
 export interface TestTemporal {
   address: string;

@@ -10,7 +10,7 @@ import {
   cachedCliPath,
   defaultCacheDir,
   findTemporalCli,
-} from '../../src/temporal/provision.ts';
+} from '../../src/embedded/provision.ts';
 
 let root: string;
 let cacheDir: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ensureSearchAttributes } from '../../src/temporal/dev-server.ts';
+import { ensureSearchAttributes } from '../../src/embedded/dev-server.ts';
 import { allSearchAttributes, searchAttributes } from '../../src/temporal/search-attributes.ts';
 import { startTestTemporal } from '../helpers/temporal.ts';
 import type { TestTemporal } from '../helpers/temporal.ts';

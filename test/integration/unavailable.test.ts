@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getFreePort } from '../../src/temporal/ports.ts';
+import { getFreePort } from '../../src/embedded/ports.ts';
 import { runCli } from '../helpers/cli.ts';
 
 /** When a part mechanic needs is not up, the user reads one sentence saying which and what to do. */

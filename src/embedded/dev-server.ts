@@ -11,7 +11,7 @@ import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { UserError } from '../core/errors.ts';
 import { getFreePort } from './ports.ts';
-import { allSearchAttributes, cliTypeName } from './search-attributes.ts';
+import { allSearchAttributes, cliTypeName } from '../temporal/search-attributes.ts';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes.js';
 import type { SearchAttributeType } from '@temporalio/common';
 

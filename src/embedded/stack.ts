@@ -5,17 +5,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../src/config.ts';
-import { UserError } from '../src/core/errors.ts';
-import { ensureDemoUsers } from '../src/authz/users.ts';
-import { defaultFleetConfig } from '../src/devfleet/config.ts';
-import { findTemporalCli } from '../src/temporal/provision.ts';
-import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
-import { getFreePort } from '../src/temporal/ports.ts';
-import { isAlive, readOrCreatePrivateFile } from '../src/host.ts';
-import { readStack, stackFile, type StackInfo } from './api.ts';
+import type { Config } from '../config.ts';
+import { UserError } from '../core/errors.ts';
+import { ensureDemoUsers } from '../authz/users.ts';
+import { defaultFleetConfig } from '../devfleet/config.ts';
+import { findTemporalCli } from './provision.ts';
+import { startDevServer, type DevServer } from './dev-server.ts';
+import { getFreePort } from './ports.ts';
+import { isAlive, readOrCreatePrivateFile } from '../host.ts';
+import { readStack, stackFile, type StackInfo } from './stack-file.ts';
 
-const BIN = fileURLToPath(new URL('../bin/mechanic.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
 
 export type PartName = 'devfleet' | 'worker' | 'server';
