@@ -1,26 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Config } from '../src/config.ts';
 import { UserError, type ErrorCode } from '../src/core/errors.ts';
 import { readUsersFile } from '../src/authz/users.ts';
-
-export interface StackInfo {
-  readonly apiUrl: string;
-  readonly temporalAddress: string;
-  readonly temporalUiUrl?: string | undefined;
-  readonly devfleetEndpoint: string;
-  readonly pid: number;
-}
-
-export const stackFile = (home: string) => path.join(home, 'stack.json');
-
-export async function readStack(home: string): Promise<StackInfo | undefined> {
-  try {
-    return JSON.parse(await readFile(stackFile(home), 'utf8')) as StackInfo;
-  } catch {
-    return undefined;
-  }
-}
+import { readStack } from '../src/embedded/stack-file.ts';
 
 export interface Api {
   readonly url: string;
