@@ -1,5 +1,6 @@
 // @ts-check
 import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
 
 const nodeBuiltins = [
   'fs',
@@ -27,7 +28,11 @@ export default tseslint.config(
       },
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/extensions': ['.ts', '.tsx', '.js'] },
     rules: {
+      // Modules depend in one direction; a cycle means two of them are really one, or a seam is missing.
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
@@ -93,6 +98,42 @@ export default tseslint.config(
                 '**/authz/**',
               ],
               message: 'src/core depends on nothing but zod',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The command line talks to mechanic only through the API client; the parts it starts
+    // (server, worker, devfleet, the embedded stack) are loaded by their entry points, on demand.
+    files: ['cli/**/*.ts', 'cli/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/src/store/**',
+                '**/src/activities/**',
+                '**/src/server/**',
+                '**/src/temporal/**',
+                '**/src/devfleet/**',
+                '**/workflows/**',
+                '@temporalio/*',
+                '@aws-sdk/*',
+                'kysely',
+                'pg',
+                'better-sqlite3',
+                'hono',
+                // The process entry points beside each part are what the CLI starts.
+                '!**/src/server/main.ts',
+                '!**/src/temporal/worker-main.ts',
+                '!**/src/devfleet/main.ts',
+              ],
+              allowTypeImports: true,
+              message: 'cli/ uses the API client (src/api); other parts are started through their entry points (main.ts)',
             },
           ],
         },

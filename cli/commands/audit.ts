@@ -1,5 +1,4 @@
 import { loadConfig } from '../../src/config.ts';
-import type { AuditRecord, ChainVerdict } from '../../src/core/audit.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
@@ -24,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   if (extra.length || (sub !== 'list' && sub !== 'verify')) throw new UserError('USAGE', `usage: ${USAGE}`);
   const api = await connectApi(loadConfig(), values.as);
   if (sub === 'verify') {
-    const { verdict } = await api.request<{ verdict: ChainVerdict }>('GET', '/api/audit/verify');
+    const { verdict } = await api.call('verifyAudit');
     if (values.json) out.json(verdict);
     else
       out.line(
@@ -34,11 +33,12 @@ export async function run(argv: string[]): Promise<number> {
       );
     return verdict.ok ? 0 : 1;
   }
-  const q = new URLSearchParams({
-    ...(values.execution ? { executionId: values.execution } : {}),
-    ...(values.limit ? { limit: values.limit } : {}),
+  const { records } = await api.call('listAudit', {
+    query: {
+      ...(values.execution ? { executionId: values.execution } : {}),
+      ...(values.limit ? { limit: values.limit } : {}),
+    },
   });
-  const { records } = await api.request<{ records: AuditRecord[] }>('GET', `/api/audit?${q.toString()}`);
   if (values.json) out.json(records);
   else out.line(formatAudit(records));
   return 0;

@@ -1,6 +1,5 @@
 import { loadConfig } from '../../src/config.ts';
 import { UserError } from '../../src/core/errors.ts';
-import type { ExecutionStatus } from '../../src/core/execution.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
@@ -18,13 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!id || extra.length) throw new UserError('USAGE', `name exactly one execution; usage: ${USAGE}`);
   if (!values.reason) throw new UserError('USAGE', 'say why you cancel it: add --reason "why"');
   const api = await connectApi(loadConfig(), values.as);
-  const { status } = await api.request<{ status: ExecutionStatus }>(
-    'POST',
-    `/api/executions/${encodeURIComponent(id)}/cancel`,
-    {
-      reason: values.reason,
-    },
-  );
+  const { status } = await api.call('cancel', { params: { id }, body: { reason: values.reason } });
   if (values.json) out.json({ executionId: id, cancelRequestedWhile: status });
   else
     out.line(

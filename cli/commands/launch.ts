@@ -1,5 +1,4 @@
 import { loadConfig } from '../../src/config.ts';
-import type { Plan } from '../../src/core/plan.ts';
 import { connectApi } from '../api.ts';
 import { keyValues, parse } from '../args.ts';
 import { formatPlan } from '../format.ts';
@@ -31,29 +30,28 @@ export async function run(argv: string[]): Promise<number> {
   if (version !== undefined && !Number.isInteger(version))
     throw new UserError('USAGE', '--version takes a whole number');
   const api = await connectApi(loadConfig(), values.as);
-  const result = await api.request<{ executionId?: string; plan: Plan; planDigest: string }>(
-    'POST',
-    '/api/executions',
-    {
-      runbook,
-      ...(version !== undefined ? { version } : {}),
-      params: keyValues(values.param, '--param'),
-      ...(values.target ? { targets: values.target } : {}),
-      reason: values.reason,
-      dryRun: values['dry-run'] === true,
-    },
-  );
+  const body = {
+    runbook,
+    ...(version !== undefined ? { version } : {}),
+    params: keyValues(values.param, '--param'),
+    ...(values.target ? { targets: values.target } : {}),
+    reason: values.reason,
+  };
+  if (values['dry-run']) {
+    const planned = await api.call('plan', { body });
+    if (values.json) out.json(planned);
+    else out.line(`plan only — nothing was started:\n${formatPlan(planned.plan, planned.planDigest)}`);
+    return 0;
+  }
+  const result = await api.call('launch', { body });
   if (values.json) {
     out.json(result);
     return 0;
   }
-  if (values['dry-run']) {
-    out.line(`plan only — nothing was started:\n${formatPlan(result.plan, result.planDigest)}`);
-    return 0;
-  }
-  out.line(result.executionId);
+  const { executionId } = result;
+  out.line(executionId);
   out.info(
-    `${formatPlan(result.plan, result.planDigest)}\n\nwaiting for approval: mechanic approve ${result.executionId} --as <approver>`,
+    `${formatPlan(result.plan, result.planDigest)}\n\nwaiting for approval: mechanic approve ${executionId} --as <approver>`,
   );
   return 0;
 }

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config.ts';
-import type { ExecutionSummary } from '../../src/core/audit.ts';
+import type { ExecutionStatus } from '../../src/core/execution.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
@@ -15,15 +15,13 @@ export async function run(argv: string[]): Promise<number> {
     USAGE,
   );
   if (positionals.length) throw new UserError('USAGE', `list takes no arguments; usage: ${USAGE}`);
-  const q = new URLSearchParams({
-    ...(values.status ? { status: values.status } : {}),
-    ...(values.limit ? { limit: values.limit } : {}),
-  });
   const api = await connectApi(loadConfig(), values.as);
-  const { executions } = await api.request<{ executions: ExecutionSummary[] }>(
-    'GET',
-    `/api/executions?${q.toString()}`,
-  );
+  const { executions } = await api.call('listExecutions', {
+    query: {
+      ...(values.status ? { status: values.status as ExecutionStatus } : {}),
+      ...(values.limit ? { limit: values.limit } : {}),
+    },
+  });
   if (values.json) out.json(executions);
   else out.line(formatSummaries(executions));
   return 0;

@@ -1,5 +1,4 @@
 import { loadConfig } from '../../src/config.ts';
-import type { Runbook } from '../../src/core/runbook.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
@@ -11,7 +10,7 @@ export async function run(argv: string[]): Promise<number> {
     'mechanic runbooks [--as user] [--json]',
   );
   const api = await connectApi(loadConfig(), values.as);
-  const { runbooks } = await api.request<{ runbooks: (Runbook & { digest: string })[] }>('GET', '/api/runbooks');
+  const { runbooks } = await api.call('listRunbooks');
   if (values.json) {
     out.json(runbooks);
     return 0;

@@ -1,58 +1,8 @@
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../src/config.ts';
-import { createLogger, untilSignal } from '../../src/log.ts';
-import { openAuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
-import { readUsersFile, tokenAuthenticator } from '../../src/authz/users.ts';
-import { connectClient } from '../../src/temporal/connect.ts';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
-import { createApp } from '../../src/server/app.ts';
-import { UserError } from '../../src/core/errors.ts';
+import { parse } from '../args.ts';
 
-/** `mechanic server`: the HTTP API, until SIGINT/SIGTERM. */
-export async function run(): Promise<number> {
-  const config = loadConfig();
-  const log = createLogger('server', config.logLevel);
-  const registry = await loadRunbookRegistry(config.runbooksDir);
-  const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
-  const audit = await openAuditStore(config.store);
-  const client = await connectClient(config.temporal);
-  const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
-  const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
-  const executions = createExecutionService({
-    client,
-    taskQueue: config.temporal.taskQueue,
-    registry,
-    inventory,
-    audit,
-    region: config.aws.region,
-    settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
-  });
-  const app = createApp({ authenticator, executions, registry, audit, log });
-  const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        e.code === 'EADDRINUSE' || e.code === 'EACCES'
-          ? new UserError(
-              'CONFIG_INVALID',
-              `the API cannot listen on ${config.api.host}:${config.api.port} (${e.code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}); set MECHANIC_API_PORT to a free port`,
-            )
-          : e,
-      ),
-    );
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.api.host}:${port}`;
-  log.info({ url, runbooks: registry.list().length }, 'ready');
-  await untilSignal(config.supervised);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await client.connection.close();
-  await audit.close();
-  log.info('stopped');
-  return 0;
+/** `mechanic server`: the HTTP API (src/server/main.ts), until SIGINT/SIGTERM. */
+export async function run(argv: string[]): Promise<number> {
+  parse(argv, {}, 'mechanic server');
+  const { runServer } = await import('../../src/server/main.ts');
+  return runServer();
 }

@@ -3,30 +3,34 @@
  * an exit code, an HTTP status or a failure `type`; the code survives the workflow sandbox where
  * `instanceof` does not.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'RUNBOOK_INVALID'
-  | 'RUNBOOK_NOT_FOUND'
-  | 'PARAMS_INVALID'
-  | 'TARGETS_INVALID'
-  | 'TEMPLATE_UNSAFE'
-  | 'EXECUTION_NOT_FOUND'
-  | 'EXECUTION_FINISHED'
-  | 'APPROVAL_SELF'
-  | 'APPROVAL_DUPLICATE'
-  | 'APPROVAL_NOT_ALLOWED'
-  | 'APPROVAL_PLAN_MISMATCH'
-  | 'APPROVAL_REJECTED'
-  | 'APPROVAL_EXPIRED'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'TEMPORAL_UNAVAILABLE'
-  | 'TEMPORAL_CLI_UNAVAILABLE'
-  | 'SERVER_UNAVAILABLE'
-  | 'STS_FAILED'
-  | 'SSM_COMMAND_FAILED'
-  | 'AUDIT_CHAIN_BROKEN'
-  | 'USAGE';
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'RUNBOOK_INVALID',
+  'RUNBOOK_NOT_FOUND',
+  'PARAMS_INVALID',
+  'TARGETS_INVALID',
+  'TEMPLATE_UNSAFE',
+  'EXECUTION_NOT_FOUND',
+  'EXECUTION_FINISHED',
+  'APPROVAL_SELF',
+  'APPROVAL_DUPLICATE',
+  'APPROVAL_NOT_ALLOWED',
+  'APPROVAL_PLAN_MISMATCH',
+  'APPROVAL_REJECTED',
+  'APPROVAL_EXPIRED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'TEMPORAL_UNAVAILABLE',
+  'TEMPORAL_CLI_UNAVAILABLE',
+  'SERVER_UNAVAILABLE',
+  'STS_FAILED',
+  'SSM_COMMAND_FAILED',
+  'AUDIT_CHAIN_BROKEN',
+  'USAGE',
+  /** A bug on the server: never a user's mistake, always in the server's log. */
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export abstract class MechanicError extends Error {
   abstract readonly code: ErrorCode;

@@ -1,79 +1,111 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
-import { z } from 'zod';
 import type { Logger } from 'pino';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
-import type { Authenticator, User } from '../authz/users.ts';
-import { authorize, type Action } from '../authz/policy.ts';
-import { ExecutionStatusSchema } from '../core/audit.ts';
-import { UserError, isMechanicError } from '../core/errors.ts';
+import type { Authenticator } from '../authz/users.ts';
+import type { Authorizer } from '../authz/authorizer.ts';
+import type { Channel } from '../api/client.ts';
+import { openApiDocument } from '../api/openapi.ts';
+import { ExecutionIdSchema, type ErrorBody } from '../api/schemas.ts';
+import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import type { ExecutionService } from './executions.ts';
+import type { AuditTail } from './audit-tail.ts';
 import { HTTP_STATUS } from './errors.ts';
+import type { Env, Guard } from './route.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { eventRoutes } from './routes/events.ts';
+import { executionRoutes } from './routes/executions.ts';
+import { runbookRoutes } from './routes/runbooks.ts';
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
   readonly executions: ExecutionService;
   readonly registry: RunbookRegistry;
   readonly audit: AuditStore;
+  readonly tail: AuditTail;
   readonly log: Logger;
+  readonly version?: string;
 }
 
-type Env = { Variables: { user: User } };
+const CHANNELS: readonly Channel[] = ['cli', 'tui', 'slack', 'web', 'api'];
+const MAX_BODY_BYTES = 256 * 1024;
 
-const LaunchBodySchema = z.strictObject({
-  runbook: z.string().min(1),
-  version: z.number().int().positive().optional(),
-  params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-  targets: z.array(z.string().min(1)).max(50).optional(),
-  reason: z.string(),
-  dryRun: z.boolean().default(false),
-});
-
-const VoteBodySchema = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  planDigest: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-character plan digest shown with the plan'),
-  comment: z.string().max(500).optional(),
-});
-
-const CancelBodySchema = z.strictObject({ reason: z.string().max(500) });
-
-async function parseBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  let json: unknown;
-  try {
-    json = await c.req.json();
-  } catch {
-    throw new UserError('USAGE', 'the request body is not valid JSON');
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) throw new UserError('USAGE', `the request is invalid:\n${z.prettifyError(r.error)}`);
-  return r.data;
+function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
 }
 
-/** The JSON API. Every route under /api authenticates the caller and authorizes the action. */
+/**
+ * The HTTP API. Every route under /api authenticates the caller, asks the one Authorizer, and
+ * speaks the contract in src/api; every refusal of an authenticated caller is recorded.
+ */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
+  const channelOf = (c: Context): Channel => {
+    const claimed = c.req.header('x-mechanic-channel') as Channel | undefined;
+    return claimed && CHANNELS.includes(claimed) ? claimed : 'api';
+  };
+  /** The execution a request is about, when its path names a well-formed one. */
+  const executionOf = (c: Context<Env>): string | null => {
+    const id = /^\/api\/executions\/([^/]+)/.exec(c.req.path)?.[1];
+    return id !== undefined && ExecutionIdSchema.safeParse(id).success ? id : null;
+  };
+
+  const guard: Guard = async (c, action, resource) => {
+    const user = c.get('user');
+    const decision = deps.authorizer.authorize(user, action, resource, { channel: c.get('channel') });
+    if (decision.allow) return;
+    await deps.executions.auditRefusal(user, resource.kind === 'execution' ? resource.id : null, 'access.denied', {
+      action,
+      path: c.req.path.slice(0, 300),
+      channel: c.get('channel'),
+      reason: decision.reason,
+    });
+    c.set('refusalRecorded', true);
+    throw new UserError('FORBIDDEN', decision.reason);
+  };
+
   app.use(secureHeaders());
   app.use(
     '/api/*',
     bodyLimit({
-      maxSize: 256 * 1024,
+      maxSize: MAX_BODY_BYTES,
       onError: (c) => c.json(errorBody('USAGE', 'the request body is larger than 256 KiB'), 413),
     }),
   );
 
-  app.onError((err, c) => {
-    if (isMechanicError(err)) return c.json(errorBody(err.code, err.message), HTTP_STATUS[err.code]);
-    deps.log.error({ err }, 'unhandled error in API request');
-    return c.json(
-      errorBody('SERVER_UNAVAILABLE', 'the server failed to handle this request; its log has the details'),
-      500,
-    );
+  app.onError(async (err, c) => {
+    if (!isMechanicError(err)) {
+      deps.log.error({ err }, 'unhandled error in API request');
+      return c.json(errorBody('INTERNAL', 'the server failed to handle this request; its log has the details'), 500);
+    }
+    const status = HTTP_STATUS[err.code];
+    const user = c.get('user') as Env['Variables']['user'] | undefined;
+    if (user && status >= 400 && status < 500 && !c.get('refusalRecorded')) {
+      // Every refusal of a known caller is on the record, whatever refused it.
+      try {
+        await deps.executions.auditRefusal(user, executionOf(c), 'request.refused', {
+          method: c.req.method,
+          path: c.req.path.slice(0, 300),
+          channel: c.get('channel'),
+          status,
+          code: err.code,
+          reason: err.message.slice(0, 2000),
+        });
+      } catch (e) {
+        deps.log.error({ err: e }, 'could not record a refused request');
+      }
+    }
+    return c.json(errorBody(err.code, err.message), status as ContentfulStatusCode);
   });
-  app.notFound((c) => c.json(errorBody('USAGE', `there is no ${c.req.method} ${c.req.path} in the mechanic API`), 404));
+  app.notFound((c) => c.json(errorBody('USAGE', `there is no ${c.req.method} ${c.req.path.slice(0, 200)} in the mechanic API`), 404));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  const openapi = openApiDocument(deps.version ?? '0');
+  app.get('/api/openapi.json', (c) => c.json(openapi));
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
@@ -86,97 +118,15 @@ export function createApp(deps: AppDeps): Hono<Env> {
       );
     }
     c.set('user', user);
+    c.set('channel', channelOf(c));
+    c.set('refusalRecorded', false);
     return next();
   });
 
-  /** Refuses and audits an action the caller may not take. */
-  const require = async (c: Context<Env>, action: Action, executionId: string | null = null): Promise<User> => {
-    const user = c.get('user');
-    const decision = authorize(user, action);
-    if (!decision.allowed) {
-      await deps.executions.auditRefusal(user, executionId, 'access.denied', {
-        action,
-        path: c.req.path,
-        reason: decision.reason,
-      });
-      throw new UserError('FORBIDDEN', decision.reason);
-    }
-    return user;
-  };
-
   app.get('/api/me', (c) => c.json({ user: c.get('user') }));
-
-  app.get('/api/runbooks', async (c) => {
-    await require(c, 'runbook:read');
-    return c.json({
-      runbooks: deps.registry.list().map((r) => ({ ...r.runbook, digest: r.digest, source: r.source })),
-    });
-  });
-
-  app.get('/api/runbooks/:name', async (c) => {
-    await require(c, 'runbook:read');
-    const version = c.req.query('version');
-    const entry = deps.registry.get(c.req.param('name'), version ? Number(version) : undefined);
-    return c.json({ runbook: { ...entry.runbook, digest: entry.digest, source: entry.source } });
-  });
-
-  app.post('/api/executions', async (c) => {
-    const user = await require(c, 'runbook:launch');
-    const body = await parseBody(c, LaunchBodySchema);
-    if (body.dryRun) return c.json(await deps.executions.plan(user, body), 200);
-    return c.json(await deps.executions.launch(user, body), 201);
-  });
-
-  app.get('/api/executions', async (c) => {
-    await require(c, 'execution:read');
-    const status = c.req.query('status');
-    const parsed = status === undefined ? undefined : ExecutionStatusSchema.safeParse(status);
-    if (parsed && !parsed.success) throw new UserError('USAGE', `"${status}" is not an execution status`);
-    const limit = Number(c.req.query('limit') ?? 50);
-    return c.json({ executions: await deps.executions.list({ ...(parsed ? { status: parsed.data } : {}), limit }) });
-  });
-
-  app.get('/api/executions/:id', async (c) => {
-    const id = c.req.param('id');
-    await require(c, 'execution:read', id);
-    return c.json({ execution: await deps.executions.get(id) });
-  });
-
-  app.post('/api/executions/:id/votes', async (c) => {
-    const id = c.req.param('id');
-    const user = await require(c, 'execution:vote', id);
-    const body = await parseBody(c, VoteBodySchema);
-    return c.json({ approval: await deps.executions.vote(user, id, body) });
-  });
-
-  app.post('/api/executions/:id/cancel', async (c) => {
-    const id = c.req.param('id');
-    const user = await require(c, 'execution:cancel', id);
-    const body = await parseBody(c, CancelBodySchema);
-    return c.json({ status: await deps.executions.cancel(user, id, body.reason) });
-  });
-
-  app.get('/api/audit', async (c) => {
-    await require(c, 'audit:read');
-    const executionId = c.req.query('executionId');
-    const afterSeq = c.req.query('afterSeq');
-    const limit = c.req.query('limit');
-    const records = await deps.audit.list({
-      ...(executionId ? { executionId } : {}),
-      ...(afterSeq ? { afterSeq: Number(afterSeq) } : {}),
-      ...(limit ? { limit: Number(limit) } : {}),
-    });
-    return c.json({ records });
-  });
-
-  app.get('/api/audit/verify', async (c) => {
-    await require(c, 'audit:read');
-    return c.json({ verdict: await deps.audit.verify() });
-  });
-
+  runbookRoutes(app, guard, deps.registry);
+  executionRoutes(app, guard, deps.executions);
+  auditRoutes(app, guard, deps.audit);
+  eventRoutes(app, guard, { audit: deps.audit, tail: deps.tail, authorizer: deps.authorizer });
   return app;
-}
-
-function errorBody(code: string, message: string) {
-  return { error: { code, message } };
 }

@@ -25,4 +25,5 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, 400 | 401 | 403 | 404 | 409
   SSM_COMMAND_FAILED: 502,
   AUDIT_CHAIN_BROKEN: 500,
   USAGE: 400,
+  INTERNAL: 500,
 };

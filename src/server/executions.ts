@@ -14,7 +14,8 @@ import type { ExecutionSummary, NewAuditEvent } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
 import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
 import { hasControlCharacters } from '../core/params.ts';
-import { TERMINAL_STATUSES, requestedEvent } from '../core/execution.ts';
+import { TERMINAL_STATUSES } from '../core/execution.ts';
+import { requestedEvent } from '../core/audit-events.ts';
 import type { Plan } from '../core/plan.ts';
 import type { User } from '../authz/users.ts';
 import { buildPlan } from '../core/plan.ts';
@@ -69,7 +70,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   async function auditRefusal(
     user: User,
     executionId: string | null,
-    type: 'approval.refused' | 'access.denied',
+    type: 'approval.refused' | 'access.denied' | 'request.refused',
     data: Record<string, unknown>,
   ) {
     const event: NewAuditEvent = {
@@ -134,8 +135,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         return await temporalCall(() =>
           deps.client.workflow.getHandle(executionId).executeUpdate(voteUpdate, {
             args: [vote],
-            // One vote per person and plan: a retried request returns the first result.
-            updateId: `${user.id}:${req.planDigest}`,
+            // A fresh update id per request: Temporal would answer a reused id with the first
+            // vote's result, so a second vote (even a reject after an approve) would look accepted.
+            // The validator refuses it instead, saying what the voter already did.
+            updateId: `${user.id}:${randomUUID()}`,
           }),
         );
       } catch (e) {
@@ -152,19 +155,13 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
     /**
      * Cancels an execution at whatever stage it is: waiting for approval, or running (its SSM
-     * command is cancelled). Operators may cancel only their own executions; admins any.
+     * command is cancelled). Who may cancel which execution is the Authorizer's decision, made
+     * before this is called.
      */
     async cancel(user: User, executionId: string, reason: string): Promise<ExecutionStatus> {
       const text = reason.trim();
       if (text.length < 3 || hasControlCharacters(text)) {
         throw new UserError('USAGE', 'say on one line why you cancel it: add --reason "why"');
-      }
-      const summary = await deps.audit.getExecution(executionId);
-      if (!summary) throw notFound(executionId);
-      if (!user.roles.includes('admin') && summary.operator !== user.id) {
-        const message = `${user.id} may only cancel their own executions; ${executionId} was requested by ${summary.operator}`;
-        await auditRefusal(user, executionId, 'access.denied', { action: 'execution:cancel', reason: message });
-        throw new UserError('FORBIDDEN', message);
       }
       try {
         return await temporalCall(() =>
@@ -192,8 +189,18 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       return view;
     },
 
-    async list(q: { status?: ExecutionStatus; limit?: number }): Promise<ExecutionSummary[]> {
-      return deps.audit.listExecutions(q);
+    /** The execution's index entry, or EXECUTION_NOT_FOUND: what the Authorizer needs to know of it. */
+    async summary(executionId: string): Promise<ExecutionSummary> {
+      const summary = await deps.audit.getExecution(executionId);
+      if (!summary) throw notFound(executionId);
+      return summary;
+    },
+
+    async list(q: { status?: ExecutionStatus | undefined; limit?: number | undefined }): Promise<ExecutionSummary[]> {
+      return deps.audit.listExecutions({
+        ...(q.status !== undefined ? { status: q.status } : {}),
+        ...(q.limit !== undefined ? { limit: q.limit } : {}),
+      });
     },
 
     auditRefusal,

@@ -1,0 +1,193 @@
+/**
+ * The shapes that cross the HTTP API, as zod schemas. The server answers with them, the typed
+ * client parses every answer with them, and the OpenAPI document is generated from them, so the
+ * three cannot drift apart. Only zod and the core's plain constants are imported here: the CLI and
+ * the TUI load this module, and neither should pay for the runbook parser or a database driver.
+ */
+import { z } from 'zod';
+import { ERROR_CODES } from '../core/errors.ts';
+import { EXECUTION_STATUSES } from '../core/execution.ts';
+
+/** Execution ids are short tokens (`mx-…`); anything longer or stranger is refused before any look-up. */
+export const ExecutionIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be an execution id like mx-ab12cd34ef');
+export const RunbookNameSchema = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be a runbook name like deploy-web');
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+export const ErrorBodySchema = z.strictObject({
+  error: z.strictObject({ code: ErrorCodeSchema, message: z.string() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
+const ParamValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+
+export const PrincipalSchema = z.object({
+  id: z.string(),
+  displayName: z.string(),
+  roles: z.array(z.string()),
+});
+
+export const PlannedTargetSchema = z.object({ instanceId: z.string(), name: z.string().exactOptional() });
+const PlannedStepSchema = z.object({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() });
+
+export const PlanSchema = z.object({
+  executionId: z.string(),
+  runbook: z.object({ name: z.string(), version: z.number().int(), digest: z.string(), description: z.string() }),
+  requester: z.string(),
+  reason: z.string(),
+  params: z.record(z.string(), ParamValueSchema),
+  targets: z.array(PlannedTargetSchema),
+  roleArn: z.string(),
+  region: z.string(),
+  steps: z.array(PlannedStepSchema),
+  onFailure: z.array(PlannedStepSchema),
+  approval: z.object({ required: z.number().int(), expiresAfterSeconds: z.number().int() }),
+  budgetSeconds: z.number().int(),
+  sessionPolicy: z.string(),
+  createdAt: z.string(),
+});
+
+export const ApprovalStateSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('pending'), approvedBy: z.array(z.string()), missing: z.number().int() }),
+  z.object({ status: z.literal('approved'), approvedBy: z.array(z.string()) }),
+  z.object({ status: z.literal('rejected'), by: z.string(), comment: z.string().exactOptional() }),
+]);
+
+const VoteSchema = z.object({
+  approver: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  planDigest: z.string(),
+  comment: z.string().exactOptional(),
+});
+
+const InstanceResultSchema = z.object({
+  instanceId: z.string(),
+  status: z.string(),
+  statusDetails: z.string(),
+  responseCode: z.number(),
+  stdout: z.string(),
+  stderr: z.string(),
+  outputSha256: z.string(),
+});
+
+const StepViewSchema = z.object({
+  name: z.string(),
+  phase: z.enum(['main', 'onFailure']),
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'skipped']),
+  commandId: z.string().exactOptional(),
+  instances: z.array(InstanceResultSchema),
+});
+
+export const ExecutionViewSchema = z.object({
+  executionId: z.string(),
+  status: ExecutionStatusSchema,
+  planDigest: z.string(),
+  plan: PlanSchema,
+  approval: ApprovalStateSchema,
+  votes: z.array(VoteSchema),
+  steps: z.array(StepViewSchema),
+  credentials: z
+    .object({
+      accessKeyId: z.string(),
+      expiration: z.string(),
+      policyDigest: z.string(),
+      packedPolicySize: z.number().exactOptional(),
+    })
+    .exactOptional(),
+  reason: z.string().exactOptional(),
+});
+
+export const ExecutionSummarySchema = z.object({
+  id: z.string(),
+  runbookName: z.string(),
+  runbookVersion: z.number().int(),
+  operator: z.string(),
+  reason: z.string(),
+  status: ExecutionStatusSchema,
+  planDigest: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  targets: z.array(z.string()),
+  approvals: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+
+/** A runbook as the catalog shows it; the server validated it fully when it loaded the file. */
+export const RunbookInfoSchema = z.looseObject({
+  name: z.string(),
+  version: z.number().int(),
+  description: z.string(),
+  roleArn: z.string(),
+  parameters: z.record(z.string(), z.looseObject({ type: z.string(), description: z.string().optional() })),
+  targets: z.union([
+    z.object({ instanceIds: z.array(z.string()) }),
+    z.object({ tags: z.record(z.string(), z.string()) }),
+  ]),
+  approval: z.object({ required: z.number().int(), expiresAfterMinutes: z.number().int() }),
+  steps: z.array(z.looseObject({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() })),
+  onFailure: z.array(z.looseObject({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() })),
+  digest: z.string(),
+  source: z.string(),
+});
+export type RunbookInfo = z.infer<typeof RunbookInfoSchema>;
+
+/** A runbook file the server could not load, and why; the valid ones are still served. */
+export const InvalidRunbookSchema = z.object({ file: z.string(), error: z.string() });
+
+export const AuditRecordSchema = z.object({
+  seq: z.number().int(),
+  eventId: z.string(),
+  executionId: z.string().nullable(),
+  type: z.string(),
+  actor: z.string(),
+  at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  prevHash: z.string(),
+  hash: z.string(),
+  recordedAt: z.string(),
+});
+export type AuditRecordInfo = z.infer<typeof AuditRecordSchema>;
+
+/** The verdict of `audit verify`: ok with a count, or the first broken link; stores may add detail. */
+export const ChainVerdictSchema = z.union([
+  z.looseObject({ ok: z.literal(true), count: z.number().int() }),
+  z.looseObject({ ok: z.literal(false), seq: z.number().int(), reason: z.string() }),
+]);
+
+// Requests -------------------------------------------------------------------------------------
+
+export const LaunchBodySchema = z.strictObject({
+  runbook: RunbookNameSchema,
+  version: z.number().int().positive().exactOptional(),
+  params: z.record(z.string().max(64), ParamValueSchema).default({}),
+  targets: z.array(z.string().min(1).max(128)).max(50).exactOptional(),
+  reason: z.string().max(500),
+});
+export type LaunchBody = z.input<typeof LaunchBodySchema>;
+
+export const VoteBodySchema = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  planDigest: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-character plan digest shown with the plan'),
+  comment: z.string().max(500).exactOptional(),
+});
+export type VoteBody = z.input<typeof VoteBodySchema>;
+
+export const CancelBodySchema = z.strictObject({ reason: z.string().max(500) });
+
+const LimitSchema = z.coerce.number().int().positive().max(10_000);
+
+export const ListExecutionsQuerySchema = z.strictObject({
+  status: ExecutionStatusSchema.exactOptional(),
+  limit: LimitSchema.exactOptional(),
+});
+export const AuditListQuerySchema = z.strictObject({
+  executionId: ExecutionIdSchema.exactOptional(),
+  afterSeq: z.coerce.number().int().nonnegative().exactOptional(),
+  limit: LimitSchema.exactOptional(),
+});
+export const RunbookQuerySchema = z.strictObject({ version: z.coerce.number().int().positive().exactOptional() });
+export const ExecutionParamsSchema = z.strictObject({ id: ExecutionIdSchema });
+export const RunbookParamsSchema = z.strictObject({ name: RunbookNameSchema });

@@ -1,0 +1,63 @@
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../config.ts';
+import { createLogger, untilSignal } from '../log.ts';
+import { openAuditStore } from '../store/audit-log.ts';
+import { loadRunbookRegistry } from '../store/runbook-registry.ts';
+import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
+import { connectClient } from '../temporal/connect.ts';
+import { createInventory } from '../activities/inventory.ts';
+import { createStsClient, ssmClients } from '../activities/aws.ts';
+import { createExecutionService } from './executions.ts';
+import { createApp } from './app.ts';
+import { createAuditTail } from './audit-tail.ts';
+import { roleAuthorizer } from '../authz/authorizer.ts';
+import { UserError } from '../core/errors.ts';
+
+/** The API server's process: `mechanic server` runs this until SIGINT/SIGTERM. */
+export async function runServer(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger('server', config.logLevel);
+  const registry = await loadRunbookRegistry(config.runbooksDir);
+  const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
+  const audit = await openAuditStore(config.store);
+  const client = await connectClient(config.temporal);
+  const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
+  const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
+  const executions = createExecutionService({
+    client,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    inventory,
+    audit,
+    region: config.aws.region,
+    settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
+  });
+  const tail = createAuditTail(audit);
+  const app = createApp({ authenticator, authorizer: roleAuthorizer(), executions, registry, audit, tail, log });
+  const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE' || e.code === 'EACCES'
+          ? new UserError(
+              'CONFIG_INVALID',
+              `the API cannot listen on ${config.api.host}:${config.api.port} (${e.code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}); set MECHANIC_API_PORT to a free port`,
+            )
+          : e,
+      ),
+    );
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.api.host}:${port}`;
+  log.info({ url, runbooks: registry.list().length }, 'ready');
+  await untilSignal(config.supervised);
+  // Live event streams end first, so closing the server does not wait for their clients.
+  tail.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await client.connection.close();
+  await audit.close();
+  log.info('stopped');
+  return 0;
+}

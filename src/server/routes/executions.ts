@@ -1,0 +1,40 @@
+import type { Hono } from 'hono';
+import type { ExecutionService } from '../executions.ts';
+import { register, type Env, type Guard } from '../route.ts';
+
+export function executionRoutes(app: Hono<Env>, guard: Guard, executions: ExecutionService): void {
+  register(app, guard, 'plan', {
+    authorize: () => ['launch', { kind: 'catalog' }],
+    run: async (_c, { user, body }) => executions.plan(user, body),
+  });
+  register(app, guard, 'launch', {
+    authorize: () => ['launch', { kind: 'catalog' }],
+    run: async (_c, { user, body }) => executions.launch(user, body),
+  });
+  register(app, guard, 'listExecutions', {
+    authorize: () => ['readRun', { kind: 'catalog' }],
+    run: async (_c, { query }) => ({ executions: await executions.list(query) }),
+  });
+  register(app, guard, 'getExecution', {
+    authorize: ({ params }) => ['readRun', { kind: 'execution', id: params.id }],
+    run: async (_c, { params }) => ({ execution: await executions.get(params.id) }),
+  });
+  register(app, guard, 'vote', {
+    authorize: ({ params }) => ['approve', { kind: 'execution', id: params.id }],
+    run: async (c, { user, params, body }) => {
+      // The workflow refuses a vote that must not count, and the service records that refusal.
+      c.set('refusalRecorded', true);
+      const approval = await executions.vote(user, params.id, body);
+      c.set('refusalRecorded', false);
+      return { approval };
+    },
+  });
+  register(app, guard, 'cancel', {
+    // Who may cancel depends on who requested the run, so the Authorizer sees the requester.
+    authorize: async ({ params }) => [
+      'cancel',
+      { kind: 'execution', id: params.id, requester: (await executions.summary(params.id)).operator },
+    ],
+    run: async (_c, { user, params, body }) => ({ status: await executions.cancel(user, params.id, body.reason) }),
+  });
+}
