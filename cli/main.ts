@@ -32,10 +32,10 @@ Embedded stack
 Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic runbooks                              list the runbooks you can launch
   mechanic launch <runbook> --param k=v --reason "why" [--target id] [--dry-run]
-  mechanic approve <execution> [--comment text]
-  mechanic reject <execution> --comment "why"
+  mechanic approve <execution> [--comment text] [--yes | --digest <prefix>]   shows the plan, then asks
+  mechanic reject <execution> --comment "why" [--yes | --digest <prefix>]
   mechanic cancel <execution> --reason "why"     stop it, waiting or running
-  mechanic status <execution>
+  mechanic status <execution> [--wait]          --wait follows the run's live events to its end
   mechanic list [--status running]
   mechanic audit list [--execution id] | mechanic audit verify
 

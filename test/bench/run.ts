@@ -25,7 +25,6 @@ import { openAuditStore } from '../../src/store/audit-log.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 import { connectApi } from '../../cli/api.ts';
-import type { ExecutionView } from '../../src/core/execution.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -146,20 +145,15 @@ async function benchRun(dir: string): Promise<Row> {
     const sts = new STSClient({ region: 'us-east-1', endpoint, credentials: root });
 
     const run = async () => {
-      const launched = await alice.request<{ executionId: string; planDigest: string }>('POST', '/api/executions', {
-        runbook: 'rotate-logs',
-        params: { keep: 3 },
-        reason: 'benchmark run',
+      const launched = await alice.call('launch', {
+        body: { runbook: 'rotate-logs', params: { keep: 3 }, reason: 'benchmark run' },
       });
-      await bob.request('POST', `/api/executions/${launched.executionId}/votes`, {
-        decision: 'approve',
-        planDigest: launched.planDigest,
+      await bob.call('vote', {
+        params: { id: launched.executionId },
+        body: { decision: 'approve', planDigest: launched.planDigest },
       });
       for (;;) {
-        const { execution } = await alice.request<{ execution: ExecutionView }>(
-          'GET',
-          `/api/executions/${launched.executionId}`,
-        );
+        const { execution } = await alice.call('getExecution', { params: { id: launched.executionId } });
         if (execution.status === 'completed') return;
         if (execution.status !== 'running' && execution.status !== 'awaiting_approval')
           throw new Error(`run ended ${execution.status}`);
