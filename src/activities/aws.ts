@@ -17,6 +17,7 @@ export interface SessionCredentials {
 }
 
 // Throttling is expected when many runs poll at once; the adaptive mode backs off client-side.
+// SendCommand is the exception: its SDK retries are limited to refusals (sendCommandOnce).
 const RETRY = { maxAttempts: 8, retryMode: 'adaptive' } as const;
 
 /** The one place AWS SDK clients are built. */
@@ -57,10 +58,58 @@ export function sessionCredentialsOf(c: Credentials | undefined): SessionCredent
 }
 
 export function createSsmClient(settings: AwsSettings, credentials: SessionCredentials): SSMClient {
-  return new SSMClient({
+  const client = new SSMClient({
     region: settings.region,
     ...RETRY,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     credentials,
   });
+  // Inside the SDK's retry loop, so it decides what that loop may retry for SendCommand.
+  client.middlewareStack.addRelativeTo(sendCommandOnce, {
+    relation: 'after',
+    toMiddleware: 'retryMiddleware',
+    name: 'mechanicSendCommandOnce',
+  });
+  return client;
+}
+
+/** Turns a SendCommand attempt without a refusal into a final error (see SendCommandOutcomeUnknownError). */
+const sendCommandOnce = ((next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+  async (args: unknown) => {
+    try {
+      return await next(args);
+    } catch (e) {
+      if (context.commandName !== 'SendCommandCommand' || refusedBeforeAccepting(e)) throw e;
+      throw new SendCommandOutcomeUnknownError(e);
+    }
+  }) as Parameters<SSMClient['middlewareStack']['addRelativeTo']>[0];
+
+/**
+ * SendCommand has no idempotency token, so the SDK must not send it again after an attempt whose
+ * outcome it cannot know: a 5xx or a lost connection may follow a command SSM accepted and runs.
+ * Only the dispatch activity's find-or-send may send again, after looking for the command. This
+ * error is one the SDK's retry strategy classifies as final (no status, no cause, no known name).
+ */
+export class SendCommandOutcomeUnknownError extends Error {
+  override readonly name = 'SendCommandOutcomeUnknown';
+  constructor(
+    /** What the attempt got instead of an answer; deliberately not `cause`, which the SDK would classify. */
+    readonly lost: unknown,
+  ) {
+    const l = lost as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = l.$metadata?.httpStatusCode;
+    super(
+      `SSM may have accepted the command, but its answer was lost (${l.name ?? 'Error'}${status ? ` ${status}` : ''}: ${l.message ?? String(lost)})`,
+    );
+  }
+}
+
+/**
+ * A 4xx answer proves SSM refused the call: throttling, which the SDK retries, a signature refused
+ * for clock skew, which it retries once corrected, or a mistake it does not retry. Anything else —
+ * a 5xx, a timeout, a connection closed — leaves it unknown whether the command was accepted.
+ */
+function refusedBeforeAccepting(e: unknown): boolean {
+  const status = (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  return status !== undefined && status >= 400 && status < 500;
 }

@@ -209,5 +209,6 @@ function toFailure(e: unknown, dropLease: () => void): unknown {
     );
   }
   if (NOT_RETRYABLE.has(name)) return ApplicationFailure.nonRetryable(message, 'SSM_COMMAND_FAILED');
+  // Including SendCommandOutcomeUnknown: the retried dispatch looks for the command before sending.
   return ApplicationFailure.retryable(message, 'SSM_UNAVAILABLE');
 }

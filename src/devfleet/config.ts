@@ -35,6 +35,26 @@ const FaultsSchema = z.strictObject({
   throttleEveryNth: z.number().int().min(1).optional(),
 });
 
+/**
+ * Faults of the service rather than of an instance. `sendCommand`: the next `times` SendCommand
+ * calls are accepted (the command is stored and runs) but their answer is lost on the way back: a
+ * 503 ('503'), a connection closed without an answer ('drop'), or an answer held back for
+ * `delayMs` ('delay'), as a proxy or a flaky network would. Counted from devfleet's start.
+ */
+const TimesSchema = z.number().int().min(1).default(1);
+const ServiceFaultsSchema = z.strictObject({
+  sendCommand: z
+    .discriminatedUnion('acceptThen', [
+      z.strictObject({ acceptThen: z.enum(['503', 'drop']), times: TimesSchema }),
+      z.strictObject({
+        acceptThen: z.literal('delay'),
+        delayMs: z.number().int().min(1).max(600_000),
+        times: TimesSchema,
+      }),
+    ])
+    .optional(),
+});
+
 const InstanceSchema = z.strictObject({
   id: z.string().regex(/^i-[0-9a-f]{17}$/, 'must be i- followed by 17 lowercase hex digits'),
   name: z.string().min(1).max(255).optional(),
@@ -52,6 +72,7 @@ export const FleetConfigSchema = z
     credentials: z.array(CredentialSchema),
     roles: z.array(RoleSchema),
     instances: z.array(InstanceSchema).max(1000),
+    faults: ServiceFaultsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (what: string, values: readonly string[], path: string) => {
@@ -92,6 +113,7 @@ export type FleetConfig = z.infer<typeof FleetConfigSchema>;
 export type FleetInstance = FleetConfig['instances'][number];
 export type FleetRole = FleetConfig['roles'][number];
 export type FleetCredential = FleetConfig['credentials'][number];
+export type ServiceFaults = NonNullable<FleetConfig['faults']>;
 
 /** Parses and validates a fleet config; every problem is reported in one readable message. */
 export function parseFleetConfig(input: unknown): FleetConfig {

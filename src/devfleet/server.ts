@@ -170,7 +170,11 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     return principal;
   }
 
-  async function handleJson(req: IncomingMessage, body: Buffer, target: string): Promise<unknown> {
+  async function handleJson(
+    req: IncomingMessage,
+    body: Buffer,
+    target: string,
+  ): Promise<{ operation: string; answer: unknown }> {
     const principal = await authenticate(req, body, 'json');
     const m = /^AmazonSSM\.(\w+)$/.exec(target);
     if (!m)
@@ -184,7 +188,32 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       throw new AwsError('SerializationException', 'The request body must be a JSON object.');
     }
-    return ssm.handle(m[1] ?? '', input, principal);
+    const operation = m[1] ?? '';
+    return { operation, answer: await ssm.handle(operation, input, principal) };
+  }
+
+  /** Answers an SSM call, unless a fault says the answer is lost (the call itself took effect). */
+  async function answerJson(res: ServerResponse, operation: string, answer: unknown): Promise<void> {
+    const lost = ssm.lostAnswer(operation);
+    if (lost?.acceptThen === 'drop') {
+      res.destroy();
+      return;
+    }
+    if (lost?.acceptThen === '503') {
+      sendJsonError(res, now(), new AwsError('ServiceUnavailable', 'Service Unavailable', 503));
+      return;
+    }
+    if (lost?.acceptThen === 'delay') {
+      // Held until the delay is over or the connection is gone (the caller gave up, or close()).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, lost.delayMs);
+        res.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    if (!res.destroyed) sendJson(res, now(), answer);
   }
 
   async function handleQuery(req: IncomingMessage, body: Buffer): Promise<{ action: string; xml: string }> {
@@ -209,7 +238,8 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
       if (req.method !== 'POST') throw new AwsError('InvalidAction', 'devfleet accepts only POST requests.', 405);
       const body = await readBody(req);
       if (protocol === 'json') {
-        sendJson(res, now(), await handleJson(req, body, target as string));
+        const { operation, answer } = await handleJson(req, body, target as string);
+        await answerJson(res, operation, answer);
       } else {
         const contentType = req.headers['content-type'] ?? '';
         if (!contentType.startsWith('application/x-www-form-urlencoded')) {

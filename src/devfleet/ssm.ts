@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FleetConfig, FleetInstance } from './config.ts';
+import type { FleetConfig, FleetInstance, ServiceFaults } from './config.ts';
 import { PLUGIN_NAME, PLUGIN_OUTPUT_LIMIT, isTerminal, type Fleet } from './fleet.ts';
 import { evaluateSession, instanceContext } from './iam.ts';
 import {
@@ -155,6 +155,7 @@ function parseTime(value: string): number {
 export class SsmApi {
   private calls = 0;
   private readonly throttleEvery: number[];
+  private lostSendAnswers: number;
 
   constructor(
     private readonly deps: { config: FleetConfig; store: StateStore; fleet: Fleet; sts: Sts; now: () => number },
@@ -162,6 +163,18 @@ export class SsmApi {
     this.throttleEvery = deps.config.instances.flatMap((i) =>
       i.faults?.throttleEveryNth !== undefined ? [i.faults.throttleEveryNth] : [],
     );
+    this.lostSendAnswers = deps.config.faults?.sendCommand?.times ?? 0;
+  }
+
+  /**
+   * How the answer to an operation that succeeded is to be lost, if the `faults.sendCommand`
+   * fault still applies: the command is already stored and running, only the caller never learns.
+   */
+  lostAnswer(operation: string): NonNullable<ServiceFaults['sendCommand']> | undefined {
+    const fault = this.deps.config.faults?.sendCommand;
+    if (operation !== 'SendCommand' || fault === undefined || this.lostSendAnswers <= 0) return undefined;
+    this.lostSendAnswers--;
+    return fault;
   }
 
   /** Runs one operation for an authenticated, unexpired caller and returns the response body. */

@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createActivities, type MechanicActivities } from '../../src/activities/index.ts';
@@ -5,7 +8,9 @@ import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { StepRequest } from '../../src/core/execution.ts';
+import { dispatchToken } from '../../src/activities/ssm.ts';
 import { testInput } from '../helpers/plans.ts';
+import { defaultFleetConfig } from '../../src/devfleet/config.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 /**
@@ -56,6 +61,91 @@ describe('activities against devfleet', () => {
   });
   afterAll(async () => {
     await fleet?.close();
+  });
+
+  /** The host's own count of its runs: the step's script appends a line to a file in its sandbox. */
+  const witnessed = async (h: Harness, instanceId: string, file: string): Promise<number> => {
+    const text = await readFile(join(h.dataDir, 'instances', instanceId, 'root', file), 'utf8').catch(() => '');
+    return text.split('\n').filter(Boolean).length;
+  };
+
+  test.each(['503', 'drop'] as const)(
+    'SendCommand accepted but answered with %s: one command, one run per host',
+    async (acceptThen) => {
+      // A fleet of its own: the fault counts SendCommand calls from its start.
+      const lossy = await startHarness({
+        config: { ...defaultFleetConfig(ROOT), faults: { sendCommand: { acceptThen, times: 1 } } },
+      });
+      try {
+        events = [];
+        const aws = { region: REGION, endpoint: lossy.fleet.endpoint, baseCredentials: ROOT };
+        const worker = createActivities({
+          audit: { append: async (e: NewAuditEvent) => events.push(e) },
+          sts: createStsClient(aws),
+          ssmFor: (c) => createSsmClient(aws, c),
+          pollIntervalMs: { min: 50, max: 200 },
+          deliveryTimeoutSeconds: 60,
+        });
+        const base = request();
+        const req = { ...base, step: { ...base.step, script: 'echo run >> witness\necho ran' } };
+
+        // As Temporal would: the activity is retried after a retryable failure (maximumAttempts 5).
+        const failures: unknown[] = [];
+        let dispatched: { commandId: string; adopted: boolean } | undefined;
+        while (!dispatched && failures.length < 5) {
+          dispatched = await run(worker.dispatchStep, req).catch((e: unknown) => {
+            if (!(e instanceof ApplicationFailure) || e.nonRetryable) throw e;
+            failures.push(e);
+            return undefined;
+          });
+        }
+        const outcome = await run(worker.awaitStep, { ...req, commandId: dispatched!.commandId });
+        expect(outcome.ok).toBe(true);
+
+        for (const id of req.instanceIds) expect(await witnessed(lossy, id, 'witness')).toBe(1);
+        const log = (await readCommandLog(lossy.dataDir)).filter((e) => e.comment === dispatchToken(req));
+        expect(new Set(log.map((e) => e.commandId))).toEqual(new Set([dispatched!.commandId]));
+        expect(log.map((e) => e.instanceId).sort()).toEqual(req.instanceIds);
+        // The SDK did not send again; the failed attempt's retry adopted the command.
+        expect(failures).toEqual([
+          expect.objectContaining({
+            type: 'SSM_UNAVAILABLE',
+            message: expect.stringContaining('SendCommandOutcomeUnknown'),
+          }),
+        ]);
+        expect(dispatched!.adopted).toBe(true);
+      } finally {
+        await lossy.close();
+      }
+    },
+  );
+
+  test('a throttled SendCommand is still retried by the SDK: throttling proves it was not accepted', async () => {
+    // Call 1 is the find (ListCommands), call 2 the SendCommand, which is throttled.
+    const throttled = await startHarness({
+      config: {
+        ...defaultFleetConfig(ROOT),
+        instances: defaultFleetConfig(ROOT).instances.map((i) => ({ ...i, faults: { throttleEveryNth: 2 } })),
+      },
+    });
+    try {
+      events = [];
+      const aws = { region: REGION, endpoint: throttled.fleet.endpoint, baseCredentials: ROOT };
+      const worker = createActivities({
+        audit: { append: async (e: NewAuditEvent) => events.push(e) },
+        sts: createStsClient(aws),
+        ssmFor: (c) => createSsmClient(aws, c),
+        pollIntervalMs: { min: 50, max: 200 },
+        deliveryTimeoutSeconds: 60,
+      });
+      const req = request();
+      const dispatched = await run(worker.dispatchStep, req);
+      expect(dispatched.adopted).toBe(false);
+      const log = await readCommandLog(throttled.dataDir);
+      expect(new Set(log.map((e) => e.commandId))).toEqual(new Set([dispatched.commandId]));
+    } finally {
+      await throttled.close();
+    }
   });
 
   test('a dispatch retried after the send adopts the command it already sent', async () => {

@@ -9,7 +9,15 @@ import {
 } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, test } from 'vitest';
 import { readCommandLog, type FleetConfig } from '../../src/devfleet/index.ts';
-import { fleetWith, sendCommand, startHarness, waitCommand, waitInvocation, type Harness } from './devfleet-helpers.ts';
+import {
+  fleetWith,
+  sendCommand,
+  sleep,
+  startHarness,
+  waitCommand,
+  waitInvocation,
+  type Harness,
+} from './devfleet-helpers.ts';
 
 const A = 'i-0aaaaaaaaaaaaaaa1';
 const B = 'i-0aaaaaaaaaaaaaaa2';
@@ -115,6 +123,55 @@ describe('faults', () => {
     expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as Error).name)).toEqual([
       'ThrottlingException',
     ]);
+  });
+});
+
+describe('a lost SendCommand answer (faults.sendCommand)', () => {
+  const lossy = (sendCommand: NonNullable<FleetConfig['faults']>['sendCommand']) => ({
+    ...fleetWith([instance(A)]),
+    faults: { sendCommand },
+  });
+
+  test.each([
+    ['503', 'ServiceUnavailable'],
+    ['drop', 'TimeoutError'],
+  ] as const)(
+    'accept then %s: the command runs, the caller is told %s, and the next send is answered',
+    async (acceptThen, name) => {
+      h = await startHarness({ config: lossy({ acceptThen, times: 1 }) });
+      const { credentials } = await h.assume();
+      const once = h.ssm(credentials, 1); // no SDK retries: see exactly what one attempt gets
+      await expect(send(once, [A], ['echo run >> witness'])).rejects.toMatchObject({ name });
+      const listed = await once.send(new ListCommandsCommand({}));
+      expect(listed.Commands).toHaveLength(1);
+      await waitCommand(once, listed.Commands![0]!.CommandId!);
+      expect(await readFile(join(h.dataDir, 'instances', A, 'root', 'witness'), 'utf8')).toBe('run\n');
+
+      const next = await send(once, [A], ['true']); // times: 1
+      expect(next.CommandId).toBeTruthy();
+      expect(await readCommandLog(h.dataDir)).toHaveLength(2);
+    },
+  );
+
+  test('accept then delay: the command is stored and runs before its answer arrives', async () => {
+    h = await startHarness({ config: lossy({ acceptThen: 'delay', delayMs: 60_000, times: 1 }) });
+    const { ssm, credentials } = await h.assume();
+    let answered = false;
+    // Closing the harness ends the held request; its error is not this test's subject.
+    void send(ssm, [A], ['echo ran']).then(
+      () => (answered = true),
+      () => undefined,
+    );
+    const other = h.ssm(credentials, 1);
+    // Waits for a state, not for time: the command shows up, and finishes, while the answer is held.
+    let commandId: string | undefined;
+    while (!commandId) {
+      commandId = (await other.send(new ListCommandsCommand({}))).Commands?.[0]?.CommandId;
+      if (!commandId) await sleep(20);
+    }
+    const invs = await waitCommand(other, commandId);
+    expect(invs.map((i) => i.Status)).toEqual(['Success']);
+    expect(answered).toBe(false);
   });
 });
 
