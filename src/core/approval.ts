@@ -1,4 +1,5 @@
 import { UserError } from './errors.ts';
+import { humanTextProblem } from './text.ts';
 
 export interface Vote {
   readonly approver: string;
@@ -41,8 +42,9 @@ export interface VoteContext {
 }
 
 /**
- * Refuses a vote that must not count. Runs in the workflow's update validator, so a refused vote
- * never enters history; the caller audits the refusal.
+ * Refuses a vote that must not count, or whose comment holds control, direction-changing or
+ * invisible characters. Runs in the workflow's update validator (so it and what it imports stay
+ * sandbox-safe), so a refused vote never enters history; the caller audits the refusal.
  */
 export function checkVote(ctx: VoteContext, vote: Vote): void {
   if (!ctx.open) throw new UserError('EXECUTION_FINISHED', 'this execution is no longer waiting for approval');
@@ -58,4 +60,15 @@ export function checkVote(ctx: VoteContext, vote: Vote): void {
   if (ctx.votes.some((v) => v.approver === vote.approver)) {
     throw new UserError('APPROVAL_DUPLICATE', `${vote.approver} has already voted on this execution`);
   }
+  if (vote.comment !== undefined) {
+    // A comment is stored in history and the audit log and shown to everyone who reads the run.
+    const refused = humanTextProblem('the comment', vote.comment);
+    if (refused !== undefined) throw new UserError('USAGE', refused);
+    if (vote.comment.length > MAX_COMMENT_LENGTH) {
+      throw new UserError('USAGE', `the comment is longer than ${MAX_COMMENT_LENGTH} characters; shorten it`);
+    }
+  }
 }
+
+/** The longest vote comment; the API's request schema allows the same. */
+export const MAX_COMMENT_LENGTH = 500;

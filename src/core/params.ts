@@ -1,5 +1,7 @@
 import type { Parameter, Runbook } from './runbook.ts';
 import { UserError } from './errors.ts';
+import { matchesPattern } from './pattern.ts';
+import { hasRefusedCharacters, humanTextProblem, quoteForMessage } from './text.ts';
 
 export type ParamValue = string | number | boolean;
 export type ParamValues = Record<string, ParamValue>;
@@ -46,18 +48,19 @@ export function parseParams(runbook: Runbook, raw: Readonly<Record<string, unkno
  * the value is acceptable. Used for operator input and for the runbook's own defaults alike.
  */
 export function checkParamValue(name: string, spec: Parameter, given: unknown): string | undefined {
-  const shown = typeof given === 'string' ? JSON.stringify(given) : String(given);
+  const shown = quoteForMessage(given);
   switch (spec.type) {
-    case 'string':
+    case 'string': {
       if (typeof given !== 'string') return `parameter "${name}" must be a string; got ${shown}`;
-      if (hasControlCharacters(given)) {
-        return `parameter "${name}" contains a control or direction-changing character (such as a newline), which is never allowed`;
-      }
+      const refused = humanTextProblem(`parameter "${name}"`, given);
+      if (refused !== undefined) return refused;
+      // Length first: the pattern then never runs on more than maxLength characters.
       if (given.length > spec.maxLength) return `parameter "${name}" is longer than ${spec.maxLength} characters`;
-      if (spec.pattern !== undefined && !new RegExp(spec.pattern, 'u').test(given)) {
+      if (spec.pattern !== undefined && !matchesPattern(spec.pattern, given)) {
         return `parameter "${name}" must match ${spec.pattern}; got ${shown}`;
       }
       return undefined;
+    }
     case 'integer': {
       const n = toInteger(given);
       if (
@@ -114,11 +117,11 @@ function describe(spec: Parameter): string {
   }
 }
 
-// Control characters, line/paragraph separators, and the bidirectional overrides that can make a
-// rendered script read differently to a reviewer than it runs.
-
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
-
+/**
+ * True when a value holds a control, separator, direction-changing or invisible format character
+ * (see core/text.ts): such a value could make a rendered script or a plan read differently to a
+ * reviewer than it runs. Kept for the template's last-line check; new code uses humanTextProblem.
+ */
 export function hasControlCharacters(value: string): boolean {
-  return CONTROL.test(value);
+  return hasRefusedCharacters(value);
 }

@@ -1,7 +1,8 @@
 import type { Runbook } from './runbook.ts';
 import type { ParamValues } from './params.ts';
 import type { PlannedTarget } from './targets.ts';
-import { hasControlCharacters, parseParams } from './params.ts';
+import { parseParams } from './params.ts';
+import { humanTextProblem } from './text.ts';
 import { renderScript } from './template.ts';
 import { accountOf, buildSessionPolicy } from './session-policy.ts';
 import { digestOf } from './canonical.ts';
@@ -66,8 +67,8 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
   if (reason.length < 3)
     throw new UserError('USAGE', 'a reason is required: say in a few words why this run is needed');
   if (reason.length > 500) throw new UserError('USAGE', 'the reason is longer than 500 characters; shorten it');
-  if (hasControlCharacters(reason))
-    throw new UserError('USAGE', 'the reason contains a control character; write it on one line');
+  const refused = humanTextProblem('the reason', reason);
+  if (refused !== undefined) throw new UserError('USAGE', refused);
   const params = parseParams(runbook, input.rawParams);
   const render = (step: Runbook['steps'][number]): PlannedStep => ({
     name: step.name,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UserError } from './errors.ts';
 import { checkParamValue } from './params.ts';
+import { patternProblem } from './pattern.ts';
 import { placeholderUses } from './shell-context.ts';
 
 /** Parameter names are also template placeholders, so they are plain identifiers. */
@@ -13,7 +14,8 @@ export const ParameterSchema = z.discriminatedUnion('type', [
     ...ParamBase,
     type: z.literal('string'),
     default: z.string().optional(),
-    pattern: z.string().optional(),
+    /** RE2 syntax (core/pattern.ts), searched for in the value: anchor it with ^…$ to match the whole value. */
+    pattern: z.string().min(1).max(500).optional(),
     maxLength: z.number().int().positive().max(4096).default(256),
   }),
   z.strictObject({
@@ -112,6 +114,12 @@ export const RunbookSchema = z
       }
     }
     for (const [name, p] of Object.entries(rb.parameters)) {
+      if (BUILTIN_PLACEHOLDERS.has(name) || name.startsWith('mechanic_')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `parameter "${name}" takes a name reserved for mechanic's built-in placeholders (names starting with mechanic_); rename it`,
+        });
+      }
       if (p.type === 'integer' && p.min !== undefined && p.max !== undefined && p.min > p.max) {
         ctx.addIssue({ code: 'custom', message: `parameter "${name}" has min greater than max` });
       }
@@ -119,14 +127,11 @@ export const RunbookSchema = z
         ctx.addIssue({ code: 'custom', message: `parameter "${name}" lists a value twice` });
       }
       if (p.type === 'string' && p.pattern !== undefined) {
-        try {
-          new RegExp(p.pattern, 'u');
-        } catch {
-          ctx.addIssue({
-            code: 'custom',
-            message: `parameter "${name}" has a pattern that is not a valid regular expression`,
-          });
-          continue; // its default cannot be checked against a pattern that does not compile
+        // Compiled with RE2 here, at load, so a pattern RE2 cannot run is refused before anyone launches.
+        const problem = patternProblem(name, p.pattern, p.maxLength);
+        if (problem !== undefined) {
+          ctx.addIssue({ code: 'custom', message: problem });
+          continue; // its default cannot be checked against a pattern that cannot run
         }
       }
       if (p.default !== undefined) {

@@ -123,6 +123,32 @@ describe('checkVote', () => {
     expect(() => checkVote(ctx({ votes: [] }), reject('carol'))).not.toThrow();
   });
 
+  // Regression: vote comments were not filtered at all; a comment with U+202E and a newline was
+  // stored and printed raw to the terminal.
+  test.each([
+    ['a right-to-left override', 'looks \u202egood', 'a right-to-left override (U+202E)'],
+    ['a newline', 'ok\nplan      deadbeef', 'a line break (U+000A)'],
+    ['an escape sequence', '\u001b[2Jall clear', 'an escape character (U+001B)'],
+    ['a zero-width joiner', 'o\u200dk', 'a zero-width joiner (U+200D)'],
+    ['a byte order mark', '\ufeffok', 'a byte order mark (U+FEFF)'],
+  ])('refuses a comment with %s, naming it', (_what, comment, said) => {
+    const error = caught(() => checkVote(ctx({ votes: [] }), reject('carol', comment)));
+    expect(error).toMatchObject({ code: 'USAGE' });
+    expect(error.message).toBe(
+      `the comment contains ${said}; control, direction-changing and invisible characters are never allowed, so remove it`,
+    );
+  });
+
+  test('accepts a comment in any script, with emoji', () => {
+    expect(() => checkVote(ctx({ votes: [] }), reject('carol', 'нет: окно закрыто — 待って 🚫 ❤️'))).not.toThrow();
+  });
+
+  test('refuses a comment longer than 500 characters', () => {
+    expect(caught(() => checkVote(ctx({ votes: [] }), reject('carol', 'x'.repeat(501)))).message).toBe(
+      'the comment is longer than 500 characters; shorten it',
+    );
+  });
+
   test('messages', () => {
     expect({
       self: caught(() => checkVote(ctx(), approve(REQUESTER))).message,

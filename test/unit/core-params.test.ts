@@ -155,18 +155,49 @@ describe('problems', () => {
   });
 
   test.each([
-    ['newline', 'a\nb'],
-    ['carriage return', 'a\rb'],
-    ['NUL', 'a\u0000b'],
-    ['tab', 'a\tb'],
-    ['escape', '\u001b[31m'],
-    ['DEL', 'a\u007fb'],
-    ['C1 next line', 'a\u0085b'],
-    ['line separator', 'a\u2028b'],
-    ['paragraph separator', 'a\u2029b'],
-  ])('a string with a %s is refused', (_name, note) => {
-    expect(problemsOf({ ...required, note })).toMatchInlineSnapshot(
-      `"parameter "note" contains a control or direction-changing character (such as a newline), which is never allowed"`,
+    ['newline', 'a\nb', 'a line break (U+000A)'],
+    ['carriage return', 'a\rb', 'a carriage return (U+000D)'],
+    ['NUL', 'a\u0000b', 'a control character (U+0000)'],
+    ['tab', 'a\tb', 'a tab (U+0009)'],
+    ['escape', '\u001b[31m', 'an escape character (U+001B)'],
+    ['DEL', 'a\u007fb', 'a delete character (U+007F)'],
+    ['C1 next line', 'a\u0085b', 'a control character (U+0085)'],
+    ['line separator', 'a\u2028b', 'a line separator (U+2028)'],
+    ['paragraph separator', 'a\u2029b', 'a paragraph separator (U+2029)'],
+  ])('a string with a %s is refused, naming the character', (_name, note, described) => {
+    expect(problemsOf({ ...required, note })).toBe(
+      `parameter "note" contains ${described}; control, direction-changing and invisible characters are never allowed, so remove it`,
+    );
+  });
+
+  // Regression: the filter once listed only C0/C1 controls, the separators and the bidi embeddings,
+  // overrides and isolates, so these passed and could make a plan read differently than it runs.
+  test.each([
+    ['right-to-left mark', 'v1\u200f', 'a right-to-left mark (U+200F)'],
+    ['left-to-right mark', '\u200ev1', 'a left-to-right mark (U+200E)'],
+    ['Arabic letter mark', 'a\u061cb', 'an Arabic letter mark (U+061C)'],
+    ['zero-width joiner', 'a\u200db', 'a zero-width joiner (U+200D)'],
+    ['zero-width non-joiner', 'a\u200cb', 'a zero-width non-joiner (U+200C)'],
+    ['zero-width space', 'a\u200bb', 'a zero-width space (U+200B)'],
+    ['soft hyphen', 'we\u00adb', 'a soft hyphen (U+00AD)'],
+    ['byte order mark', '\ufeffweb', 'a byte order mark (U+FEFF)'],
+    ['word joiner', 'a\u2060b', 'a word joiner (U+2060)'],
+    ['tag character', 'a\u{e0041}', 'an invisible format character (U+E0041)'],
+    ['unpaired surrogate', 'a\ud800', 'an unpaired surrogate (U+D800)'],
+    ['right-to-left override', '\u202eabc', 'a right-to-left override (U+202E)'],
+    ['right-to-left isolate', '\u2067abc', 'a right-to-left isolate (U+2067)'],
+  ])('a string with a %s is refused', (_name, note, described) => {
+    expect(problemsOf({ ...required, note })).toBe(
+      `parameter "note" contains ${described}; control, direction-changing and invisible characters are never allowed, so remove it`,
+    );
+  });
+
+  test('a value in a message is cut short and shows invisible characters', () => {
+    expect(problemsOf({ release: `v1\u2060${'x'.repeat(100)}`, offset: 0 })).toBe(
+      'parameter "release" contains a word joiner (U+2060); control, direction-changing and invisible characters are never allowed, so remove it',
+    );
+    expect(problemsOf({ release: 'x'.repeat(100), offset: 0 })).toBe(
+      `parameter "release" must match ^v\\d+\\.\\d+\\.\\d+$; got "${'x'.repeat(60)}…"`,
     );
   });
 
@@ -187,7 +218,63 @@ describe('hasControlCharacters', () => {
     expect(hasControlCharacters(value)).toBe(false);
   });
 
-  test.each(['\n', '\r', '\t', '\u0000', '\u001b', '\u007f', '\u009f', '\u2028', '\u2029'])('%j is one', (value) => {
+  test.each([
+    '\n',
+    '\r',
+    '\t',
+    '\u0000',
+    '\u001b',
+    '\u007f',
+    '\u009f',
+    '\u2028',
+    '\u2029',
+    '\u200f',
+    '\u061c',
+    '\u200d',
+    '\u00ad',
+    '\ufeff',
+  ])('%j is one', (value) => {
     expect(hasControlCharacters(value)).toBe(true);
+  });
+});
+
+describe('patterns are matched with RE2', () => {
+  const catastrophic = parseRunbook({
+    name: 'check-name',
+    version: 1,
+    description: 'Check a name.',
+    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
+    parameters: { name: { type: 'string', pattern: '^(a+)+$', maxLength: 4096 } },
+    targets: { tags: { Role: 'api' } },
+    steps: [{ name: 'check', script: 'echo {{ name }}' }],
+  });
+
+  // Regression: with JavaScript's backtracking RegExp, `^(a+)+$` against 4 KiB of "a" and one "!"
+  // held the API for seconds per request (and far longer than any test timeout). RE2 answers in
+  // time linear in the value, so this returns at once; the assertion is on the result, not the clock.
+  test('^(a+)+$ against a 4 KiB value that almost matches is refused, not hung on', () => {
+    expect(caught(() => parseParams(catastrophic, { name: `${'a'.repeat(4095)}!` })).message).toBe(
+      `parameter "name" must match ^(a+)+$; got "${'a'.repeat(60)}…"`,
+    );
+  });
+
+  test('^(a+)+$ against a 4 KiB value that matches is accepted', () => {
+    expect(parseParams(catastrophic, { name: 'a'.repeat(4096) })).toEqual({ name: 'a'.repeat(4096) });
+  });
+
+  test('a pattern is searched for, as RegExp.test did: anchors are up to the author', () => {
+    const unanchored = parseRunbook({
+      ...catastrophic,
+      parameters: { name: { type: 'string', pattern: 'web' } },
+    });
+    expect(parseParams(unanchored, { name: 'the-web-1' })).toEqual({ name: 'the-web-1' });
+    expect(caught(() => parseParams(unanchored, { name: 'db-1' })).message).toBe(
+      'parameter "name" must match web; got "db-1"',
+    );
+  });
+
+  test('patterns see code points, as the u flag did', () => {
+    const oneChar = parseRunbook({ ...catastrophic, parameters: { name: { type: 'string', pattern: '^.$' } } });
+    expect(parseParams(oneChar, { name: '🚀' })).toEqual({ name: '🚀' });
   });
 });

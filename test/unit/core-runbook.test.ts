@@ -158,7 +158,7 @@ describe('rules across the runbook', () => {
     const raw = input({ parameters: { service: { type: 'string', pattern: '^(web', default: 'web' } } });
     expect(caught(() => parseRunbook(raw)).message).toMatchInlineSnapshot(`
       "runbook is not a valid runbook:
-      ✖ parameter "service" has a pattern that is not a valid regular expression"
+      ✖ parameter "service" has a pattern that is not a valid RE2 regular expression (missing closing ): ^(web); fix the pattern"
     `);
   });
 
@@ -166,9 +166,46 @@ describe('rules across the runbook', () => {
     const raw = input({ parameters: { service: { type: 'string', pattern: '^(web' } } });
     expect(caught(() => parseRunbook(raw)).message).toMatchInlineSnapshot(`
       "runbook is not a valid runbook:
-      ✖ parameter "service" has a pattern that is not a valid regular expression"
+      ✖ parameter "service" has a pattern that is not a valid RE2 regular expression (missing closing ): ^(web); fix the pattern"
     `);
   });
+
+  // Regression: patterns were JavaScript RegExps, so a backtracking pattern could hold the server
+  // for seconds per request. They are RE2 now: what RE2 cannot match in linear time is refused at load.
+  test.each([
+    ['a backreference', '^(a)\\1$', 'a backreference (\\1)'],
+    ['a named backreference', '^(?<x>a)\\k<x>$', 'a backreference (\\k)'],
+    ['a lookahead', '^(?=v)v\\d+$', 'a lookahead or lookbehind ((?=)'],
+    ['a negative lookahead', '^(?!latest)\\w+$', 'a lookahead or lookbehind ((?!)'],
+    ['a lookbehind', '(?<=v)\\d+', 'a lookahead or lookbehind ((?<=)'],
+    ['a negative lookbehind', '(?<!x)\\d+', 'a lookahead or lookbehind ((?<!)'],
+  ])('a pattern with %s is refused: RE2 cannot express it', (_what, pattern, said) => {
+    const raw = input({ parameters: { service: { type: 'string', pattern } } });
+    expect(caught(() => parseRunbook(raw)).message).toBe(
+      `runbook is not a valid runbook:\n✖ parameter "service" has a pattern with ${said}, which RE2 cannot match in linear time; rewrite the pattern without it`,
+    );
+  });
+
+  test('a pattern too costly for its maxLength is refused, and a smaller maxLength makes it fit', () => {
+    const pattern = '^[a-z]{1000}$';
+    const long = input({ parameters: { service: { type: 'string', pattern, maxLength: 4096 } } });
+    expect(caught(() => parseRunbook(long)).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ parameter "service" has a pattern too large to check quickly against values of up to 4096 characters (RE2 program size 1004); simplify the pattern or lower maxLength"
+    `);
+    const short = input({ parameters: { service: { type: 'string', pattern, maxLength: 256 } } });
+    expect(parseRunbook(short).parameters['service']).toMatchObject({ pattern });
+  });
+
+  test.each(['mechanic_execution_id', 'mechanic_step', 'mechanic_anything'])(
+    'a parameter named %s is refused: the mechanic_ names are built-in placeholders',
+    (name) => {
+      const raw = input({ parameters: { [name]: { type: 'string' } }, steps: [{ name: 'restart', script: 'true' }] });
+      expect(caught(() => parseRunbook(raw)).message).toBe(
+        `runbook is not a valid runbook:\n✖ parameter "${name}" takes a name reserved for mechanic's built-in placeholders (names starting with mechanic_); rename it`,
+      );
+    },
+  );
 
   // Regression: defaults were once unchecked, so a runbook could run with a value no operator could
   // have typed (`keep: { min: 1, max: 30, default: 0 }` ran with keep=0).
@@ -177,6 +214,7 @@ describe('rules across the runbook', () => {
     ['a string default that does not match its pattern', { type: 'string', pattern: '^v\\d+$', default: 'latest' }],
     ['a string default longer than maxLength', { type: 'string', maxLength: 3, default: 'abcd' }],
     ['a string default with a control character', { type: 'string', default: 'a\nb' }],
+    ['a string default with a right-to-left mark', { type: 'string', default: 'web\u200f' }],
   ])('%s is refused', (_rule, spec) => {
     const raw = input({ parameters: { value: spec }, steps: [{ name: 'restart', script: 'echo {{ value }}' }] });
     expect(caught(() => parseRunbook(raw))).toMatchObject({ code: 'RUNBOOK_INVALID' });
