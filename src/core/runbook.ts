@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { UserError } from './errors.ts';
 import { checkParamValue } from './params.ts';
 import { patternProblem } from './pattern.ts';
-import { placeholderUses } from './shell-context.ts';
+import { analyzeScript, type PlaceholderUse } from './shell-placement.ts';
 
 /** Parameter names are also template placeholders, so they are plain identifiers. */
 const ParamNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,39}$/, 'must be an identifier like "service_name"');
@@ -86,22 +86,29 @@ export const RunbookSchema = z
     for (const step of [...rb.steps, ...rb.onFailure]) {
       if (names.has(step.name)) ctx.addIssue({ code: 'custom', message: `step name "${step.name}" is used twice` });
       names.add(step.name);
-      for (const use of placeholderUses(step.script)) {
-        if (!Object.hasOwn(rb.parameters, use.name) && !BUILTIN_PLACEHOLDERS.has(use.name)) {
+      // Placeholders are checked with a real bash parser: a value may only stand where bash reads it
+      // once as data (shell-placement.ts); every other place is refused here, naming line and rule.
+      const analysis = analyzeScript(step.script);
+      if (analysis.syntaxError) {
+        const { line, column } = analysis.syntaxError;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps'],
+          message: `step "${step.name}", line ${line}, column ${column}: bash's grammar cannot read the script here, so where its placeholders go cannot be proven safe; fix the syntax (rule unparsable-script)`,
+        });
+      }
+      for (const use of analysis.uses) {
+        const declared = Object.hasOwn(rb.parameters, use.name);
+        if (!declared && !BUILTIN_PLACEHOLDERS.has(use.name)) {
           ctx.addIssue({
             code: 'custom',
             path: ['steps'],
             message: `step "${step.name}" uses {{ ${use.name} }}, which is not a declared parameter`,
           });
         }
-        if (use.unsafe) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['steps'],
-            message:
-              `step "${step.name}" puts {{ ${use.name} }} inside ${use.unsafe}, where a value could be expanded or run; ` +
-              `write it as a plain word (mechanic quotes every value), e.g. echo "release:" {{ ${use.name} }}`,
-          });
+        const problem = placementProblem(use, declared ? rb.parameters[use.name]?.type : 'string');
+        if (problem !== undefined && !analysis.syntaxError) {
+          ctx.addIssue({ code: 'custom', path: ['steps'], message: `step "${step.name}", ${problem}` });
         }
       }
       const malformed = /\{\{(?!\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\})/.exec(step.script);
@@ -142,6 +149,23 @@ export const RunbookSchema = z
     }
   });
 export type Runbook = z.infer<typeof RunbookSchema>;
+
+/** Why a placeholder may not stand where it does, as the end of one sentence; undefined if it may. */
+function placementProblem(use: PlaceholderUse, type: Parameter['type'] | undefined): string | undefined {
+  const at = `line ${use.line}: {{ ${use.name} }}`;
+  const { placement } = use;
+  switch (placement.kind) {
+    case 'refused':
+      return `${at} stands ${placement.why} (rule ${placement.rule}); put it where a plain argument goes, e.g. echo {{ ${use.name} }}`;
+    case 'arithmetic':
+      return type === 'integer'
+        ? undefined
+        : `${at} stands in arithmetic or an assignment, where bash evaluates a value such as a[$(cmd)] as code (rule integer-only); only an integer parameter may stand there, so declare it type: integer or pass it as a plain argument`;
+    case 'argument':
+    case 'comment':
+      return undefined;
+  }
+}
 
 /** Placeholders every step may use besides its parameters. */
 export const BUILTIN_PLACEHOLDERS: ReadonlySet<string> = new Set(['mechanic_execution_id', 'mechanic_step']);

@@ -73,7 +73,8 @@ const hostile: readonly string[] = [
 
 describe('shell quoting: a value is one literal word', () => {
   test.each(hostile.map((v) => [JSON.stringify(v).slice(0, 60), v] as const))('%s', (_shown, value) => {
-    const script = renderScript("printf '%s\\n' {{ v }}", { v: value });
+    // `--` before the format: a value starting with "-" is refused where a command could take it for an option.
+    const script = renderScript("printf -- '%s\\n' {{ v }}", { v: value });
     expect(bash(script)).toBe(`${value}\n`);
   });
 
@@ -96,9 +97,13 @@ describe('shell quoting: a value is one literal word', () => {
     expect(bash(renderScript("printf '<%s>\\n' {{ a }}{{ b }}", { a: 'x y', b: '$(id)' }))).toBe('<x y$(id)>\n');
   });
 
-  test('a value assigned to a variable stays literal when the variable is used quoted', () => {
-    expect(bash(renderScript('dir=releases/{{ v }}; printf \'%s\\n\' "$dir"', { v: '$(id) *' }))).toBe(
-      'releases/$(id) *\n',
+  // Regression (security): a string assigned to a variable once reached bash arithmetic through it
+  // (`x={{ v }}; echo $((x))` with a[$(id)] ran id). Assignments now take integers only, as bare digits.
+  test('a string assigned to a variable is refused', () => {
+    const error = caught(() => renderScript('x={{ v }}; echo $((x))', { v: 'a[$(id)]' }));
+    expect(error).toMatchObject({ code: 'TEMPLATE_UNSAFE' });
+    expect(error.message).toMatchInlineSnapshot(
+      `"{{ v }} at line 1 stands in arithmetic or an assignment, where only an integer may go, but got "a[$(id)]"; pass a whole number"`,
     );
   });
 
@@ -178,7 +183,7 @@ describe('renderScript', () => {
   });
 
   test('every occurrence is replaced', () => {
-    expect(renderScript('a={{ v }} b={{ v }}', { v: 'x' })).toBe("a='x' b='x'");
+    expect(renderScript('echo a={{ v }} b={{ v }}', { v: 'x' })).toBe("echo a='x' b='x'");
   });
 
   test('text outside placeholders is kept byte for byte', () => {
@@ -205,7 +210,7 @@ describe('renderScript', () => {
 describe('placeholders inside quotes (known injection)', () => {
   // Regression (security): a value is one single-quoted word, which is literal only where bash reads a
   // plain word. Inside double quotes, single quotes or an unquoted heredoc the quotes are data, and
-  // `$(…)` and backticks in the value once ran. Placeholders there are now refused (shell-context.ts).
+  // `$(…)` and backticks in the value once ran. Placeholders there are now refused (shell-placement.ts).
   const contexts = [
     ['double quotes', 'printf \'%s\\n\' "v={{ v }}"', 'v=$(printf pwned)`printf pwned`'],
     ['single quotes', "printf '%s\\n' 'v={{ v }}'", 'v=$(printf pwned)`printf pwned`'],

@@ -1,0 +1,173 @@
+import { describe, expect, test } from 'vitest';
+import { parseRunbook } from '../../src/core/runbook.ts';
+import { analyzeScript } from '../../src/core/shell-placement.ts';
+import { renderScript } from '../../src/core/template.ts';
+
+/** Each placeholder's place in one word: argument, arithmetic, comment, or the rule that refuses it. */
+const places = (script: string) =>
+  analyzeScript(script).uses.map((u) => (u.placement.kind === 'refused' ? u.placement.rule : u.placement.kind));
+
+function caught(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error('expected a throw, but nothing was thrown');
+}
+
+function runbookWith(script: string, type: 'string' | 'integer' = 'string') {
+  return {
+    name: 'place-test',
+    version: 1,
+    description: 'Where placeholders may stand.',
+    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
+    parameters: { v: { type } },
+    targets: { tags: { Role: 'web' } },
+    steps: [{ name: 'run', script }],
+  };
+}
+
+describe('where a placeholder may stand (the bash parser decides)', () => {
+  test.each([
+    // A plain argument word of a command that does not evaluate it.
+    ['echo {{ v }}', ['argument']],
+    ['echo pre-{{ v }}-post --opt={{ v }}', ['argument', 'argument']],
+    ['echo "$HOME"/{{ v }}', ['argument']],
+    ['f() { echo {{ v }}; }', ['argument']],
+    ['if true; then echo {{ v }}; fi', ['argument']],
+    ['echo {{ v }} | tee out', ['argument']],
+    ['[ {{ v }} = x ]', ['argument']],
+    ['echo ok # {{ v }}', ['comment']],
+    // Arithmetic and assignments: integers only.
+    ['echo $(( {{ v }} + 1 ))', ['arithmetic']],
+    ['(( {{ v }} > 3 ))', ['arithmetic']],
+    ['[[ {{ v }} -gt 3 ]]', ['arithmetic']],
+    ['declare -i n={{ v }}', ['arithmetic']],
+    ['a[{{ v }}]=1', ['arithmetic']],
+    ['x={{ v }}', ['arithmetic']],
+    ['for ((i = 0; i < {{ v }}; i++)); do :; done', ['arithmetic']],
+    // Refused, by rule.
+    ['echo `echo {{ v }}`', ['backticks']],
+    ['echo "`echo {{ v }}`"', ['backticks']],
+    ['echo "$(echo {{ v }})"', ['command-substitution']],
+    ['cat <<1\n{{ v }}\n1', ['here-document']],
+    ['cat <<$x\n{{ v }}\n$x', ['here-document']],
+    ['x=$(cat <<EOF\n{{ v }}\nEOF\n)', ['here-document']],
+    ['echo "{{ v }}"', ['double-quotes']],
+    ["echo '{{ v }}'", ['single-quotes']],
+    ["echo $'{{ v }}'", ['ansi-c-quotes']],
+    ['echo ${x:-{{ v }}}', ['parameter-expansion']],
+    ['echo $(( {{ v }}0 ))', ['arithmetic-operand']],
+    ['x=a{{ v }}', ['assignment']],
+    ['eval {{ v }}', ['evaluating-command']],
+    ['bash -c {{ v }}', ['evaluating-command']],
+    ['xargs sh -c {{ v }}', ['evaluating-command']],
+    ['trap {{ v }} EXIT', ['evaluating-command']],
+    ['sudo -u app echo {{ v }}', ['evaluating-command']],
+    ['/usr/bin/env {{ v }}', ['evaluating-command']],
+    ['source <(echo {{ v }})', ['process-substitution']],
+    ['{{ v }} arg', ['command-name']],
+    ['$cmd {{ v }}', ['unplain-command-name']],
+    ['e\\val {{ v }}', ['unplain-command-name']],
+    ['f() { eval "$1"; }; f {{ v }}', ['script-function']],
+    ['. ./lib.sh; echo {{ v }}', ['script-redefines-commands']],
+    ['find . -exec rm {} \\; -name {{ v }}', ['find-exec']],
+    ['printf -v {{ v }} x', ['variable-name-option']],
+    ['test -v {{ v }}', ['variable-name-option']],
+    ['[ -v {{ v }} ]', ['variable-name-option']],
+    ['read -r {{ v }}', ['evaluating-command']],
+    ['unset {{ v }}', ['declaration']],
+    ['export {{ v }}', ['declaration']],
+    ['echo {{ v }} | sh', ['pipeline']],
+    ['echo {{ v }} | while read -r l; do :; done', ['pipeline']],
+    ['a=({{ v }})', ['array-literal']],
+    ['for x in {{ v }}; do :; done', ['for-list']],
+    ['case {{ v }} in *) ;; esac', ['case']],
+    ['echo > {{ v }}', ['redirection']],
+    ['cat <<< {{ v }}', ['redirection']],
+    ['echo \\{{ v }}', ['escape-or-dollar']],
+    ['echo {{ v }}*', ['word-characters']],
+    ['echo {{ v }} "unterminated', ['unparsable-script']],
+  ])('%j', (script, expected) => {
+    expect(places(script)).toEqual(expected);
+  });
+
+  test('a value that starts a word with no -- before it is in option position', () => {
+    const option = (script: string) =>
+      analyzeScript(script).uses.map((u) => u.placement.kind === 'argument' && u.placement.optionPosition);
+    expect(option('ls {{ v }} x{{ v }} -- {{ v }}')).toEqual([true, false, false]);
+    expect(option('x=a; echo "$x"{{ v }}')).toEqual([true]); // "$x" may be empty
+  });
+
+  test('uses carry the line and column of their {{', () => {
+    const [use] = analyzeScript('set -e\n  echo {{ v }}').uses;
+    expect(use).toMatchObject({ name: 'v', line: 2, column: 8, offset: 14 });
+  });
+
+  test('a script bash cannot parse reports where, even without placeholders', () => {
+    expect(analyzeScript('echo ok\nif true; then\n').syntaxError).toEqual({ line: 2, column: 14 });
+    expect(analyzeScript('echo ok').syntaxError).toBeUndefined();
+  });
+});
+
+describe('runbooks are refused at load, naming the step, the line and the rule', () => {
+  test('a placeholder inside backticks', () => {
+    const error = caught(() => parseRunbook(runbookWith('set -e\necho `cat {{ v }}`'), 'runbooks/x.yaml'));
+    expect(error).toMatchObject({ code: 'RUNBOOK_INVALID' });
+    expect(error.message).toMatchInlineSnapshot(`
+      "runbooks/x.yaml is not a valid runbook:
+      ✖ step "run", line 2: {{ v }} stands inside backticks, where bash reads the text again as a command (rule backticks); put it where a plain argument goes, e.g. echo {{ v }}
+        → at steps"
+    `);
+  });
+
+  test('a string parameter in arithmetic', () => {
+    expect(caught(() => parseRunbook(runbookWith('(( {{ v }} > 3 ))'))).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ step "run", line 1: {{ v }} stands in arithmetic or an assignment, where bash evaluates a value such as a[$(cmd)] as code (rule integer-only); only an integer parameter may stand there, so declare it type: integer or pass it as a plain argument
+        → at steps"
+    `);
+  });
+
+  test('an integer parameter in arithmetic is accepted', () => {
+    expect(parseRunbook(runbookWith('(( {{ v }} > 3 )) && echo big', 'integer')).steps[0]?.name).toBe('run');
+  });
+
+  test('a script bash cannot parse', () => {
+    expect(caught(() => parseRunbook(runbookWith('echo {{ v }} "'))).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ step "run", line 1, column 14: bash's grammar cannot read the script here, so where its placeholders go cannot be proven safe; fix the syntax (rule unparsable-script)
+        → at steps"
+    `);
+  });
+});
+
+describe('renderScript checks placement again (a hand-built plan cannot bypass the load check)', () => {
+  test('a refused placement is refused at render', () => {
+    const error = caught(() => renderScript('eval {{ v }}', { v: 'id' }));
+    expect(error).toMatchObject({ code: 'TEMPLATE_UNSAFE' });
+    expect(error.message).toMatchInlineSnapshot(
+      `"{{ v }} at line 1 stands as an argument of eval, which runs its arguments as shell code (rule evaluating-command); move it to a plain argument word"`,
+    );
+  });
+
+  test('an integer in arithmetic renders as bare digits', () => {
+    expect(renderScript('echo $(( {{ v }} + 1 )); n={{ v }}', { v: -42 })).toBe('echo $(( -42 + 1 )); n=-42');
+  });
+
+  test.each([['a[$(id)]'], ['1.5'], [true], ['']])('a non-integer (%j) in arithmetic is refused at render', (v) => {
+    expect(caught(() => renderScript('echo $(( {{ v }} ))', { v }))).toMatchObject({ code: 'TEMPLATE_UNSAFE' });
+  });
+
+  test('a value starting with "-" in option position is refused; after -- it is quoted', () => {
+    expect(caught(() => renderScript('ls {{ v }}', { v: '--version' })).message).toMatchInlineSnapshot(
+      `"{{ v }} at line 1 would start with "-" where the command could read it as an option; pass a value that does not start with "-", or put -- before it in the script"`,
+    );
+    expect(renderScript('ls -- {{ v }}', { v: '--version' })).toBe("ls -- '--version'");
+  });
+
+  test('a script with a syntax error is refused at render', () => {
+    expect(caught(() => renderScript('echo {{ v }} "', { v: 'x' }))).toMatchObject({ code: 'TEMPLATE_UNSAFE' });
+  });
+});
