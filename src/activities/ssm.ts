@@ -15,6 +15,7 @@ import { sha256Hex } from '../core/canonical.ts';
 import { RUN_SHELL_SCRIPT } from '../core/session-policy.ts';
 import type { SessionCredentials } from './aws.ts';
 import type { CredentialLeases } from './credentials.ts';
+import { AuditEventConflictError } from '../store/audit-log.ts';
 
 export interface SsmDeps {
   readonly leases: Pick<CredentialLeases, 'credentialsFor' | 'drop'>;
@@ -53,36 +54,70 @@ export function createSsmActivities(deps: SsmDeps) {
     }
   };
 
+  /**
+   * Records an instance's result once. An attempt retried after recording some instances finds
+   * them recorded with an earlier stamp; a final invocation never changes, so that record stands.
+   */
+  const recordOnce = async (event: NewAuditEvent): Promise<void> => {
+    try {
+      await deps.record(event);
+    } catch (e) {
+      if (!(e instanceof AuditEventConflictError)) throw e;
+    }
+  };
+
+  const findOrSend = async (req: StepRequest): Promise<{ commandId: string; adopted: boolean }> => {
+    const token = dispatchToken(req);
+    const existing = await call(req, (ssm) => findCommand(ssm, token, req.notBefore));
+    if (existing) return { commandId: existing, adopted: true };
+    const out = await call(req, (ssm) =>
+      ssm.send(
+        new SendCommandCommand({
+          DocumentName: RUN_SHELL_SCRIPT,
+          InstanceIds: [...req.instanceIds],
+          Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
+          TimeoutSeconds: Math.max(30, deps.deliveryTimeoutSeconds),
+          Comment: token,
+          MaxConcurrency: '50',
+          // Stop at the first failing instance: a runbook that breaks one host should not
+          // go on to break the rest.
+          MaxErrors: '0',
+        }),
+      ),
+    );
+    const commandId = out.Command?.CommandId;
+    if (!commandId)
+      throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
+    return { commandId, adopted: false };
+  };
+
   const activities = {
     /** Sends the step's command once: adopts an earlier send of this run and step if there is one. */
     async dispatchStep(req: StepRequest): Promise<{ commandId: string; adopted: boolean }> {
-      const token = dispatchToken(req);
-      const existing = await call(req, (ssm) => findCommand(ssm, token, req.notBefore));
-      if (existing) return { commandId: existing, adopted: true };
-      const out = await call(req, (ssm) =>
-        ssm.send(
-          new SendCommandCommand({
-            DocumentName: RUN_SHELL_SCRIPT,
-            InstanceIds: [...req.instanceIds],
-            Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
-            TimeoutSeconds: Math.max(30, deps.deliveryTimeoutSeconds),
-            Comment: token,
-            MaxConcurrency: '50',
-            // Stop at the first failing instance: a runbook that breaks one host should not
-            // go on to break the rest.
-            MaxErrors: '0',
-          }),
-        ),
-      );
-      const commandId = out.Command?.CommandId;
-      if (!commandId)
-        throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
-      return { commandId, adopted: false };
+      // Beats while SSM answers, so that with a heartbeat timeout a dead worker is noticed long
+      // before the start-to-close timeout, and the retry adopts whatever this attempt sent.
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 1_000);
+      try {
+        return await findOrSend(req);
+      } finally {
+        clearInterval(beat);
+      }
     },
 
     /** Follows a sent command until every instance is done, then records each instance's result. */
     async awaitStep(req: StepRequest & { readonly commandId: string }): Promise<StepOutcome> {
       const ctx = Context.current();
+      // A record is stamped when it is recorded, never earlier than the record before it: the
+      // log's order (seq) is the story, and its clock must agree. SSM's own times (when the
+      // script ended) can be earlier than step.started, which the workflow records after the
+      // dispatch answer arrives. This attempt was scheduled after step.started was recorded, by
+      // Temporal's clock, so the stamp is never earlier than that either.
+      let last = ctx.info.currentAttemptScheduledTimestampMs;
+      const recordingTime = () => {
+        last = Math.max(last, Date.now());
+        return new Date(last).toISOString();
+      };
       let wait = deps.pollIntervalMs.min;
       let invocations: CommandInvocation[] = [];
       for (let poll = 1; ; poll++) {
@@ -112,15 +147,12 @@ export function createSsmActivities(deps: SsmDeps) {
           stderr: cap(stderr, PREVIEW_CHARS),
           outputSha256,
         };
-        await deps.record({
+        await recordOnce({
           eventId: `${req.executionId}:step.instance:${req.phase}:${req.stepIndex}:${instanceId}`,
           executionId: req.executionId,
           type: 'step.instance',
           actor: 'mechanic',
-          at: (detail.ExecutionEndDateTime && !Number.isNaN(Date.parse(detail.ExecutionEndDateTime))
-            ? new Date(detail.ExecutionEndDateTime)
-            : (inv.RequestedDateTime ?? new Date(0))
-          ).toISOString(),
+          at: recordingTime(),
           data: {
             step: req.step.name,
             index: req.stepIndex,

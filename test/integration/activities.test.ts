@@ -11,7 +11,8 @@ import type { StepRequest } from '../../src/core/execution.ts';
 import { dispatchToken } from '../../src/activities/ssm.ts';
 import { testInput } from '../helpers/plans.ts';
 import { defaultFleetConfig } from '../../src/devfleet/config.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT, startHarness, waitCommand, type Harness } from './devfleet-helpers.ts';
+import { AuditEventConflictError } from '../../src/store/audit-log.ts';
 
 /**
  * The real activities against devfleet with the real AWS SDK clients: exactly-once dispatch,
@@ -170,6 +171,44 @@ describe('activities against devfleet', () => {
     const log = (await readCommandLog(fleet.dataDir)).filter((e) => e.comment === `mechanic ${req.executionId} step 0`);
     expect(log).toHaveLength(2);
     expect(events.filter((e) => e.type === 'step.instance')).toHaveLength(2);
+  });
+
+  test('step.instance is stamped when recorded, after the step.started before it; a retried await keeps the first record', async () => {
+    // Like the audit store: idempotent on eventId, a conflict when the same id comes with other content.
+    const stored = new Map<string, string>();
+    const log: NewAuditEvent[] = [];
+    const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
+    const worker = createActivities({
+      audit: {
+        append: async (e: NewAuditEvent) => {
+          const text = JSON.stringify(e);
+          const before = stored.get(e.eventId);
+          if (before !== undefined && before !== text) throw new AuditEventConflictError(e.eventId, 1);
+          if (before === undefined) log.push(e);
+          stored.set(e.eventId, text);
+        },
+      },
+      sts: createStsClient(aws),
+      ssmFor: (c) => createSsmClient(aws, c),
+      pollIntervalMs: { min: 50, max: 200 },
+      deliveryTimeoutSeconds: 60,
+    });
+    const req = request();
+    const { commandId } = await run(worker.dispatchStep, req);
+    // The scripts finish before the workflow records step.started (as when the answer comes late).
+    const { ssm } = await fleet.assume();
+    await waitCommand(ssm, commandId);
+    const started = new Date().toISOString();
+
+    await run(worker.awaitStep, { ...req, commandId });
+    const instances = log.filter((e) => e.type === 'step.instance');
+    expect(instances).toHaveLength(2);
+    for (const e of instances) expect(Date.parse(e.at)).toBeGreaterThanOrEqual(Date.parse(started));
+    expect(Date.parse(instances[1]!.at)).toBeGreaterThanOrEqual(Date.parse(instances[0]!.at));
+
+    // A retry of the same await (e.g. after a worker died while recording) records nothing new.
+    await run(worker.awaitStep, { ...req, commandId });
+    expect(log.filter((e) => e.type === 'step.instance')).toEqual(instances);
   });
 
   test('a worker that lost its lease re-issues credentials, and says so in the audit log', async () => {
