@@ -1,27 +1,28 @@
-import type { AuditRecord } from './audit.ts';
+import { endStatusOf, readAuditEvent, type AuditEvent, type NewAuditEvent } from './audit-events.ts';
 import type { ExecutionStatus, ExecutionView, InstanceResult, StepView } from './execution.ts';
-import type { Plan } from './plan.ts';
 import type { Vote } from './approval.ts';
 import { decideApproval } from './approval.ts';
-
-const TERMINAL_EVENT: Partial<Record<AuditRecord['type'], ExecutionStatus>> = {
-  'execution.completed': 'completed',
-  'execution.failed': 'failed',
-  'execution.expired': 'expired',
-  'execution.cancelled': 'cancelled',
-  'execution.rejected': 'rejected',
-};
 
 /**
  * Rebuilds an execution's view from its audit records alone, so an execution stays readable
  * after Temporal has dropped its history (retention) — the audit log is the record of truth.
- * Returns undefined when the records do not include the execution's request.
+ * Records are read through the audit vocabulary: one that does not fit its schema is not guessed
+ * at, it is left out and named in `unreadable`. Returns undefined when the records do not include
+ * the execution's request.
  */
-export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | undefined {
-  const requested = records.find((r) => r.type === 'execution.requested');
-  const plan = requested?.data['plan'] as Plan | undefined;
-  if (!requested || !plan) return undefined;
-  const planDigest = text(requested.data['planDigest']);
+export function viewFromAudit(
+  records: readonly (NewAuditEvent & { readonly seq?: number })[],
+): ExecutionView | undefined {
+  const events: AuditEvent[] = [];
+  const unreadable: string[] = [];
+  for (const record of records) {
+    const read = readAuditEvent(record);
+    if (read.ok) events.push(read.event);
+    else unreadable.push(read.problem);
+  }
+  const requested = events.find((e) => e.type === 'execution.requested');
+  if (!requested) return undefined;
+  const { plan, planDigest } = requested.data;
   let status: ExecutionStatus = 'awaiting_approval';
   let reason: string | undefined;
   const votes: Vote[] = [];
@@ -29,57 +30,62 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
     ...plan.steps.map((s): StepView => ({ name: s.name, phase: 'main', status: 'pending', instances: [] })),
     ...plan.onFailure.map((s): StepView => ({ name: s.name, phase: 'onFailure', status: 'pending', instances: [] })),
   ];
-  for (const r of records) {
-    const d = r.data;
-    const index = typeof d['index'] === 'number' ? d['index'] : -1;
-    const step = steps[index];
-    switch (r.type) {
+  for (const e of events) {
+    switch (e.type) {
       case 'approval.granted':
       case 'approval.rejected':
         // Only votes for this plan count, exactly as the workflow and the index count them.
-        if (d['planDigest'] !== planDigest) break;
+        if (e.data.planDigest !== planDigest) break;
         votes.push({
-          approver: r.actor,
-          decision: r.type === 'approval.granted' ? 'approve' : 'reject',
-          planDigest: text(d['planDigest']),
-          ...(typeof d['comment'] === 'string' ? { comment: d['comment'] } : {}),
+          approver: e.actor,
+          decision: e.type === 'approval.granted' ? 'approve' : 'reject',
+          planDigest: e.data.planDigest,
+          ...(e.data.comment !== undefined ? { comment: e.data.comment } : {}),
         });
         break;
       case 'execution.running':
         if (status === 'awaiting_approval') status = 'running';
         break;
-      case 'step.started':
-        if (step) steps[index] = { ...step, status: 'running', commandId: text(d['commandId']) };
+      case 'step.started': {
+        const step = steps[e.data.index];
+        if (step) steps[e.data.index] = { ...step, status: 'running', commandId: e.data.commandId };
         break;
-      case 'step.instance':
+      }
+      case 'step.instance': {
+        const step = steps[e.data.index];
+        if (!step) break;
+        const d = e.data;
+        const result: InstanceResult = {
+          instanceId: d.instanceId,
+          status: d.status,
+          statusDetails: d.statusDetails,
+          responseCode: d.responseCode,
+          stdout: d.stdout,
+          stderr: d.stderr,
+          outputSha256: d.outputSha256,
+        };
+        steps[d.index] = {
+          ...step,
+          instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result],
+        };
+        break;
+      }
+      case 'step.completed': {
+        const step = steps[e.data.index];
         if (step) {
-          const result: InstanceResult = {
-            instanceId: text(d['instanceId']),
-            status: String(d['status']),
-            statusDetails: text(d['statusDetails']),
-            responseCode: Number(d['responseCode'] ?? -1),
-            stdout: text(d['stdout']),
-            stderr: text(d['stderr']),
-            outputSha256: text(d['outputSha256']),
-          };
-          steps[index] = {
+          steps[e.data.index] = {
             ...step,
-            instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result],
+            status: e.data.cancelled === true ? 'cancelled' : e.data.ok ? 'succeeded' : 'failed',
           };
         }
         break;
-      case 'step.completed':
-        if (step)
-          steps[index] = {
-            ...step,
-            status: d['cancelled'] === true ? 'cancelled' : d['ok'] === true ? 'succeeded' : 'failed',
-          };
-        break;
+      }
       default: {
-        const terminal = TERMINAL_EVENT[r.type];
+        const terminal = endStatusOf(e.type);
         if (terminal) {
           status = terminal;
-          if (typeof d['reason'] === 'string') reason = d['reason'];
+          const why = (e.data as { reason?: unknown }).reason;
+          if (typeof why === 'string') reason = why;
         }
       }
     }
@@ -96,9 +102,6 @@ export function viewFromAudit(records: readonly AuditRecord[]): ExecutionView | 
     votes,
     steps,
     ...(reason !== undefined ? { reason } : {}),
+    ...(unreadable.length > 0 ? { unreadable } : {}),
   };
-}
-
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : '';
 }

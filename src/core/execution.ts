@@ -1,6 +1,5 @@
 import type { Plan, PlannedStep } from './plan.ts';
 import type { ApprovalState, Vote } from './approval.ts';
-import type { NewAuditEvent } from './audit.ts';
 
 /** What the workflow starts with: the plan and the digest approvers must name. */
 export interface ExecutionInput {
@@ -112,29 +111,6 @@ export interface ExecutionView {
   readonly steps: readonly StepView[];
   readonly credentials?: CredentialLease;
   readonly reason?: string;
-}
-
-/**
- * The audit record of a request. Both the API server (right after starting the workflow, so the
- * caller's response means "recorded") and the workflow (so it is recorded even if the server
- * died in between) write it; same id, same content, so the log holds it once.
- */
-export function requestedEvent({ plan, planDigest }: Pick<ExecutionInput, 'plan' | 'planDigest'>): NewAuditEvent {
-  return {
-    eventId: `${plan.executionId}:0000:execution.requested`,
-    executionId: plan.executionId,
-    type: 'execution.requested',
-    actor: plan.requester,
-    at: plan.createdAt,
-    data: {
-      runbook: plan.runbook,
-      params: plan.params,
-      targets: plan.targets.map((t) => t.instanceId),
-      planDigest,
-      reason: plan.reason,
-      requester: plan.requester,
-      // The whole plan, so the execution can be read back from the audit log alone.
-      plan,
-    },
-  };
+  /** Rebuilt from the audit log only: records that did not fit the audit vocabulary, named. */
+  readonly unreadable?: readonly string[];
 }

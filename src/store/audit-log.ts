@@ -10,23 +10,35 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
   GENESIS_HASH,
-  canonicalJson,
   chainHash,
   eventOf,
-  normalizeIsoTime,
   parseNewAuditEvent,
-  projectExecution,
   verifyChain,
-  type AuditEventType,
   type AuditRecord,
   type ChainVerdict,
+} from '../core/audit-chain.ts';
+import {
+  END_EVENT_STATUS,
+  endStatusOf,
+  readAuditEvent,
+  type AuditEvent,
+  type AuditEventType,
+  type NewAuditEvent,
+} from '../core/audit-events.ts';
+import { checkpointProblem, type Checkpoint } from '../core/audit-checkpoint.ts';
+import { canonicalJson } from '../core/canonical.ts';
+import {
+  TERMINAL_STATUSES,
+  diffSummaries,
+  normalizeIsoTime,
+  projectExecution,
   type ExecutionStatus,
   type ExecutionSummary,
-  type NewAuditEvent,
-} from '../core/audit.ts';
+} from '../core/execution-index.ts';
 import { UserError } from '../core/errors.ts';
+import { headFileWriter, readHeadFile, type AuditSigning } from './checkpoints.ts';
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
-import type { AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
+import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
 
 export interface AuditListQuery {
   executionId?: string;
@@ -41,21 +53,71 @@ export interface ExecutionListQuery {
   before?: string;
 }
 
+/** What `audit verify` found about the signed checkpoints. */
+export interface CheckpointCoverage {
+  /** The newest genuine checkpoint (database or file), or null when there is none yet. */
+  readonly latest: { readonly seq: number; readonly at: string; readonly keyId: string } | null;
+  /** Where the newest checkpoint was found: the database, or the file beside the key. */
+  readonly source: 'database' | 'file' | null;
+  /** Records after the newest checkpoint: appended since, signed at the next execution end or period. */
+  readonly uncovered: number;
+  /** Checkpoints whose signature and record were checked. */
+  readonly checked: number;
+}
+
+/** Which check failed: the hash chain, the vocabulary, the signed checkpoints, or the execution index. */
+export type AuditCheck = 'chain' | 'schema' | 'checkpoint' | 'index';
+
+/**
+ * The verdict of `audit verify`. Compatible with ChainVerdict (ok + count, or ok: false + seq +
+ * reason); `check` says which guarantee broke, and an intact log reports what the checkpoints cover.
+ */
+export type AuditVerdict =
+  | {
+      readonly ok: true;
+      readonly count: number;
+      readonly head: { readonly seq: number; readonly hash: string } | null;
+      /** null when this store has no signing key configured: checkpoints were not checked. */
+      readonly checkpoints: CheckpointCoverage | null;
+      /** Executions in the index, each equal to the one rebuilt from the log. */
+      readonly executions: number;
+    }
+  | { readonly ok: false; readonly seq: number; readonly reason: string; readonly check: AuditCheck };
+
 export interface AuditStore {
   /**
-   * Validates and appends one event, updating the execution index in the same transaction.
+   * Validates and appends one event, updating the execution index in the same transaction; with a
+   * signing key, also signs a checkpoint of the new head in that transaction when the event ends an
+   * execution, follows an execution's end, or the last checkpoint is due for renewal.
    * Idempotent on eventId: a repeat returns the stored record. The same eventId with different
    * content throws AuditEventConflictError — a writer bug, never retried into success.
    */
   append(event: NewAuditEvent): Promise<AuditRecord>;
   /** Records in ascending seq. Default limit 1000, at most 10000; page with afterSeq. */
   list(q?: AuditListQuery): Promise<AuditRecord[]>;
-  /** Walks the whole chain in pages and reports the first broken link. */
-  verify(): Promise<ChainVerdict>;
+  /**
+   * Checks the whole log and reports the first thing broken: the hash chain, an event that does not
+   * fit the vocabulary, the signed checkpoints (a deleted tail, a forged append after an execution's
+   * end, a rewritten record), or an execution index that differs from the one rebuilt from the log.
+   */
+  verify(): Promise<AuditVerdict>;
+  /** Signs a checkpoint of the current head now (when it is not covered yet); undefined without a key. */
+  checkpoint(): Promise<Checkpoint | undefined>;
   getExecution(id: string): Promise<ExecutionSummary | undefined>;
   /** Newest first. Default limit 50, at most 1000. */
   listExecutions(q?: ExecutionListQuery): Promise<ExecutionSummary[]>;
   close(): Promise<void>;
+}
+
+export interface AuditStoreOptions {
+  /** close() destroys the database. */
+  readonly ownsDb?: boolean;
+  /** The Ed25519 key that signs checkpoints, and the keys verify trusts. Without it nothing is signed. */
+  readonly signing?: AuditSigning;
+  /** Sign the head at least every this many records (default 100)… */
+  readonly checkpointEveryRecords?: number;
+  /** …or when the newest checkpoint is older than this (default 60 s), at the next append. */
+  readonly checkpointEverySeconds?: number;
 }
 
 /** The same eventId arrived with different content: two writers disagree about one event. */
@@ -81,6 +143,11 @@ const PG_LOCK_OBJECT = 0x61756474;
 
 type AuditRow = Selectable<AuditEventsTable>;
 type ExecutionRow = Selectable<ExecutionsTable>;
+type CheckpointRow = Selectable<AuditCheckpointsTable>;
+
+const END_TYPES = Object.keys(END_EVENT_STATUS) as AuditEventType[];
+const CHECKPOINT_EVERY_RECORDS = 100;
+const CHECKPOINT_EVERY_SECONDS = 60;
 
 function clampLimit(limit: number | undefined, fallback: number, max: number): number {
   if (limit === undefined) return fallback;
@@ -93,7 +160,8 @@ function toRecord(row: AuditRow): AuditRecord {
   return {
     eventId: row.event_id,
     executionId: row.execution_id,
-    // The hash covers the stored text; an unknown type in a tampered row shows up as a hash mismatch.
+    // The hash covers the stored text; an unknown type in a tampered row shows up as a hash mismatch,
+    // and a forged one with a recomputed hash as a record that does not fit the vocabulary.
     type: row.type as AuditEventType,
     actor: row.actor,
     at: row.at,
@@ -141,12 +209,20 @@ function toExecutionRow(s: ExecutionSummary): ExecutionRow {
   };
 }
 
+function toCheckpoint(row: CheckpointRow): Checkpoint {
+  return { seq: Number(row.seq), hash: row.hash, at: row.at, keyId: row.key_id, signature: row.signature };
+}
+
 /**
  * An audit store over an already-open database (see openDatabase). With `ownsDb`, close()
  * destroys the database; otherwise the caller does.
  */
-export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boolean } = {}): AuditStore {
+export function createAuditStore(db: Kysely<Database>, options: AuditStoreOptions = {}): AuditStore {
   const pg = isPostgres(db);
+  const signing = options.signing;
+  const everyRecords = options.checkpointEveryRecords ?? CHECKPOINT_EVERY_RECORDS;
+  const everyMs = (options.checkpointEverySeconds ?? CHECKPOINT_EVERY_SECONDS) * 1000;
+  const writeHead = signing?.headFile ? headFileWriter(signing.headFile, signing.trusted) : undefined;
 
   async function lockChain(trx: Transaction<Database>): Promise<void> {
     // SQLite already holds the write lock (BEGIN IMMEDIATE). PostgreSQL: the advisory lock is
@@ -155,12 +231,13 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
     if (pg) await sql`select pg_advisory_xact_lock(${sql.lit(PG_LOCK_CLASS)}, ${sql.lit(PG_LOCK_OBJECT)})`.execute(trx);
   }
 
-  async function project(trx: Transaction<Database>, event: NewAuditEvent): Promise<void> {
-    if (event.executionId === null) return;
+  /** Updates the index for one event; returns the execution's summary before it. */
+  async function project(trx: Transaction<Database>, event: AuditEvent): Promise<ExecutionSummary | undefined> {
+    if (event.executionId === null) return undefined;
     const row = await trx.selectFrom('executions').selectAll().where('id', '=', event.executionId).executeTakeFirst();
     const current = row ? toSummary(row) : undefined;
     const next = projectExecution(current, event);
-    if (next === undefined || next === current) return;
+    if (next === undefined || next === current) return current;
     const values = toExecutionRow(next);
     const { id: _id, ...changes } = values;
     await trx
@@ -168,10 +245,112 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
       .values(values)
       .onConflict((oc) => oc.column('id').doUpdateSet(changes))
       .execute();
+    return current;
   }
 
-  async function appendOnce(event: NewAuditEvent): Promise<AuditRecord> {
-    return db.transaction().execute(async (trx) => {
+  async function latestCheckpoint(trx: Kysely<Database>): Promise<Checkpoint | undefined> {
+    const row = await trx
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toCheckpoint(row) : undefined;
+  }
+
+  async function recordAt(trx: Kysely<Database>, seq: number): Promise<AuditRow | undefined> {
+    return trx.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirst();
+  }
+
+  /**
+   * Why the head must not be signed, or undefined. A signature says "this log is genuine up to
+   * here", so the signer first checks what it would vouch for: the newest checkpoint (database and
+   * file) still matches the log, and the records since then chain from it and hold no execution end,
+   * nor anything after an end — those are signed when written, so one that is not was written
+   * without the key. Without a previous checkpoint there is nothing to check against (a new log, or
+   * the first start after upgrading): the first signature is trust on first use.
+   */
+  async function signingRefusal(
+    trx: Transaction<Database>,
+    head: { seq: number; hash: string },
+    last: Checkpoint | undefined,
+  ): Promise<string | undefined> {
+    if (signing?.headFile) {
+      const file = await readHeadFile(signing.headFile, signing.trusted);
+      if (file.kind === 'bad') return `the checkpoint file ${file.problem}`;
+      if (file.kind === 'ok') {
+        const at = file.checkpoint.seq < head.seq ? await recordAt(trx, file.checkpoint.seq) : undefined;
+        if (at?.hash !== file.checkpoint.hash)
+          return `the log no longer holds record #${file.checkpoint.seq} as signed`;
+      }
+    }
+    if (!last) return undefined;
+    const from = await recordAt(trx, last.seq);
+    if (from?.hash !== last.hash) return `the log no longer holds record #${last.seq} as signed`;
+    const since = (
+      await trx
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '>', last.seq)
+        .where('seq', '<', head.seq)
+        .orderBy('seq', 'asc')
+        .execute()
+    ).map(toRecord);
+    const chain = verifyChain(since, last.hash, last.seq + 1);
+    if (!chain.ok) return `record #${chain.seq}: ${chain.reason}`;
+    const ids = [...new Set(since.map((r) => r.executionId).filter((id): id is string => id !== null))];
+    const ends = new Map<string, number>();
+    if (ids.length > 0) {
+      const rows = await trx
+        .selectFrom('audit_events')
+        .select(['execution_id', 'seq'])
+        .where('execution_id', 'in', ids)
+        .where('type', 'in', END_TYPES)
+        .orderBy('seq', 'asc')
+        .execute();
+      for (const r of rows)
+        if (r.execution_id !== null && !ends.has(r.execution_id)) ends.set(r.execution_id, Number(r.seq));
+    }
+    for (const r of since) {
+      const end = r.executionId === null ? undefined : ends.get(r.executionId);
+      if (end !== undefined && end <= r.seq)
+        return `record #${r.seq} ends or follows the end of ${r.executionId} unsigned`;
+    }
+    return undefined;
+  }
+
+  /** Signs `head` inside the append's transaction, when that is safe; returns the checkpoint. */
+  async function signHead(
+    trx: Transaction<Database>,
+    head: { seq: number; hash: string },
+    last: Checkpoint | undefined,
+  ): Promise<Checkpoint | undefined> {
+    if (!signing) return undefined;
+    // Refused: nothing is signed, and `audit verify` reports what the signer would not vouch for.
+    if ((await signingRefusal(trx, head, last)) !== undefined) return undefined;
+    const cp = signing.signer.sign(head, new Date());
+    await trx
+      .insertInto('audit_checkpoints')
+      .values({
+        seq: cp.seq,
+        key_id: cp.keyId,
+        hash: cp.hash,
+        at: cp.at,
+        signature: cp.signature,
+        recorded_at: cp.at,
+      })
+      .onConflict((oc) => oc.columns(['seq', 'key_id']).doNothing())
+      .execute();
+    return cp;
+  }
+
+  async function keepOutside(cp: Checkpoint | undefined): Promise<void> {
+    // After the commit, so the file never holds a checkpoint the database does not.
+    if (cp && writeHead) await writeHead(cp);
+  }
+
+  async function appendOnce(event: AuditEvent): Promise<AuditRecord> {
+    const { record, checkpoint } = await db.transaction().execute(async (trx) => {
       await lockChain(trx);
       const existing = await trx
         .selectFrom('audit_events')
@@ -183,7 +362,7 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
         if (canonicalJson(eventOf(stored)) !== canonicalJson(event)) {
           throw new AuditEventConflictError(event.eventId, stored.seq);
         }
-        return stored;
+        return { record: stored, checkpoint: undefined };
       }
       const head = await trx
         .selectFrom('audit_events')
@@ -196,7 +375,7 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
       const hash = chainHash(prevHash, event);
       const recordedAt = new Date().toISOString();
       // Projection first: if it rejects the event (a writer bug), nothing is written.
-      await project(trx, event);
+      const before = await project(trx, event);
       await trx
         .insertInto('audit_events')
         .values({
@@ -212,8 +391,20 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
           recorded_at: recordedAt,
         })
         .execute();
-      return { ...event, seq, prevHash, hash, recordedAt };
+      let cp: Checkpoint | undefined;
+      if (signing) {
+        const last = await latestCheckpoint(trx);
+        // An execution's end, and anything after it, is signed in the transaction that writes it:
+        // a row that appears there later without a checkpoint was not written by a key holder.
+        const mustSign =
+          endStatusOf(event.type) !== undefined || (before !== undefined && TERMINAL_STATUSES.has(before.status));
+        const due = !last || seq - last.seq >= everyRecords || Date.parse(recordedAt) - Date.parse(last.at) >= everyMs;
+        if (mustSign || due) cp = await signHead(trx, { seq, hash }, last);
+      }
+      return { record: { ...event, seq, prevHash, hash, recordedAt }, checkpoint: cp };
     });
+    await keepOutside(checkpoint);
+    return record;
   }
 
   async function list(q: AuditListQuery = {}): Promise<AuditRecord[]> {
@@ -229,10 +420,77 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
     return (await query.execute()).map(toRecord);
   }
 
-  async function verify(): Promise<ChainVerdict> {
+  /** Rebuilds one execution's summary from its records, under the chain lock so no append is half-seen. */
+  async function recheckExecution(id: string): Promise<{ seq: number; problem: string } | undefined> {
+    return db.transaction().execute(async (trx) => {
+      await lockChain(trx);
+      const row = await trx.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+      const rows = await trx
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('execution_id', '=', id)
+        .orderBy('seq', 'asc')
+        .execute();
+      let rebuilt: ExecutionSummary | undefined;
+      for (const r of rows) {
+        const read = readAuditEvent(toRecord(r));
+        if (read.ok) rebuilt = projectExecution(rebuilt, read.event);
+      }
+      const seq = rows.length > 0 ? Number(rows.at(-1)!.seq) : 0;
+      if (row && !rebuilt) return { seq, problem: `the executions index has ${id}, but the log has no request for it` };
+      if (!row && rebuilt) return { seq, problem: `the log has execution ${id}, but the executions index does not` };
+      if (!row || !rebuilt) return undefined;
+      const diffs = diffSummaries(toSummary(row), rebuilt);
+      if (diffs.length === 0) return undefined;
+      return { seq, problem: `the executions index row of ${id} does not match the log: ${diffs.join('; ')}` };
+    });
+  }
+
+  async function verify(): Promise<AuditVerdict> {
+    const fail = (check: AuditCheck, seq: number, reason: string): AuditVerdict => ({ ok: false, seq, reason, check });
+
+    // Checkpoints first: the walk below then reaches every record they cover.
+    const signed = new Map<number, { cp: Checkpoint; source: 'database' | 'file' }[]>();
+    let newest: { cp: Checkpoint; source: 'database' | 'file' } | undefined;
+    let fileCp: Checkpoint | undefined;
+    let checked = 0;
+    if (signing) {
+      const rows = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
+      const found: { cp: Checkpoint; source: 'database' | 'file' }[] = rows.map((r) => ({
+        cp: toCheckpoint(r),
+        source: 'database',
+      }));
+      for (const { cp } of found) {
+        const problem = checkpointProblem(cp, signing.trusted);
+        if (problem) return fail('checkpoint', cp.seq, `the checkpoint of record #${cp.seq} ${problem}`);
+      }
+      if (signing.headFile) {
+        const file = await readHeadFile(signing.headFile, signing.trusted);
+        if (file.kind === 'bad') {
+          return fail(
+            'checkpoint',
+            0,
+            `the checkpoint kept outside the database (${signing.headFile}) ${file.problem}`,
+          );
+        }
+        if (file.kind === 'ok') {
+          fileCp = file.checkpoint;
+          found.push({ cp: fileCp, source: 'file' });
+        }
+      }
+      for (const f of found) {
+        signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), f]);
+        if (!newest || f.cp.seq > newest.cp.seq) newest = f;
+      }
+      checked = found.length;
+    }
+    const coveredTo = newest?.cp.seq ?? 0;
+
     let prevHash = GENESIS_HASH;
     let lastSeq: number | undefined;
     let count = 0;
+    const ended = new Map<string, number>();
+    const rebuilt = new Map<string, ExecutionSummary>();
     for (;;) {
       let page = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc').limit(VERIFY_PAGE);
       // No lower bound on the first page: a stray row below seq 1 must be reported, not skipped.
@@ -244,21 +502,113 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
         try {
           record = toRecord(row);
         } catch {
-          return { ok: false, seq, reason: 'data is not valid JSON' };
+          return fail('chain', seq, 'data is not valid JSON');
         }
         const verdict = verifyChain([record], prevHash, (lastSeq ?? 0) + 1);
-        if (!verdict.ok) return verdict;
+        if (!verdict.ok) return fail('chain', verdict.seq, verdict.reason);
         // The hash is over the canonical form; the stored text must be exactly that form, so an
         // export re-verifies byte for byte without re-encoding.
         if (row.data !== canonicalJson(record.data)) {
-          return { ok: false, seq, reason: 'data is not stored in canonical form' };
+          return fail('chain', seq, 'data is not stored in canonical form');
+        }
+        for (const { cp, source } of signed.get(seq) ?? []) {
+          if (cp.hash !== record.hash) {
+            return fail(
+              'checkpoint',
+              seq,
+              `record #${seq} is not the record signed by the checkpoint ${source === 'file' ? 'kept outside the database' : 'in the database'}: the log was rewritten from here`,
+            );
+          }
+        }
+        const read = readAuditEvent(record);
+        if (!read.ok) return fail('schema', seq, read.problem);
+        const event = read.event;
+        if (signing && seq > coveredTo && event.executionId !== null) {
+          const endedAt = ended.get(event.executionId);
+          const ends = endStatusOf(event.type) !== undefined;
+          if (ends || endedAt !== undefined) {
+            return fail(
+              'checkpoint',
+              seq,
+              `record #${seq} (${event.type} by ${event.actor}) ${ends && endedAt === undefined ? 'ends' : `follows the end (#${endedAt}) of`} execution ${event.executionId}, but no signed checkpoint covers it${newest ? ` (the newest covers #${coveredTo})` : ''}: it was written without the signing key`,
+            );
+          }
+        }
+        if (event.executionId !== null) {
+          if (endStatusOf(event.type) !== undefined && !ended.has(event.executionId)) ended.set(event.executionId, seq);
+          const next = projectExecution(rebuilt.get(event.executionId), event);
+          if (next) rebuilt.set(event.executionId, next);
         }
         prevHash = record.hash;
         lastSeq = seq;
         count++;
       }
-      if (rows.length < VERIFY_PAGE) return { ok: true, count };
+      if (rows.length < VERIFY_PAGE) break;
     }
+    const end = lastSeq ?? 0;
+    if (newest && newest.cp.seq > end) {
+      return fail(
+        'checkpoint',
+        end + 1,
+        `the log ends at #${end}, but a signed checkpoint ${newest.source === 'file' ? 'kept outside the database' : 'in the database'} covers #${newest.cp.seq}: records were deleted from the end`,
+      );
+    }
+    if (fileCp && !(signed.get(fileCp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === fileCp.keyId)) {
+      return fail(
+        'checkpoint',
+        fileCp.seq,
+        `the checkpoint of #${fileCp.seq} kept outside the database is missing from the database: checkpoints were deleted`,
+      );
+    }
+
+    // The index must equal the one rebuilt from the log. Appends may land while this runs, so a
+    // difference is checked again under the chain lock before it is reported.
+    const suspects = new Set<string>();
+    const indexed = await db.selectFrom('executions').selectAll().execute();
+    for (const row of indexed) {
+      const fromLog = rebuilt.get(row.id);
+      if (!fromLog || diffSummaries(toSummary(row), fromLog).length > 0) suspects.add(row.id);
+    }
+    const ids = new Set(indexed.map((r) => r.id));
+    for (const id of rebuilt.keys()) if (!ids.has(id)) suspects.add(id);
+    for (const id of suspects) {
+      const problem = await recheckExecution(id);
+      if (problem) return fail('index', problem.seq, problem.problem);
+    }
+
+    return {
+      ok: true,
+      count,
+      head: lastSeq === undefined ? null : { seq: lastSeq, hash: prevHash },
+      checkpoints: signing
+        ? {
+            latest: newest ? { seq: newest.cp.seq, at: newest.cp.at, keyId: newest.cp.keyId } : null,
+            source: newest?.source ?? null,
+            uncovered: end - coveredTo,
+            checked,
+          }
+        : null,
+      executions: indexed.length,
+    };
+  }
+
+  async function checkpoint(): Promise<Checkpoint | undefined> {
+    if (!signing) return undefined;
+    const cp = await db.transaction().execute(async (trx) => {
+      await lockChain(trx);
+      const head = await trx
+        .selectFrom('audit_events')
+        .select(['seq', 'hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (!head) return undefined;
+      const last = await latestCheckpoint(trx);
+      if (last && last.seq >= Number(head.seq)) return last;
+      return signHead(trx, { seq: Number(head.seq), hash: head.hash }, last);
+    });
+    await keepOutside(cp);
+    return cp;
   }
 
   return {
@@ -268,6 +618,7 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
     },
     list,
     verify,
+    checkpoint,
     async getExecution(id) {
       const row = await db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
       return row ? toSummary(row) : undefined;
@@ -298,8 +649,33 @@ export function createAuditStore(db: Kysely<Database>, options: { ownsDb?: boole
   };
 }
 
-/** Opens (and migrates) the database at `loc` and returns a store that closes it on close(). */
-export async function openAuditStore(loc: StoreLocation): Promise<AuditStore> {
+/**
+ * Opens (and migrates) the database at `loc` and returns a store that closes it on close(). With
+ * a signing key, a log that has records but has never been signed (one from before checkpoints
+ * existed) gets its first checkpoint now, unless a checkpoint file says it was signed before.
+ */
+export async function openAuditStore(
+  loc: StoreLocation,
+  options: Omit<AuditStoreOptions, 'ownsDb'> = {},
+): Promise<AuditStore> {
   const db = await openDatabase(loc);
-  return createAuditStore(db, { ownsDb: true });
+  const store = createAuditStore(db, { ...options, ownsDb: true });
+  if (options.signing) {
+    try {
+      const signedBefore = await db.selectFrom('audit_checkpoints').select('seq').limit(1).executeTakeFirst();
+      const fileBefore = options.signing.headFile
+        ? (await readHeadFile(options.signing.headFile, options.signing.trusted)).kind !== 'none'
+        : false;
+      if (!signedBefore && !fileBefore) await store.checkpoint();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+  return store;
+}
+
+/** verify()'s verdict as ChainVerdict, for callers that only need ok/count or seq/reason. */
+export function asChainVerdict(v: AuditVerdict): ChainVerdict {
+  return v.ok ? { ok: true, count: v.count } : { ok: false, seq: v.seq, reason: v.reason };
 }

@@ -76,6 +76,47 @@ const auditLog: Migration = {
   },
 };
 
+/**
+ * Signed checkpoints of the chain head (src/core/audit-checkpoint.ts): what lets verify see the
+ * chain's end. Append-only like the log, for the same defence-in-depth reason.
+ */
+const auditCheckpoints: Migration = {
+  async up(db: Kysely<unknown>) {
+    const pg = isPostgres(db);
+    await db.schema
+      .createTable('audit_checkpoints')
+      .addColumn('seq', pg ? 'bigint' : 'integer', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('signature', 'text', (c) => c.notNull())
+      .addColumn('recorded_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_checkpoints_pk', ['seq', 'key_id'])
+      .execute();
+    if (pg) {
+      await sql`
+        create function mechanic_audit_checkpoints_append_only() returns trigger language plpgsql as $$
+        begin
+          raise exception 'audit_checkpoints is append-only';
+        end $$`.execute(db);
+      await sql`
+        create trigger audit_checkpoints_append_only before update or delete on audit_checkpoints
+        for each row execute function mechanic_audit_checkpoints_append_only()`.execute(db);
+      await sql`
+        create trigger audit_checkpoints_no_truncate before truncate on audit_checkpoints
+        for each statement execute function mechanic_audit_checkpoints_append_only()`.execute(db);
+    } else {
+      await sql`
+        create trigger audit_checkpoints_no_update before update on audit_checkpoints
+        begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
+      await sql`
+        create trigger audit_checkpoints_no_delete before delete on audit_checkpoints
+        begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
+    }
+  },
+};
+
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_audit_log': auditLog,
+  '0002_audit_checkpoints': auditCheckpoints,
 };

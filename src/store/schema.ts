@@ -42,7 +42,19 @@ export interface ExecutionsTable {
   finished_at: string | null;
 }
 
+/** Signed checkpoints of the chain head; append-only like the log. */
+export interface AuditCheckpointsTable {
+  seq: AppendOnly<number>;
+  key_id: AppendOnly<string>;
+  hash: AppendOnly<string>;
+  at: AppendOnly<string>;
+  /** base64 Ed25519 signature over checkpointMessage({seq, hash, at, keyId}). */
+  signature: AppendOnly<string>;
+  recorded_at: AppendOnly<string>;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   executions: ExecutionsTable;
+  audit_checkpoints: AuditCheckpointsTable;
 }

@@ -3,14 +3,15 @@
  * cluster (test/helpers/postgres.ts). The same suite runs on both.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { NewAuditEvent } from '../../src/core/audit.ts';
+import { canonicalJson, chainHash, verifyChain, type NewAuditEvent } from '../../src/core/audit.ts';
+import { loadAuditSigning } from '../../src/store/checkpoints.ts';
 import { AuditEventConflictError, openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { openDatabase, type StoreLocation } from '../../src/store/db.ts';
 import {
@@ -34,6 +35,8 @@ interface Backend {
   raw(loc: StoreLocation, statement: string): Promise<void>;
   /** Statement that switches off the append-only guard for audit_events. */
   disableGuard: string;
+  /** Statements that drop every append-only guard, of the log and of its checkpoints, as an owner could. */
+  dropGuards: string;
 }
 
 function sqliteBackend(): Backend {
@@ -61,6 +64,12 @@ function sqliteBackend(): Backend {
       }
     },
     disableGuard: 'drop trigger audit_events_no_update',
+    dropGuards: [
+      'drop trigger audit_events_no_update',
+      'drop trigger audit_events_no_delete',
+      'drop trigger audit_checkpoints_no_update',
+      'drop trigger audit_checkpoints_no_delete',
+    ].join(';\n'),
   };
 }
 
@@ -91,6 +100,10 @@ function postgresBackend(): Backend {
       }
     },
     disableGuard: 'alter table audit_events disable trigger audit_events_append_only',
+    dropGuards: [
+      'drop trigger audit_events_append_only on audit_events',
+      'drop trigger audit_checkpoints_append_only on audit_checkpoints',
+    ].join(';\n'),
   };
 }
 
@@ -114,7 +127,28 @@ if (!postgresAvailable) {
 const T0 = Date.parse('2025-03-01T09:00:00.000Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 
+/** A plan as the request carries it; only its shape matters to the store. */
+function planFor(executionId: string, requester: string, createdAt: string) {
+  return {
+    executionId,
+    runbook: { name: 'rotate-logs', version: 2, digest: 'sha256:runbook', description: 'Rotate the logs.' },
+    requester,
+    reason: 'disk at 91%',
+    params: { keepDays: 7, pattern: '*.log' },
+    targets: [{ instanceId: 'i-01' }, { instanceId: 'i-02' }],
+    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
+    region: 'eu-west-1',
+    steps: [{ name: 'rotate', script: 'logrotate -f /etc/logrotate.conf', timeoutSeconds: 60 }],
+    onFailure: [],
+    approval: { required: 1, expiresAfterSeconds: 3600 },
+    budgetSeconds: 900,
+    sessionPolicy: '{}',
+    createdAt,
+  };
+}
+
 function requested(executionId: string, minutes: number, requester = 'alice'): NewAuditEvent {
+  const plan = planFor(executionId, requester, at(minutes));
   return {
     eventId: `${executionId}:requested`,
     executionId,
@@ -122,12 +156,13 @@ function requested(executionId: string, minutes: number, requester = 'alice'): N
     actor: requester,
     at: at(minutes),
     data: {
-      runbook: { name: 'rotate-logs', version: 2, digest: 'sha256:runbook' },
-      params: { keepDays: 7, pattern: '*.log' },
+      runbook: plan.runbook,
+      params: plan.params,
       targets: ['i-01', 'i-02'],
       planDigest: `plan-${executionId}`,
       reason: 'disk at 91%',
       requester,
+      plan,
     },
   };
 }
@@ -144,19 +179,45 @@ function event(executionId: string, type: NewAuditEvent['type'], minutes: number
   } satisfies NewAuditEvent;
 }
 
-function story(executionId: string, start: number): NewAuditEvent[] {
+const rotate = { step: 'rotate', index: 0, phase: 'main', commandId: 'cmd-1' };
+
+/** One instance's result of the rotate step, as the SSM activity records it. */
+function instanceResult(instanceId: string, stdout: string, extra: Record<string, unknown> = {}) {
+  return {
+    ...rotate,
+    instanceId,
+    status: 'Success',
+    statusDetails: 'Success',
+    responseCode: 0,
+    stdout,
+    stderr: '',
+    outputSha256: 'a'.repeat(64),
+    ...extra,
+  };
+}
+
+/** A whole run, seven records; it ends with `end` (completed unless told otherwise). */
+function story(
+  executionId: string,
+  start: number,
+  end: NewAuditEvent['type'] = 'execution.completed',
+): NewAuditEvent[] {
   return [
     requested(executionId, start),
     event(executionId, 'approval.granted', start + 1, { actor: 'bob', data: { planDigest: `plan-${executionId}` } }),
     event(executionId, 'credentials.issued', start + 2, {
-      data: { accessKeyId: 'ASIAEXAMPLE', expiresAt: at(start + 62) },
+      data: {
+        accessKeyId: 'ASIAEXAMPLE',
+        expiration: at(start + 62),
+        policyDigest: 'd'.repeat(64),
+        roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
+        reason: 'approved',
+      },
     }),
-    event(executionId, 'execution.running', start + 2),
-    event(executionId, 'step.started', start + 3, { data: { step: 0, name: 'rotate' } }),
-    event(executionId, 'step.instance', start + 4, {
-      data: { step: 0, instanceId: 'i-01', status: 'Success', output: 'rotated 3 files\n', exitCode: 0 },
-    }),
-    event(executionId, 'execution.completed', start + 5, { data: { reason: 'all steps succeeded' } }),
+    event(executionId, 'execution.running', start + 2, { data: { approvedBy: ['bob'] } }),
+    event(executionId, 'step.started', start + 3, { data: rotate }),
+    event(executionId, 'step.instance', start + 4, { data: instanceResult('i-01', 'rotated 3 files\n') }),
+    event(executionId, end, start + 5, { data: { reason: 'all steps succeeded' } }),
   ];
 }
 
@@ -166,6 +227,7 @@ function spawnAppender(loc: StoreLocation, name: string, count: number) {
     const { openAuditStore } = await import(process.env.STORE_MODULE);
     const name = process.env.CHILD_NAME;
     const count = Number(process.env.CHILD_COUNT);
+    const PLAN = JSON.parse(process.env.CHILD_PLAN);
     const store = await openAuditStore(JSON.parse(process.env.STORE_LOCATION));
     process.stdout.write('ready\\n');
     await new Promise((resolve) => process.stdin.once('data', resolve));
@@ -174,9 +236,12 @@ function spawnAppender(loc: StoreLocation, name: string, count: number) {
       const at = new Date(Date.UTC(2025, 2, 1, 12, 0, 0, i)).toISOString();
       await store.append(i === 0
         ? { eventId: executionId + ':requested', executionId, type: 'execution.requested', actor: name, at,
-            data: { runbook: { name: 'noop', version: 1 }, params: {}, targets: ['i-01'], planDigest: 'p-' + name, reason: 'load' } }
+            data: { runbook: PLAN.runbook, params: {}, targets: ['i-01'], planDigest: 'p-' + name, reason: 'load',
+                    requester: name, plan: { ...PLAN, executionId, requester: name } } }
         : { eventId: executionId + ':step.instance:' + i, executionId, type: 'step.instance', actor: 'mechanic', at,
-            data: { i, child: name, output: 'x'.repeat(i % 50) } });
+            data: { step: 'noop', index: 0, phase: 'main', commandId: 'cmd-' + i, instanceId: 'i-' + i,
+                    status: 'Success', statusDetails: name, responseCode: 0, stdout: 'x'.repeat(i % 50), stderr: '',
+                    outputSha256: 'a'.repeat(64) } });
       // Real writers append between pieces of other work, not in a tight loop; a short pause lets
       // the two processes interleave instead of one finishing before the other gets the lock.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
@@ -192,6 +257,10 @@ function spawnAppender(loc: StoreLocation, name: string, count: number) {
       STORE_LOCATION: JSON.stringify(loc),
       CHILD_NAME: name,
       CHILD_COUNT: String(count),
+      CHILD_PLAN: JSON.stringify({
+        ...planFor('exec-x', 'x', at(0)),
+        runbook: { name: 'noop', version: 1, digest: 'd', description: 'nothing' },
+      }),
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -217,6 +286,7 @@ function spawnAppender(loc: StoreLocation, name: string, count: number) {
 
 describe.each(backends)('audit store on $name', (backend) => {
   const open: AuditStore[] = [];
+  const keyDirs: string[] = [];
   async function openStore(loc: StoreLocation): Promise<AuditStore> {
     const store = await openAuditStore(loc);
     open.push(store);
@@ -227,6 +297,7 @@ describe.each(backends)('audit store on $name', (backend) => {
   afterAll(async () => {
     await Promise.all(open.map((s) => s.close()));
     await backend.teardown();
+    for (const dir of keyDirs) rmSync(dir, { recursive: true, force: true });
   });
 
   test('appends, lists in seq order and verifies', async () => {
@@ -241,12 +312,12 @@ describe.each(backends)('audit store on $name', (backend) => {
 
     const listed = await store.list();
     expect(listed).toEqual(records);
-    expect(listed[5]).toMatchObject({ type: 'step.instance', data: { output: 'rotated 3 files\n', exitCode: 0 } });
+    expect(listed[5]).toMatchObject({ type: 'step.instance', data: { stdout: 'rotated 3 files\n', responseCode: 0 } });
     expect((await store.list({ executionId: 'exec-b' })).map((r) => r.seq)).toEqual([8, 9, 10, 11, 12, 13, 14]);
     expect((await store.list({ afterSeq: 12 })).map((r) => r.seq)).toEqual([13, 14]);
     expect((await store.list({ afterSeq: 2, limit: 3 })).map((r) => r.seq)).toEqual([3, 4, 5]);
 
-    expect(await store.verify()).toEqual({ ok: true, count: 14 });
+    expect(await store.verify()).toMatchObject({ ok: true, count: 14, executions: 2, checkpoints: null });
     await expect(store.list({ limit: 0 })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(store.list({ afterSeq: Number.NaN })).rejects.toMatchObject({ code: 'USAGE' });
   });
@@ -300,7 +371,7 @@ describe.each(backends)('audit store on $name', (backend) => {
     });
     expect(same.seq).toBe(1);
     expect(await store.list()).toHaveLength(1);
-    expect(await store.verify()).toEqual({ ok: true, count: 1 });
+    expect(await store.verify()).toMatchObject({ ok: true, count: 1 });
   });
 
   test('refuses the same eventId with different content', async () => {
@@ -319,8 +390,13 @@ describe.each(backends)('audit store on $name', (backend) => {
       /invalid audit event/,
     );
     await expect(store.append({ ...requested('exec-a', 0), data: { n: Number.NaN } })).rejects.toThrow(/not JSON-safe/);
-    // Valid shape but unusable for the index: the transaction rolls back, log and index stay empty.
-    await expect(store.append({ ...requested('exec-a', 0), data: { reason: 'x' } })).rejects.toThrow(/invalid data/);
+    // An event that does not fit its type's schema is refused, naming the event.
+    await expect(store.append({ ...requested('exec-a', 0), data: { reason: 'x' } })).rejects.toThrow(
+      /execution.requested exec-a:requested does not fit its schema/,
+    );
+    await expect(
+      store.append(event('exec-a', 'step.started', 1, { data: { ...rotate, comandId: 'typo' } })),
+    ).rejects.toThrow(/step.started exec-a:step.started:1 does not fit its schema/);
     expect(await store.list()).toEqual([]);
     expect(await store.listExecutions()).toEqual([]);
   });
@@ -333,7 +409,7 @@ describe.each(backends)('audit store on $name', (backend) => {
       /append-only/,
     );
     await expect(backend.raw(loc, 'delete from audit_events')).rejects.toThrow(/append-only/);
-    expect(await store.verify()).toEqual({ ok: true, count: 1 });
+    expect(await store.verify()).toMatchObject({ ok: true, count: 1 });
   });
 
   test('verify points at a record tampered with directly in the database', async () => {
@@ -341,11 +417,13 @@ describe.each(backends)('audit store on $name', (backend) => {
     const store = await openStore(loc);
     for (const e of story('exec-a', 0)) await store.append(e);
     await backend.raw(loc, backend.disableGuard);
-    await backend.raw(
-      loc,
-      `update audit_events set data = '{"accessKeyId":"ASIAOTHER","expiresAt":"2025-03-01T10:02:00.000Z"}' where seq = 3`,
-    );
-    expect(await store.verify()).toEqual({ ok: false, seq: 3, reason: "hash does not match the record's content" });
+    await backend.raw(loc, `update audit_events set data = '{"accessKeyId":"ASIAOTHER"}' where seq = 3`);
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 3,
+      reason: "hash does not match the record's content",
+      check: 'chain',
+    });
   });
 
   test('verify notices non-canonical stored data and deleted rows', async () => {
@@ -354,8 +432,16 @@ describe.each(backends)('audit store on $name', (backend) => {
     for (const e of story('exec-a', 0)) await store.append(e);
     await backend.raw(loc, backend.disableGuard);
     // Same JSON value, different bytes: an export would no longer hash as stored.
-    await backend.raw(loc, `update audit_events set data = '{ "step": 0, "name": "rotate" }' where seq = 5`);
-    expect(await store.verify()).toEqual({ ok: false, seq: 5, reason: 'data is not stored in canonical form' });
+    await backend.raw(
+      loc,
+      `update audit_events set data = '{ "step": "rotate", "index": 0, "phase": "main", "commandId": "cmd-1" }' where seq = 5`,
+    );
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 5,
+      reason: 'data is not stored in canonical form',
+      check: 'chain',
+    });
 
     const other = await backend.fresh();
     const second = await openStore(other);
@@ -368,11 +454,13 @@ describe.each(backends)('audit store on $name', (backend) => {
   test('concurrent appends from one process form one chain', async () => {
     const store = await openStore(await backend.fresh());
     await Promise.all(
-      Array.from({ length: 60 }, (_, i) => store.append(event(`exec-${i % 3}`, 'step.instance', i, { data: { i } }))),
+      Array.from({ length: 60 }, (_, i) =>
+        store.append(event(`exec-${i % 3}`, 'step.instance', i, { data: instanceResult(`i-${i}`, `${i}`) })),
+      ),
     );
     const records = await store.list();
     expect(new Set(records.map((r) => r.seq)).size).toBe(60);
-    expect(await store.verify()).toEqual({ ok: true, count: 60 });
+    expect(await store.verify()).toMatchObject({ ok: true, count: 60 });
   });
 
   test('two processes appending at once still form one unbroken chain', async () => {
@@ -386,7 +474,7 @@ describe.each(backends)('audit store on $name', (backend) => {
     await Promise.all([a.done, b.done]);
 
     const store = await openStore(loc);
-    expect(await store.verify()).toEqual({ ok: true, count: 400 });
+    expect(await store.verify()).toMatchObject({ ok: true, count: 400, executions: 2 });
     const records: Awaited<ReturnType<AuditStore['list']>> = [];
     for (
       let page = await store.list({ limit: 150 });
@@ -413,12 +501,207 @@ describe.each(backends)('audit store on $name', (backend) => {
     await first.close();
 
     const second = await openStore(loc);
-    expect(await second.verify()).toEqual({ ok: true, count: 7 });
+    expect(await second.verify()).toMatchObject({ ok: true, count: 7 });
     const next = await second.append(requested('exec-b', 30));
     expect(next.seq).toBe(8);
     expect(next.prevHash).toBe((await second.list({ afterSeq: 6 }))[0]!.hash);
-    expect(await second.verify()).toEqual({ ok: true, count: 8 });
+    expect(await second.verify()).toMatchObject({ ok: true, count: 8 });
     expect(await second.getExecution('exec-a')).toMatchObject({ status: 'completed' });
+  });
+
+  /** A store that signs checkpoints with a fresh key in a folder of its own (the key and its checkpoint file). */
+  async function openSigned(loc: StoreLocation, opts: { keyDir?: string } = {}) {
+    const keyDir = opts.keyDir ?? mkdtempSync(join(tmpdir(), 'mechanic-key-'));
+    keyDirs.push(keyDir);
+    const keyFile = join(keyDir, 'audit-key.pem');
+    const signing = await loadAuditSigning(keyFile, { create: true, store: loc });
+    const store = await openAuditStore(loc, { signing });
+    open.push(store);
+    return { store, signing, keyFile, keyDir };
+  }
+
+  /** Appends a row straight into the database with a correctly recomputed hash: no key, no store. */
+  async function forgeAppend(loc: StoreLocation, store: AuditStore, forged: NewAuditEvent): Promise<number> {
+    const [head] = (await store.list({ afterSeq: 0, limit: 10_000 })).slice(-1);
+    const seq = head!.seq + 1;
+    const hash = chainHash(head!.hash, forged);
+    const q = (v: string | null) => (v === null ? 'null' : `'${v.replace(/'/g, "''")}'`);
+    await backend.raw(
+      loc,
+      `insert into audit_events (seq, event_id, execution_id, type, actor, at, data, prev_hash, hash, recorded_at)
+       values (${seq}, ${q(forged.eventId)}, ${q(forged.executionId)}, ${q(forged.type)}, ${q(forged.actor)},
+               ${q(forged.at)}, ${q(canonicalJson(forged.data))}, ${q(head!.hash)}, ${q(hash)}, ${q(at(99))})`,
+    );
+    return seq;
+  }
+
+  test('signs a checkpoint at every execution end; verify reports what it covers', async () => {
+    const loc = await backend.fresh();
+    const { store, keyFile, signing } = await openSigned(loc);
+    for (const e of story('exec-a', 0)) await store.append(e);
+    for (const e of story('exec-b', 10).slice(0, 4)) await store.append(e);
+    const verdict = await store.verify();
+    expect(verdict).toMatchObject({
+      ok: true,
+      count: 11,
+      head: { seq: 11 },
+      executions: 2,
+      // Signed at the first record (a new log) and at exec-a's end (#7); exec-b has not ended yet.
+      checkpoints: { latest: { seq: 7, keyId: signing.signer.keyId }, uncovered: 4, checked: 3 },
+    });
+    // The key and the checkpoint kept beside it are owner-only files outside the database.
+    expect(statSync(keyFile).mode & 0o077).toBe(0);
+    expect(statSync(signing.headFile!).mode & 0o077).toBe(0);
+    expect(JSON.parse(readFileSync(signing.headFile!, 'utf8'))).toMatchObject({ seq: 7 });
+    // An explicit checkpoint covers the head.
+    expect(await store.checkpoint()).toMatchObject({ seq: 11 });
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: { latest: { seq: 11 }, uncovered: 0 } });
+  });
+
+  test('verify finds a deleted tail, even with the newest checkpoints deleted too', async () => {
+    const loc = await backend.fresh();
+    const { store, signing } = await openSigned(loc);
+    for (const e of story('exec-a', 0)) await store.append(e);
+    for (const e of story('exec-b', 10)) await store.append(e); // ends at #14, signed
+    // An attacker with the database owner's rights (but not the key) drops the guards and the tail.
+    await backend.raw(loc, backend.dropGuards);
+    await backend.raw(loc, 'delete from audit_events where seq > 10');
+    // The hash chain alone sees nothing wrong: what is left is a perfect chain.
+    expect(verifyChain(await store.list())).toEqual({ ok: true, count: 10 });
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 11,
+      check: 'checkpoint',
+      reason:
+        'the log ends at #10, but a signed checkpoint in the database covers #14: records were deleted from the end',
+    });
+    // Deleting the checkpoints that cover the deleted records too leaves the one kept outside the database.
+    await backend.raw(loc, 'delete from audit_checkpoints where seq > 10');
+    await backend.raw(loc, "delete from executions where id = 'exec-b'");
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 11,
+      check: 'checkpoint',
+      reason:
+        'the log ends at #10, but a signed checkpoint kept outside the database covers #14: records were deleted from the end',
+    });
+    // …and the signer refuses to vouch for the shortened log.
+    await store.append(requested('exec-c', 30));
+    expect(await store.checkpoint()).toBeUndefined();
+    expect(JSON.parse(readFileSync(signing.headFile!, 'utf8'))).toMatchObject({ seq: 14 });
+  });
+
+  test("verify finds a forged approval appended after an execution's end", async () => {
+    const loc = await backend.fresh();
+    const { store } = await openSigned(loc);
+    for (const e of story('exec-a', 0, 'execution.failed')) await store.append(e); // ends at #7
+    const seq = await forgeAppend(
+      loc,
+      store,
+      event('exec-a', 'approval.granted', 6, { actor: 'carol', data: { planDigest: 'plan-exec-a' } }),
+    );
+    expect(seq).toBe(8);
+    // The hash chain alone sees nothing wrong.
+    expect(verifyChain(await store.list())).toEqual({ ok: true, count: 8 });
+    const expected = {
+      ok: false,
+      seq: 8,
+      check: 'checkpoint',
+      reason:
+        'record #8 (approval.granted by carol) follows the end (#7) of execution exec-a, but no signed checkpoint covers it (the newest covers #7): it was written without the signing key',
+    };
+    expect(await store.verify()).toEqual(expected);
+    // Later genuine appends do not launder it: the signer will not sign over it.
+    await store.append(requested('exec-b', 20));
+    await store.append(event('exec-b', 'execution.expired', 21, { data: { reason: 'no approvals' } }));
+    expect(await store.verify()).toEqual(expected);
+  });
+
+  test('verify finds a forged execution end, and a forged row that does not fit the vocabulary', async () => {
+    const loc = await backend.fresh();
+    const { store } = await openSigned(loc);
+    for (const e of story('exec-a', 0).slice(0, 6)) await store.append(e);
+    await forgeAppend(loc, store, event('exec-a', 'execution.completed', 9, { data: {} }));
+    expect(await store.verify()).toMatchObject({
+      ok: false,
+      seq: 7,
+      check: 'checkpoint',
+      reason: expect.stringMatching(
+        /^record #7 \(execution.completed by mechanic\) ends execution exec-a, but no signed/,
+      ),
+    });
+
+    const other = await backend.fresh();
+    const second = await openSigned(other);
+    await second.store.append(requested('exec-a', 0));
+    await forgeAppend(other, second.store, event('exec-a', 'approval.granted', 1, { actor: 'carol', data: {} }));
+    expect(await second.store.verify()).toMatchObject({
+      ok: false,
+      seq: 2,
+      check: 'schema',
+      reason: expect.stringMatching(/^record #2: approval.granted exec-a:approval.granted:1 does not fit its schema/),
+    });
+  });
+
+  test('verify finds an executions row edited to differ from the log', async () => {
+    const loc = await backend.fresh();
+    const { store } = await openSigned(loc);
+    for (const e of story('exec-a', 0, 'execution.failed')) await store.append(e);
+    for (const e of story('exec-b', 10)) await store.append(e);
+    await backend.raw(loc, "update executions set status = 'completed' where id = 'exec-a'");
+    // What `mechanic list` shows now:
+    expect(await store.getExecution('exec-a')).toMatchObject({ status: 'completed' });
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 7,
+      check: 'index',
+      reason: 'the executions index row of exec-a does not match the log: status is "completed", the log says "failed"',
+    });
+    await backend.raw(loc, "update executions set status = 'failed' where id = 'exec-a'");
+    expect(await store.verify()).toMatchObject({ ok: true });
+    await backend.raw(loc, "delete from executions where id = 'exec-b'");
+    expect(await store.verify()).toMatchObject({
+      ok: false,
+      seq: 14,
+      check: 'index',
+      reason: 'the log has execution exec-b, but the executions index does not',
+    });
+  });
+
+  test('verify finds a log rewritten with recomputed hashes at its checkpoint', async () => {
+    const loc = await backend.fresh();
+    const { store } = await openSigned(loc);
+    for (const e of story('exec-a', 0)) await store.append(e);
+    // Rewrite the approval to carol's and recompute every hash after it: a valid chain again.
+    const records = await store.list();
+    await backend.raw(loc, backend.dropGuards);
+    let prev = records[0]!.hash;
+    for (const r of records.slice(1)) {
+      const changed = r.seq === 2 ? { ...r, actor: 'carol' } : r;
+      const hash = chainHash(prev, changed);
+      await backend.raw(
+        loc,
+        `update audit_events set actor = '${changed.actor}', prev_hash = '${prev}', hash = '${hash}' where seq = ${r.seq}`,
+      );
+      prev = hash;
+    }
+    await backend.raw(loc, "update executions set approvals = '[\"carol\"]' where id = 'exec-a'");
+    expect(verifyChain(await store.list())).toEqual({ ok: true, count: 7 });
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 7,
+      check: 'checkpoint',
+      reason: 'record #7 is not the record signed by the checkpoint in the database: the log was rewritten from here',
+    });
+  });
+
+  test('a log written before checkpoints is signed once when a key first opens it', async () => {
+    const loc = await backend.fresh();
+    const plain = await openAuditStore(loc);
+    for (const e of story('exec-a', 0)) await plain.append(e);
+    await plain.close();
+    const { store } = await openSigned(loc);
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: { latest: { seq: 7 }, uncovered: 0 } });
   });
 
   test('openDatabase can be called again on a migrated database', async () => {

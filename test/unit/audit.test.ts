@@ -1,12 +1,25 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import {
+  END_EVENT_OF,
   GENESIS_HASH,
   assertChainIntact,
+  checkpointMessage,
+  checkpointProblem,
+  checkpointSigner,
+  diffSummaries,
+  instanceEventId,
+  readAuditEvent,
+  refusalEvent,
+  refusalEventId,
+  reissuedEventId,
+  workflowEventId,
   canonicalJson,
   chainHash,
   parseNewAuditEvent,
   projectExecution,
   verifyChain,
+  type AuditEvent,
   type AuditRecord,
   type ExecutionSummary,
   type NewAuditEvent,
@@ -26,6 +39,23 @@ function chain(events: readonly NewAuditEvent[]): AuditRecord[] {
   });
 }
 
+const plan = {
+  executionId: 'exec-1',
+  runbook: { name: 'restart-nginx', version: 3, digest: 'sha256:rb', description: 'Restart nginx.' },
+  requester: 'alice',
+  reason: 'INC-42 stuck workers',
+  params: { service: 'nginx', graceful: true },
+  targets: [{ instanceId: 'i-0123' }, { instanceId: 'i-0456' }],
+  roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
+  region: 'eu-west-1',
+  steps: [{ name: 'restart', script: 'systemctl restart nginx', timeoutSeconds: 60 }],
+  onFailure: [],
+  approval: { required: 1, expiresAfterSeconds: 3600 },
+  budgetSeconds: 900,
+  sessionPolicy: '{}',
+  createdAt: '2025-01-01T10:00:00Z',
+};
+
 const story: NewAuditEvent[] = [
   ev({
     eventId: 'exec-1:requested',
@@ -33,12 +63,13 @@ const story: NewAuditEvent[] = [
     actor: 'alice',
     at: '2025-01-01T10:00:00Z',
     data: {
-      runbook: { name: 'restart-nginx', version: 3, digest: 'sha256:rb' },
-      params: { service: 'nginx', graceful: true },
+      runbook: plan.runbook,
+      params: plan.params,
       targets: ['i-0123', 'i-0456'],
       planDigest: 'plan-abc',
       reason: 'INC-42 stuck workers',
       requester: 'alice',
+      plan,
     },
   }),
   ev({
@@ -52,12 +83,31 @@ const story: NewAuditEvent[] = [
     eventId: 'exec-1:credentials',
     type: 'credentials.issued',
     at: '2025-01-01T10:05:01Z',
-    data: { keyId: 'ASIA…' },
+    data: {
+      accessKeyId: 'ASIAEXAMPLE',
+      expiration: '2025-01-01T11:05:01Z',
+      policyDigest: 'd'.repeat(64),
+      roleArn: plan.roleArn,
+      reason: 'approved',
+    },
   }),
-  ev({ eventId: 'exec-1:running', type: 'execution.running', at: '2025-01-01T10:05:02Z' }),
-  ev({ eventId: 'exec-1:step.started:0', type: 'step.started', at: '2025-01-01T10:05:03Z', data: { step: 0 } }),
+  ev({
+    eventId: 'exec-1:running',
+    type: 'execution.running',
+    at: '2025-01-01T10:05:02Z',
+    data: { approvedBy: ['bob'] },
+  }),
+  ev({
+    eventId: 'exec-1:step.started:0',
+    type: 'step.started',
+    at: '2025-01-01T10:05:03Z',
+    data: { step: 'restart', index: 0, phase: 'main', commandId: 'cmd-0' },
+  }),
   ev({ eventId: 'exec-1:completed', type: 'execution.completed', at: '2025-01-01T10:06:00.250Z' }),
 ];
+
+/** The story's events checked against the vocabulary, as the store hands them to the projection. */
+const typed = (events: readonly NewAuditEvent[]): AuditEvent[] => events.map((e) => parseNewAuditEvent(e));
 
 describe('canonicalJson', () => {
   test('sorts keys at every depth and writes no whitespace', () => {
@@ -143,7 +193,9 @@ describe('parseNewAuditEvent', () => {
   });
 
   test('refuses data that would not survive storage', () => {
-    expect(() => parseNewAuditEvent({ ...story[0], data: { when: new Date() } })).toThrow(/not JSON-safe/);
+    // A refusal's data is open to context the server adds; that context must still survive storage.
+    const denied = ev({ eventId: 'd', type: 'access.denied', data: { action: 'a', reason: 'r', when: new Date() } });
+    expect(() => parseNewAuditEvent(denied)).toThrow(/not JSON-safe/);
   });
 
   test('drops undefined properties so the stored record equals the returned one', () => {
@@ -161,7 +213,7 @@ describe('verifyChain', () => {
 
   test('finds altered data at that record', () => {
     const records = chain(story);
-    records[2] = { ...records[2]!, data: { keyId: 'ASIA-other' } };
+    records[2] = { ...records[2]!, data: { ...records[2]!.data, accessKeyId: 'ASIA-other' } };
     expect(verifyChain(records)).toEqual({ ok: false, seq: 3, reason: "hash does not match the record's content" });
   });
 
@@ -235,7 +287,7 @@ describe('verifyChain', () => {
 
 describe('projectExecution', () => {
   function replay(events: readonly NewAuditEvent[]): ExecutionSummary | undefined {
-    return events.reduce<ExecutionSummary | undefined>((s, e) => projectExecution(s, e), undefined);
+    return typed(events).reduce<ExecutionSummary | undefined>((s, e) => projectExecution(s, e), undefined);
   }
 
   test('a typical story: requested → granted → running → completed', () => {
@@ -265,10 +317,19 @@ describe('projectExecution', () => {
   });
 
   test('events before the request, or without an execution, index nothing', () => {
-    expect(projectExecution(undefined, story[1]!)).toBeUndefined();
+    const [granted] = typed([story[1]!]);
+    expect(projectExecution(undefined, granted!)).toBeUndefined();
     const summary = replay(story.slice(0, 1));
-    const denied = ev({ eventId: 'd', type: 'access.denied', executionId: null, actor: 'eve' });
-    expect(projectExecution(summary, denied)).toBe(summary);
+    const [denied] = typed([
+      ev({
+        eventId: 'd',
+        type: 'access.denied',
+        executionId: null,
+        actor: 'eve',
+        data: { action: 'audit:read', reason: 'no' },
+      }),
+    ]);
+    expect(projectExecution(summary, denied!)).toBe(summary);
   });
 
   test('an approval for another plan does not count, nor does the same approver twice', () => {
@@ -284,9 +345,15 @@ describe('projectExecution', () => {
     const s = replay([
       story[0]!,
       ev({ eventId: 'r', type: 'execution.rejected', at: '2025-01-01T11:00:00Z', data: { reason: 'no' } }),
-      ev({ eventId: 'run', type: 'execution.running', at: '2025-01-01T11:01:00Z' }),
+      ev({ eventId: 'run', type: 'execution.running', at: '2025-01-01T11:01:00Z', data: { approvedBy: [] } }),
       ev({ eventId: 'c', type: 'execution.completed', at: '2025-01-01T11:02:00Z' }),
-      ev({ eventId: 'g', type: 'approval.granted', actor: 'bob', at: '2025-01-01T11:03:00Z' }),
+      ev({
+        eventId: 'g',
+        type: 'approval.granted',
+        actor: 'bob',
+        at: '2025-01-01T11:03:00Z',
+        data: { planDigest: 'plan-abc' },
+      }),
     ]);
     expect(s).toMatchObject({
       status: 'rejected',
@@ -305,19 +372,100 @@ describe('projectExecution', () => {
   });
 
   test('updatedAt never moves backwards', () => {
-    const s = replay([story[0]!, ev({ eventId: 'old', type: 'step.started', at: '2024-12-31T00:00:00Z' })]);
+    const s = replay([story[0]!, { ...story[4]!, eventId: 'old', at: '2024-12-31T00:00:00Z' }]);
     expect(s?.updatedAt).toBe('2025-01-01T10:00:00.000Z');
   });
 
-  test('a request without what the index needs is a writer bug', () => {
-    expect(() =>
-      projectExecution(undefined, ev({ eventId: 'bad', type: 'execution.requested', data: { params: {} } })),
-    ).toThrow(/execution.requested bad has invalid data/);
+  test('diffSummaries names each field that differs from the log', () => {
+    const fromLog = replay(story)!;
+    expect(diffSummaries(fromLog, fromLog)).toEqual([]);
+    expect(diffSummaries({ ...fromLog, status: 'failed', approvals: [] }, fromLog)).toEqual([
+      'status is "failed", the log says "completed"',
+      'approvals is [], the log says ["bob"]',
+    ]);
+  });
+});
+
+describe('the audit vocabulary', () => {
+  test('refuses a request without what the index needs, naming the event and the field', () => {
+    expect(() => parseNewAuditEvent(ev({ eventId: 'bad', type: 'execution.requested', data: { params: {} } }))).toThrow(
+      /invalid audit event: execution.requested bad does not fit its schema:[\s\S]*planDigest/,
+    );
   });
 
-  test('the operator falls back to the actor', () => {
-    const data = { ...story[0]!.data };
-    delete data.requester;
-    expect(projectExecution(undefined, { ...story[0]!, data })?.operator).toBe('alice');
+  test("refuses a typo in the data of mechanic's own events", () => {
+    expect(() => parseNewAuditEvent({ ...story[4]!, data: { ...story[4]!.data, comandId: 'cmd-0' } })).toThrow(
+      /step.started exec-1:step.started:0 does not fit its schema/,
+    );
+    expect(() => parseNewAuditEvent({ ...story[1]!, data: {} })).toThrow(/planDigest/);
+  });
+
+  test('refuses an execution event without an execution, but not a refusal', () => {
+    expect(() => parseNewAuditEvent({ ...story[1]!, executionId: null })).toThrow(/executionId/);
+    const refusal = refusalEvent('access.denied', {
+      executionId: null,
+      actor: 'eve',
+      at: '2025-01-01T10:00:00Z',
+      unique: 'u-1',
+      data: { action: 'audit:read', reason: 'eve is not an auditor', path: '/api/audit' },
+    });
+    expect(parseNewAuditEvent(refusal)).toEqual(refusal);
+    expect(refusal.eventId).toBe('none:access.denied:u-1');
+  });
+
+  test('names a stored record that does not fit, with its seq', () => {
+    const [record] = chain([{ ...story[1]!, data: { planDigest: 7 } }]);
+    expect(readAuditEvent(record!)).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/^record #1: approval.granted exec-1:approval:bob does not fit its schema/),
+    });
+    expect(readAuditEvent(chain(story)[0]!)).toMatchObject({ ok: true, event: { type: 'execution.requested' } });
+  });
+
+  test('validation never changes what is hashed', () => {
+    const withExtraPlanField = { ...story[0]!, data: { ...story[0]!.data, plan: { ...plan, future: 'field' } } };
+    expect(parseNewAuditEvent(withExtraPlanField)).toEqual(withExtraPlanField);
+  });
+
+  test('event ids keep the formats recorded logs and histories hold', () => {
+    expect(workflowEventId('mx-1', 7, 'step.started')).toBe('mx-1:0007:step.started');
+    expect(instanceEventId('mx-1', 'onFailure', 2, 'i-1')).toBe('mx-1:step.instance:onFailure:2:i-1');
+    expect(reissuedEventId('mx-1', 'ASIA1')).toBe('mx-1:credentials.reissued:ASIA1');
+    expect(refusalEventId('mx-1', 'approval.refused', 'u')).toBe('mx-1:approval.refused:u');
+    expect(END_EVENT_OF.cancelled).toBe('execution.cancelled');
+  });
+});
+
+describe('checkpoints', () => {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const signer = checkpointSigner(privateKey);
+  const trusted = new Map([[signer.keyId, signer.publicKey]]);
+  const head = { seq: 6, hash: chain(story)[5]!.hash };
+
+  test('a checkpoint verifies with its key, and with nothing else', () => {
+    const cp = signer.sign(head, new Date('2025-01-01T10:06:01Z'));
+    expect(cp).toMatchObject({ seq: 6, hash: head.hash, at: '2025-01-01T10:06:01.000Z', keyId: signer.keyId });
+    expect(checkpointProblem(cp, trusted)).toBeUndefined();
+    const other = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+    expect(checkpointProblem(other.sign(head, new Date()), trusted)).toMatch(/not a trusted audit key/);
+  });
+
+  test.each([
+    ['seq', { seq: 5 }],
+    ['hash', { hash: 'a'.repeat(64) }],
+    ['time', { at: '2030-01-01T00:00:00.000Z' }],
+  ])('a checkpoint whose %s was changed does not verify', (_, change) => {
+    const cp = signer.sign(head, new Date('2025-01-01T10:06:01Z'));
+    expect(checkpointProblem({ ...cp, ...change }, trusted)).toMatch(/signature that does not match/);
+  });
+
+  test('the signed bytes are domain-separated canonical JSON', () => {
+    expect(checkpointMessage({ seq: 1, hash: 'h', at: 't', keyId: 'k' }).toString()).toBe(
+      'mechanic audit checkpoint v1\n{"at":"t","hash":"h","keyId":"k","seq":1}',
+    );
+  });
+
+  test('only an Ed25519 private key signs', () => {
+    expect(() => checkpointSigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)).toThrow(/Ed25519/);
   });
 });

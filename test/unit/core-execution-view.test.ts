@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GENESIS_HASH, chainHash, type AuditRecord, type NewAuditEvent } from '../../src/core/audit.ts';
-import { requestedEvent } from '../../src/core/execution.ts';
+import { requestedEvent } from '../../src/core/audit-events.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
@@ -66,13 +66,20 @@ const instance = (instanceId: string, status = 'Success', responseCode = 0) => (
   outputSha256: `sha-${instanceId}`,
 });
 
+/** The step fields every step event carries. */
+const stepRef = (index: number) => ({
+  step: [...plan.steps, ...plan.onFailure][index]!.name,
+  index,
+  phase: index < plan.steps.length ? ('main' as const) : ('onFailure' as const),
+});
+
 const requested = requestedEvent({ plan, planDigest });
 const granted = event('approval.granted', 'bob', { planDigest });
-const running = event('execution.running', 'mechanic', {});
+const running = event('execution.running', 'mechanic', { approvedBy: ['bob'] });
 const stepEvents = [0, 1].flatMap((index) => [
   event('step.started', 'mechanic', { step: plan.steps[index]!.name, index, phase: 'main', commandId: `cmd-${index}` }),
-  event('step.instance', 'mechanic', { index, phase: 'main', commandId: `cmd-${index}`, ...instance(WEB_1) }),
-  event('step.instance', 'mechanic', { index, phase: 'main', commandId: `cmd-${index}`, ...instance(WEB_2) }),
+  event('step.instance', 'mechanic', { ...stepRef(index), commandId: `cmd-${index}`, ...instance(WEB_1) }),
+  event('step.instance', 'mechanic', { ...stepRef(index), commandId: `cmd-${index}`, ...instance(WEB_2) }),
   event('step.completed', 'mechanic', { step: plan.steps[index]!.name, index, phase: 'main', ok: true }),
 ]);
 const completed = event('execution.completed', 'mechanic', {});
@@ -141,11 +148,11 @@ describe('viewFromAudit', () => {
         requested,
         granted,
         running,
-        event('step.started', 'mechanic', { index: 0, commandId: 'cmd-0' }),
-        event('step.instance', 'mechanic', { index: 0, commandId: 'cmd-0', ...instance(WEB_1, 'Failed', 1) }),
-        event('step.completed', 'mechanic', { index: 0, ok: false }),
-        event('step.started', 'mechanic', { index: 2, phase: 'onFailure', commandId: 'cmd-2' }),
-        event('step.completed', 'mechanic', { index: 2, phase: 'onFailure', ok: true }),
+        event('step.started', 'mechanic', { ...stepRef(0), commandId: 'cmd-0' }),
+        event('step.instance', 'mechanic', { ...stepRef(0), commandId: 'cmd-0', ...instance(WEB_1, 'Failed', 1) }),
+        event('step.completed', 'mechanic', { ...stepRef(0), ok: false }),
+        event('step.started', 'mechanic', { ...stepRef(2), commandId: 'cmd-2' }),
+        event('step.completed', 'mechanic', { ...stepRef(2), ok: true }),
         event('execution.failed', 'mechanic', { reason: 'step restart failed on 1 instance' }),
       ]),
     );
@@ -163,8 +170,8 @@ describe('viewFromAudit', () => {
     const view = viewFromAudit(
       records([
         requested,
-        event('step.instance', 'mechanic', { index: 0, ...instance(WEB_1, 'InProgress', -1) }),
-        event('step.instance', 'mechanic', { index: 0, ...instance(WEB_1) }),
+        event('step.instance', 'mechanic', { ...stepRef(0), commandId: 'c', ...instance(WEB_1, 'InProgress', -1) }),
+        event('step.instance', 'mechanic', { ...stepRef(0), commandId: 'c', ...instance(WEB_1) }),
       ]),
     );
     expect(view?.steps[0]?.instances).toEqual([instance(WEB_1)]);
@@ -172,7 +179,10 @@ describe('viewFromAudit', () => {
 
   test('a step event with an index outside the plan is ignored', () => {
     const view = viewFromAudit(
-      records([requested, event('step.started', 'mechanic', { index: 7, commandId: 'cmd-7' })]),
+      records([
+        requested,
+        event('step.started', 'mechanic', { step: 'x', index: 7, phase: 'main', commandId: 'cmd-7' }),
+      ]),
     );
     expect(view?.steps.map((s) => s.status)).toEqual(['pending', 'pending', 'pending']);
   });
@@ -211,5 +221,15 @@ describe('viewFromAudit', () => {
   test('an approval naming another plan does not count', () => {
     const view = viewFromAudit(records([requested, event('approval.granted', 'bob', { planDigest: 'another-plan' })]));
     expect(view?.approval).toEqual({ status: 'pending', approvedBy: [], missing: 1 });
+  });
+
+  test('a record that does not fit the vocabulary is left out and named, not guessed at', () => {
+    const forged = event('approval.granted', 'carol', { planDigest, approved: 'yes' });
+    const view = viewFromAudit(records([requested, forged]));
+    expect(view?.approval).toEqual({ status: 'pending', approvedBy: [], missing: 1 });
+    expect(view?.unreadable).toEqual([
+      expect.stringMatching(/^record #2: approval.granted .* does not fit its schema/),
+    ]);
+    expect(viewFromAudit(records([requested]))).not.toHaveProperty('unreadable');
   });
 });

@@ -1,0 +1,119 @@
+/**
+ * The audit log's hash chain: what a record's hash covers and how a chain is checked.
+ *
+ * Pure: no I/O. The store (src/store/audit-log.ts) owns persistence and serialises appends; this
+ * module owns how records are linked, so that `mechanic audit verify`, the store and any external
+ * auditor re-deriving hashes from an export all agree byte for byte. Not workflow-safe (node:crypto):
+ * workflows import the vocabulary (audit-events.ts) only.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical.ts';
+import { checkAuditEvent, type AuditEvent, type NewAuditEvent } from './audit-events.ts';
+import { UserError } from './errors.ts';
+
+/** Upper bound on an event's canonical `data`, so one runaway writer cannot bloat every export. */
+export const MAX_AUDIT_DATA_CHARS = 1_000_000;
+
+export type AuditRecord = NewAuditEvent & {
+  /** Position in the chain, 1-based and gapless. */
+  seq: number;
+  prevHash: string;
+  hash: string;
+  /** Store clock at insert; informational only, not covered by the hash. */
+  recordedAt: string;
+};
+
+export type ChainVerdict = { ok: true; count: number } | { ok: false; seq: number; reason: string };
+
+/** The prevHash of the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The hashed part of a record: exactly the NewAuditEvent fields, nothing the store adds. */
+export function eventOf(record: NewAuditEvent): NewAuditEvent {
+  return {
+    eventId: record.eventId,
+    executionId: record.executionId,
+    type: record.type,
+    actor: record.actor,
+    at: record.at,
+    data: record.data,
+  };
+}
+
+/**
+ * sha256 (hex) over `prevHash + '\n' + canonicalJson(event)`. Only the six event fields are
+ * hashed (extra properties such as seq or recordedAt are ignored), so a record can be re-hashed
+ * from an export without knowing the store.
+ */
+export function chainHash(prevHash: string, event: NewAuditEvent): string {
+  return createHash('sha256')
+    .update(prevHash + '\n' + canonicalJson(eventOf(event)), 'utf8')
+    .digest('hex');
+}
+
+/**
+ * Validates an event from a writer against the vocabulary and returns it with `data` normalised to
+ * what the store will read back (undefined properties dropped). Throws on anything that could not
+ * be stored and re-verified, or that does not fit its type's schema; that is a bug in the writer,
+ * not a user mistake.
+ */
+export function parseNewAuditEvent(input: unknown): AuditEvent {
+  // Checked in the form the store will hold: undefined properties dropped, anything JSON would
+  // change refused (NonJsonValueError), so what is validated is exactly what gets hashed.
+  const raw = (input ?? {}) as { data?: unknown };
+  const dataJson = raw.data === undefined ? undefined : canonicalJson(raw.data);
+  const normalised = dataJson === undefined ? input : { ...raw, data: JSON.parse(dataJson) as unknown };
+  const checked = checkAuditEvent(normalised);
+  if (!checked.ok) throw new Error(`invalid audit event: ${checked.problem}`);
+  const event = checked.event;
+  if (dataJson !== undefined && dataJson.length > MAX_AUDIT_DATA_CHARS) {
+    throw new Error(`audit event ${event.eventId} data is ${dataJson.length} chars, over ${MAX_AUDIT_DATA_CHARS}`);
+  }
+  return event;
+}
+
+/**
+ * Walks records in chain order and reports the first broken link: a seq that does not follow its
+ * predecessor, a prevHash that is not the previous record's hash, or a hash that does not match the
+ * record's content. `startPrevHash` and `firstSeq` let a caller verify one page of a longer chain.
+ */
+export function verifyChain(
+  records: readonly AuditRecord[],
+  startPrevHash: string = GENESIS_HASH,
+  firstSeq?: number,
+): ChainVerdict {
+  let expectedPrev = startPrevHash;
+  let expectedSeq = firstSeq;
+  for (const record of records) {
+    if (expectedSeq !== undefined && record.seq !== expectedSeq) {
+      return {
+        ok: false,
+        seq: record.seq,
+        reason: `expected seq ${expectedSeq} but found ${record.seq}: records are missing or out of order`,
+      };
+    }
+    if (record.prevHash !== expectedPrev) {
+      return { ok: false, seq: record.seq, reason: "prevHash does not match the previous record's hash" };
+    }
+    let actual: string;
+    try {
+      actual = chainHash(record.prevHash, record);
+    } catch (e) {
+      return { ok: false, seq: record.seq, reason: `content cannot be hashed: ${(e as Error).message}` };
+    }
+    if (actual !== record.hash) {
+      return { ok: false, seq: record.seq, reason: "hash does not match the record's content" };
+    }
+    expectedPrev = record.hash;
+    expectedSeq = record.seq + 1;
+  }
+  return { ok: true, count: records.length };
+}
+
+/** Turns a failed verification into the error `mechanic audit verify` and the API report. */
+export function assertChainIntact(verdict: ChainVerdict): { count: number } {
+  if (!verdict.ok) {
+    throw new UserError('AUDIT_CHAIN_BROKEN', `audit log chain is broken at seq ${verdict.seq}: ${verdict.reason}`);
+  }
+  return { count: verdict.count };
+}

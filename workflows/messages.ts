@@ -1,0 +1,17 @@
+/**
+ * What crosses the boundary of a runbookExecution workflow: the updates people send it, the query
+ * that reads it, and the search attributes it keeps current. The names are part of recorded
+ * histories and of every client's calls: never rename one.
+ */
+import * as wf from '@temporalio/workflow';
+import type { ApprovalState, Vote } from '../src/core/approval.ts';
+import type { CancelRequest, ExecutionStatus, ExecutionView } from '../src/core/execution.ts';
+
+export { searchAttributes } from '../src/temporal/search-attributes.ts';
+
+/** A vote on the plan; validated (own change, wrong plan, twice, too late) before it enters history. */
+export const voteUpdate = wf.defineUpdate<ApprovalState, [Vote]>('vote');
+/** Stops the run wherever it is; answers the status it had when the cancel was accepted. */
+export const cancelUpdate = wf.defineUpdate<ExecutionStatus, [CancelRequest]>('cancel');
+/** The live view: status, approvals, steps and per-instance results. */
+export const statusQuery = wf.defineQuery<ExecutionView>('status');
