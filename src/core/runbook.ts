@@ -90,11 +90,11 @@ export const RunbookSchema = z
       // once as data (shell-placement.ts); every other place is refused here, naming line and rule.
       const analysis = analyzeScript(step.script);
       if (analysis.syntaxError) {
-        const { line, column } = analysis.syntaxError;
+        const { line, column, reason } = analysis.syntaxError;
         ctx.addIssue({
           code: 'custom',
           path: ['steps'],
-          message: `step "${step.name}", line ${line}, column ${column}: bash's grammar cannot read the script here, so where its placeholders go cannot be proven safe; fix the syntax (rule unparsable-script)`,
+          message: `step "${step.name}", line ${line}, column ${column}: ${reason}, so where its placeholders go cannot be proven safe; fix the syntax (rule unparsable-script)`,
         });
       }
       for (const use of analysis.uses) {

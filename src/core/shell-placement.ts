@@ -80,7 +80,7 @@ export interface PlaceholderUse {
 export interface ScriptAnalysis {
   readonly uses: readonly PlaceholderUse[];
   /** Where bash's grammar could not read the script; every placeholder is then refused. */
-  readonly syntaxError?: { readonly line: number; readonly column: number };
+  readonly syntaxError?: { readonly line: number; readonly column: number; readonly reason: string };
 }
 
 /**
@@ -257,7 +257,15 @@ function analyze(script: string): ScriptAnalysis {
   try {
     const root = tree.rootNode;
     const broken = firstError(root);
-    const syntaxError = broken ? lineColumn(script, toOriginal(broken.startIndex)) : undefined;
+    const badEnd = broken ? undefined : misreadHeredocEnd(root, marked);
+    const syntaxError = broken
+      ? { ...lineColumn(script, toOriginal(broken.startIndex)), reason: "bash's grammar cannot read the script here" }
+      : badEnd
+        ? {
+            ...lineColumn(script, toOriginal(badEnd.startIndex)),
+            reason: 'this line ends a here-document only if it is exactly the delimiter, with no other spaces',
+          }
+        : undefined;
     const script_ = syntaxError ? undefined : scriptFacts(root);
     const uses = markers.map((mk): PlaceholderUse => {
       const placement: Placement =
@@ -286,6 +294,27 @@ function firstError(node: Node): Node | undefined {
     if (found) return found;
   }
   return node;
+}
+
+/**
+ * tree-sitter-bash ends a here-document on a line like "EOF " or "  EOF"; bash does not, and reads
+ * on to the end of the script as the body, where a value's $(…) runs. So every here-document must
+ * end on a line that is exactly its delimiter (after leading tabs, for <<-), as bash requires.
+ */
+function misreadHeredocEnd(root: Node, marked: string): Node | undefined {
+  for (const redirect of root.descendantsOfType('heredoc_redirect')) {
+    if (!redirect) continue;
+    const start = redirect.children.find((c) => c?.type === 'heredoc_start');
+    const end = redirect.children.find((c) => c?.type === 'heredoc_end');
+    if (!start || !end) continue; // no end: the body runs to the end of the script, as in bash
+    const delimiter = start.text.replace(/\\(.)/gs, '$1').replace(/['"]/g, '');
+    const lineStart = marked.lastIndexOf('\n', end.startIndex - 1) + 1;
+    const lineEnd = marked.indexOf('\n', end.startIndex);
+    let line = marked.slice(lineStart, lineEnd === -1 ? marked.length : lineEnd);
+    if (redirect.child(0)?.type === '<<-') line = line.replace(/^\t+/, '');
+    if (line !== delimiter) return end;
+  }
+  return undefined;
 }
 
 interface ScriptFacts {
@@ -339,7 +368,10 @@ function place(marked: string, mk: Marker, root: Node, facts: ScriptFacts): Plac
   for (let node: Node | null = leaf; node; child = node, node = node.parent) {
     switch (node.type) {
       case 'comment':
-        return { kind: 'comment' };
+        // Only a # that starts a word starts a comment in bash; anything else is not proven one.
+        return [undefined, ' ', '\t', '\n'].includes(marked[node.startIndex - 1])
+          ? { kind: 'comment' }
+          : refuse('unsupported-place', 'in text mechanic cannot prove bash reads as a comment');
       case 'string':
       case 'translated_string':
         return refuse('double-quotes', 'inside double quotes, where the quotes around the value become data');

@@ -29,10 +29,10 @@ const INTEGER = /^-?\d{1,15}$/;
 export function renderScript(script: string, values: Readonly<Record<string, ParamValue>>): string {
   const analysis = analyzeScript(script);
   if (analysis.syntaxError) {
-    const { line, column } = analysis.syntaxError;
+    const { line, column, reason } = analysis.syntaxError;
     throw new UserError(
       'TEMPLATE_UNSAFE',
-      `the script has a bash syntax error at line ${line}, column ${column}; fix it before it can run`,
+      `the script cannot run as written: at line ${line}, column ${column}, ${reason}; fix it before it can run`,
     );
   }
   let out = '';
