@@ -166,7 +166,7 @@ describe('the HTTP API', () => {
       type: 'access.denied' as const,
       actor: 'tester',
       at: new Date().toISOString(),
-      data: { n },
+      data: { action: 'readRun', reason: 'stream test', n },
     });
     await audit.append(event(1, 'mx-stream0001'));
     await audit.append(event(1, 'mx-otherrun01'));
@@ -205,7 +205,7 @@ describe('the HTTP API', () => {
       type: 'access.denied',
       actor: 'tester',
       at: new Date().toISOString(),
-      data: {},
+      data: { action: 'readRun', reason: 'marker' },
     });
     for await (const r of as('alice').events('all')) {
       seen.push(`${r.type}:${r.executionId ?? '-'}`);
