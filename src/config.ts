@@ -23,6 +23,27 @@ const EnvSchema = z.object({
   MECHANIC_TOKEN: optional,
   /** Bearer-token users of the API server; the embedded stack writes one under MECHANIC_HOME. */
   MECHANIC_USERS_FILE: optional,
+  /** Cedar policies the API server decides with; unset, the shipped defaults (src/authz/cedar/policies.cedar). */
+  MECHANIC_POLICY_FILE: optional,
+  /** An OpenID provider whose JWTs the API server accepts as bearer tokens (besides the users file's tokens). */
+  MECHANIC_OIDC_ISSUER: optional,
+  /** The audience those JWTs must name; required with MECHANIC_OIDC_ISSUER. */
+  MECHANIC_OIDC_AUDIENCE: optional,
+  /** The issuer's key set; unset, it is read from the issuer's discovery document. */
+  MECHANIC_OIDC_JWKS_URL: optional,
+  MECHANIC_OIDC_USER_CLAIM: z.string().min(1).default('sub'),
+  MECHANIC_OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  /** Signature algorithms accepted, comma-separated; only asymmetric ones, so a public key can never be an HMAC secret. */
+  MECHANIC_OIDC_ALGORITHMS: z
+    .string()
+    .default('RS256,ES256,EdDSA')
+    .transform((v) => v.split(',').map((a) => a.trim()))
+    .pipe(
+      z
+        .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+        .min(1),
+    ),
+  MECHANIC_OIDC_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   /** devfleet's fleet (instances, roles, keys); the embedded stack writes one under MECHANIC_HOME. */
   MECHANIC_DEVFLEET_CONFIG: optional,
   /** Set by mechanic dev for the parts it starts: they exit when it goes away. */
@@ -48,6 +69,11 @@ const EnvSchema = z.object({
 
   /** PostgreSQL for the audit store; SQLite under MECHANIC_HOME when unset. */
   DATABASE_URL: optional,
+  /**
+   * The Ed25519 key (PKCS#8 PEM, owner-only) that signs checkpoints of the audit log; made the first
+   * time when missing. Keep it outside the database's reach; worker and API server share it.
+   */
+  MECHANIC_AUDIT_KEY_FILE: optional,
 
   MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
@@ -67,6 +93,21 @@ export interface Config {
     readonly defaultUrl: string;
     readonly token: string | undefined;
     readonly usersFile: string;
+  };
+  readonly authz: {
+    /** Undefined means the shipped default policies. */
+    readonly policyFile: string | undefined;
+    readonly oidc:
+      | {
+          readonly issuer: string;
+          readonly audience: string;
+          readonly jwksUrl: string | undefined;
+          readonly userClaim: string;
+          readonly groupsClaim: string;
+          readonly algorithms: readonly string[];
+          readonly clockSkewSeconds: number;
+        }
+      | undefined;
   };
   readonly devfleetConfigFile: string;
   readonly supervised: boolean;
@@ -88,6 +129,8 @@ export interface Config {
   };
   readonly store:
     { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+  /** The audit log's checkpoint signing key; its latest checkpoint is kept beside it. */
+  readonly audit: { readonly keyFile: string };
   readonly ssm: {
     readonly pollMinMs: number;
     readonly pollMaxMs: number;
@@ -115,6 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.MECHANIC_POLL_MAX_MS < e.MECHANIC_POLL_MIN_MS) {
     throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must not be smaller than MECHANIC_POLL_MIN_MS');
   }
+  if (e.MECHANIC_OIDC_ISSUER !== undefined && e.MECHANIC_OIDC_AUDIENCE === undefined) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_OIDC_ISSUER is set without MECHANIC_OIDC_AUDIENCE; set the audience your tokens carry',
+    );
+  }
   const home = path.resolve(e.MECHANIC_HOME);
   return Object.freeze({
     home,
@@ -126,6 +175,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultUrl: `http://${e.MECHANIC_API_HOST}:${e.MECHANIC_API_PORT}`,
       token: e.MECHANIC_TOKEN,
       usersFile: path.resolve(e.MECHANIC_USERS_FILE ?? path.join(home, 'users.json')),
+    },
+    authz: {
+      policyFile: e.MECHANIC_POLICY_FILE ? path.resolve(e.MECHANIC_POLICY_FILE) : undefined,
+      oidc:
+        e.MECHANIC_OIDC_ISSUER !== undefined && e.MECHANIC_OIDC_AUDIENCE !== undefined
+          ? {
+              issuer: e.MECHANIC_OIDC_ISSUER,
+              audience: e.MECHANIC_OIDC_AUDIENCE,
+              jwksUrl: e.MECHANIC_OIDC_JWKS_URL,
+              userClaim: e.MECHANIC_OIDC_USER_CLAIM,
+              groupsClaim: e.MECHANIC_OIDC_GROUPS_CLAIM,
+              algorithms: e.MECHANIC_OIDC_ALGORITHMS,
+              clockSkewSeconds: e.MECHANIC_OIDC_CLOCK_SKEW_SECONDS,
+            }
+          : undefined,
     },
     devfleetConfigFile: path.resolve(e.MECHANIC_DEVFLEET_CONFIG ?? path.join(home, 'devfleet', 'fleet.json')),
     supervised: e.MECHANIC_SUPERVISED === '1',
@@ -151,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     store: e.DATABASE_URL
       ? { kind: 'postgres' as const, url: e.DATABASE_URL }
       : { kind: 'sqlite' as const, file: path.join(home, 'audit.db') },
+    audit: { keyFile: path.resolve(e.MECHANIC_AUDIT_KEY_FILE ?? path.join(home, 'audit-key.pem')) },
     ssm: {
       pollMinMs: e.MECHANIC_POLL_MIN_MS,
       pollMaxMs: e.MECHANIC_POLL_MAX_MS,

@@ -1,33 +1,77 @@
 import type { Channel } from '../api/client.ts';
 import type { Role, User } from './users.ts';
 
-/** Everything a principal can ask to do. The names are the Cedar actions the policies will use. */
-export type Action = 'readRunbook' | 'launch' | 'readRun' | 'approve' | 'reject' | 'cancel' | 'readAudit';
+/** Everything a principal can ask to do. The names are the Cedar actions the policies use. */
+export const ACTIONS = [
+  'readRunbook',
+  'launch',
+  'readRun',
+  'approve',
+  'reject',
+  'cancel',
+  'readAudit',
+  'exportAudit',
+  'publish',
+  'review',
+  'administer',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export type Risk = 'low' | 'medium' | 'high';
+
+/**
+ * What the policies may know about a runbook. Routes that only know its name leave the rest out;
+ * the Cedar authorizer then sees no owners, no approval groups and risk "low".
+ */
+export interface RunbookFacts {
+  readonly name: string;
+  readonly owners?: readonly string[] | undefined;
+  readonly risk?: Risk | undefined;
+  readonly environment?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  /** Groups whose members may approve its runs; empty means any approver. */
+  readonly approvalGroups?: readonly string[] | undefined;
+}
 
 export type Resource =
   | { readonly kind: 'catalog' }
-  | { readonly kind: 'runbook'; readonly name: string }
-  | { readonly kind: 'execution'; readonly id: string; readonly requester?: string | undefined }
+  | ({ readonly kind: 'runbook' } & RunbookFacts)
+  | {
+      readonly kind: 'execution';
+      readonly id: string;
+      readonly requester?: string | undefined;
+      readonly runbook?: RunbookFacts | undefined;
+      readonly targets?: readonly string[] | undefined;
+      /** Approvals the run has so far, and the approval groups their approvers came from. */
+      readonly approvals?: number | undefined;
+      readonly approvedGroups?: readonly string[] | undefined;
+    }
   | { readonly kind: 'audit' };
 
 export interface AuthzContext {
   readonly channel: Channel;
+  /** When the request is made; the policies see it as seconds since the epoch. Defaults to now. */
+  readonly time?: Date | undefined;
 }
 
-export type Decision =
-  | { readonly allow: true; readonly reason: string }
-  | { readonly allow: false; readonly reason: string };
+export interface Decision {
+  readonly allow: boolean;
+  /** One sentence for the caller and the audit log. */
+  readonly reason: string;
+  /** Ids of the policies that decided: the permits that allowed, or the forbids that denied (none for a default deny). */
+  readonly policies: readonly string[];
+}
 
 /**
  * The one question every route asks before it acts: may this principal take this action on this
- * resource, here? The role table below answers it today; Cedar policies will replace the
- * implementation, not the callers.
+ * resource, here? Cedar policies answer it (cedar-authorizer.ts); the role table below is the
+ * behaviour they reproduce, kept as the reference the policy tests compare against.
  */
 export interface Authorizer {
   authorize(principal: User, action: Action, resource: Resource, context: AuthzContext): Decision;
 }
 
-const ROLES: Readonly<Record<Action, readonly Role[]>> = {
+export const ROLES: Readonly<Record<Action, readonly Role[]>> = {
   readRunbook: ['operator', 'approver', 'auditor', 'author', 'admin'],
   launch: ['operator'],
   readRun: ['operator', 'approver', 'auditor', 'admin'],
@@ -35,9 +79,13 @@ const ROLES: Readonly<Record<Action, readonly Role[]>> = {
   reject: ['approver'],
   cancel: ['operator', 'admin'],
   readAudit: ['auditor', 'admin'],
+  exportAudit: ['auditor', 'admin'],
+  publish: ['author'],
+  review: ['author'],
+  administer: ['admin'],
 };
 
-const DESCRIBE: Readonly<Record<Action, string>> = {
+export const DESCRIBE: Readonly<Record<Action, string>> = {
   readRunbook: 'read runbooks',
   launch: 'launch runbooks',
   readRun: 'read executions',
@@ -45,9 +93,13 @@ const DESCRIBE: Readonly<Record<Action, string>> = {
   reject: 'approve or reject executions',
   cancel: 'cancel executions',
   readAudit: 'read the audit log',
+  exportAudit: 'export the audit log',
+  publish: 'publish runbooks',
+  review: 'review runbooks',
+  administer: 'administer mechanic',
 };
 
-/** Today's rules: a role table, and operators cancel only what they requested (admins anything). */
+/** The role table: operators cancel only what they requested (admins anything). */
 export function roleAuthorizer(): Authorizer {
   return {
     authorize(principal, action, resource) {
@@ -56,6 +108,7 @@ export function roleAuthorizer(): Authorizer {
         return {
           allow: false,
           reason: `${principal.id} (${principal.roles.join(', ')}) may not ${DESCRIBE[action]}; that needs the ${roles.join(' or ')} role`,
+          policies: [],
         };
       }
       if (
@@ -67,9 +120,10 @@ export function roleAuthorizer(): Authorizer {
         return {
           allow: false,
           reason: `${principal.id} may only cancel their own executions; ${resource.id} was requested by ${resource.requester ?? 'someone else'}`,
+          policies: [],
         };
       }
-      return { allow: true, reason: `role ${principal.roles.join(',')} may ${action}` };
+      return { allow: true, reason: `role ${principal.roles.join(',')} may ${action}`, policies: ['role-table'] };
     },
   };
 }

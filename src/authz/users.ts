@@ -11,6 +11,8 @@ const UserSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9._-]{1,40}$/),
   displayName: z.string().min(1),
   roles: z.array(RoleSchema).min(1),
+  /** The groups a person belongs to (for runbooks' approval groups); a role is also a group of its name. */
+  groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/)).optional(),
   token: z.string().min(32),
 });
 const UsersFileSchema = z.strictObject({ users: z.array(UserSchema) });
@@ -21,10 +23,10 @@ export type UsersFile = z.infer<typeof UsersFileSchema>;
 /** The embedded stack's demo people, one per kind of user. */
 export const DEMO_USERS: readonly Omit<User, never>[] = [
   // Alice is on call: she launches changes and approves other people's, never her own.
-  { id: 'alice', displayName: 'Alice (operator)', roles: ['operator', 'approver'] },
-  { id: 'bob', displayName: 'Bob (approver)', roles: ['approver'] },
-  { id: 'carol', displayName: 'Carol (approver)', roles: ['approver', 'author'] },
-  { id: 'dave', displayName: 'Dave (auditor)', roles: ['auditor'] },
+  { id: 'alice', displayName: 'Alice (operator)', roles: ['operator', 'approver'], groups: ['sre'] },
+  { id: 'bob', displayName: 'Bob (approver)', roles: ['approver'], groups: ['sre'] },
+  { id: 'carol', displayName: 'Carol (approver)', roles: ['approver', 'author'], groups: ['dba'] },
+  { id: 'dave', displayName: 'Dave (auditor)', roles: ['auditor'], groups: ['audit'] },
 ];
 
 /**
@@ -37,6 +39,7 @@ export async function ensureDemoUsers(file: string): Promise<void> {
       users: DEMO_USERS.map((u) => ({
         ...u,
         roles: [...u.roles],
+        ...(u.groups ? { groups: [...u.groups] } : {}),
         token: `mk_${randomBytes(24).toString('base64url')}`,
       })),
     };
@@ -69,7 +72,7 @@ export interface Authenticator {
 export function tokenAuthenticator(file: UsersFile): Authenticator {
   const entries = file.users.map((u) => ({
     digest: digest(u.token),
-    user: { id: u.id, displayName: u.displayName, roles: u.roles },
+    user: { id: u.id, displayName: u.displayName, roles: u.roles, ...(u.groups ? { groups: u.groups } : {}) },
   }));
   return {
     authenticate(token) {

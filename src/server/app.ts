@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       path: c.req.path.slice(0, 300),
       channel: c.get('channel'),
       reason: decision.reason,
+      policies: decision.policies,
     });
     c.set('refusalRecorded', true);
     throw new UserError('FORBIDDEN', decision.reason);
@@ -101,7 +102,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     return c.json(errorBody(err.code, err.message), status as ContentfulStatusCode);
   });
-  app.notFound((c) => c.json(errorBody('USAGE', `there is no ${c.req.method} ${c.req.path.slice(0, 200)} in the mechanic API`), 404));
+  app.notFound((c) =>
+    c.json(errorBody('USAGE', `there is no ${c.req.method} ${c.req.path.slice(0, 200)} in the mechanic API`), 404),
+  );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   const openapi = openApiDocument(deps.version ?? '0');

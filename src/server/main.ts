@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config.ts';
 import { createLogger, untilSignal } from '../log.ts';
-import { openAuditStore } from '../store/audit-log.ts';
+import { openSigningAuditStore } from '../store/audit-log.ts';
 import { loadRunbookRegistry } from '../store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
 import { connectClient } from '../temporal/connect.ts';
@@ -11,16 +11,18 @@ import { createStsClient, ssmClients } from '../activities/aws.ts';
 import { createExecutionService } from './executions.ts';
 import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
-import { roleAuthorizer } from '../authz/authorizer.ts';
+import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
 import { UserError } from '../core/errors.ts';
 
 /** The API server's process: `mechanic server` runs this until SIGINT/SIGTERM. */
 export async function runServer(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
+  // Policies first: a server must not start with policies that do not validate.
+  const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
   const registry = await loadRunbookRegistry(config.runbooksDir);
   const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
-  const audit = await openAuditStore(config.store);
+  const audit = await openSigningAuditStore(config);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
@@ -34,7 +36,7 @@ export async function runServer(): Promise<number> {
     settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
   });
   const tail = createAuditTail(audit);
-  const app = createApp({ authenticator, authorizer: roleAuthorizer(), executions, registry, audit, tail, log });
+  const app = createApp({ authenticator, authorizer, executions, registry, audit, tail, log });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
