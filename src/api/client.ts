@@ -56,11 +56,17 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     try {
       json = JSON.parse(text);
     } catch {
-      return new UserError('SERVER_UNAVAILABLE', `the mechanic API at ${base} answered ${res.status} with something that is not JSON`);
+      return new UserError(
+        'SERVER_UNAVAILABLE',
+        `the mechanic API at ${base} answered ${res.status} with something that is not JSON`,
+      );
     }
     const parsed = ErrorBodySchema.safeParse(json);
     if (!parsed.success) {
-      return new UserError('INTERNAL', `the mechanic API answered ${res.status} with an error this client does not know; check that the CLI and the server are the same version`);
+      return new UserError(
+        'INTERNAL',
+        `the mechanic API answered ${res.status} with an error this client does not know; check that the CLI and the server are the same version`,
+      );
     }
     return new UserError(parsed.data.error.code, parsed.data.error.message);
   }
@@ -87,11 +93,17 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       try {
         json = await res.json();
       } catch {
-        throw new UserError('SERVER_UNAVAILABLE', `the mechanic API at ${base} answered with something that is not JSON`);
+        throw new UserError(
+          'SERVER_UNAVAILABLE',
+          `the mechanic API at ${base} answered with something that is not JSON`,
+        );
       }
       const parsed = spec.response.safeParse(json);
       if (!parsed.success) {
-        throw new UserError('INTERNAL', `the mechanic API's answer to ${name} does not match its contract; check that the CLI and the server are the same version`);
+        throw new UserError(
+          'INTERNAL',
+          `the mechanic API's answer to ${name} does not match its contract; check that the CLI and the server are the same version`,
+        );
       }
       return parsed.data as RouteOutput<typeof name>;
     },
@@ -115,7 +127,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         if (message.event !== 'audit') continue;
         const parsed = AuditRecordSchema.safeParse(JSON.parse(message.data));
         if (!parsed.success) {
-          throw new UserError('INTERNAL', 'the event stream sent a record this client does not understand; check that the CLI and the server are the same version');
+          throw new UserError(
+            'INTERNAL',
+            'the event stream sent a record this client does not understand; check that the CLI and the server are the same version',
+          );
         }
         yield parsed.data;
       }

@@ -28,7 +28,10 @@ function parametersOf(spec: RouteSpec): JsonSchema[] {
 /** The OpenAPI 3.1 document of the API, generated from the contract (served at /api/openapi.json). */
 export function openApiDocument(version: string): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
-  const error = { description: 'One sentence naming the problem', content: { 'application/json': { schema: schemaOf(ErrorBodySchema, 'output') } } };
+  const error = {
+    description: 'One sentence naming the problem',
+    content: { 'application/json': { schema: schemaOf(ErrorBodySchema, 'output') } },
+  };
   for (const [name, spec] of Object.entries(routes) as [string, RouteSpec][]) {
     const path = spec.path.replace(/:([a-zA-Z]+)/g, '{$1}');
     paths[path] ??= {};
@@ -41,7 +44,10 @@ export function openApiDocument(version: string): JsonSchema {
         ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(spec.body, 'input') } } } }
         : {}),
       responses: {
-        [String(spec.status)]: { description: 'OK', content: { 'application/json': { schema: schemaOf(spec.response, 'output') } } },
+        [String(spec.status)]: {
+          description: 'OK',
+          content: { 'application/json': { schema: schemaOf(spec.response, 'output') } },
+        },
         default: error,
       },
     };
@@ -57,7 +63,13 @@ export function openApiDocument(version: string): JsonSchema {
         ...(path.includes('{id}') ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] : []),
         { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
       ],
-      responses: { '200': { description: 'Server-sent events: one `audit` event per audit record', content: { 'text/event-stream': {} } }, default: error },
+      responses: {
+        '200': {
+          description: 'Server-sent events: one `audit` event per audit record',
+          content: { 'text/event-stream': {} },
+        },
+        default: error,
+      },
     };
   }
   return {

@@ -7,6 +7,18 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../core/errors.ts';
 import { EXECUTION_STATUSES } from '../core/execution.ts';
+import { humanTextProblem } from '../core/text.ts';
+
+/** Text a person typed (a reason, a comment): control, bidi and invisible characters are refused here. */
+function humanText(label: string, max: number) {
+  return z
+    .string()
+    .max(max)
+    .superRefine((value, ctx) => {
+      const problem = humanTextProblem(label, value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
 
 /** Execution ids are short tokens (`mx-…`); anything longer or stranger is refused before any look-up. */
 export const ExecutionIdSchema = z
@@ -164,18 +176,18 @@ export const LaunchBodySchema = z.strictObject({
   version: z.number().int().positive().exactOptional(),
   params: z.record(z.string().max(64), ParamValueSchema).default({}),
   targets: z.array(z.string().min(1).max(128)).max(50).exactOptional(),
-  reason: z.string().max(500),
+  reason: humanText('the reason', 500),
 });
 export type LaunchBody = z.input<typeof LaunchBodySchema>;
 
 export const VoteBodySchema = z.strictObject({
   decision: z.enum(['approve', 'reject']),
   planDigest: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-character plan digest shown with the plan'),
-  comment: z.string().max(500).exactOptional(),
+  comment: humanText('the comment', 500).exactOptional(),
 });
 export type VoteBody = z.input<typeof VoteBodySchema>;
 
-export const CancelBodySchema = z.strictObject({ reason: z.string().max(500) });
+export const CancelBodySchema = z.strictObject({ reason: humanText('the reason', 500) });
 
 const LimitSchema = z.coerce.number().int().positive().max(10_000);
 

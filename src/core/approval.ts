@@ -57,8 +57,13 @@ export function checkVote(ctx: VoteContext, vote: Vote): void {
       'the plan you reviewed is not the plan of this execution; review it again',
     );
   }
-  if (ctx.votes.some((v) => v.approver === vote.approver)) {
-    throw new UserError('APPROVAL_DUPLICATE', `${vote.approver} has already voted on this execution`);
+  const earlier = ctx.votes.find((v) => v.approver === vote.approver);
+  if (earlier) {
+    // Say what they already did: a voter who approved and now rejects must not think it counted.
+    throw new UserError(
+      'APPROVAL_DUPLICATE',
+      `${vote.approver} already ${earlier.decision === 'approve' ? 'approved' : 'rejected'} this execution; a vote cannot be repeated or changed`,
+    );
   }
   if (vote.comment !== undefined) {
     // A comment is stored in history and the audit log and shown to everyone who reads the run.

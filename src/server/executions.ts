@@ -13,7 +13,7 @@ import type { Inventory } from '../activities/inventory.ts';
 import type { ExecutionSummary, NewAuditEvent } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
 import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
-import { hasControlCharacters } from '../core/params.ts';
+import { humanTextProblem } from '../core/text.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
 import { requestedEvent } from '../core/audit-events.ts';
 import type { Plan } from '../core/plan.ts';
@@ -160,9 +160,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
      */
     async cancel(user: User, executionId: string, reason: string): Promise<ExecutionStatus> {
       const text = reason.trim();
-      if (text.length < 3 || hasControlCharacters(text)) {
-        throw new UserError('USAGE', 'say on one line why you cancel it: add --reason "why"');
-      }
+      if (text.length < 3) throw new UserError('USAGE', 'say why you cancel it: add --reason "why"');
+      const refused = humanTextProblem('the reason', text);
+      if (refused) throw new UserError('USAGE', refused);
       try {
         return await temporalCall(() =>
           deps.client.workflow

@@ -28,7 +28,12 @@ import { UserError } from '../../src/core/errors.ts';
 
 const USERS: UsersFile = {
   users: [
-    { id: 'alice', displayName: 'Alice', roles: ['operator', 'approver'], token: 'tok-alice-0123456789abcdef0123456789' },
+    {
+      id: 'alice',
+      displayName: 'Alice',
+      roles: ['operator', 'approver'],
+      token: 'tok-alice-0123456789abcdef0123456789',
+    },
     { id: 'dave', displayName: 'Dave', roles: ['auditor'], token: 'tok-dave-0123456789abcdef01234567890' },
     { id: 'bob', displayName: 'Bob', roles: ['approver'], token: 'tok-bob-0123456789abcdef012345678901' },
   ],
@@ -84,7 +89,10 @@ describe('the HTTP API', () => {
   test('the OpenAPI document is generated from the contract and names every route', async () => {
     const res = await fetch(`${url}/api/openapi.json`);
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { operationId: string }>> };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
     expect(doc.openapi).toBe('3.1.0');
     const operations = Object.values(doc.paths).flatMap((p) => Object.values(p).map((o) => o.operationId));
     for (const name of Object.keys(routes)) expect(operations).toContain(name);
@@ -154,6 +162,35 @@ describe('the HTTP API', () => {
     expect(err).toMatchObject({ code: 'EXECUTION_NOT_FOUND' });
   });
 
+  test.each([
+    [
+      'a launch reason',
+      '/api/executions',
+      { runbook: 'deploy-web', params: { release: 'v1.0.0' }, reason: 'ship \u202Eit' },
+      'the reason contains',
+    ],
+    [
+      'a vote comment',
+      '/api/executions/mx-abcdefghij/votes',
+      { decision: 'reject', planDigest: 'a'.repeat(64), comment: 'no\u202E\nway' },
+      'the comment contains',
+    ],
+  ])(
+    '%s with a direction override is refused before anything acts on it, and recorded',
+    async (_l, route, body, said) => {
+      const before = await audit.list({ limit: 10_000 });
+      const res = await fetch(`${url}${route}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token('alice')}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(said);
+      const added = (await audit.list({ limit: 10_000 })).slice(before.length);
+      expect(added.map((r) => [r.type, r.actor])).toEqual([['request.refused', 'alice']]);
+    },
+  );
+
   test('the catalog lists the valid runbooks through the typed client', async () => {
     const { runbooks } = await as('dave').call('listRunbooks');
     expect(runbooks.map((r) => r.name)).toContain('deploy-web');
@@ -220,7 +257,9 @@ describe('the HTTP API', () => {
     beforeAll(async () => {
       rogue = createServer((req, res) => {
         res.writeHead(req.url === '/api/runbooks' ? 500 : 200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(req.url === '/api/runbooks' ? { error: { code: 'NO_SUCH_CODE', message: 'x' } } : { foo: 1 }));
+        res.end(
+          JSON.stringify(req.url === '/api/runbooks' ? { error: { code: 'NO_SUCH_CODE', message: 'x' } } : { foo: 1 }),
+        );
       });
       await new Promise<void>((resolve) => rogue.listen(0, '127.0.0.1', resolve));
       rogueUrl = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}`;

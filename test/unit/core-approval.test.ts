@@ -157,7 +157,7 @@ describe('checkVote', () => {
       finished: caught(() => checkVote(ctx({ open: false }), approve('carol'))).message,
     }).toMatchInlineSnapshot(`
       {
-        "duplicate": "bob has already voted on this execution",
+        "duplicate": "bob already approved this execution; a vote cannot be repeated or changed",
         "finished": "this execution is no longer waiting for approval",
         "mismatch": "the plan you reviewed is not the plan of this execution; review it again",
         "self": "alice@example.com requested this execution and cannot approve or reject it",
