@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config.ts';
 import { createLogger, untilSignal } from '../log.ts';
-import { openSigningAuditStore } from '../store/audit-log.ts';
+import { openAuditStore } from '../store/audit-log.ts';
 import { loadRunbookRegistry } from '../store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
 import { connectClient } from '../temporal/connect.ts';
@@ -22,7 +22,7 @@ export async function runServer(): Promise<number> {
   const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
   const registry = await loadRunbookRegistry(config.runbooksDir);
   const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
-  const audit = await openSigningAuditStore(config);
+  const audit = await openAuditStore(config.store);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
