@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests `npm run mutate` (Stryker) runs against each mutant: the unit tests and the real
+ * activities against an in-process devfleet. Nothing here starts a Temporal server, so a
+ * mutant is judged in seconds; the stack tests stay in `npm test`.
+ */
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts', 'test/integration/activities.test.ts'],
+    // Two shared cores: Stryker runs one mutant at a time, and vitest one file at a time.
+    maxWorkers: 1,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
