@@ -1,24 +1,38 @@
 import type { ExecutionView } from '../src/core/execution.ts';
 import type { Plan } from '../src/core/plan.ts';
-import type { AuditRecord, ExecutionSummary } from '../src/core/audit.ts';
+import type { ExecutionSummary } from '../src/core/audit.ts';
+import { neutralize } from '../src/core/text.ts';
+
+/*
+ * Every text here was stored by someone (a reason, a comment, a parameter, an instance's Name tag,
+ * command output, a runbook's description) and goes to a terminal: each passes `neutralize`, so
+ * an escape sequence, a newline or a direction override in it cannot recolour, move, clear or
+ * reorder what the reader sees. `t` is for one-line fields; output keeps its lines.
+ */
+const t = (value: unknown): string => neutralize(String(value));
+const lines = (value: string): string[] =>
+  neutralize(value, { multiline: true })
+    .trimEnd()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
 
 export function formatPlan(plan: Plan, planDigest: string): string {
-  const lines = [
-    `runbook   ${plan.runbook.name} v${plan.runbook.version}  (${plan.runbook.digest.slice(0, 12)})`,
-    `requester ${plan.requester} — "${plan.reason}"`,
+  const out = [
+    `runbook   ${t(plan.runbook.name)} v${plan.runbook.version}  (${t(plan.runbook.digest.slice(0, 12))})`,
+    `requester ${t(plan.requester)} — "${t(plan.reason)}"`,
     `params    ${
       Object.entries(plan.params)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .map(([k, v]) => `${t(k)}=${t(JSON.stringify(v))}`)
         .join(' ') || '(none)'
     }`,
-    `targets   ${plan.targets.map((t) => (t.name ? `${t.name} (${t.instanceId})` : t.instanceId)).join(', ')}`,
-    `role      ${plan.roleArn}, credentials for at most ${Math.round(plan.budgetSeconds / 60)} min`,
+    `targets   ${plan.targets.map((x) => (x.name ? `${t(x.name)} (${t(x.instanceId)})` : t(x.instanceId))).join(', ')}`,
+    `role      ${t(plan.roleArn)}, credentials for at most ${Math.round(plan.budgetSeconds / 60)} min`,
     `approval  ${plan.approval.required} approval(s) within ${Math.round(plan.approval.expiresAfterSeconds / 60)} min`,
-    `steps     ${plan.steps.map((s, i) => `${i + 1}. ${s.name}`).join('  ')}`,
-    ...(plan.onFailure.length ? [`on failure ${plan.onFailure.map((s) => s.name).join(', ')}`] : []),
-    `plan      ${planDigest}`,
+    `steps     ${plan.steps.map((s, i) => `${i + 1}. ${t(s.name)}`).join('  ')}`,
+    ...(plan.onFailure.length ? [`on failure ${plan.onFailure.map((s) => t(s.name)).join(', ')}`] : []),
+    `plan      ${t(planDigest)}`,
   ];
-  return lines.join('\n');
+  return out.join('\n');
 }
 
 const MARK: Record<string, string> = {
@@ -31,32 +45,34 @@ const MARK: Record<string, string> = {
 };
 
 export function formatExecution(view: ExecutionView, opts: { output?: boolean } = {}): string {
-  const lines = [
-    `${view.executionId}  ${view.status.toUpperCase()}${view.reason ? ` — ${view.reason}` : ''}`,
+  const out = [
+    `${t(view.executionId)}  ${t(view.status.toUpperCase())}${view.reason ? ` — ${t(view.reason)}` : ''}`,
     formatPlan(view.plan, view.planDigest),
   ];
   const a = view.approval;
-  lines.push(
+  out.push(
     a.status === 'pending'
-      ? `approvals ${a.approvedBy.join(', ') || 'none yet'}; ${a.missing} more needed`
+      ? `approvals ${a.approvedBy.map(t).join(', ') || 'none yet'}; ${a.missing} more needed`
       : a.status === 'approved'
-        ? `approvals ${a.approvedBy.join(', ')}`
-        : `rejected  by ${a.by}${a.comment ? `: ${a.comment}` : ''}`,
+        ? `approvals ${a.approvedBy.map(t).join(', ')}`
+        : `rejected  by ${t(a.by)}${a.comment ? `: ${t(a.comment)}` : ''}`,
   );
-  if (view.credentials) lines.push(`creds     ${view.credentials.accessKeyId}, expire ${view.credentials.expiration}`);
+  if (view.credentials) {
+    out.push(`creds     ${t(view.credentials.accessKeyId)}, expire ${t(view.credentials.expiration)}`);
+  }
   for (const step of view.steps) {
-    lines.push(
-      `${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${step.name}  ${step.status}${step.commandId ? `  (${step.commandId})` : ''}`,
+    out.push(
+      `${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${t(step.name)}  ${t(step.status)}${step.commandId ? `  (${t(step.commandId)})` : ''}`,
     );
     for (const inst of step.instances) {
-      lines.push(`    ${inst.instanceId}  ${inst.statusDetails || inst.status}  exit ${inst.responseCode}`);
+      out.push(`    ${t(inst.instanceId)}  ${t(inst.statusDetails || inst.status)}  exit ${t(inst.responseCode)}`);
       if (opts.output !== false) {
-        for (const l of inst.stdout.trimEnd().split('\n').filter(Boolean)) lines.push(`      | ${l}`);
-        for (const l of inst.stderr.trimEnd().split('\n').filter(Boolean)) lines.push(`      ! ${l}`);
+        for (const l of lines(inst.stdout)) out.push(`      | ${l}`);
+        for (const l of lines(inst.stderr)) out.push(`      ! ${l}`);
       }
     }
   }
-  return lines.join('\n');
+  return out.join('\n');
 }
 
 export function formatSummaries(rows: readonly ExecutionSummary[]): string {
@@ -64,27 +80,80 @@ export function formatSummaries(rows: readonly ExecutionSummary[]): string {
   return rows
     .map(
       (r) =>
-        `${r.id}  ${r.status.padEnd(17)} ${`${r.runbookName} v${r.runbookVersion}`.padEnd(20)} by ${r.operator.padEnd(8)} ${r.createdAt}`,
+        `${t(r.id)}  ${t(r.status).padEnd(17)} ${`${t(r.runbookName)} v${r.runbookVersion}`.padEnd(20)} by ${t(r.operator).padEnd(8)} ${t(r.createdAt)}`,
     )
     .join('\n');
 }
 
-export function formatAudit(records: readonly AuditRecord[]): string {
+/** What formatAudit reads of a record: the store's records and the API's alike. */
+export interface AuditLine {
+  readonly seq: number;
+  readonly at: string;
+  readonly executionId: string | null;
+  readonly type: string;
+  readonly actor: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export function formatAudit(records: readonly AuditLine[]): string {
   if (records.length === 0) return 'no audit records';
   return records
     .map((r) => {
       const d = r.data;
       const detail =
         r.type === 'step.instance'
-          ? `${String(d['step'])} on ${String(d['instanceId'])}: ${String(d['statusDetails'] ?? d['status'])} (exit ${String(d['responseCode'])})`
+          ? `${t(d['step'])} on ${t(d['instanceId'])}: ${t(d['statusDetails'] ?? d['status'])} (exit ${t(d['responseCode'])})`
           : r.type === 'credentials.issued'
-            ? `${String(d['accessKeyId'])} until ${String(d['expiration'])} (${String(d['reason'])})`
+            ? `${t(d['accessKeyId'])} until ${t(d['expiration'])} (${t(d['reason'])})`
             : typeof d['reason'] === 'string'
-              ? d['reason']
-              : typeof d['step'] === 'string'
-                ? String(d['step'])
-                : '';
-      return `#${String(r.seq).padEnd(4)} ${r.at}  ${(r.executionId ?? '-').padEnd(13)} ${r.type.padEnd(20)} ${r.actor.padEnd(9)} ${detail}`;
+              ? t(d['reason'])
+              : typeof d['comment'] === 'string'
+                ? `"${t(d['comment'])}"`
+                : typeof d['step'] === 'string'
+                  ? t(d['step'])
+                  : '';
+      return `#${String(r.seq).padEnd(4)} ${t(r.at)}  ${t(r.executionId ?? '-').padEnd(13)} ${t(r.type).padEnd(20)} ${t(r.actor).padEnd(9)} ${detail}`;
     })
     .join('\n');
+}
+
+/** What formatRunbooks reads of a runbook: the API's catalog entries. */
+export interface RunbookLine {
+  readonly name: string;
+  readonly version: number;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly steps: readonly { readonly name: string }[];
+}
+
+/**
+ * The catalog for `mechanic runbooks`: each valid runbook, then each refused file marked with ✗
+ * and its error (which names the file), so an author sees at once why their runbook is missing.
+ */
+export function formatRunbooks(
+  runbooks: readonly RunbookLine[],
+  invalid: readonly { readonly file: string; readonly error: string }[] = [],
+): string {
+  const out = runbooks.map((r) => {
+    const params = Object.entries(r.parameters)
+      .map(([k, p]) => `${t(k)}${p['default'] === undefined ? '' : `=${t(JSON.stringify(p['default']))}`}`)
+      .join(' ');
+    return (
+      `${t(r.name)} v${r.version}  ${t(r.description)}\n` +
+      `    params: ${params || '(none)'}; steps: ${r.steps.map((s) => t(s.name)).join(', ')}`
+    );
+  });
+  if (runbooks.length === 0) out.push('no runbooks');
+  if (invalid.length) {
+    out.push(
+      `${invalid.length} runbook file${invalid.length === 1 ? ' was' : 's were'} refused; the others are served:`,
+      ...invalid.map(
+        (i) =>
+          `✗ ${t(i.file)}  INVALID\n${lines(i.error)
+            .map((l) => `    ${l}`)
+            .join('\n')}`,
+      ),
+    );
+  }
+  return out.join('\n');
 }

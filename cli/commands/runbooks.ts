@@ -1,6 +1,7 @@
 import { loadConfig } from '../../src/config.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
+import { formatRunbooks } from '../format.ts';
 import { out } from '../output.ts';
 
 export async function run(argv: string[]): Promise<number> {
@@ -10,18 +11,12 @@ export async function run(argv: string[]): Promise<number> {
     'mechanic runbooks [--as user] [--json]',
   );
   const api = await connectApi(loadConfig(), values.as);
-  const { runbooks } = await api.call('listRunbooks');
+  // `invalid` lists the runbook files the server refused at load, each with a sentence naming it.
+  const { runbooks, invalid } = await api.call('listRunbooks');
   if (values.json) {
-    out.json(runbooks);
+    out.json({ runbooks, invalid });
     return 0;
   }
-  for (const r of runbooks) {
-    const params = Object.entries(r.parameters)
-      .map(([k, p]) => `${k}${p.default === undefined ? '' : `=${JSON.stringify(p.default)}`}`)
-      .join(' ');
-    out.line(
-      `${r.name} v${r.version}  ${r.description}\n    params: ${params || '(none)'}; steps: ${r.steps.map((s) => s.name).join(', ')}`,
-    );
-  }
+  out.line(formatRunbooks(runbooks, invalid));
   return 0;
 }
