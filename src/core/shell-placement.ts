@@ -335,6 +335,11 @@ function scriptFacts(root: Node): ScriptFacts {
     if (node.type === 'command') {
       const name = commandName(node);
       if (name !== undefined && REDEFINING_COMMANDS.has(baseName(name))) redefinedBy ??= name;
+      // `exec > >(bash)` and a coprocess send every later command's output where it may run as code.
+      if (name === 'coproc') redefinedBy ??= name;
+      if (name === 'exec' && node.parent?.type === 'redirected_statement') {
+        if (node.parent.descendantsOfType('process_substitution').length > 0) redefinedBy ??= 'exec >(…)';
+      }
     }
     for (const child of node.children) if (child) visit(child);
   };
@@ -482,6 +487,14 @@ function outerContext(from: Node, facts?: ScriptFacts): Placement | undefined {
       case 'heredoc_body':
       case 'heredoc_redirect':
         return refuse('here-document', 'in a here-document, where $(…) and backticks in the value run');
+      case 'redirected_statement':
+        // `echo {{ v }} > >(bash)` hands the output to a shell as surely as a pipe does.
+        for (const redirect of node.childrenForFieldName('redirect')) {
+          if (redirect && redirect.descendantsOfType('process_substitution').length > 0) {
+            return refuse('redirection', 'in a command whose output is redirected into a process substitution');
+          }
+        }
+        break;
       case 'pipeline':
         for (const stage of node.namedChildren) {
           if (!stage || same(stage, child)) continue;
@@ -502,11 +515,15 @@ function pipelineStage(stage: Node, facts: ScriptFacts | undefined): string | un
   if (command?.type !== 'command') {
     return 'in a pipeline with a compound stage (a loop, group or subshell), which may read the value as code';
   }
-  const name = commandName(command);
-  if (name === undefined) return 'in a pipeline with a command whose name is not a plain word';
-  const why = EVALUATING_COMMANDS.get(baseName(name));
-  if (why) return `in a pipeline into ${name}, which ${why}`;
-  if (facts?.functions.has(name)) return `in a pipeline into ${name}, a function of this script`;
+  // The stage and any command inside it (`tee >(bash)`) may receive the value as input.
+  for (const inner of [command, ...command.descendantsOfType('command')]) {
+    if (!inner) continue;
+    const name = commandName(inner);
+    if (name === undefined) return 'in a pipeline with a command whose name is not a plain word';
+    const why = EVALUATING_COMMANDS.get(baseName(name));
+    if (why) return `in a pipeline into ${name}, which ${why}`;
+    if (facts?.functions.has(name)) return `in a pipeline into ${name}, a function of this script`;
+  }
   return undefined;
 }
 
@@ -560,7 +577,7 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   if (facts.redefinedBy !== undefined) {
     return refuse(
       'script-redefines-commands',
-      `as a command argument in a script that runs ${facts.redefinedBy}, which can change what any command name runs`,
+      `as a command argument in a script that runs ${facts.redefinedBy}, which can change what any command runs or where its output goes`,
     );
   }
   const args = command.childrenForFieldName('argument').filter((a): a is Node => a !== null);
