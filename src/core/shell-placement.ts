@@ -266,12 +266,12 @@ function analyze(script: string): ScriptAnalysis {
             reason: 'this line ends a here-document only if it is exactly the delimiter, with no other spaces',
           }
         : undefined;
-    const script_ = syntaxError ? undefined : scriptFacts(root);
+    const facts = syntaxError ? undefined : scriptFacts(root);
     const uses = markers.map((mk): PlaceholderUse => {
       const placement: Placement =
-        script_ === undefined
+        facts === undefined
           ? refuse('unparsable-script', "in a script bash's grammar cannot read, so its place cannot be proven safe")
-          : place(marked, mk, root, script_);
+          : place(marked, mk, root, facts);
       return { name: mk.name, offset: mk.offset, length: mk.length, ...lineColumn(script, mk.offset), placement };
     });
     return syntaxError ? { uses, syntaxError } : { uses };
@@ -617,16 +617,10 @@ function testOperand(test: Node, leaf: Node, mk: Marker, facts: ScriptFacts): Pl
       'in a word with quotes, escapes, globs or expansions around it, which bash would read as more than data',
     );
   }
-  if (descendants(test).some((n) => n.type === 'test_operator' && (n.text === '-v' || n.text === '-R'))) {
+  if (test.descendantsOfType('test_operator').some((n) => n?.text === '-v' || n?.text === '-R')) {
     return refuse('variable-name-option', 'inside [ … ] with -v or -R, which reads a variable name');
   }
   return outerContext(test, facts) ?? { kind: 'argument', optionPosition: mk.start === leaf.startIndex };
-}
-
-function descendants(node: Node): Node[] {
-  const out: Node[] = [];
-  for (const child of node.children) if (child) out.push(child, ...descendants(child));
-  return out;
 }
 
 /** web-tree-sitter hands out a new object per lookup, so nodes are compared by id. */
