@@ -1,0 +1,100 @@
+import { createElement } from 'react';
+import { render } from 'ink';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { UserError } from '../../src/core/errors.ts';
+import { readUsersFile } from '../../src/authz/users.ts';
+import { connectApi } from '../api.ts';
+import { parse } from '../args.ts';
+import { App } from '../tui/App.tsx';
+import { UserPicker, type DemoUser } from '../tui/UserPicker.tsx';
+
+const USAGE = 'mechanic [tui] [--as user]';
+
+/** `mechanic` (no arguments, in a terminal) and `mechanic tui`: the terminal UI. */
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { as: { type: 'string' } }, USAGE);
+  if (positionals.length) throw new UserError('USAGE', `the TUI takes no arguments; usage: ${USAGE}`);
+  await openTui(loadConfig(), { as: values.as });
+  return 0;
+}
+
+export interface TuiOptions {
+  /** A demo user of the embedded stack; without it, MECHANIC_TOKEN, else a picker of the demo users. */
+  readonly as?: string | undefined;
+}
+
+const ENTER_ALT = '\u001b[?1049h';
+const LEAVE_ALT = '\u001b[?1049l\u001b[?25h';
+
+/**
+ * Opens the TUI on the alternate screen and returns when it is quit (q on the first screen, or
+ * Ctrl-C from anywhere). The terminal is restored however it ends: quit, Ctrl-C, SIGTERM, a crash.
+ */
+export async function openTui(config: Config, options: TuiOptions = {}): Promise<void> {
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    throw new UserError(
+      'USAGE',
+      'the mechanic TUI needs a terminal; in scripts use the plain commands ("mechanic help" lists them)',
+    );
+  }
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    process.stdout.write(LEAVE_ALT);
+  };
+  const onSignal = () => {
+    restore();
+    process.exit(130);
+  };
+  process.stdout.write(ENTER_ALT);
+  process.once('exit', restore);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  try {
+    let as = options.as;
+    if (as === undefined && !config.api.token) {
+      as = await pickUser(config);
+      if (as === undefined) return;
+    }
+    const api = await connectApi(config, as, 'tui');
+    const app = render(createElement(App, { api }), {
+      exitOnCtrlC: true,
+      incrementalRendering: true,
+      patchConsole: true,
+    });
+    await app.waitUntilExit();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    restore();
+  }
+}
+
+/** The embedded stack's demo users, to pick one; undefined if the picker was quit. */
+async function pickUser(config: Config): Promise<string | undefined> {
+  let users: DemoUser[];
+  try {
+    users = (await readUsersFile(config.api.usersFile)).users;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new UserError(
+      'UNAUTHENTICATED',
+      'no credentials: set MECHANIC_TOKEN, or start the embedded stack ("mechanic dev") and pass --as <user>',
+    );
+  }
+  let picked: string | undefined;
+  const picker = render(
+    createElement(UserPicker, {
+      users,
+      onPick: (id: string) => {
+        picked = id;
+        picker.unmount();
+      },
+    }),
+    { exitOnCtrlC: true },
+  );
+  await picker.waitUntilExit();
+  picker.clear();
+  return picked;
+}

@@ -1,0 +1,150 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { ApiClient } from '../../src/api/client.ts';
+import { toProblem, type Problem } from './errors.ts';
+import { Notice } from './Notice.tsx';
+import { RunbookDetail } from './RunbookDetail.tsx';
+import { editText } from './edit.ts';
+import { STATUS_LOOK, tone } from './theme.ts';
+import { fit, inert, shortTime } from './text.ts';
+import type { ExecutionSummary, RunbookInfo, ScreenProps } from './types.ts';
+
+export interface CatalogProps extends ScreenProps {
+  readonly api: ApiClient;
+  /** Bumped by the app on every live event: the last-run column is read again. */
+  readonly changes: number;
+  readonly onLaunch: (runbook: RunbookInfo) => void;
+}
+
+/** The runbooks: name, version, description, last run; `/` filters; a detail pane for the selected one. */
+export function Catalog({ api, changes, onLaunch, width, height, active, setTyping }: CatalogProps) {
+  const [runbooks, setRunbooks] = useState<readonly RunbookInfo[] | undefined>();
+  const [invalid, setInvalid] = useState<readonly { file: string; error: string }[]>([]);
+  const [lastRuns, setLastRuns] = useState<ReadonlyMap<string, ExecutionSummary>>(new Map());
+  const [problem, setProblem] = useState<Problem | undefined>();
+  const [filter, setFilter] = useState('');
+  const [filtering, setFiltering] = useState(false);
+  const [cursor, setCursor] = useState(0);
+  const [reloads, setReloads] = useState(0);
+
+  useEffect(() => {
+    let live = true;
+    api
+      .call('listRunbooks')
+      .then((r) => {
+        if (!live) return;
+        setRunbooks(r.runbooks);
+        setInvalid(r.invalid);
+        setProblem(undefined);
+      })
+      .catch((e: unknown) => live && setProblem(toProblem(e)));
+    return () => {
+      live = false;
+    };
+  }, [api, reloads]);
+
+  useEffect(() => {
+    let live = true;
+    api
+      .call('listExecutions', { query: { limit: 200 } })
+      .then(({ executions }) => {
+        if (!live) return;
+        const last = new Map<string, ExecutionSummary>();
+        for (const e of executions) if (!last.has(e.runbookName)) last.set(e.runbookName, e);
+        setLastRuns(last);
+      })
+      .catch(() => undefined); // the catalog is still usable without the last-run column
+    return () => {
+      live = false;
+    };
+  }, [api, changes, reloads]);
+
+  const shown = useMemo(() => {
+    const f = filter.toLowerCase();
+    return (runbooks ?? []).filter((r) => !f || r.name.includes(f) || r.description.toLowerCase().includes(f));
+  }, [runbooks, filter]);
+  const selected = shown[Math.min(cursor, shown.length - 1)];
+
+  const stopFiltering = useCallback(() => {
+    setFiltering(false);
+    setTyping(false);
+  }, [setTyping]);
+
+  useInput(
+    (input, key) => {
+      if (filtering) {
+        if (key.return || key.downArrow) return stopFiltering();
+        if (key.escape) {
+          setFilter('');
+          return stopFiltering();
+        }
+        const next = editText(filter, input, key, 60);
+        if (next !== undefined) {
+          setFilter(next);
+          setCursor(0);
+        }
+        return;
+      }
+      if (input === '/') {
+        setFiltering(true);
+        setTyping(true);
+      } else if (key.escape && filter) setFilter('');
+      else if (key.upArrow || input === 'k') setCursor((c) => Math.max(0, c - 1));
+      else if (key.downArrow || input === 'j') setCursor((c) => Math.min(shown.length - 1, c + 1));
+      else if (input === 'r') setReloads((n) => n + 1);
+      else if (key.return && selected) onLaunch(selected);
+    },
+    { isActive: active },
+  );
+
+  const wide = width >= 110;
+  const listWidth = wide ? Math.floor(width * 0.5) : width;
+  const listRows = wide ? height - 3 : Math.max(3, Math.min(shown.length, Math.floor(height / 3)));
+  const start = Math.max(0, Math.min(cursor - listRows + 1, shown.length - listRows));
+  return (
+    <Box flexDirection="column" width={width} height={height} overflow="hidden">
+      <Notice problem={problem} width={width} />
+      <Text>
+        <Text color={tone('dim')}>filter </Text>
+        {filtering || filter ? (
+          <Text inverse={filtering}>
+            /{filter}
+            {filtering ? '▏' : ''}
+          </Text>
+        ) : (
+          <Text color={tone('dim')}>(press / to type)</Text>
+        )}
+        <Text color={tone('dim')}>
+          {'  '}
+          {runbooks ? `${shown.length} of ${runbooks.length} runbooks` : 'loading…'}
+        </Text>
+      </Text>
+      <Box flexDirection={wide ? 'row' : 'column'} flexGrow={1}>
+        <Box flexDirection="column" width={listWidth} flexShrink={0}>
+          {runbooks && shown.length === 0 ? <Text color={tone('dim')}>no runbook matches “{filter}”</Text> : null}
+          {shown.slice(start, start + listRows).map((r, i) => {
+            const at = start + i === Math.min(cursor, shown.length - 1);
+            const last = lastRuns.get(r.name);
+            const lastText = last ? `${STATUS_LOOK[last.status].glyph} ${shortTime(last.createdAt)}` : 'never run';
+            const head = `${at ? '›' : ' '} ${r.name} v${r.version}`;
+            return (
+              <Text key={r.name} inverse={at} wrap="truncate-end">
+                {fit(head, 24).padEnd(24)} {fit(lastText, 16).padEnd(16)} {fit(inert(r.description), listWidth - 43)}
+              </Text>
+            );
+          })}
+          {invalid.length > 0 ? (
+            <Text color={tone('warn')} wrap="truncate-end">
+              {invalid.length} runbook file(s) could not be loaded: {invalid.map((i) => inert(i.file)).join(', ')}
+            </Text>
+          ) : null}
+        </Box>
+        {selected ? (
+          <Box flexGrow={1} marginLeft={wide ? 1 : 0} marginTop={wide ? 0 : 1}>
+            <RunbookDetail runbook={selected} width={wide ? width - listWidth - 1 : width} />
+          </Box>
+        ) : null}
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,74 @@
+import { useMemo, useState } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { ApiClient } from '../../src/api/client.ts';
+import { toProblem, type Problem } from './errors.ts';
+import type { launchBody } from './form-model.ts';
+import { Notice } from './Notice.tsx';
+import { planLines } from './plan-lines.ts';
+import { Scroller, scrollKey } from './Scroller.tsx';
+import { tone } from './theme.ts';
+import type { PlanInfo, ScreenProps } from './types.ts';
+
+export interface PlanReviewProps extends ScreenProps {
+  readonly api: ApiClient;
+  readonly body: ReturnType<typeof launchBody>;
+  readonly plan: PlanInfo;
+  readonly onBack: () => void;
+  readonly onLaunched: (executionId: string) => void;
+}
+
+/**
+ * The dry-run plan, exactly as approvers will see it. Enter asks once more; `y` submits it.
+ * The server plans again at submit (new execution id and time), so the digest approvers vote on
+ * is the one the run view shows.
+ */
+export function PlanReview({ api, body, plan, onBack, onLaunched, width, height, active }: PlanReviewProps) {
+  const lines = useMemo(() => planLines(plan, undefined), [plan]);
+  const [top, setTop] = useState(0);
+  const [confirming, setConfirming] = useState(false);
+  const [sending, setSending] = useState(false);
+  const [problem, setProblem] = useState<Problem | undefined>();
+  const paneHeight = Math.max(3, height - 3 - (problem ? 2 : 0));
+
+  useInput(
+    (input, key) => {
+      if (sending) return;
+      if (confirming) {
+        if (input === 'y' || input === 'Y') {
+          setSending(true);
+          setConfirming(false);
+          api
+            .call('launch', { body })
+            .then(({ executionId }) => onLaunched(executionId))
+            .catch((e: unknown) => {
+              setSending(false);
+              setProblem(toProblem(e));
+            });
+        } else setConfirming(false);
+        return;
+      }
+      if (key.escape || input === 'q') return onBack();
+      if (key.return) return setConfirming(true);
+      const next = scrollKey(top, lines.length, paneHeight, input, key);
+      if (next !== undefined) setTop(next);
+    },
+    { isActive: active },
+  );
+
+  return (
+    <Box flexDirection="column" width={width} height={height} overflow="hidden">
+      <Text bold>Plan review — this is what approvers will see. Nothing has started.</Text>
+      <Scroller lines={lines} top={top} height={paneHeight} width={width} />
+      <Notice problem={problem} width={width} />
+      {sending ? (
+        <Text color={tone('info')}>submitting…</Text>
+      ) : confirming ? (
+        <Text inverse bold>
+          Submit this plan for approval? y = submit, any other key = not yet
+        </Text>
+      ) : (
+        <Text color={tone('dim')}>Enter: submit for approval · q/Esc: back to the form</Text>
+      )}
+    </Box>
+  );
+}

@@ -1,0 +1,69 @@
+import { Box, Text } from 'ink';
+import { readParameter } from './form-model.ts';
+import { tone } from './theme.ts';
+import { fit, inert } from './text.ts';
+import type { RunbookInfo } from './types.ts';
+
+/** A runbook's parameters, targets and steps, as the catalog's detail pane shows them. */
+export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInfo; readonly width: number }) {
+  const targets =
+    'instanceIds' in runbook.targets
+      ? `instances ${runbook.targets.instanceIds.join(', ')}`
+      : `tags ${Object.entries(runbook.targets.tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`;
+  const params = Object.entries(runbook.parameters);
+  return (
+    <Box flexDirection="column" width={width} borderStyle="single" paddingX={1}>
+      <Text bold wrap="truncate-end">
+        {runbook.name} v{runbook.version} <Text color={tone('dim')}>digest {runbook.digest.slice(0, 12)}</Text>
+      </Text>
+      <Text wrap="wrap">{inert(runbook.description)}</Text>
+      <Text bold>Parameters</Text>
+      {params.length === 0 ? <Text color={tone('dim')}> none</Text> : null}
+      {params.map(([name, raw]) => {
+        const spec = readParameter(raw);
+        const rule = spec ? describeSpec(spec) : 'a parameter this client cannot read';
+        return (
+          <Text key={name} wrap="truncate-end">
+            {'  '}
+            {name}: {fit(inert(rule), width - name.length - 8)}
+          </Text>
+        );
+      })}
+      <Text wrap="truncate-end">
+        <Text bold>Targets</Text> {inert(targets)}
+      </Text>
+      <Text wrap="truncate-end">
+        <Text bold>Approval</Text> {runbook.approval.required} approver(s), within{' '}
+        {runbook.approval.expiresAfterMinutes} min
+      </Text>
+      <Text bold>Steps</Text>
+      {runbook.steps.map((s, i) => (
+        <Text key={`m${i}`} wrap="truncate-end">
+          {'  '}
+          {i + 1}. {inert(s.name)} <Text color={tone('dim')}>(≤ {s.timeoutSeconds}s)</Text>
+        </Text>
+      ))}
+      {runbook.onFailure.length > 0 ? (
+        <Text wrap="truncate-end" color={tone('dim')}>
+          {'  '}on failure: {runbook.onFailure.map((s) => inert(s.name)).join(', ')}
+        </Text>
+      ) : null}
+    </Box>
+  );
+}
+
+function describeSpec(spec: NonNullable<ReturnType<typeof readParameter>>): string {
+  const def = spec.default !== undefined ? ` = ${JSON.stringify(spec.default)}` : ' (required)';
+  switch (spec.type) {
+    case 'string':
+      return `string${spec.pattern ? ` matching ${spec.pattern}` : ''}${def}`;
+    case 'integer':
+      return `integer${spec.min !== undefined ? ` ≥ ${spec.min}` : ''}${spec.max !== undefined ? ` ≤ ${spec.max}` : ''}${def}`;
+    case 'boolean':
+      return `true/false${def}`;
+    case 'enum':
+      return `one of ${spec.values.join(', ')}${def}`;
+  }
+}

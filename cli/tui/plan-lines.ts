@@ -1,0 +1,51 @@
+/**
+ * A plan as lines of text: exactly what approvers are shown (what runs where, as which role, for
+ * how long, under which session policy, its digest). The plan review, the vote dialog and the run
+ * view all scroll through these same lines, so the operator and the approvers read the same thing.
+ */
+import { duration, inert, inertLines } from './text.ts';
+import type { PlanInfo } from './types.ts';
+
+export interface PlanLine {
+  readonly text: string;
+  readonly style?: 'title' | 'dim' | 'code';
+}
+
+export function planLines(plan: PlanInfo, planDigest: string | undefined): PlanLine[] {
+  const lines: PlanLine[] = [];
+  const add = (text: string, style?: PlanLine['style']) => lines.push(style ? { text, style } : { text });
+  add(`${plan.runbook.name} v${plan.runbook.version}  (runbook digest ${plan.runbook.digest.slice(0, 12)})`, 'title');
+  add(`plan digest  ${planDigest ?? '(given when submitted)'}`);
+  add(`requested by ${inert(plan.requester)}: ${inert(plan.reason)}`);
+  const params = Object.entries(plan.params);
+  add(`parameters   ${params.length ? params.map(([k, v]) => `${k}=${inert(JSON.stringify(v))}`).join('  ') : 'none'}`);
+  add(
+    `targets      ${plan.targets.length}: ${plan.targets.map((t) => (t.name ? `${inert(t.name)} (${t.instanceId})` : t.instanceId)).join(', ')}`,
+  );
+  add(`runs as      ${plan.roleArn} in ${plan.region}`);
+  add(`time budget  ${duration(plan.budgetSeconds)} (credentials live no longer)`);
+  add(
+    `approval     ${plan.approval.required} approver(s), not ${inert(plan.requester)}, within ${duration(plan.approval.expiresAfterSeconds)}`,
+  );
+  add('');
+  const steps = (title: string, list: PlanInfo['steps']) => {
+    if (list.length === 0) return;
+    add(title, 'title');
+    list.forEach((s, i) => {
+      add(`${i + 1}. ${inert(s.name)}  (timeout ${duration(s.timeoutSeconds)}) on every target:`);
+      for (const l of inertLines(s.script)) add(`   │ ${l}`, 'code');
+    });
+  };
+  steps('Steps', plan.steps);
+  steps('On failure', plan.onFailure);
+  add('');
+  add('Session policy (the only AWS calls these credentials allow)', 'title');
+  let policy = plan.sessionPolicy;
+  try {
+    policy = JSON.stringify(JSON.parse(plan.sessionPolicy), null, 2);
+  } catch {
+    // shown as it came
+  }
+  for (const l of inertLines(policy)) add(`   ${l}`, 'code');
+  return lines;
+}

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { cleanup, render } from 'ink-testing-library';
+import { App } from '../../cli/tui/App.tsx';
+import { DIGEST, KEY, executionsOf, fakeApi, makePlan, press, summaryOf, tick, until, viewOf } from '../helpers/tui.ts';
+
+afterEach(() => cleanup());
+
+async function open(api = fakeApi()) {
+  const r = render(<App api={api} />);
+  await tick();
+  await until(r.lastFrame, (f) => f.includes('deploy-web v1'), 'the catalog');
+  return r;
+}
+
+describe('TUI app', () => {
+  test('opens on the catalog: who is signed in, the runbooks, a detail pane, the key map', async () => {
+    const r = await open();
+    const f = r.lastFrame()!;
+    expect(f).toContain('alice (operator, approver)');
+    expect(f).toContain('rotate-logs v2');
+    expect(f).toContain('never run');
+    expect(f).toContain('Parameters');
+    expect(f).toContain('release: string matching ^v\\d+\\.\\d+\\.\\d+$ (required)');
+    expect(f).toContain('Steps');
+    expect(f).toContain('Enter launch');
+  });
+
+  test('/ filters the catalog; Esc clears the filter', async () => {
+    const r = await open();
+    await press(r, '/');
+    await press(r, 'rot');
+    const f = await until(r.lastFrame, (x) => x.includes('1 of 2 runbooks'));
+    expect(f).not.toContain('deploy-web v1 ');
+    // While filtering, keys are typed: '2' does not switch tabs.
+    await press(r, '2');
+    expect(r.lastFrame()).toContain('/rot2');
+    await press(r, KEY.backspace, KEY.enter);
+    expect(r.lastFrame()).toContain('/rot');
+    await press(r, KEY.esc);
+    await until(r.lastFrame, (x) => x.includes('2 of 2 runbooks'));
+  });
+
+  test('? shows the help overlay with every screen, any key closes it', async () => {
+    const r = await open();
+    await press(r, '?');
+    const f = await until(r.lastFrame, (x) => x.includes('Help'));
+    expect(f).toContain('Ctrl-C');
+    expect(f).toContain('Launch form');
+    await press(r, 'x');
+    await until(r.lastFrame, (x) => !x.includes('Help —'));
+  });
+
+  test('the tabs: my runs and the inbox, never my own runs in the inbox', async () => {
+    const api = fakeApi();
+    const mine = makePlan({ executionId: 'mx-mine00001' });
+    const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob', reason: 'bob needs it' });
+    api.on('listExecutions', () => ({ executions: [summaryOf(mine), summaryOf(theirs)] }));
+    const r = await open(api);
+    await press(r, '2');
+    let f = await until(r.lastFrame, (x) => x.includes('runs you requested') && x.includes('mx-mine00001'));
+    expect(f).toContain('mx-mine00001');
+    expect(f).not.toContain('mx-bobs00001');
+    await press(r, '3');
+    f = await until(r.lastFrame, (x) => x.includes('waiting for approval (') && x.includes('mx-bobs00001'));
+    expect(f).toContain('mx-bobs00001');
+    expect(f).toContain('by bob');
+    expect(f).not.toContain('mx-mine00001');
+  });
+
+  test('a live event refreshes the lists (no polling: nothing is read again without one)', async () => {
+    const api = fakeApi();
+    const r = await open(api);
+    await press(r, '2');
+    await until(r.lastFrame, (x) => x.includes('none yet'));
+    const before = api.calls.filter((c) => c.name === 'listExecutions').length;
+    await tick(400);
+    expect(api.calls.filter((c) => c.name === 'listExecutions').length).toBe(before);
+    const plan = makePlan();
+    api.on('listExecutions', () => ({ executions: [summaryOf(plan)] }));
+    executionsOf(api).set(plan.executionId, viewOf(plan));
+    api.emit({ ...(await import('../helpers/tui.ts')).requested(plan) });
+    await until(r.lastFrame, (x) => x.includes('mx-test00001'));
+  });
+
+  test('q on the first screen quits', async () => {
+    const r = await open();
+    await press(r, 'q');
+    // The app has unmounted: further keys change nothing and no error is thrown.
+    await press(r, '2');
+    expect(r.lastFrame()).not.toContain('runs you requested');
+  });
+
+  test('an expired sign-in is shown with what to do, and the TUI keeps running', async () => {
+    const api = fakeApi();
+    const { UserError } = await import('../../src/core/errors.ts');
+    api.on('me', () => {
+      throw new UserError('UNAUTHENTICATED', 'the token is not valid');
+    });
+    const r = render(<App api={api} />);
+    const f = await until(r.lastFrame, (x) => x.includes('token is not valid'));
+    expect(f).toContain('sign in again');
+    expect(f).toContain('r: try again');
+    api.on('me', () => ({ user: { id: 'alice', displayName: 'A', roles: ['operator'] } }));
+    await press(r, 'r');
+    await until(r.lastFrame, (x) => x.includes('deploy-web v1'));
+  });
+
+  test('the API away: the catalog says so in place and r retries', async () => {
+    const api = fakeApi();
+    const { UserError } = await import('../../src/core/errors.ts');
+    api.on('listRunbooks', () => {
+      throw new UserError('SERVER_UNAVAILABLE', 'the mechanic API is not answering');
+    });
+    const r = render(<App api={api} />);
+    const f = await until(r.lastFrame, (x) => x.includes('not answering'));
+    expect(f).toContain('press r to retry');
+    api.on('listRunbooks', () => ({ runbooks: await_import_runbooks(), invalid: [] }));
+    await press(r, 'r');
+    await until(r.lastFrame, (x) => x.includes('deploy-web v1'));
+  });
+
+  test('with NO_COLOR the screen carries no colour codes', async () => {
+    process.env['NO_COLOR'] = '1';
+    try {
+      const r = await open();
+      expect(r.lastFrame()).not.toMatch(/\u001b\[3\dm/);
+    } finally {
+      delete process.env['NO_COLOR'];
+    }
+  });
+
+  test('no line is wider than the terminal', async () => {
+    const r = await open();
+    for (const line of r.lastFrame()!.split('\n'))
+      expect(Array.from(line.replace(/\u001b\[[0-9;]*m/g, '')).length).toBeLessThanOrEqual(100);
+  });
+  void DIGEST;
+});
+
+function await_import_runbooks() {
+  // The fake's default runbooks, read synchronously for the handler above.
+  return RUNBOOKS_CACHE;
+}
+import { RUNBOOKS as RUNBOOKS_CACHE } from '../helpers/tui.ts';
