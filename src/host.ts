@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Whether a process with this pid exists on this host (EPERM: it does, owned by someone else). */
@@ -33,4 +33,24 @@ export async function readOrCreatePrivateFile(file: string, make: () => string):
     await writePrivateFile(file, `${value}\n`);
     return value;
   }
+}
+
+/**
+ * Makes `dir` (MECHANIC_HOME) a folder only its owner can enter, creating it if need be. A folder that others could
+ * read or enter is tightened, together with everything in it (symbolic links are not followed), and its old mode is
+ * returned so the caller can say so; undefined when there was nothing to tighten.
+ */
+export async function ensurePrivateDir(dir: string): Promise<number | undefined> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mode = (await lstat(dir)).mode & 0o777;
+  if ((mode & 0o077) === 0) return undefined;
+  await tighten(dir);
+  return mode;
+}
+
+async function tighten(file: string): Promise<void> {
+  const info = await lstat(file);
+  if (info.isSymbolicLink()) return;
+  if ((info.mode & 0o077) !== 0) await chmod(file, info.mode & 0o7700);
+  if (info.isDirectory()) for (const entry of await readdir(file)) await tighten(path.join(file, entry));
 }

@@ -4,11 +4,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config.ts';
 import { isMechanicError } from '../../src/core/errors.ts';
-import { TERMINAL_STATUSES, type ExecutionView } from '../../src/core/execution.ts';
-import type { ApprovalState } from '../../src/core/approval.ts';
-import type { AuditRecord, ChainVerdict } from '../../src/core/audit.ts';
-import type { Plan } from '../../src/core/plan.ts';
-import { connectApi, type Api } from '../api.ts';
+import { TERMINAL_STATUSES } from '../../src/core/execution.ts';
+import type { ApiClient } from '../../src/api/client.ts';
+import { connectApi } from '../api.ts';
 import { formatAudit, formatExecution, formatPlan } from '../format.ts';
 import { out } from '../output.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
@@ -34,30 +32,25 @@ export async function run(): Promise<number> {
 }
 
 async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
-  const as = (user: string): Promise<Api> => connectApi(config, user);
+  const as = (user: string): Promise<ApiClient> => connectApi(config, user);
   const alice = await as('alice');
   const bob = await as('bob');
   const dave = await as('dave');
 
   out.line('\n1. alice (operator) launches deploy-web v1.4.2 on the web fleet:');
-  const launched = await alice.request<{ executionId: string; plan: Plan; planDigest: string }>(
-    'POST',
-    '/api/executions',
-    {
+  const launched = await alice.call('launch', {
+    body: {
       runbook: 'deploy-web',
       params: { release: 'v1.4.2', note: 'login fix' },
       reason: 'ship the login fix (demo)',
     },
-  );
+  });
   const id = launched.executionId;
   out.line(indent(`${id}\n${formatPlan(launched.plan, launched.planDigest)}`));
 
   out.line('\n2. alice tries to approve her own change:');
   try {
-    await alice.request('POST', `/api/executions/${id}/votes`, {
-      decision: 'approve',
-      planDigest: launched.planDigest,
-    });
+    await alice.call('vote', { params: { id }, body: { decision: 'approve', planDigest: launched.planDigest } });
     out.line(indent('!! accepted — this should never happen'));
   } catch (e) {
     if (!isMechanicError(e)) throw e;
@@ -65,26 +58,25 @@ async function story(config: ReturnType<typeof loadConfig>): Promise<void> {
   }
 
   out.line('\n3. bob (approver) reviews the same plan digest and approves:');
-  const { approval } = await bob.request<{ approval: ApprovalState }>('POST', `/api/executions/${id}/votes`, {
-    decision: 'approve',
-    planDigest: launched.planDigest,
-    comment: 'looks right',
+  const { approval } = await bob.call('vote', {
+    params: { id },
+    body: { decision: 'approve', planDigest: launched.planDigest, comment: 'looks right' },
   });
   out.line(indent(`approval is now ${approval.status}`));
 
   out.line('\n4. mechanic gets scoped STS credentials and runs each step through SSM:');
-  let view: ExecutionView;
+  let view;
   for (;;) {
-    ({ execution: view } = await alice.request<{ execution: ExecutionView }>('GET', `/api/executions/${id}`));
+    ({ execution: view } = await alice.call('getExecution', { params: { id } }));
     if (TERMINAL_STATUSES.has(view.status)) break;
     await sleep(500);
   }
   out.line(indent(formatExecution(view)));
 
   out.line('\n5. dave (auditor) reads the audit trail and verifies the hash chain:');
-  const { records } = await dave.request<{ records: AuditRecord[] }>('GET', `/api/audit?executionId=${id}`);
+  const { records } = await dave.call('listAudit', { query: { executionId: id } });
   out.line(indent(formatAudit(records)));
-  const { verdict } = await dave.request<{ verdict: ChainVerdict }>('GET', '/api/audit/verify');
+  const { verdict } = await dave.call('verifyAudit');
   out.line(
     indent(
       verdict.ok ? `chain intact: ${verdict.count} records` : `chain BROKEN at #${verdict.seq}: ${verdict.reason}`,

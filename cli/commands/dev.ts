@@ -17,6 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   const stopping = untilSignal(false);
   const stack = await startStack(config, {
     progress: (line) => out.info(`· ${line}`),
+    warn: (line) => out.info(`! ${line}`),
     partExited: (name, code, signal, delayMs) =>
       out.info(
         `! ${name} exited${signal || code !== null ? ` (${signal ?? `code ${code}`})` : ''}; restarting it${delayMs >= 1000 ? ` in ${Math.round(delayMs / 1000)} s` : ''}`,
@@ -42,7 +43,8 @@ Or watch the whole story play by itself: npx mechanic demo
 
 Ctrl-C stops everything.`);
   await stopping;
-  out.info('stopping the stack…');
+  const started = Date.now();
   await stack.stop();
+  out.info(`stopped everything mechanic dev started (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   return 0;
 }

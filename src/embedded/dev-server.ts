@@ -34,6 +34,19 @@ export interface DevServerOptions {
   logFile?: string;
   /** Appended verbatim to the command line, e.g. more `--dynamic-config-value`s. */
   extraArgs?: string[];
+  /**
+   * Start it in a process group of its own, so a Ctrl-C meant for the supervisor's terminal does not reach it: the
+   * supervisor stops it last, after the parts that talk to it. Default false.
+   */
+  detached?: boolean;
+  /** Called with the server's pid as soon as it is spawned, before it is ready (a supervisor records it). */
+  onSpawn?: (pid: number) => void;
+  /**
+   * How long `stop()` lets the server shut down on its own before SIGKILL. Default 10 s. Its SQLite file is as safe
+   * either way (every write is a committed transaction, and the durability test SIGKILLs it); the grace only spares
+   * its log the noise of a crash.
+   */
+  stopGraceMs?: number;
   /** How long to wait for the frontend to answer. Default 30 s; a large SQLite file can take well over 5 s. */
   startTimeoutMs?: number;
 }
@@ -118,7 +131,7 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   args.push(...(opts.extraArgs ?? []));
 
   const log = opts.logFile === undefined ? undefined : await openLog(opts.logFile);
-  const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   const output = captureOutput(child, log);
   let dead = false;
   // Aborted when the process is gone, so the readiness loop stops instead of polling a dead address until timeout.
@@ -143,7 +156,10 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
     liveChildren.delete(child);
     log?.end();
   });
-  if (child.pid !== undefined) liveChildren.add(child);
+  if (child.pid !== undefined) {
+    liveChildren.add(child);
+    opts.onSpawn?.(child.pid);
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -153,7 +169,7 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
         return;
       }
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
     })();
@@ -332,7 +348,7 @@ function splitAddress(address: string): { host: string; port: number } {
 
 async function openLog(file: string): Promise<WriteStream> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const stream = createWriteStream(file, { flags: 'a' });
+  const stream = createWriteStream(file, { flags: 'a', mode: 0o600 });
   // A log we cannot write must not crash the process that owns the server; the output is simply lost.
   stream.on('error', () => {});
   return stream;

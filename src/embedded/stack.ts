@@ -1,19 +1,28 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../config.ts';
 import { UserError } from '../core/errors.ts';
 import { ensureDemoUsers } from '../authz/users.ts';
 import { defaultFleetConfig } from '../devfleet/config.ts';
 import { findTemporalCli } from './provision.ts';
-import { startDevServer, type DevServer } from './dev-server.ts';
-import { getFreePort } from './ports.ts';
-import { isAlive, readOrCreatePrivateFile } from '../host.ts';
-import { readStack, stackFile, type StackInfo } from './stack-file.ts';
+import { startDevServer, type DevServer, type DevServerOptions } from './dev-server.ts';
+import { ensurePrivateDir, isAlive, readOrCreatePrivateFile } from '../host.ts';
+import { stackFile, type StackInfo } from './stack-file.ts';
+import {
+  isSameProcess,
+  processIdentity,
+  processTableFile,
+  readProcessTable,
+  stopRecorded,
+  writeProcessTable,
+  type ProcessIdentity,
+} from './processes.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -22,6 +31,8 @@ export type PartName = 'devfleet' | 'worker' | 'server';
 
 export interface StackEvents {
   progress(line: string): void;
+  /** Something the user should know and may want to act on (an open home made private, leftovers stopped). */
+  warn?(line: string): void;
   /** A part exited on its own; it is restarted after `delayMs` unless the stack is stopping. */
   partExited?(name: PartName | 'temporal', code: number | null, signal: NodeJS.Signals | null, delayMs: number): void;
 }
@@ -71,10 +82,30 @@ function restartDelay(attempt: number): number {
   return Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
 }
 
+/** How a part is named to a person. */
+export const PART_LABELS: Readonly<Record<PartName | 'temporal' | 'watchdog', string>> = {
+  temporal: 'Temporal dev server',
+  devfleet: 'devfleet',
+  worker: 'worker',
+  server: 'API server',
+  watchdog: 'watchdog',
+};
+
+/** Time a part gets to stop on its own (the worker finishes in-flight activity calls) before SIGKILL. */
+const PART_STOP_GRACE_MS = 15_000;
+const TEMPORAL_STOP_GRACE_MS = 2_500;
+/** Leftovers of a killed stack have nothing to finish that matters more than the start the user is waiting for. */
+const LEFTOVER_GRACE_MS = 5_000;
+
 /**
  * Starts the embedded stack: the Temporal dev server (SQLite under MECHANIC_HOME) and devfleet,
  * the worker and the API server, each as its own child process so any one can be killed and
  * restarted while the others keep going. A part that dies on its own is restarted.
+ *
+ * No child outlives the supervisor: each part runs in a process group of its own (a Ctrl-C reaches only the
+ * supervisor, which stops the parts before the Temporal server they talk to), a watchdog process stops them all
+ * when the supervisor dies however it died, and processes.json records each one (pid, start time, command line) so
+ * that a later start stops what a killed stack left behind, and only that.
  */
 export async function startStack(
   config: Config,
@@ -82,39 +113,76 @@ export async function startStack(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Stack> {
   const home = config.home;
-  const running = await readStack(home);
-  if (running?.pid && running.pid !== process.pid && isAlive(running.pid)) {
-    throw new UserError(
-      'USAGE',
-      `a mechanic stack is already running from ${home} (pid ${running.pid}); use it, stop it with Ctrl-C in its terminal, or set MECHANIC_HOME to start another`,
+  const openMode = await ensurePrivateDir(home);
+  if (openMode !== undefined) {
+    events.warn?.(
+      `${home} could be read by other users (mode ${openMode.toString(8).padStart(4, '0')}); it holds keys, tokens and the audit log, so it and everything in it are now owner-only (0700)`,
     );
   }
+  await clearLeftovers(home, events);
   await mkdir(path.join(home, 'logs'), { recursive: true, mode: 0o700 });
   const secrets = await ensureSecrets(config);
   const cliPath = await findTemporalCli({ onProgress: (line) => events.progress(line) });
-  const [host, portText] = splitAddress(config.temporal.address);
-  events.progress(
-    `starting Temporal dev server on ${config.temporal.address} (state in ${path.join(home, 'temporal.db')})`,
+
+  const table: { supervisor: ProcessIdentity; children: Record<string, ProcessIdentity> } = {
+    supervisor: processIdentity(process.pid) ?? { pid: process.pid, startTime: '', argv: process.argv },
+    children: {},
+  };
+  let saving: Promise<void> = Promise.resolve();
+  const save = () => {
+    saving = saving.then(() => writeProcessTable(home, table)).catch(() => {});
+    return saving;
+  };
+  let stopping = false;
+  /** Tells the watchdog first (a synchronous pipe write, so it knows even if we die this instant), then the file. */
+  const record = (name: string, pid: number | undefined) => {
+    const identity = pid === undefined ? undefined : processIdentity(pid);
+    if (identity === undefined) return;
+    table.children[name] = identity;
+    // (The watchdog records itself while it is being started, before `watchdog` below exists.)
+    if (name !== 'watchdog') watchdog.watch(name, identity);
+    void save();
+  };
+  const watchdog = startWatchdog(
+    () => stopping,
+    (pid) => record('watchdog', pid),
   );
-  const temporalOptions = {
+  await save();
+
+  const [host, portText] = splitAddress(config.temporal.address);
+  const dbFile = path.join(home, 'temporal.db');
+  // Port 0: the dev server needs a fixed port, so one is picked here, and picked again if it is taken by the time
+  // the server binds it. A restart then reuses whichever port it got, where the parts already look for it.
+  const temporalOptions: DevServerOptions = {
     cliPath,
-    dbFile: path.join(home, 'temporal.db'),
+    dbFile,
     ip: host,
-    port: Number(portText),
     ui: true,
-    uiPort: config.temporal.uiPort,
     namespace: config.temporal.namespace,
     logFile: path.join(home, 'logs', 'temporal.log'),
+    detached: true,
+    // An idle dev server stops in about 1.5 s; one that takes longer is not worth keeping a Ctrl-C waiting for.
+    stopGraceMs: TEMPORAL_STOP_GRACE_MS,
+    onSpawn: (pid) => record('temporal', pid),
   };
+  if (Number(portText) !== 0) temporalOptions.port = Number(portText);
+  if (config.temporal.uiPort !== 0) temporalOptions.uiPort = config.temporal.uiPort;
+  events.progress(
+    `starting Temporal dev server on ${temporalOptions.port === undefined ? `${host}, a free port` : config.temporal.address} (state in ${dbFile})`,
+  );
   let temporal: DevServer;
   try {
     temporal = await startDevServer(temporalOptions);
   } catch (e) {
+    stopping = true;
+    watchdog.close();
+    await rm(processTableFile(home), { force: true });
     if (e instanceof UserError) throw e;
     throw new UserError('TEMPORAL_UNAVAILABLE', `the Temporal dev server did not start: ${(e as Error).message}`);
   }
+  temporalOptions.port = Number(splitAddress(temporal.address)[1]);
+  if (temporal.uiUrl !== undefined) temporalOptions.uiPort = Number(new URL(temporal.uiUrl).port);
 
-  let stopping = false;
   let up = false;
   // The Temporal dev server is a child too: if it dies, it comes back on the same port and
   // SQLite file, so every run it held is still there; the worker and server reconnect.
@@ -156,10 +224,18 @@ export async function startStack(
   const envFor = new Map<PartName, NodeJS.ProcessEnv>();
 
   const launch = (name: PartName): Part => {
-    const log = logs.get(name) ?? createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
+    const log =
+      logs.get(name) ?? createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a', mode: 0o600 });
     logs.set(name, log);
-    // stdin is a pipe the child watches: if this process dies, the pipe closes and so do they.
-    const child = spawn(process.execPath, [BIN, name], { env: envFor.get(name), stdio: ['pipe', 'pipe', 'pipe'] });
+    // stdin is a pipe the child watches: if this process dies, the pipe closes and the child stops. Its own process
+    // group keeps the terminal's Ctrl-C away from it: the supervisor stops the parts, in order.
+    const child = spawn(process.execPath, [BIN, name], {
+      env: envFor.get(name),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    record(name, child.pid);
+    child.stdin.on('error', () => {});
     const tail: string[] = [];
     const part: Part = { child, restarts: parts.get(name)?.restarts ?? 0, ready: Promise.resolve({}) };
     part.ready = new Promise((resolve, reject) => {
@@ -221,21 +297,21 @@ export async function startStack(
     return part;
   };
 
-  const stopParts = async () => {
+  /** Stops the parts (all at once: none needs another to stop), then the Temporal server they talk to. */
+  const stopAll = async () => {
     stopping = true;
     for (const t of restartTimers) clearTimeout(t);
     clearInterval(temporalWatch);
-    await Promise.all(
-      [...parts.values()].map(async ({ child }) => {
-        if (!child || child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    const running = [...parts.entries()].flatMap(([name, { child }]) => (isRunning(child) ? [{ name, child }] : []));
+    if (running.length > 0) events.progress(`stopping ${running.map(({ name }) => PART_LABELS[name]).join(', ')}`);
+    await Promise.all(running.map(({ child }) => stopChild(child, PART_STOP_GRACE_MS)));
     for (const log of logs.values()) log.end();
+    while (restartingTemporal) await new Promise((r) => setTimeout(r, 100));
+    events.progress(`stopping ${PART_LABELS.temporal}`);
+    await temporal.stop();
+    watchdog.close();
+    await saving;
+    await rm(processTableFile(home), { force: true });
   };
 
   try {
@@ -258,23 +334,105 @@ export async function startStack(
       devfleetEndpoint: endpoint,
       pid: process.pid,
     };
-    await writeFile(stackFile(home), `${JSON.stringify(info, null, 2)}\n`);
+    await writeFile(stackFile(home), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     up = true;
     return {
       info,
       home,
       async stop() {
-        await stopParts();
-        while (restartingTemporal) await new Promise((r) => setTimeout(r, 100));
-        await temporal.stop();
+        await stopAll();
         await writeFile(stackFile(home), '{}\n').catch(() => {});
       },
     };
   } catch (e) {
-    await stopParts();
-    await temporal.stop();
+    await stopAll();
     throw e;
   }
+}
+
+function isRunning(child: ChildProcess | undefined): child is ChildProcess {
+  return child !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+/** SIGTERM and the end of its stdin (which a part also takes as the word to stop), SIGKILL after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (!isRunning(child)) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  child.stdin?.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Refuses to start beside a live stack in the same home, and stops what a killed one left running — only processes
+ * whose pid, start time and command line all match what it recorded, so a reused pid never costs a stranger.
+ */
+async function clearLeftovers(home: string, events: StackEvents): Promise<void> {
+  const table = await readProcessTable(home);
+  if (table === undefined) return;
+  const { supervisor } = table;
+  if (supervisor.pid !== process.pid && isSameProcess(supervisor)) {
+    throw new UserError(
+      'USAGE',
+      `a mechanic stack is already running from ${home} (pid ${supervisor.pid}); use it, stop it with Ctrl-C in its terminal, or set MECHANIC_HOME to start another`,
+    );
+  }
+  const stopped = await stopRecorded(table.children, LEFTOVER_GRACE_MS);
+  if (stopped.length > 0) {
+    events.warn?.(
+      `stopped what an earlier mechanic stack in ${home} left running: ${stopped
+        .map(({ name, pid }) => `${PART_LABELS[name as PartName] ?? name} (pid ${pid})`)
+        .join(', ')}`,
+    );
+  }
+  await rm(processTableFile(home), { force: true });
+}
+
+const WATCHDOG = fileURLToPath(new URL('./watchdog.ts', import.meta.url));
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+interface Watchdog {
+  watch(name: string, identity: ProcessIdentity): void;
+  close(): void;
+}
+
+/**
+ * Starts the watchdog (src/embedded/watchdog.ts) and keeps one running while the stack runs: one that dies is
+ * started again and told every child recorded so far.
+ */
+function startWatchdog(stopping: () => boolean, onStart: (pid: number | undefined) => void): Watchdog {
+  const known = new Map<string, ProcessIdentity>();
+  let child: ChildProcess;
+  const send = (name: string, identity: ProcessIdentity) => {
+    child.stdin?.write(`${JSON.stringify({ name, ...identity })}\n`);
+  };
+  const start = () => {
+    child = spawn(process.execPath, ['--import', TSX_LOADER, WATCHDOG], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    // It must never keep the supervisor alive; the supervisor's exit is exactly what it waits for.
+    child.unref();
+    (child.stdin as { unref?: () => void } | null)?.unref?.();
+    child.stdin?.on('error', () => {});
+    child.once('exit', () => {
+      if (!stopping()) start();
+    });
+    for (const [name, identity] of known) send(name, identity);
+    onStart(child.pid);
+  };
+  start();
+  return {
+    watch(name, identity) {
+      known.set(name, identity);
+      send(name, identity);
+    },
+    close() {
+      child.stdin?.end();
+    },
+  };
 }
 
 /**
@@ -293,8 +451,9 @@ export async function throwawayStackEnv(
   return {
     ...Object.fromEntries(kept),
     MECHANIC_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
-    TEMPORAL_UI_PORT: String(await getFreePort()),
+    // Port 0: the stack picks free ports itself, and picks again if one is taken by the time it is bound.
+    TEMPORAL_ADDRESS: '127.0.0.1:0',
+    TEMPORAL_UI_PORT: '0',
     MECHANIC_API_PORT: '0',
     MECHANIC_DEVFLEET_PORT: '0',
     MECHANIC_POLL_MIN_MS: String(poll.minMs),

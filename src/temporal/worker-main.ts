@@ -1,7 +1,10 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { openAuditStore } from '../store/audit-log.ts';
-import { startWorker } from './worker.ts';
+import { startWorker, WORKFLOWS_PATH } from './worker.ts';
 import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 
 /** The worker process (`mechanic worker`): runs workflows and activities until SIGINT/SIGTERM. */
@@ -21,3 +24,18 @@ export async function runWorker(config: Config): Promise<number> {
   log.info('stopped');
   return 0;
 }
+
+/**
+ * `mechanic bundle`: writes the workflow code as one pre-built bundle, for production workers
+ * (MECHANIC_WORKFLOW_BUNDLE), so they start fast and every worker runs byte-identical code.
+ */
+export async function writeWorkflowBundle(file: string): Promise<void> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, code);
+  // Workflow code is no secret and is meant to be shipped: readable by all, unlike mechanic's state (see bin/).
+  await chmod(file, 0o644);
+}
+
+const ignore = (): void => {};
+const quietLogger = { log: ignore, trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };

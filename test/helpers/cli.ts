@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { getFreePort } from '../../src/embedded/ports.ts';
 import type { StackInfo } from '../../src/embedded/stack-file.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
@@ -39,13 +38,14 @@ export interface DevStack {
  * in one terminal; tests then use the CLI as from a second terminal.
  */
 export async function startDevStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<DevStack> {
-  const home = await mkdtemp(path.join(tmpdir(), 'mechanic-test-'));
+  const home = extraEnv['MECHANIC_HOME'] ?? (await mkdtemp(path.join(tmpdir(), 'mechanic-test-')));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_CLI: inject('temporalCli'),
     MECHANIC_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
-    TEMPORAL_UI_PORT: String(await getFreePort()),
+    // Port 0: the stack picks the Temporal ports and picks again if one is taken before the server binds it.
+    TEMPORAL_ADDRESS: '127.0.0.1:0',
+    TEMPORAL_UI_PORT: '0',
     MECHANIC_API_PORT: '0',
     MECHANIC_DEVFLEET_PORT: '0',
     MECHANIC_POLL_MIN_MS: '100',
@@ -73,6 +73,8 @@ export async function startDevStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<D
     });
   });
   const info = JSON.parse(await readFile(path.join(home, 'stack.json'), 'utf8')) as StackInfo;
+  // What a second terminal needs to reach this stack's Temporal server directly (e.g. `mechanic server`).
+  env['TEMPORAL_ADDRESS'] = info.temporalAddress;
   return {
     home,
     env,
