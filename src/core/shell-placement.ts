@@ -170,6 +170,23 @@ const EVALUATING_COMMANDS: ReadonlyMap<string, string> = new Map([
     'lua',
     'tclsh',
     'expect',
+    'pwsh',
+    'Rscript',
+    // Clients whose arguments are statements or commands that can reach a shell (psql \!, sqlite3 .shell).
+    'psql',
+    'mysql',
+    'mariadb',
+    'sqlite3',
+    // Editors and pagers run commands from their arguments (vim -c '!…', ed '!…').
+    'ed',
+    'ex',
+    'vi',
+    'vim',
+    'nvim',
+    'emacs',
+    'less',
+    'more',
+    'man',
   ].map((c) => [c, 'reads its arguments as a program'] as const),
   // Take variable names (a subscript in a name is arithmetic) or evaluate arithmetic.
   ...[
@@ -190,8 +207,16 @@ const EVALUATING_COMMANDS: ReadonlyMap<string, string> = new Map([
   ].map((c) => [c, 'treats its arguments as variable names, arithmetic or shell settings'] as const),
 ]);
 
-/** Commands that, anywhere in a script, can change what any later command name runs. */
-const REDEFINING_COMMANDS: ReadonlySet<string> = new Set(['source', '.', 'alias', 'enable', 'hash']);
+/**
+ * Commands that, anywhere in a script, can change what any later command name runs: sourced
+ * files and eval'd text can define functions (an `echo` that evals its arguments), aliases rebind
+ * names, `enable` loads builtins, `hash` rebinds a name to a path.
+ */
+const REDEFINING_COMMANDS: ReadonlySet<string> = new Set(['source', '.', 'eval', 'alias', 'enable', 'hash']);
+
+/** Container and cluster tools whose subcommands run a command line given as arguments. */
+const CONTAINER_TOOLS: ReadonlySet<string> = new Set(['docker', 'podman', 'nerdctl', 'kubectl', 'oc', 'crictl']);
+const RUNNING_SUBCOMMANDS: ReadonlySet<string> = new Set(['exec', 'run', 'debug', 'create', 'attach']);
 
 /** Characters a word holding a placeholder may contain besides it: nothing bash expands or quotes. */
 const PLAIN_WORD = /^[A-Za-z0-9_./:,@%+=~-]*$/;
@@ -337,9 +362,15 @@ function scriptFacts(root: Node): ScriptFacts {
       if (name !== undefined && REDEFINING_COMMANDS.has(baseName(name))) redefinedBy ??= name;
       // `exec > >(bash)` and a coprocess send every later command's output where it may run as code.
       if (name === 'coproc') redefinedBy ??= name;
+      if (name === 'shopt' && node.text.includes('expand_aliases')) redefinedBy ??= 'shopt expand_aliases';
       if (name === 'exec' && node.parent?.type === 'redirected_statement') {
         if (node.parent.descendantsOfType('process_substitution').length > 0) redefinedBy ??= 'exec >(…)';
       }
+    }
+    if (node.type === 'variable_assignment') {
+      // BASH_ALIASES[x]=eval defines an alias; BASH_CMDS[ls]=/path rebinds a command name.
+      const target = node.childForFieldName('name')?.text ?? '';
+      if (/^BASH_(ALIASES|CMDS)\b/.test(target)) redefinedBy ??= `${target}=…`;
     }
     for (const child of node.children) if (child) visit(child);
   };
@@ -584,6 +615,12 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   const texts = args.map((a) => a.text);
   if (base === 'find' && texts.some((t) => ['-exec', '-execdir', '-ok', '-okdir'].includes(t))) {
     return refuse('find-exec', 'as an argument of find with -exec, which runs its arguments as a command');
+  }
+  if (CONTAINER_TOOLS.has(base) && texts.some((t) => RUNNING_SUBCOMMANDS.has(t))) {
+    return refuse(
+      'evaluating-command',
+      `as an argument of ${name} ${texts.find((t) => RUNNING_SUBCOMMANDS.has(t))}, which runs its arguments as a command`,
+    );
   }
   if (
     (base === 'printf' && texts.some((t) => t.startsWith('-v'))) ||
