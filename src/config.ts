@@ -69,6 +69,11 @@ const EnvSchema = z.object({
 
   /** PostgreSQL for the audit store; SQLite under MECHANIC_HOME when unset. */
   DATABASE_URL: optional,
+  /**
+   * The Ed25519 key (PKCS#8 PEM, owner-only) that signs checkpoints of the audit log; made the first
+   * time when missing. Keep it outside the database's reach; worker and API server share it.
+   */
+  MECHANIC_AUDIT_KEY_FILE: optional,
 
   MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
@@ -124,6 +129,8 @@ export interface Config {
   };
   readonly store:
     { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+  /** The audit log's checkpoint signing key; its latest checkpoint is kept beside it. */
+  readonly audit: { readonly keyFile: string };
   readonly ssm: {
     readonly pollMinMs: number;
     readonly pollMaxMs: number;
@@ -208,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     store: e.DATABASE_URL
       ? { kind: 'postgres' as const, url: e.DATABASE_URL }
       : { kind: 'sqlite' as const, file: path.join(home, 'audit.db') },
+    audit: { keyFile: path.resolve(e.MECHANIC_AUDIT_KEY_FILE ?? path.join(home, 'audit-key.pem')) },
     ssm: {
       pollMinMs: e.MECHANIC_POLL_MIN_MS,
       pollMaxMs: e.MECHANIC_POLL_MAX_MS,

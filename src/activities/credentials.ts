@@ -1,7 +1,7 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
-import type { NewAuditEvent } from '../core/audit.ts';
+import { auditEvent, reissuedEventId, type NewAuditEvent } from '../core/audit-events.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { sessionCredentialsOf, type SessionCredentials } from './aws.ts';
 
@@ -39,14 +39,15 @@ export class CredentialLeases {
       policyDigest: sha256Hex(req.sessionPolicy),
     };
     if (why === 'reissued') {
-      await this.#deps.record({
-        eventId: `${req.executionId}:credentials.reissued:${creds.accessKeyId}`,
-        executionId: req.executionId,
-        type: 'credentials.issued',
-        actor: 'mechanic',
-        at: this.#now().toISOString(),
-        data: { ...lease, roleArn: req.roleArn, reason: 'reissued' },
-      });
+      await this.#deps.record(
+        auditEvent('credentials.issued', {
+          eventId: reissuedEventId(req.executionId, creds.accessKeyId),
+          executionId: req.executionId,
+          actor: 'mechanic',
+          at: this.#now().toISOString(),
+          data: { ...lease, roleArn: req.roleArn, reason: 'reissued' },
+        }),
+      );
     }
     return lease;
   }

@@ -7,6 +7,7 @@
  * workflows import the vocabulary (audit-events.ts) only.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { canonicalJson } from './canonical.ts';
 import { checkAuditEvent, type AuditEvent, type NewAuditEvent } from './audit-events.ts';
 import { UserError } from './errors.ts';
@@ -24,6 +25,41 @@ export type AuditRecord = NewAuditEvent & {
 };
 
 export type ChainVerdict = { ok: true; count: number } | { ok: false; seq: number; reason: string };
+
+/** What `audit verify` found about the signed checkpoints (audit-checkpoint.ts). */
+export const CheckpointCoverageSchema = z.object({
+  /** The newest genuine checkpoint (database or file), or null when there is none yet. */
+  latest: z.object({ seq: z.number().int(), at: z.string(), keyId: z.string() }).nullable(),
+  /** Where the newest checkpoint was found: the database, or the file beside the key. */
+  source: z.enum(['database', 'file']).nullable(),
+  /** Records after the newest checkpoint: appended since, signed at the next execution end or period. */
+  uncovered: z.number().int(),
+  /** Checkpoints whose signature and record were checked. */
+  checked: z.number().int(),
+});
+export type CheckpointCoverage = z.infer<typeof CheckpointCoverageSchema>;
+
+/** Which check failed: the hash chain, the vocabulary, the signed checkpoints, or the execution index. */
+export const AuditCheckSchema = z.enum(['chain', 'schema', 'checkpoint', 'index']);
+export type AuditCheck = z.infer<typeof AuditCheckSchema>;
+
+/**
+ * The verdict of `audit verify`. Compatible with ChainVerdict (ok + count, or ok: false + seq +
+ * reason); `check` says which guarantee broke, and an intact log says what the checkpoints cover.
+ */
+export const AuditVerdictSchema = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    count: z.number().int(),
+    head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
+    /** null when the store has no signing key configured: checkpoints were not checked. */
+    checkpoints: CheckpointCoverageSchema.nullable(),
+    /** Executions in the index, each equal to the one rebuilt from the log. */
+    executions: z.number().int(),
+  }),
+  z.object({ ok: z.literal(false), seq: z.number().int(), reason: z.string(), check: AuditCheckSchema }),
+]);
+export type AuditVerdict = z.infer<typeof AuditVerdictSchema>;
 
 /** The prevHash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);

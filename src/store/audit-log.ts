@@ -14,7 +14,9 @@ import {
   eventOf,
   parseNewAuditEvent,
   verifyChain,
+  type AuditCheck,
   type AuditRecord,
+  type AuditVerdict,
   type ChainVerdict,
 } from '../core/audit-chain.ts';
 import {
@@ -36,7 +38,7 @@ import {
   type ExecutionSummary,
 } from '../core/execution-index.ts';
 import { UserError } from '../core/errors.ts';
-import { headFileWriter, readHeadFile, type AuditSigning } from './checkpoints.ts';
+import { headFileWriter, loadAuditSigning, readHeadFile, type AuditSigning } from './checkpoints.ts';
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
 import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
 
@@ -53,36 +55,7 @@ export interface ExecutionListQuery {
   before?: string;
 }
 
-/** What `audit verify` found about the signed checkpoints. */
-export interface CheckpointCoverage {
-  /** The newest genuine checkpoint (database or file), or null when there is none yet. */
-  readonly latest: { readonly seq: number; readonly at: string; readonly keyId: string } | null;
-  /** Where the newest checkpoint was found: the database, or the file beside the key. */
-  readonly source: 'database' | 'file' | null;
-  /** Records after the newest checkpoint: appended since, signed at the next execution end or period. */
-  readonly uncovered: number;
-  /** Checkpoints whose signature and record were checked. */
-  readonly checked: number;
-}
-
-/** Which check failed: the hash chain, the vocabulary, the signed checkpoints, or the execution index. */
-export type AuditCheck = 'chain' | 'schema' | 'checkpoint' | 'index';
-
-/**
- * The verdict of `audit verify`. Compatible with ChainVerdict (ok + count, or ok: false + seq +
- * reason); `check` says which guarantee broke, and an intact log reports what the checkpoints cover.
- */
-export type AuditVerdict =
-  | {
-      readonly ok: true;
-      readonly count: number;
-      readonly head: { readonly seq: number; readonly hash: string } | null;
-      /** null when this store has no signing key configured: checkpoints were not checked. */
-      readonly checkpoints: CheckpointCoverage | null;
-      /** Executions in the index, each equal to the one rebuilt from the log. */
-      readonly executions: number;
-    }
-  | { readonly ok: false; readonly seq: number; readonly reason: string; readonly check: AuditCheck };
+export type { AuditCheck, AuditVerdict, CheckpointCoverage } from '../core/audit-chain.ts';
 
 export interface AuditStore {
   /**
@@ -673,6 +646,19 @@ export async function openAuditStore(
     }
   }
   return store;
+}
+
+/**
+ * The store of a worker or an API server: the configured database, signing checkpoints with the
+ * configured key (made owner-only the first time, so the embedded stack needs no set-up). Both
+ * processes append, so both sign; give them the same key file.
+ */
+export async function openSigningAuditStore(config: {
+  readonly store: StoreLocation;
+  readonly audit: { readonly keyFile: string };
+}): Promise<AuditStore> {
+  const signing = await loadAuditSigning(config.audit.keyFile, { create: true, store: config.store });
+  return openAuditStore(config.store, { signing });
 }
 
 /** verify()'s verdict as ChainVerdict, for callers that only need ok/count or seq/reason. */

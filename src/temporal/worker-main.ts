@@ -3,7 +3,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
-import { openAuditStore } from '../store/audit-log.ts';
+import { openSigningAuditStore } from '../store/audit-log.ts';
 import { startWorker, WORKFLOWS_PATH } from './worker.ts';
 import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 
@@ -11,7 +11,7 @@ import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger('worker', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
-  const audit = await openAuditStore(config.store);
+  const audit = await openSigningAuditStore(config);
   const worker = await startWorker(config, audit, log);
   started();
   log.info({ taskQueue: config.temporal.taskQueue }, 'ready');
