@@ -171,7 +171,7 @@ export function createCedarAuthorizer(
         return fill(p.denied, principal, action, resource);
     }
     const needs = [...new Set(permits.flatMap((p) => (p.group === undefined ? [] : [p.group])))];
-    return `${principal.id} (${principal.roles.join(', ')}) may not ${DESCRIBE[action]}; ${
+    return `${principal.id} (${principal.roles.join(', ') || 'no role'}) may not ${DESCRIBE[action]}; ${
       needs.length > 0 ? `that needs the ${needs.join(' or ')} role` : 'no policy permits it'
     }`;
   };

@@ -61,8 +61,12 @@ export async function readUsersFile(file: string): Promise<UsersFile> {
   return r.data;
 }
 
+/**
+ * Who is calling. Undefined means "no such token"; a token that is recognisably wrong (an expired
+ * or foreign JWT) throws UNAUTHENTICATED with the sentence that says why.
+ */
 export interface Authenticator {
-  authenticate(token: string): User | undefined;
+  authenticate(token: string): User | undefined | Promise<User | undefined>;
 }
 
 /**

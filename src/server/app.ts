@@ -113,7 +113,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const user = match ? deps.authenticator.authenticate(match[1]!) : undefined;
+    const user = match ? await deps.authenticator.authenticate(match[1]!) : undefined;
     if (!user) {
       return c.json(
         errorBody('UNAUTHENTICATED', 'a valid bearer token is required; pass --as <user> or set MECHANIC_TOKEN'),

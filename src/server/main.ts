@@ -5,6 +5,7 @@ import { createLogger, untilSignal } from '../log.ts';
 import { openAuditStore } from '../store/audit-log.ts';
 import { loadRunbookRegistry } from '../store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
+import { combinedAuthenticator, oidcAuthenticator } from '../authz/oidc.ts';
 import { connectClient } from '../temporal/connect.ts';
 import { createInventory } from '../activities/inventory.ts';
 import { createStsClient, ssmClients } from '../activities/aws.ts';
@@ -21,7 +22,11 @@ export async function runServer(): Promise<number> {
   // Policies first: a server must not start with policies that do not validate.
   const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
   const registry = await loadRunbookRegistry(config.runbooksDir);
-  const authenticator = tokenAuthenticator(await readUsersFile(config.api.usersFile));
+  // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
+  const authenticator = combinedAuthenticator(
+    tokenAuthenticator(await readUsersFile(config.api.usersFile)),
+    config.authz.oidc ? oidcAuthenticator(config.authz.oidc) : undefined,
+  );
   const audit = await openAuditStore(config.store);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
