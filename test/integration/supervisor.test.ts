@@ -49,8 +49,9 @@ async function modesUnder(dir: string): Promise<{ file: string; mode: number }[]
   const found: { file: string; mode: number }[] = [];
   for (const entry of await readdir(dir)) {
     const file = path.join(dir, entry);
-    const info = await lstat(file);
-    if (info.isSymbolicLink()) continue;
+    // SQLite's journal files come and go while the stack runs.
+    const info = await lstat(file).catch(() => undefined);
+    if (info === undefined || info.isSymbolicLink()) continue;
     found.push({ file, mode: info.mode & 0o777 });
     if (info.isDirectory()) found.push(...(await modesUnder(file)));
   }
