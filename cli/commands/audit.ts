@@ -21,9 +21,9 @@ export function formatVerdict(verdict: AuditVerdict): string {
       checkpoint: 'signed checkpoints',
       index: 'execution index',
     };
-    return `audit log BROKEN (${what[verdict.check]}) at record #${verdict.seq}: ${verdict.reason}`;
+    return `audit chain BROKEN (${what[verdict.check]}) at record #${verdict.seq}: ${verdict.reason}`;
   }
-  const intact = `audit log intact: ${verdict.count} records, ${verdict.executions} executions match the log`;
+  const intact = `audit chain intact: ${verdict.count} records; the index of ${verdict.executions} executions matches the log`;
   const cp = verdict.checkpoints;
   if (!cp) return `${intact}\ncheckpoints not checked: the server has no signing key`;
   if (!cp.latest) return `${intact}\nno signed checkpoint yet`;

@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseNewAuditEvent } from '../../src/core/audit-chain.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
@@ -44,7 +45,10 @@ async function withWorker<T>(fake: Fake, fn: (taskQueue: string) => Promise<T>):
     workflowsPath: WORKFLOWS_PATH,
     activities: fake.activities,
   });
-  return worker.runUntil(fn(taskQueue));
+  const result = await worker.runUntil(fn(taskQueue));
+  // Every event the workflow wrote must fit the audit vocabulary: the real store refuses one that does not.
+  for (const event of fake.events) expect(() => parseNewAuditEvent(event)).not.toThrow();
+  return result;
 }
 
 const start = (taskQueue: string, input: ExecutionInput) =>
