@@ -5,6 +5,7 @@ import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
 import { RunbookDetail } from './RunbookDetail.tsx';
 import { editText } from './edit.ts';
+import { useLatest } from './use-latest.ts';
 import { STATUS_LOOK, tone } from './theme.ts';
 import { fit, inert, shortTime } from './text.ts';
 import type { ExecutionSummary, RunbookInfo, ScreenProps } from './types.ts';
@@ -22,8 +23,8 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
   const [invalid, setInvalid] = useState<readonly { file: string; error: string }[]>([]);
   const [lastRuns, setLastRuns] = useState<ReadonlyMap<string, ExecutionSummary>>(new Map());
   const [problem, setProblem] = useState<Problem | undefined>();
-  const [filter, setFilter] = useState('');
-  const [filtering, setFiltering] = useState(false);
+  const [filter, getFilter, setFilter] = useLatest('');
+  const [filtering, getFiltering, setFiltering] = useLatest(false);
   const [cursor, setCursor] = useState(0);
   const [reloads, setReloads] = useState(0);
 
@@ -68,17 +69,17 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
   const stopFiltering = useCallback(() => {
     setFiltering(false);
     setTyping(false);
-  }, [setTyping]);
+  }, [setTyping, setFiltering]);
 
   useInput(
     (input, key) => {
-      if (filtering) {
+      if (getFiltering()) {
         if (key.return || key.downArrow) return stopFiltering();
         if (key.escape) {
           setFilter('');
           return stopFiltering();
         }
-        const next = editText(filter, input, key, 60);
+        const next = editText(getFilter(), input, key, 60);
         if (next !== undefined) {
           setFilter(next);
           setCursor(0);

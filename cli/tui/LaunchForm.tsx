@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
+import { useLatest } from './use-latest.ts';
 import { Box, Text, useInput } from 'ink';
 import type { ApiClient } from '../../src/api/client.ts';
 import { editText } from './edit.ts';
@@ -44,10 +45,11 @@ interface Target {
 export function LaunchForm(props: LaunchFormProps) {
   const { api, runbook, onBack, onPlanned, width, height, active, setTyping } = props;
   const opened = useMemo(() => initialForm(runbook), [runbook]);
-  const [form, setForm] = useState<FormState>(props.initial ?? opened.form);
-  const [focus, setFocus] = useState(0);
-  const [targetCursor, setTargetCursor] = useState(0);
-  const [resolved, setResolved] = useState<readonly Target[] | undefined>();
+  const [form, getForm, setForm] = useLatest<FormState>(props.initial ?? opened.form);
+  // Back from the plan review, the form opens on its submit line: Enter plans it again.
+  const [focus, getFocus, setFocus] = useLatest(props.initial ? props.initial.params.length + 2 : 0);
+  const [targetCursor, getTargetCursor, setTargetCursor] = useLatest(0);
+  const [resolved, getResolved, setResolved] = useLatest<readonly Target[] | undefined>(undefined);
   const [resolving, setResolving] = useState<Problem | 'busy' | undefined>();
   const [problem, setProblem] = useState<Problem | undefined>();
   const [planning, setPlanning] = useState(false);
@@ -65,7 +67,9 @@ export function LaunchForm(props: LaunchFormProps) {
     setTyping(active && typingField);
   }, [active, typingField, setTyping]);
   useEffect(() => () => setTyping(false), [setTyping]);
-  useEffect(() => props.onChange?.(form), [form]);
+  useEffect(() => {
+    props.onChange?.(form);
+  }, [form]);
 
   // The targets are resolved by the server (a dry-run plan) once the parameters are valid.
   const resolveKey = paramsValid
@@ -95,6 +99,7 @@ export function LaunchForm(props: LaunchFormProps) {
     setForm((f) => ({ ...f, params: f.params.map((p, j) => (j === i ? { ...p, text } : p)) }));
 
   const toggleTarget = (id: string) => {
+    const resolved = getResolved();
     if (!resolved) return;
     setForm((f) => {
       const kept = new Set(f.targets ?? resolved.map((t) => t.instanceId));
@@ -108,6 +113,8 @@ export function LaunchForm(props: LaunchFormProps) {
 
   const submit = () => {
     setTried(true);
+    const form = getForm();
+    const problems = formProblems(form);
     const names = Object.keys(problems);
     if (names.length > 0) {
       const first = names[0]!;
@@ -134,6 +141,9 @@ export function LaunchForm(props: LaunchFormProps) {
   useInput(
     (input, key) => {
       if (planning) return;
+      const focus = getFocus();
+      const form = getForm();
+      const resolved = getResolved();
       if (key.escape) return onBack();
       if (key.upArrow || (key.tab && key.shift)) return setFocus((f) => Math.max(0, f - 1));
       if (key.downArrow || key.tab) return setFocus((f) => Math.min(SUBMIT, f + 1));
@@ -155,7 +165,7 @@ export function LaunchForm(props: LaunchFormProps) {
         if (key.leftArrow) setTargetCursor((c) => Math.max(0, c - 1));
         else if (key.rightArrow) setTargetCursor((c) => Math.min(resolved.length - 1, c + 1));
         else if (input === ' ') {
-          const t = resolved[targetCursor];
+          const t = resolved[getTargetCursor()];
           if (t) toggleTarget(t.instanceId);
         }
         return;

@@ -4,6 +4,7 @@ import type { ApiClient } from '../../src/api/client.ts';
 import type { AuditRecordInfo } from '../../src/api/schemas.ts';
 import { humanTextProblem } from '../../src/core/text.ts';
 import { editText } from './edit.ts';
+import { useLatest } from './use-latest.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { useFollow, type Link } from './follow.ts';
 import { Notice } from './Notice.tsx';
@@ -52,11 +53,11 @@ export function RunView(props: RunViewProps) {
   const [final, setFinal] = useState<Execution | undefined>();
   const [records, setRecords] = useState<readonly AuditRecordInfo[]>([]);
   const [problem, setProblem] = useState<Problem | undefined>();
-  const [cursor, setCursor] = useState(0);
+  const [cursor, getCursor, setCursor] = useLatest(0);
   const [output, setOutput] = useState<InstanceOutput | undefined>();
-  const [dialog, setDialog] = useState<Dialog | undefined>();
+  const [dialog, getDialog, setDialog] = useLatest<Dialog | undefined>(undefined);
   const [showPlan, setShowPlan] = useState(false);
-  const [planTop, setPlanTop] = useState(0);
+  const [planTop, getPlanTop, setPlanTop] = useLatest(0);
   const [busy, setBusy] = useState(false);
   const [, setTick] = useState(0);
   const [reloads, setReloads] = useState(0);
@@ -92,7 +93,9 @@ export function RunView(props: RunViewProps) {
   }, []);
   useEffect(() => () => clearTimeout(flush.current), []);
   const link = useFollow(api, { executionId }, onRecord);
-  useEffect(() => props.onLink?.(link), [link]);
+  useEffect(() => {
+    props.onLink?.(link);
+  }, [link]);
   useEffect(() => {
     if (link.state === 'failed') setProblem({ code: link.code, message: link.message });
   }, [link]);
@@ -136,8 +139,12 @@ export function RunView(props: RunViewProps) {
   const at = Math.min(cursor, Math.max(0, rows.length - 1));
 
   const mode = output ? 'output' : dialog ? 'dialog' : showPlan ? 'plan' : 'run';
-  useEffect(() => props.onMode?.(mode), [mode]);
-  useEffect(() => setTyping(active && dialog !== undefined), [active, dialog, setTyping]);
+  useEffect(() => {
+    props.onMode?.(mode);
+  }, [mode]);
+  useEffect(() => {
+    setTyping(active && dialog !== undefined);
+  }, [active, dialog, setTyping]);
   useEffect(() => () => setTyping(false), [setTyping]);
 
   const dialogProblem = (d: Dialog): string | undefined => {
@@ -194,6 +201,9 @@ export function RunView(props: RunViewProps) {
   useInput(
     (input, key) => {
       if (busy) return;
+      const dialog = getDialog();
+      const at = Math.min(getCursor(), Math.max(0, rows.length - 1));
+      const planTop = getPlanTop();
       if (dialog) {
         if (key.escape) return setDialog(undefined);
         if (key.return) return send(dialog);

@@ -46,7 +46,9 @@ export function RunsList({ api, me, mode, changes, onOpen, onCount, width, heigh
       ),
     [all, mode, me.id],
   );
-  useEffect(() => onCount?.(runs.length), [runs.length, onCount]);
+  useEffect(() => {
+    onCount?.(runs.length);
+  }, [runs.length, onCount]);
   const at = Math.min(cursor, Math.max(0, runs.length - 1));
 
   useInput(
