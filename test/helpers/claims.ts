@@ -2,15 +2,11 @@
  * Helpers for the claim tests (test/integration/claims-*.test.ts): files a stack is started with,
  * a look inside the Temporal dev server's SQLite file, and waiting for a state instead of a time.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { inject } from 'vitest';
-import { BIN, type DevStack } from './cli.ts';
 import type { Role, UsersFile } from '../../src/authz/users.ts';
 
 /** Writes a file only its owner can read, as mechanic's own secrets are. */
@@ -83,63 +79,4 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, everyMs = 
     if (value !== undefined) return value;
     await sleep(everyMs);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/**
- * `mechanic dev --no-tui` in a MECHANIC_HOME the test prepared (e.g. with its own devfleet
- * fleet and root keys), on free ports. Like startDevStack, except that the caller owns `home`
- * and deletes it.
- */
-export async function startStackIn(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<DevStack> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TEMPORAL_CLI: inject('temporalCli'),
-    TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-    TEMPORAL_UI_PORT: String(await freePort()),
-    MECHANIC_API_PORT: '0',
-    MECHANIC_DEVFLEET_PORT: '0',
-    MECHANIC_POLL_MIN_MS: '100',
-    MECHANIC_POLL_MAX_MS: '500',
-    LOG_LEVEL: 'info',
-    ...extraEnv,
-    MECHANIC_HOME: home,
-  };
-  delete env['MECHANIC_API_URL'];
-  delete env['MECHANIC_TOKEN'];
-  delete env['DATABASE_URL'];
-  const child = spawn(process.execPath, [BIN, 'dev', '--no-tui'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  try {
-    await Promise.race([
-      waitFor(async () => (output.includes('mechanic is running.') ? true : undefined), 100),
-      exited.then((code) => {
-        throw new Error(`mechanic dev exited (${code}) before it was ready:\n${output}`);
-      }),
-    ]);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  const info = JSON.parse(await readFile(path.join(home, 'stack.json'), 'utf8')) as DevStack['info'];
-  return { home, env, info, process: child, output: () => output, stop };
 }

@@ -18,8 +18,8 @@ import {
   METADATA_KEY_ID,
 } from '../../src/temporal/codec.ts';
 import { searchAttributes } from '../../src/temporal/search-attributes.ts';
-import { findInSqlite, startStackIn, usersFile, waitFor, writeOwnerOnly } from '../helpers/claims.ts';
-import { runCli, type DevStack } from '../helpers/cli.ts';
+import { findInSqlite, usersFile, waitFor, writeOwnerOnly } from '../helpers/claims.ts';
+import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 /**
  * What the README promises about secrets, identity and the end of a run, checked on the real
@@ -159,7 +159,8 @@ describe('claims on the embedded stack', () => {
     const runbooksDir = path.join(scratch, 'runbooks');
     for (const [file, text] of Object.entries(RUNBOOKS)) await writeOwnerOnly(path.join(runbooksDir, file), text);
 
-    stack = await startStackIn(home, {
+    stack = await startDevStack({
+      MECHANIC_HOME: home,
       MECHANIC_USERS_FILE: usersPath,
       MECHANIC_RUNBOOKS_DIR: runbooksDir,
     });
@@ -306,7 +307,7 @@ describe('claims on the embedded stack', () => {
 
     beforeAll(async () => {
       id = await launch('alice', 'leak-secrets', `marker=${PARAM_MARKER}`);
-      expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+      expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
       view = await statusOf(id, true);
     });
 
@@ -417,7 +418,7 @@ describe('claims on the embedded stack', () => {
 
   test('one rejection ends the run: nothing runs, no credentials are issued', async () => {
     const id = await launch('alice', 'wait-here');
-    const r = await cli('reject', id, '--comment', 'not in this window', '--as', 'bob');
+    const r = await cli('reject', id, '--comment', 'not in this window', '--yes', '--as', 'bob');
     expect(r.code).toBe(0);
     const view = await statusOf(id, true);
     expect(view.status).toBe('rejected');
@@ -432,7 +433,7 @@ describe('claims on the embedded stack', () => {
 
   test('a failing step stops the run: the steps after it are skipped and the onFailure steps run', async () => {
     const id = await launch('alice', 'fail-then-report');
-    expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+    expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
     const view = await statusOf(id, true);
     expect(view.status).toBe('failed');
     expect(view.reason).toBe('step "breaks" failed');
@@ -451,7 +452,7 @@ describe('claims on the embedded stack', () => {
   describe('credentials that cannot be had', () => {
     test('end the run failed, with the reason, before any step runs', async () => {
       const id = await launch('alice', 'short-role');
-      expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+      expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
       const view = await statusOf(id, true);
       expect(view.status).toBe('failed');
       expect(view.reason).toMatch(/^could not obtain credentials: AssumeRole failed: .*MaxSessionDuration/);

@@ -62,7 +62,7 @@ describe('claims on the stack with DATABASE_URL and MECHANIC_WORKFLOW_BUNDLE', (
     );
     expect(launched.stderr).toBe('');
     id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
-    expect((await cli('approve', id, '--as', 'carol')).code).toBe(0);
+    expect((await cli('approve', id, '--yes', '--as', 'carol')).code).toBe(0);
     view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;
   });
   afterAll(async () => {
