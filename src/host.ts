@@ -1,5 +1,7 @@
 import { chmod, lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { UserError } from './core/errors.ts';
 
 /** Whether a process with this pid exists on this host (EPERM: it does, owned by someone else). */
 export function isAlive(pid: number): boolean {
@@ -42,10 +44,19 @@ export async function readOrCreatePrivateFile(file: string, make: () => string):
  */
 export async function ensurePrivateDir(dir: string): Promise<number | undefined> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const mode = (await lstat(dir)).mode & 0o777;
+  const mode = (await lstat(dir)).mode & 0o7777;
   if ((mode & 0o077) === 0) return undefined;
+  // A shared folder (/tmp), the filesystem root or a user's home is nobody's state folder: tightening it, and all in
+  // it, would break everything else that uses it.
+  const resolved = path.resolve(dir);
+  if ((mode & 0o002) !== 0 || resolved === path.parse(resolved).root || resolved === path.resolve(os.homedir())) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `MECHANIC_HOME is ${resolved}, a folder others use too; point it at a folder of mechanic's own (default .mechanic)`,
+    );
+  }
   await tighten(dir);
-  return mode;
+  return mode & 0o777;
 }
 
 async function tighten(file: string): Promise<void> {

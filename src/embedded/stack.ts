@@ -393,6 +393,8 @@ async function clearLeftovers(home: string, events: StackEvents): Promise<void> 
 const WATCHDOG = fileURLToPath(new URL('./watchdog.ts', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+const MAX_WATCHDOG_STARTS = 10;
+
 interface Watchdog {
   watch(name: string, identity: ProcessIdentity): void;
   close(): void;
@@ -408,7 +410,9 @@ function startWatchdog(stopping: () => boolean, onStart: (pid: number | undefine
   const send = (name: string, identity: ProcessIdentity) => {
     child.stdin?.write(`${JSON.stringify({ name, ...identity })}\n`);
   };
+  let starts = 0;
   const start = () => {
+    starts++;
     child = spawn(process.execPath, ['--import', TSX_LOADER, WATCHDOG], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
@@ -418,7 +422,8 @@ function startWatchdog(stopping: () => boolean, onStart: (pid: number | undefine
     (child.stdin as { unref?: () => void } | null)?.unref?.();
     child.stdin?.on('error', () => {});
     child.once('exit', () => {
-      if (!stopping()) start();
+      // One that cannot even start (a broken install) must not be respawned forever; the pid file still protects.
+      if (!stopping() && starts < MAX_WATCHDOG_STARTS) start();
     });
     for (const [name, identity] of known) send(name, identity);
     onStart(child.pid);
