@@ -3,7 +3,10 @@
  * backtracking that let `^(a+)+$` hold the API for seconds per request with JavaScript's RegExp.
  * A pattern RE2 cannot express (backreferences, lookaround) is refused when the runbook is loaded,
  * not discovered at launch. Patterns are written in RE2 syntax (github.com/google/re2/wiki/Syntax),
- * which for everyday patterns (`^v\d+\.\d+\.\d+$`, `[a-z0-9-]+`, `\p{L}`) is JavaScript's.
+ * which for everyday patterns (`^v\d+\.\d+\.\d+$`, `[a-z0-9-]+`, `\p{L}`) is JavaScript's. Two
+ * differences from the `new RegExp(p, 'u')` this replaced: `\s` is ASCII whitespace only (so `\S`
+ * matches a no-break space), and JavaScript-only escapes such as `\u0041` are refused (RE2 writes
+ * `\x{41}`).
  */
 import { RE2JS, RE2JSSyntaxException } from 're2js';
 
