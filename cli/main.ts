@@ -22,6 +22,9 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   'temporal-cli': () => import('./commands/temporal-cli.ts'),
   bundle: () => import('./commands/bundle.ts'),
   policy: () => import('./commands/policy.ts'),
+  login: () => import('./commands/login.ts'),
+  logout: () => import('./commands/login.ts').then((m) => ({ run: m.logout })),
+  whoami: () => import('./commands/login.ts').then((m) => ({ run: m.whoami })),
 };
 
 const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
@@ -44,6 +47,10 @@ Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
   mechanic temporal-cli              find or build the Temporal CLI and print its path
   mechanic bundle [--out file]       pre-build the workflow code for production workers
+
+Sign in (OIDC; MECHANIC_OIDC_ISSUER or --issuer names the identity provider)
+  mechanic login [--issuer url]      sign in with a code in the browser (device flow); tokens stay owner-only
+  mechanic whoami | mechanic logout  who you are signed in as; sign out and revoke the refresh token
 
 Policies (Cedar)
   mechanic policy validate [file]    check a policy file against mechanic's schema
