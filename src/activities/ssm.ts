@@ -9,11 +9,11 @@ import {
 } from '@aws-sdk/client-ssm';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import type { InstanceResult, StepOutcome, StepRequest } from '../core/execution.ts';
-import type { NewAuditEvent } from '../core/audit.ts';
+import { auditEvent, instanceEventId, type NewAuditEvent } from '../core/audit-events.ts';
 import { cap, redact } from '../core/redact.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { RUN_SHELL_SCRIPT } from '../core/session-policy.ts';
-import type { SessionCredentials } from './aws.ts';
+import { SendCommandOutcomeUnknownError, type SessionCredentials } from './aws.ts';
 import type { CredentialLeases } from './credentials.ts';
 import { AuditEventConflictError } from '../store/audit-log.ts';
 
@@ -26,6 +26,11 @@ export interface SsmDeps {
   readonly pollIntervalMs: { readonly min: number; readonly max: number };
   /** How long SSM may take to deliver a command before it gives up on an instance. */
   readonly deliveryTimeoutSeconds: number;
+  /**
+   * After a SendCommand whose answer was lost, how long to keep looking for the command before
+   * failing the attempt (default 15 s): ListCommands is eventually consistent.
+   */
+  readonly unconfirmedSendLookupMs?: number;
 }
 
 const TERMINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
@@ -68,27 +73,42 @@ export function createSsmActivities(deps: SsmDeps) {
 
   const findOrSend = async (req: StepRequest): Promise<{ commandId: string; adopted: boolean }> => {
     const token = dispatchToken(req);
-    const existing = await call(req, (ssm) => findCommand(ssm, token, req.notBefore));
+    // A retried attempt may follow one that sent and died before the answer: it looks as long as
+    // after a lost answer, because ListCommands may not show that command yet.
+    const existing =
+      (await call(req, (ssm) => findCommand(ssm, token, req.notBefore))) ??
+      (Context.current().info.attempt > 1 ? await lookAgain(req, token) : undefined);
     if (existing) return { commandId: existing, adopted: true };
-    const out = await call(req, (ssm) =>
-      ssm.send(
-        new SendCommandCommand({
-          DocumentName: RUN_SHELL_SCRIPT,
-          InstanceIds: [...req.instanceIds],
-          Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
-          TimeoutSeconds: Math.max(30, deps.deliveryTimeoutSeconds),
-          Comment: token,
-          MaxConcurrency: '50',
-          // Stop at the first failing instance: a runbook that breaks one host should not
-          // go on to break the rest.
-          MaxErrors: '0',
-        }),
-      ),
-    );
-    const commandId = out.Command?.CommandId;
+    const command = sendCommandFor(req, token, deps.deliveryTimeoutSeconds);
+    let commandId: string | undefined;
+    try {
+      commandId = (await call(req, (ssm) => ssm.send(command))).Command?.CommandId;
+    } catch (e) {
+      if (!(e instanceof ApplicationFailure) || e.type !== 'SSM_SEND_UNCONFIRMED') throw e;
+      // SSM may have accepted it: look again before Temporal retries, because ListCommands may
+      // show a new command only after a while, and a retry that looked too early would send twice.
+      const found = await lookAgain(req, token);
+      if (found) return { commandId: found, adopted: true };
+      throw e;
+    }
     if (!commandId)
       throw ApplicationFailure.retryable('SSM accepted the command without a command id', 'SSM_INCOMPLETE');
     return { commandId, adopted: false };
+  };
+
+  /** Looks for a command whose answer was lost, with growing pauses, for up to unconfirmedSendLookupMs. */
+  const lookAgain = async (req: StepRequest, token: string): Promise<string | undefined> => {
+    const ctx = Context.current();
+    const budget = deps.unconfirmedSendLookupMs ?? 15_000;
+    let waited = 0;
+    for (let pause = 250; waited < budget; pause *= 2) {
+      const wait = Math.min(pause, budget - waited);
+      await ctx.sleep(wait);
+      waited += wait;
+      const found = await call(req, (ssm) => findCommand(ssm, token, req.notBefore));
+      if (found) return found;
+    }
+    return undefined;
   };
 
   const activities = {
@@ -147,26 +167,27 @@ export function createSsmActivities(deps: SsmDeps) {
           stderr: cap(stderr, PREVIEW_CHARS),
           outputSha256,
         };
-        await recordOnce({
-          eventId: `${req.executionId}:step.instance:${req.phase}:${req.stepIndex}:${instanceId}`,
-          executionId: req.executionId,
-          type: 'step.instance',
-          actor: 'mechanic',
-          at: recordingTime(),
-          data: {
-            step: req.step.name,
-            index: req.stepIndex,
-            phase: req.phase,
-            commandId: req.commandId,
-            instanceId,
-            status: result.status,
-            statusDetails: result.statusDetails,
-            responseCode: result.responseCode,
-            stdout,
-            stderr,
-            outputSha256,
-          },
-        });
+        await recordOnce(
+          auditEvent('step.instance', {
+            eventId: instanceEventId(req.executionId, req.phase, req.stepIndex, instanceId),
+            executionId: req.executionId,
+            actor: 'mechanic',
+            at: recordingTime(),
+            data: {
+              step: req.step.name,
+              index: req.stepIndex,
+              phase: req.phase,
+              commandId: req.commandId,
+              instanceId,
+              status: result.status,
+              statusDetails: result.statusDetails,
+              responseCode: result.responseCode,
+              stdout,
+              stderr,
+              outputSha256,
+            },
+          }),
+        );
         instances.push(result);
       }
       const missing = req.instanceIds.filter((id) => !instances.some((i) => i.instanceId === id));
@@ -193,6 +214,21 @@ export function createSsmActivities(deps: SsmDeps) {
 }
 
 export type SsmActivities = ReturnType<typeof createSsmActivities>;
+
+/** The step's one command: every target at once, its script as the document's commands. */
+function sendCommandFor(req: StepRequest, token: string, deliveryTimeoutSeconds: number): SendCommandCommand {
+  return new SendCommandCommand({
+    DocumentName: RUN_SHELL_SCRIPT,
+    InstanceIds: [...req.instanceIds],
+    Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
+    TimeoutSeconds: Math.max(30, deliveryTimeoutSeconds),
+    Comment: token,
+    MaxConcurrency: '50',
+    // Stop at the first failing instance: a runbook that breaks one host should not
+    // go on to break the rest.
+    MaxErrors: '0',
+  });
+}
 
 async function findCommand(client: SSMClient, token: string, notBefore: string): Promise<string | undefined> {
   // Comment is not filterable server-side; bound the look-up by time and document instead.
@@ -241,6 +277,7 @@ function toFailure(e: unknown, dropLease: () => void): unknown {
     );
   }
   if (NOT_RETRYABLE.has(name)) return ApplicationFailure.nonRetryable(message, 'SSM_COMMAND_FAILED');
-  // Including SendCommandOutcomeUnknown: the retried dispatch looks for the command before sending.
+  // Retryable too: the retried dispatch looks for the command before it sends.
+  if (e instanceof SendCommandOutcomeUnknownError) return ApplicationFailure.retryable(message, 'SSM_SEND_UNCONFIRMED');
   return ApplicationFailure.retryable(message, 'SSM_UNAVAILABLE');
 }

@@ -43,6 +43,11 @@ const FaultsSchema = z.strictObject({
  */
 const TimesSchema = z.number().int().min(1).default(1);
 const ServiceFaultsSchema = z.strictObject({
+  /**
+   * Eventual consistency: ListCommands shows a command only this long after it was sent (AWS
+   * documents such lags for the read calls right after SendCommand, without a bound).
+   */
+  listCommandsLagMs: z.number().int().min(0).max(600_000).optional(),
   sendCommand: z
     .discriminatedUnion('acceptThen', [
       z.strictObject({ acceptThen: z.enum(['503', 'drop']), times: TimesSchema }),

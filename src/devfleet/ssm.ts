@@ -382,7 +382,10 @@ export class SsmApi {
     checkIds(input);
     const matches = this.filterPredicate(input.Filters ?? [], COMMAND_STATUS_FILTER, true);
     const { store } = this.deps;
+    const lag = this.deps.config.faults?.listCommandsLagMs ?? 0;
+    const visibleBefore = this.deps.now() - lag;
     const commands = [...store.commands.values()]
+      .filter((c) => lag === 0 || c.requestedAtMs <= visibleBefore)
       .filter((c) => input.CommandId === undefined || c.commandId === input.CommandId)
       .filter(
         (c) =>

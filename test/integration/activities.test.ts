@@ -70,12 +70,19 @@ describe('activities against devfleet', () => {
     return text.split('\n').filter(Boolean).length;
   };
 
-  test.each(['503', 'drop'] as const)(
-    'SendCommand accepted but answered with %s: one command, one run per host',
-    async (acceptThen) => {
+  test.each([
+    ['503', 0],
+    ['drop', 0],
+    ['503', 1_000], // and ListCommands shows the command only a second after it was sent
+  ] as const)(
+    'SendCommand accepted but answered with %s (ListCommands lag %i ms): one command, one run per host',
+    async (acceptThen, listCommandsLagMs) => {
       // A fleet of its own: the fault counts SendCommand calls from its start.
       const lossy = await startHarness({
-        config: { ...defaultFleetConfig(ROOT), faults: { sendCommand: { acceptThen, times: 1 } } },
+        config: {
+          ...defaultFleetConfig(ROOT),
+          faults: { sendCommand: { acceptThen, times: 1 }, listCommandsLagMs },
+        },
       });
       try {
         events = [];
@@ -107,19 +114,42 @@ describe('activities against devfleet', () => {
         const log = (await readCommandLog(lossy.dataDir)).filter((e) => e.comment === dispatchToken(req));
         expect(new Set(log.map((e) => e.commandId))).toEqual(new Set([dispatched!.commandId]));
         expect(log.map((e) => e.instanceId).sort()).toEqual(req.instanceIds);
-        // The SDK did not send again; the failed attempt's retry adopted the command.
-        expect(failures).toEqual([
-          expect.objectContaining({
-            type: 'SSM_UNAVAILABLE',
-            message: expect.stringContaining('SendCommandOutcomeUnknown'),
-          }),
-        ]);
+        // The SDK did not send again, and the attempt whose answer was lost looked until it
+        // found the command (Temporal retries immediately here, so a miss would have sent twice).
+        expect(failures).toEqual([]);
         expect(dispatched!.adopted).toBe(true);
       } finally {
         await lossy.close();
       }
     },
   );
+
+  test('a retried dispatch looks long enough for a command an earlier attempt sent, though ListCommands lags', async () => {
+    const lagging = await startHarness({
+      config: { ...defaultFleetConfig(ROOT), faults: { listCommandsLagMs: 1_000 } },
+    });
+    try {
+      events = [];
+      const aws = { region: REGION, endpoint: lagging.fleet.endpoint, baseCredentials: ROOT };
+      const worker = createActivities({
+        audit: { append: async (e: NewAuditEvent) => events.push(e) },
+        sts: createStsClient(aws),
+        ssmFor: (c) => createSsmClient(aws, c),
+        pollIntervalMs: { min: 50, max: 200 },
+        deliveryTimeoutSeconds: 60,
+      });
+      const base = request();
+      const req = { ...base, step: { ...base.step, script: 'echo run >> witness' } };
+      // The first attempt sent the command, then its worker died before the answer came back.
+      const first = await run(worker.dispatchStep, req);
+      const retried = await new MockActivityEnvironment({ attempt: 2 }).run(worker.dispatchStep, req);
+      expect(retried).toEqual({ commandId: first.commandId, adopted: true });
+      await run(worker.awaitStep, { ...req, commandId: first.commandId });
+      for (const id of req.instanceIds) expect(await witnessed(lagging, id, 'witness')).toBe(1);
+    } finally {
+      await lagging.close();
+    }
+  });
 
   test('a throttled SendCommand is still retried by the SDK: throttling proves it was not accepted', async () => {
     // Call 1 is the find (ListCommands), call 2 the SendCommand, which is throttled.

@@ -175,6 +175,22 @@ describe('a lost SendCommand answer (faults.sendCommand)', () => {
   });
 });
 
+describe('eventual consistency (faults.listCommandsLagMs)', () => {
+  test('a new command shows in ListCommands only after the lag', async () => {
+    h = await startHarness({ config: { ...fleetWith([instance(A)]), faults: { listCommandsLagMs: 500 } } });
+    const { ssm } = await h.assume();
+    const cmd = await send(ssm, [A], ['true']);
+    expect((await ssm.send(new ListCommandsCommand({}))).Commands).toEqual([]);
+    expect((await ssm.send(new ListCommandsCommand({ CommandId: cmd.CommandId }))).Commands).toEqual([]);
+    let shown: string[] = [];
+    while (shown.length === 0) {
+      await sleep(50);
+      shown = ((await ssm.send(new ListCommandsCommand({}))).Commands ?? []).map((c) => c.CommandId!);
+    }
+    expect(shown).toEqual([cmd.CommandId]);
+  });
+});
+
 describe('rate control', () => {
   test('MaxConcurrency 1 runs one instance at a time, in target order', async () => {
     h = await startHarness({ config: fleetWith([instance(A), instance(B), instance(C)]) });
