@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -107,8 +108,17 @@ describe('a worker killed mid-step', () => {
       'step 1 i-0d3f1ee7000000001',
       'step 1 i-0d3f1ee7000000002',
     ]);
-    // The script itself counts its runs on each host: once.
-    for (const inst of view.steps[0]!.instances) expect(inst.stdout).toContain('slept on web-');
+    // The host's own witness: the script counts its runs in a file of its sandbox, and prints the count.
+    expect(view.steps[0]!.instances).toHaveLength(2);
+    for (const inst of view.steps[0]!.instances) {
+      expect(inst.stdout).toContain('run 1 on this host');
+      expect(inst.stdout).toContain('slept on web-');
+      const runs = await readFile(
+        path.join(stack.home, 'devfleet', 'instances', inst.instanceId, 'root', 'runs'),
+        'utf8',
+      );
+      expect({ instance: inst.instanceId, runs: runs.trim() }).toEqual({ instance: inst.instanceId, runs: '1' });
+    }
 
     const audit = await cli('audit', 'list', '--execution', id, '--as', 'dave', '--json');
     const records = JSON.parse(audit.stdout) as AuditRecord[];
