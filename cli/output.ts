@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../src/core/errors.ts';
 import { isMechanicError } from '../src/core/errors.ts';
+import { neutralize } from '../src/core/text.ts';
 
 /** The only place that writes to stdout and stderr for the plain commands. */
 export const out = {
@@ -29,7 +30,8 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
 export function reportFailure(e: unknown, json: boolean): number {
   if (isMechanicError(e)) {
     if (json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
-    process.stderr.write(`mechanic: ${e.message}\n`);
+    // Server sentences can quote what other people typed (file names, ids): shown inert.
+    process.stderr.write(`mechanic: ${neutralize(e.message, { multiline: true })}\n`);
     return EXIT[e.code] ?? 1;
   }
   process.stderr.write(

@@ -5,6 +5,7 @@ import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
 import { formatPlan } from '../format.ts';
 import { out } from '../output.ts';
+import { neutralize } from '../../src/core/text.ts';
 
 export const approve = (argv: string[]) => vote('approve', argv);
 export const reject = (argv: string[]) => vote('reject', argv);
@@ -76,7 +77,7 @@ async function vote(decision: 'approve' | 'reject', argv: string[]): Promise<num
   }
   out.line(
     approval.status === 'approved'
-      ? `approved by ${approval.approvedBy.join(', ')} — ${id} is running; follow it with: mechanic status ${id} --wait`
+      ? `approved by ${neutralize(approval.approvedBy.join(', '))} — ${id} is running; follow it with: mechanic status ${id} --wait`
       : approval.status === 'pending'
         ? `approval recorded; ${approval.missing} more needed`
         : `rejected — ${id} will not run`,

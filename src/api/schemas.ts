@@ -175,7 +175,10 @@ export const LaunchBodySchema = z.strictObject({
   runbook: RunbookNameSchema,
   version: z.number().int().positive().exactOptional(),
   params: z.record(z.string().max(64), ParamValueSchema).default({}),
-  targets: z.array(z.string().min(1).max(128)).max(50).exactOptional(),
+  targets: z
+    .array(z.string().regex(/^[\w.:@-]{1,128}$/, 'must be an instance id or a Name tag value'))
+    .max(50)
+    .exactOptional(),
   reason: humanText('the reason', 500),
 });
 export type LaunchBody = z.input<typeof LaunchBodySchema>;

@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config.ts';
 import { createLogger, untilSignal } from '../log.ts';
-import { openAuditStore } from '../store/audit-log.ts';
+import { openSigningAuditStore } from '../store/audit-log.ts';
 import { loadRunbookRegistry } from '../store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
 import { combinedAuthenticator, oidcAuthenticator } from '../authz/oidc.ts';
@@ -21,13 +21,13 @@ export async function runServer(): Promise<number> {
   const log = createLogger('server', config.logLevel);
   // Policies first: a server must not start with policies that do not validate.
   const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
-  const registry = await loadRunbookRegistry(config.runbooksDir);
+  const registry = await loadRunbookRegistry(config.runbooksDir, { log });
   // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
   const authenticator = combinedAuthenticator(
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),
     config.authz.oidc ? oidcAuthenticator(config.authz.oidc) : undefined,
   );
-  const audit = await openAuditStore(config.store);
+  const audit = await openSigningAuditStore(config);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
