@@ -423,20 +423,33 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     const fail = (check: AuditCheck, seq: number, reason: string): AuditVerdict => ({ ok: false, seq, reason, check });
 
     // Checkpoints first: the walk below then reaches every record they cover.
-    const signed = new Map<number, { cp: Checkpoint; source: 'database' | 'file' }[]>();
-    let newest: { cp: Checkpoint; source: 'database' | 'file' } | undefined;
+    type Found = { cp: Checkpoint; source: 'database' | 'file' };
+    const signed = new Map<number, Found[]>();
+    let newest: Found | undefined;
     let fileCp: Checkpoint | undefined;
     let checked = 0;
-    if (signing) {
-      const rows = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
-      const found: { cp: Checkpoint; source: 'database' | 'file' }[] = rows.map((r) => ({
-        cp: toCheckpoint(r),
-        source: 'database',
-      }));
-      for (const { cp } of found) {
-        const problem = checkpointProblem(cp, signing.trusted);
+    /** Takes a genuine checkpoint into account; returns why it is not genuine otherwise. */
+    const admit = (f: Found): string | undefined => {
+      const problem = checkpointProblem(f.cp, signing!.trusted);
+      if (problem) return problem;
+      signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), f]);
+      if (!newest || f.cp.seq > newest.cp.seq) newest = f;
+      checked++;
+      return undefined;
+    };
+    /** Database checkpoints from `fromSeq` on, signed after the first read (appends go on during verify). */
+    const catchUp = async (fromSeq: number): Promise<AuditVerdict | undefined> => {
+      const rows = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', fromSeq).execute();
+      for (const cp of rows.map(toCheckpoint)) {
+        if ((signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === cp.keyId)) continue;
+        const problem = admit({ cp, source: 'database' });
         if (problem) return fail('checkpoint', cp.seq, `the checkpoint of record #${cp.seq} ${problem}`);
       }
+      return undefined;
+    };
+    if (signing) {
+      const bad = await catchUp(0);
+      if (bad) return bad;
       if (signing.headFile) {
         const file = await readHeadFile(signing.headFile, signing.trusted);
         if (file.kind === 'bad') {
@@ -448,16 +461,22 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         }
         if (file.kind === 'ok') {
           fileCp = file.checkpoint;
-          found.push({ cp: fileCp, source: 'file' });
+          admit({ cp: fileCp, source: 'file' });
         }
       }
-      for (const f of found) {
-        signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), f]);
-        if (!newest || f.cp.seq > newest.cp.seq) newest = f;
-      }
-      checked = found.length;
     }
-    const coveredTo = newest?.cp.seq ?? 0;
+    const coveredTo = () => newest?.cp.seq ?? 0;
+    /** A record that differs from what a checkpoint signed at its seq: the log was rewritten. */
+    const notAsSigned = (record: AuditRecord): AuditVerdict | undefined => {
+      const f = (signed.get(record.seq) ?? []).find(({ cp }) => cp.hash !== record.hash);
+      if (!f) return undefined;
+      const where = f.source === 'file' ? 'kept outside the database' : 'in the database';
+      return fail(
+        'checkpoint',
+        record.seq,
+        `record #${record.seq} is not the record signed by the checkpoint ${where}: the log was rewritten from here`,
+      );
+    };
 
     let prevHash = GENESIS_HASH;
     let lastSeq: number | undefined;
@@ -484,26 +503,24 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         if (row.data !== canonicalJson(record.data)) {
           return fail('chain', seq, 'data is not stored in canonical form');
         }
-        for (const { cp, source } of signed.get(seq) ?? []) {
-          if (cp.hash !== record.hash) {
-            return fail(
-              'checkpoint',
-              seq,
-              `record #${seq} is not the record signed by the checkpoint ${source === 'file' ? 'kept outside the database' : 'in the database'}: the log was rewritten from here`,
-            );
-          }
-        }
+        const unsigned = notAsSigned(record);
+        if (unsigned) return unsigned;
         const read = readAuditEvent(record);
         if (!read.ok) return fail('schema', seq, read.problem);
         const event = read.event;
-        if (signing && seq > coveredTo && event.executionId !== null) {
+        if (signing && seq > coveredTo() && event.executionId !== null) {
           const endedAt = ended.get(event.executionId);
           const ends = endStatusOf(event.type) !== undefined;
+          // Signed in the transaction that wrote it, so its checkpoint may just be newer than our first read.
           if (ends || endedAt !== undefined) {
+            const bad = (await catchUp(seq)) ?? notAsSigned(record);
+            if (bad) return bad;
+          }
+          if ((ends || endedAt !== undefined) && seq > coveredTo()) {
             return fail(
               'checkpoint',
               seq,
-              `record #${seq} (${event.type} by ${event.actor}) ${ends && endedAt === undefined ? 'ends' : `follows the end (#${endedAt}) of`} execution ${event.executionId}, but no signed checkpoint covers it${newest ? ` (the newest covers #${coveredTo})` : ''}: it was written without the signing key`,
+              `record #${seq} (${event.type} by ${event.actor}) ${ends && endedAt === undefined ? 'ends' : `follows the end (#${endedAt}) of`} execution ${event.executionId}, but no signed checkpoint covers it${newest ? ` (the newest covers #${coveredTo()})` : ''}: it was written without the signing key`,
             );
           }
         }
@@ -516,7 +533,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         lastSeq = seq;
         count++;
       }
-      if (rows.length < VERIFY_PAGE) break;
+      // A checkpoint admitted on the way may cover records appended since this page was read.
+      if (rows.length === 0 || (rows.length < VERIFY_PAGE && coveredTo() <= (lastSeq ?? 0))) break;
     }
     const end = lastSeq ?? 0;
     if (newest && newest.cp.seq > end) {
@@ -526,12 +544,21 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         `the log ends at #${end}, but a signed checkpoint ${newest.source === 'file' ? 'kept outside the database' : 'in the database'} covers #${newest.cp.seq}: records were deleted from the end`,
       );
     }
-    if (fileCp && !(signed.get(fileCp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === fileCp.keyId)) {
-      return fail(
-        'checkpoint',
-        fileCp.seq,
-        `the checkpoint of #${fileCp.seq} kept outside the database is missing from the database: checkpoints were deleted`,
-      );
+    if (fileCp) {
+      // Re-read: the file is written after its checkpoint's commit, possibly after our first read.
+      const inDb = await db
+        .selectFrom('audit_checkpoints')
+        .select('seq')
+        .where('seq', '=', fileCp.seq)
+        .where('key_id', '=', fileCp.keyId)
+        .executeTakeFirst();
+      if (!inDb) {
+        return fail(
+          'checkpoint',
+          fileCp.seq,
+          `the checkpoint of #${fileCp.seq} kept outside the database is missing from the database: checkpoints were deleted`,
+        );
+      }
     }
 
     // The index must equal the one rebuilt from the log. Appends may land while this runs, so a
@@ -557,7 +584,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         ? {
             latest: newest ? { seq: newest.cp.seq, at: newest.cp.at, keyId: newest.cp.keyId } : null,
             source: newest?.source ?? null,
-            uncovered: end - coveredTo,
+            uncovered: end - coveredTo(),
             checked,
           }
         : null,

@@ -695,6 +695,22 @@ describe.each(backends)('audit store on $name', (backend) => {
     });
   });
 
+  test('verify while runs end and sign reports nothing broken', async () => {
+    const loc = await backend.fresh();
+    const { store } = await openSigned(loc);
+    const runs = Promise.all(
+      ['exec-a', 'exec-b', 'exec-c', 'exec-d'].map(async (id, i) => {
+        for (const e of story(id, i * 10)) await store.append(e);
+      }),
+    );
+    const verdicts = [];
+    for (let i = 0; i < 6; i++) verdicts.push(await store.verify());
+    await runs;
+    verdicts.push(await store.verify());
+    for (const v of verdicts) expect(v).toMatchObject({ ok: true });
+    expect(verdicts.at(-1)).toMatchObject({ count: 28, executions: 4, checkpoints: { uncovered: 0 } });
+  });
+
   test('a log written before checkpoints is signed once when a key first opens it', async () => {
     const loc = await backend.fresh();
     const plain = await openAuditStore(loc);
