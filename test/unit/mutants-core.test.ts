@@ -21,7 +21,6 @@ function caught(fn: () => unknown): Error & { code?: string } {
 
 describe('canonicalJson refusals say where and what', () => {
   test('a hole in an array', () => {
-    // eslint-disable-next-line no-sparse-arrays
     const e = caught(() => canonicalJson({ list: [1, , 3] }));
     expect(e).toBeInstanceOf(NonJsonValueError);
     expect(e.message).toBe('value at $.list[1] is not JSON-safe: undefined');
@@ -139,9 +138,12 @@ describe('selectTargets', () => {
 /*
  * Equivalent mutants (no test can tell them apart from the original):
  *
- * - canonical.ts `!(i in value) || value[i] === undefined` → `&&`: an explicit undefined element
- *   then falls through to encode(undefined), whose default branch throws the same
- *   NonJsonValueError with the same path and "undefined".
+ * - canonical.ts `!(i in value) || value[i] === undefined` → `&&`, → `false`, and
+ *   `value[i] === undefined` → `false`: a hole or an undefined element then falls through to
+ *   encode(undefined), whose default branch throws the same NonJsonValueError with the same path
+ *   and "undefined". (The check stays: it says why in one place.)
+ * - canonical.ts `encode(value, '$', [])` → `['Stryker was here']`: the ancestors list is compared
+ *   with objects by identity, which a string never matches.
  * - canonical.ts `update(text, 'utf8')` → `update(text, '')`: Node hashes a string as UTF-8 when
  *   the encoding is empty.
  * - approval.ts `v.decision === 'approve'` → `true` in the approvers filter: any rejection not by
