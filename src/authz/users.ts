@@ -15,7 +15,17 @@ const UserSchema = z.strictObject({
   groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/)).optional(),
   token: z.string().min(32),
 });
-const UsersFileSchema = z.strictObject({ users: z.array(UserSchema) });
+/**
+ * A service account (CI, a chat bot): its token is kept only as a sha256 digest, so the users file
+ * never holds a usable secret. Make one with: printf %s "$TOKEN" | sha256sum
+ */
+const ServiceAccountSchema = UserSchema.omit({ token: true }).extend({
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex sha256 digest of the token'),
+});
+const UsersFileSchema = z.strictObject({
+  users: z.array(UserSchema),
+  serviceAccounts: z.array(ServiceAccountSchema).optional(),
+});
 
 export type User = Omit<z.infer<typeof UserSchema>, 'token'>;
 export type UsersFile = z.infer<typeof UsersFileSchema>;
@@ -70,12 +80,16 @@ export interface Authenticator {
 }
 
 /**
- * Bearer-token authentication for the embedded stack. Tokens are compared as sha256 digests in
+ * Bearer tokens from the users file: the embedded stack's demo users, and service accounts whose
+ * tokens are kept only as digests. Tokens are compared as sha256 digests in
  * constant time, so neither their length nor a matching prefix leaks through timing.
  */
 export function tokenAuthenticator(file: UsersFile): Authenticator {
-  const entries = file.users.map((u) => ({
-    digest: digest(u.token),
+  const entries = [
+    ...file.users.map((u) => ({ hash: digest(u.token), user: u })),
+    ...(file.serviceAccounts ?? []).map((u) => ({ hash: Buffer.from(u.tokenSha256, 'hex'), user: u })),
+  ].map(({ hash, user: u }) => ({
+    digest: hash,
     user: { id: u.id, displayName: u.displayName, roles: u.roles, ...(u.groups ? { groups: u.groups } : {}) },
   }));
   return {
