@@ -89,7 +89,7 @@ describe('a worker killed mid-step', () => {
 
   test('does not run the step twice, and the run completes', async () => {
     const id = await launch('crash test');
-    expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+    expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
 
     await untilSlowStepRuns(id);
     const [oldWorker, newWorker] = await killAndAwaitRestart('worker');
@@ -154,7 +154,7 @@ describe('a worker killed mid-step', () => {
 
   test('an operator cancels a running step: the command is cancelled on every host and nothing after it runs', async () => {
     const id = await launch('cancel test', 'seconds=30');
-    expect((await cli('approve', id, '--as', 'bob')).code).toBe(0);
+    expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
     await untilSlowStepRuns(id);
 
     const notHers = await cli('cancel', id, '--reason', 'not mine', '--as', 'bob');
@@ -193,7 +193,7 @@ describe('a worker killed mid-step', () => {
     const id = await launch('temporal crash', 'seconds=1');
     await killAndAwaitRestart('temporal');
     await waitFor('bob to be able to approve again', async () => {
-      const r = await cli('approve', id, '--as', 'bob');
+      const r = await cli('approve', id, '--yes', '--as', 'bob');
       return r.code === 0 ? true : undefined;
     });
     const view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;

@@ -53,7 +53,7 @@ describe('the stack on PostgreSQL, with a pre-built workflow bundle', () => {
     );
     expect(launched.stderr).toBe('');
     const id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
-    expect((await cli('approve', id, '--as', 'carol')).code).toBe(0);
+    expect((await cli('approve', id, '--yes', '--as', 'carol')).code).toBe(0);
     const view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;
     expect(view.status).toBe('completed');
     expect(view.plan.targets).toHaveLength(3);

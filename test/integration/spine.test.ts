@@ -45,20 +45,20 @@ describe('a runbook runs end to end on the embedded stack', () => {
   });
 
   test('alice cannot approve her own change', async () => {
-    const r = await cli('approve', executionId, '--as', 'alice');
+    const r = await cli('approve', executionId, '--yes', '--as', 'alice');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('mechanic: alice requested this execution and cannot approve or reject it\n');
     expect(r.stderr).not.toMatch(/\n\s+at /); // never a stack trace
   });
 
   test('an auditor cannot approve at all', async () => {
-    const r = await cli('approve', executionId, '--as', 'dave');
+    const r = await cli('approve', executionId, '--yes', '--as', 'dave');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('mechanic: dave (auditor) may not approve or reject executions');
   });
 
   test('bob approves and the run completes with every step on every target', async () => {
-    const approve = await cli('approve', executionId, '--as', 'bob');
+    const approve = await cli('approve', executionId, '--yes', '--as', 'bob');
     expect(approve.code).toBe(0);
     expect(approve.stdout).toContain(`approved by bob — ${executionId} is running`);
 
@@ -118,7 +118,7 @@ describe('a runbook runs end to end on the embedded stack', () => {
   });
 
   test('a finished execution cannot be approved', async () => {
-    const r = await cli('approve', executionId, '--as', 'carol');
+    const r = await cli('approve', executionId, '--yes', '--as', 'carol');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `mechanic: execution ${executionId} has already ended (completed); it can no longer be approved\n`,
