@@ -88,6 +88,18 @@ export function chainHash(prevHash: string, event: NewAuditEvent): string {
 }
 
 /**
+ * An event the store refuses: it does not fit the audit vocabulary, or could not be stored and
+ * re-verified. A bug in its writer, so a retry can never succeed (activities: non-retryable).
+ */
+export class AuditEventInvalidError extends Error {
+  readonly code = 'AUDIT_EVENT_INVALID';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AuditEventInvalidError';
+  }
+}
+
+/**
  * Validates an event from a writer against the vocabulary and returns it with `data` normalised to
  * what the store will read back (undefined properties dropped). Throws on anything that could not
  * be stored and re-verified, or that does not fit its type's schema; that is a bug in the writer,
@@ -95,15 +107,22 @@ export function chainHash(prevHash: string, event: NewAuditEvent): string {
  */
 export function parseNewAuditEvent(input: unknown): AuditEvent {
   // Checked in the form the store will hold: undefined properties dropped, anything JSON would
-  // change refused (NonJsonValueError), so what is validated is exactly what gets hashed.
+  // change refused, so what is validated is exactly what gets hashed.
   const raw = (input ?? {}) as { data?: unknown };
-  const dataJson = raw.data === undefined ? undefined : canonicalJson(raw.data);
+  let dataJson: string | undefined;
+  try {
+    dataJson = raw.data === undefined ? undefined : canonicalJson(raw.data);
+  } catch (e) {
+    throw new AuditEventInvalidError(`invalid audit event: ${(e as Error).message}`, { cause: e });
+  }
   const normalised = dataJson === undefined ? input : { ...raw, data: JSON.parse(dataJson) as unknown };
   const checked = checkAuditEvent(normalised);
-  if (!checked.ok) throw new Error(`invalid audit event: ${checked.problem}`);
+  if (!checked.ok) throw new AuditEventInvalidError(`invalid audit event: ${checked.problem}`);
   const event = checked.event;
   if (dataJson !== undefined && dataJson.length > MAX_AUDIT_DATA_CHARS) {
-    throw new Error(`audit event ${event.eventId} data is ${dataJson.length} chars, over ${MAX_AUDIT_DATA_CHARS}`);
+    throw new AuditEventInvalidError(
+      `invalid audit event: ${event.eventId} data is ${dataJson.length} chars, over ${MAX_AUDIT_DATA_CHARS}`,
+    );
   }
   return event;
 }

@@ -680,12 +680,25 @@ export async function openAuditStore(
  * configured key (made owner-only the first time, so the embedded stack needs no set-up). Both
  * processes append, so both sign; give them the same key file.
  */
-export async function openSigningAuditStore(config: {
-  readonly store: StoreLocation;
-  readonly audit: { readonly keyFile: string };
-}): Promise<AuditStore> {
+export async function openSigningAuditStore(
+  config: { readonly store: StoreLocation; readonly audit: { readonly keyFile: string } },
+  options: { readonly onCheckpointError?: (e: unknown) => void } = {},
+): Promise<AuditStore> {
   const signing = await loadAuditSigning(config.audit.keyFile, { create: true, store: config.store });
-  return openAuditStore(config.store, { signing });
+  const store = await openAuditStore(config.store, { signing });
+  // Periodically even when idle: records appended since the last checkpoint get covered within a
+  // minute, not only at the next execution's end or the next append.
+  const timer = setInterval(() => {
+    store.checkpoint().catch((e: unknown) => options.onCheckpointError?.(e));
+  }, CHECKPOINT_EVERY_SECONDS * 1000);
+  timer.unref();
+  return {
+    ...store,
+    async close() {
+      clearInterval(timer);
+      await store.close();
+    },
+  };
 }
 
 /** verify()'s verdict as ChainVerdict, for callers that only need ok/count or seq/reason. */

@@ -11,7 +11,9 @@ import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger('worker', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
-  const audit = await openSigningAuditStore(config);
+  const audit = await openSigningAuditStore(config, {
+    onCheckpointError: (err) => log.error({ err }, 'could not sign a checkpoint of the audit log'),
+  });
   const worker = await startWorker(config, audit, log);
   started();
   log.info({ taskQueue: config.temporal.taskQueue }, 'ready');

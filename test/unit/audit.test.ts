@@ -398,6 +398,10 @@ describe('the audit vocabulary', () => {
       /step.started exec-1:step.started:0 does not fit its schema/,
     );
     expect(() => parseNewAuditEvent({ ...story[1]!, data: {} })).toThrow(/planDigest/);
+    // A writer bug, typed so that an activity does not retry it forever.
+    expect(() => parseNewAuditEvent({ ...story[1]!, data: {} })).toThrow(
+      expect.objectContaining({ code: 'AUDIT_EVENT_INVALID' }),
+    );
   });
 
   test('refuses an execution event without an execution, but not a refusal', () => {
