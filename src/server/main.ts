@@ -27,7 +27,9 @@ export async function runServer(): Promise<number> {
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),
     config.authz.oidc ? oidcAuthenticator(config.authz.oidc) : undefined,
   );
-  const audit = await openSigningAuditStore(config);
+  const audit = await openSigningAuditStore(config, {
+    onCheckpointError: (err) => log.error({ err }, 'could not sign a checkpoint of the audit log'),
+  });
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
