@@ -1,6 +1,6 @@
 import type { Config } from '../src/config.ts';
 import { UserError } from '../src/core/errors.ts';
-import { createApiClient, type ApiClient } from '../src/api/client.ts';
+import { createApiClient, type ApiClient, type Channel } from '../src/api/client.ts';
 import { readUsersFile } from '../src/authz/users.ts';
 import { readStack } from '../src/embedded/stack-file.ts';
 
@@ -8,7 +8,7 @@ import { readStack } from '../src/embedded/stack-file.ts';
  * The CLI's only way into mechanic: the typed API client, with the caller's token. `--as` picks a demo
  * user's token from the embedded stack's users file; otherwise MECHANIC_TOKEN is used.
  */
-export async function connectApi(config: Config, as: string | undefined): Promise<ApiClient> {
+export async function connectApi(config: Config, as: string | undefined, channel: Channel = 'cli'): Promise<ApiClient> {
   const stack = config.api.url ? undefined : await readStack(config.home);
   const url = (config.api.url ?? stack?.apiUrl ?? config.api.defaultUrl).replace(/\/$/, '');
   let token = config.api.token;
@@ -36,5 +36,5 @@ export async function connectApi(config: Config, as: string | undefined): Promis
   }
   if (!token)
     throw new UserError('UNAUTHENTICATED', 'no credentials: pass --as <user> (embedded stack) or set MECHANIC_TOKEN');
-  return createApiClient({ url, token, channel: 'cli' });
+  return createApiClient({ url, token, channel });
 }

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   devfleet: () => import('./commands/devfleet.ts'),
   'temporal-cli': () => import('./commands/temporal-cli.ts'),
   bundle: () => import('./commands/bundle.ts'),
+  tui: () => import('./commands/tui.ts'),
   policy: () => import('./commands/policy.ts'),
   login: () => import('./commands/login.ts'),
   logout: () => import('./commands/login.ts').then((m) => ({ run: m.logout })),
@@ -28,6 +29,9 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
 };
 
 const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
+
+  mechanic [--as <user>]             in a terminal: the TUI (catalog, launch, live runs, approvals)
+  mechanic help                      this text
 
 Embedded stack
   mechanic dev [--no-tui]            start Temporal, devfleet, worker and API server; Ctrl-C stops them
@@ -59,9 +63,12 @@ Policies (Cedar)
 Every operate command takes --json for scripts.`;
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // No command in a terminal opens the TUI (`mechanic --as alice` too); anywhere else, the help.
+  const noCommand = argv.length === 0 || argv[0] === '--as' || argv[0]?.startsWith('--as=') === true;
+  const terminal = process.stdout.isTTY && process.stdin.isTTY;
+  const [name, ...rest] = noCommand && terminal ? ['tui', ...argv] : argv;
   const json = rest.includes('--json');
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || (noCommand && !terminal) || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }

@@ -1,5 +1,5 @@
 import { createElement } from 'react';
-import { render } from 'ink';
+import { render, type Instance } from 'ink';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { readUsersFile } from '../../src/authz/users.ts';
@@ -21,6 +21,11 @@ export async function run(argv: string[]): Promise<number> {
 export interface TuiOptions {
   /** A demo user of the embedded stack; without it, MECHANIC_TOKEN, else a picker of the demo users. */
   readonly as?: string | undefined;
+  /**
+   * Closes the TUI when it settles (`mechanic dev` passes its SIGINT/SIGTERM wait, and stops the
+   * stack after). Without it, SIGTERM and SIGHUP restore the terminal and end the process.
+   */
+  readonly until?: Promise<unknown>;
 }
 
 const ENTER_ALT = '\u001b[?1049h';
@@ -28,7 +33,7 @@ const LEAVE_ALT = '\u001b[?1049l\u001b[?25h';
 
 /**
  * Opens the TUI on the alternate screen and returns when it is quit (q on the first screen, or
- * Ctrl-C from anywhere). The terminal is restored however it ends: quit, Ctrl-C, SIGTERM, a crash.
+ * Ctrl-C from anywhere). The terminal is restored however it ends: quit, Ctrl-C, a signal, a crash.
  */
 export async function openTui(config: Config, options: TuiOptions = {}): Promise<void> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
@@ -47,23 +52,40 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
     restore();
     process.exit(130);
   };
+  let shown: Instance | undefined;
+  let closed = false;
+  void options.until?.then(() => {
+    closed = true;
+    shown?.unmount();
+  });
   process.stdout.write(ENTER_ALT);
   process.once('exit', restore);
-  process.once('SIGTERM', onSignal);
+  if (!options.until) process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   try {
     let as = options.as;
     if (as === undefined && !config.api.token) {
-      as = await pickUser(config);
-      if (as === undefined) return;
+      const users = await demoUsers(config);
+      shown = render(
+        createElement(UserPicker, {
+          users,
+          onPick: (id: string) => {
+            as = id;
+            shown?.unmount();
+          },
+        }),
+        { exitOnCtrlC: true },
+      );
+      await shown.waitUntilExit();
+      shown.clear();
+      if (as === undefined || closed) return;
     }
     const api = await connectApi(config, as, 'tui');
-    const app = render(createElement(App, { api }), {
-      exitOnCtrlC: true,
-      incrementalRendering: true,
-      patchConsole: true,
-    });
-    await app.waitUntilExit();
+    if (closed) return;
+    // Whole frames (not incremental line updates): with full-width lines, line-by-line updates
+    // left stale rows in some terminals; ink wraps each frame in synchronized output where supported.
+    shown = render(createElement(App, { api }), { exitOnCtrlC: true, patchConsole: true });
+    await shown.waitUntilExit();
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
@@ -71,11 +93,10 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
   }
 }
 
-/** The embedded stack's demo users, to pick one; undefined if the picker was quit. */
-async function pickUser(config: Config): Promise<string | undefined> {
-  let users: DemoUser[];
+/** The embedded stack's demo users, to pick one from. */
+async function demoUsers(config: Config): Promise<DemoUser[]> {
   try {
-    users = (await readUsersFile(config.api.usersFile)).users;
+    return (await readUsersFile(config.api.usersFile)).users;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     throw new UserError(
@@ -83,18 +104,4 @@ async function pickUser(config: Config): Promise<string | undefined> {
       'no credentials: set MECHANIC_TOKEN, or start the embedded stack ("mechanic dev") and pass --as <user>',
     );
   }
-  let picked: string | undefined;
-  const picker = render(
-    createElement(UserPicker, {
-      users,
-      onPick: (id: string) => {
-        picked = id;
-        picker.unmount();
-      },
-    }),
-    { exitOnCtrlC: true },
-  );
-  await picker.waitUntilExit();
-  picker.clear();
-  return picked;
 }

@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createApiClient } from '../../src/api/client.ts';
+import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
+import { KEYS, spawnTui, type TuiSession } from '../helpers/pty.ts';
+
+let stack: DevStack;
+let tui: TuiSession | undefined;
+
+beforeAll(async () => {
+  stack = await startDevStack();
+});
+
+afterAll(async () => {
+  await tui?.stop();
+  await stack?.stop();
+});
+
+/** A person reads a new screen before typing: its key handlers are in place by then. */
+const settle = () => new Promise((r) => setTimeout(r, 200));
+
+async function tokenOf(user: string): Promise<string> {
+  const file = JSON.parse(await readFile(path.join(stack.home, 'users.json'), 'utf8')) as {
+    users: { id: string; token: string }[];
+  };
+  return file.users.find((u) => u.id === user)!.token;
+}
+
+test('the TUI launches a run, follows it through another user’s approval to its end, and its summary matches mechanic status', async () => {
+  tui = spawnTui(['--as', 'alice'], stack.env, { cols: 100, rows: 32 });
+  const s = tui;
+  // Catalog → form.
+  await s.waitFor('deploy-web v1', 'the catalog', 30_000);
+  expect(s.bufferType()).toBe('alternate');
+  expect(s.screen()).toContain('alice (operator');
+  await s.waitFor('● live', 'the live stream');
+  s.write(KEYS.enter);
+  await s.waitFor('Launch deploy-web v1', 'the launch form');
+  await settle();
+  // An invalid value never leaves the form.
+  await s.type('latest');
+  await s.waitFor('must match', 'the field error');
+  for (let i = 0; i < 6; i++) s.write('\u007f');
+  await s.type('v1.4.2');
+  await s.waitFor(/\[x\] web-1.*\[x\] web-2/, 'the resolved targets');
+  s.write(KEYS.down); // note
+  s.write(KEYS.down); // targets
+  s.write(KEYS.down); // reason
+  await s.waitFor(/› reason/, 'the reason field');
+  await s.type('ship the login fix');
+  s.write(KEYS.down);
+  await s.waitFor('ready: Enter plans it', 'a valid form');
+  // Form → plan → submit.
+  s.write(KEYS.enter);
+  let screen = await s.waitFor('Plan review', 'the plan review');
+  expect(screen).toContain('runs as      arn:aws:iam::123456789012:role/mechanic-runner');
+  expect(screen).toMatch(/targets {6}2: web-1 \(i-\w+\), web-2 \(i-\w+\)/);
+  s.write(KEYS.enter);
+  await s.waitFor('Submit this plan for approval?', 'the confirmation');
+  s.write('y');
+  screen = await s.waitFor('Waiting for approval', 'the live run');
+  expect(screen).toContain('you requested this run; someone else must approve it');
+  const id = /\b(mx-[a-z0-9]{10})\b/.exec(screen)![1]!;
+
+  // Another user approves through the API.
+  const bob = createApiClient({ url: stack.info.apiUrl, token: await tokenOf('bob'), channel: 'api' });
+  const { execution } = await bob.call('getExecution', { params: { id } });
+  await bob.call('vote', {
+    params: { id },
+    body: { decision: 'approve', planDigest: execution.planDigest, comment: 'ok' },
+  });
+
+  // The live view shows each step reach its end, then the summary.
+  screen = await s.waitFor('4 of 4 steps succeeded', 'the summary', 120_000);
+  for (const step of ['preflight', 'install', 'switch', 'verify']) {
+    expect(screen).toMatch(new RegExp(`✓ ${step} +\\[█+\\] 2/2 succeeded`));
+  }
+  expect(screen).toMatch(/✓ completed · 4 of 4 steps succeeded · approved by bob/);
+
+  const status = await runCli(['status', id, '--json', '--as', 'alice'], stack.env);
+  expect(status.code).toBe(0);
+  const view = JSON.parse(status.stdout) as {
+    status: string;
+    approval: { approvedBy: string[] };
+    steps: { name: string; status: string; phase: string }[];
+  };
+  expect(view.status).toBe('completed');
+  expect(view.approval.approvedBy).toEqual(['bob']);
+  for (const step of view.steps.filter((x) => x.phase === 'main')) {
+    expect(screen).toMatch(new RegExp(`✓ ${step.name} +\\[█+\\] 2/2 ${step.status}`));
+  }
+
+  // The output of one instance, then back out and quit: the terminal is restored.
+  s.write(KEYS.down);
+  s.write(KEYS.enter);
+  screen = await s.waitFor('Output of preflight', 'the output pane');
+  expect(screen).toMatch(/host web-\d ready for v1\.4\.2/);
+  s.write('q');
+  await s.waitFor('4 of 4 steps succeeded', 'the run again');
+  s.write('q');
+  await s.waitFor('runs you requested', 'my runs');
+  expect(s.screen()).toContain(id);
+  s.write('q');
+  const exit = await s.exited;
+  expect(exit.exitCode).toBe(0);
+  await s.flush();
+  expect(s.bufferType()).toBe('normal');
+}, 300_000);
