@@ -91,6 +91,11 @@ export interface AuditStoreOptions {
   readonly checkpointEveryRecords?: number;
   /** …or when the newest checkpoint is older than this (default 60 s), at the next append. */
   readonly checkpointEverySeconds?: number;
+  /**
+   * Told when the checkpoint file could not be written. The append itself is committed and stands:
+   * an audit write must not fail over the copy kept outside the database.
+   */
+  readonly onCheckpointError?: (e: unknown) => void;
 }
 
 /** The same eventId arrived with different content: two writers disagree about one event. */
@@ -319,7 +324,12 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
 
   async function keepOutside(cp: Checkpoint | undefined): Promise<void> {
     // After the commit, so the file never holds a checkpoint the database does not.
-    if (cp && writeHead) await writeHead(cp);
+    if (!cp || !writeHead) return;
+    try {
+      await writeHead(cp);
+    } catch (e) {
+      options.onCheckpointError?.(e);
+    }
   }
 
   async function appendOnce(event: AuditEvent): Promise<AuditRecord> {
@@ -685,7 +695,10 @@ export async function openSigningAuditStore(
   options: { readonly onCheckpointError?: (e: unknown) => void } = {},
 ): Promise<AuditStore> {
   const signing = await loadAuditSigning(config.audit.keyFile, { create: true, store: config.store });
-  const store = await openAuditStore(config.store, { signing });
+  const store = await openAuditStore(config.store, {
+    signing,
+    ...(options.onCheckpointError ? { onCheckpointError: options.onCheckpointError } : {}),
+  });
   // Periodically even when idle: records appended since the last checkpoint get covered within a
   // minute, not only at the next execution's end or the next append.
   const timer = setInterval(() => {
