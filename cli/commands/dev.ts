@@ -38,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
         `! ${name} exited${signal || code !== null ? ` (${signal ?? `code ${code}`})` : ''}; restarting it${delayMs >= 1000 ? ` in ${Math.round(delayMs / 1000)} s` : ''}`,
       ),
   });
+  up = true;
   if (tui) {
     const log = createWriteStream(path.join(stack.home, 'logs', 'dev.log'), { flags: 'a' });
     notices = (line) => log.write(`${new Date().toISOString()} ${line}\n`);
@@ -52,7 +53,6 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  up = true;
   const { info } = stack;
   out.line(`
 mechanic is running.
