@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
 
 export interface BucketOptions {
   /** Requests allowed in a burst. */
@@ -109,4 +110,39 @@ export function refusalWindows(options: { readonly windowMs: number; readonly no
       return out;
     },
   };
+}
+
+/** Defaults: a burst of 60 requests, then 10 a second, per address and per principal. */
+const DEFAULT_BUCKET: BucketOptions = { capacity: 60, refillPerSecond: 10 };
+
+/** The caller's address; behind a proxy every request shares the proxy's, so size the bucket for that. */
+function addressOf(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Per address, mounted before authentication, so floods of bad tokens are limited too. */
+export function addressLimit(options: Partial<BucketOptions> & { onLimited?: (c: Context, key: string) => void } = {}) {
+  return rateLimit({
+    buckets: tokenBuckets({ ...DEFAULT_BUCKET, ...options }),
+    key: addressOf,
+    what: (c) => `the address ${addressOf(c)}`,
+    ...(options.onLimited ? { onLimited: options.onLimited } : {}),
+  });
+}
+
+/** Per principal, mounted after authentication (it reads the `user` the authenticator set). */
+export function principalLimit(
+  options: Partial<BucketOptions> & { onLimited?: (c: Context, key: string) => void } = {},
+) {
+  const idOf = (c: Context): string | undefined => (c.get('user') as { id: string } | undefined)?.id;
+  return rateLimit({
+    buckets: tokenBuckets({ ...DEFAULT_BUCKET, ...options }),
+    key: idOf,
+    what: (c) => idOf(c) ?? 'you',
+    ...(options.onLimited ? { onLimited: options.onLimited } : {}),
+  });
 }

@@ -1,6 +1,8 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, test } from 'vitest';
-import { rateLimit, refusalWindows, tokenBuckets } from '../../src/authz/rate-limit.ts';
+import { addressLimit, principalLimit, rateLimit, refusalWindows, tokenBuckets } from '../../src/authz/rate-limit.ts';
 
 describe('token buckets', () => {
   test('a burst up to the capacity passes, the next request waits for a token', () => {
@@ -68,5 +70,42 @@ describe('refusal windows', () => {
     t = 60_000;
     expect(w.flush()).toEqual([{ key: 'mallory', count: 100, since: new Date(0) }]);
     expect(w.note('mallory')).toBe(true);
+  });
+});
+
+describe('per address and per principal', () => {
+  test('over real HTTP, the address bucket limits before authentication and the principal bucket after it', async () => {
+    const app = new Hono<{ Variables: { user: { id: string } } }>();
+    app.use(addressLimit({ capacity: 3, refillPerSecond: 0.01 }));
+    app.use(async (c, next) => {
+      const who = c.req.header('x-user');
+      if (!who) return c.json({ error: 'who?' }, 401);
+      c.set('user', { id: who });
+      await next();
+      return undefined;
+    });
+    app.use(principalLimit({ capacity: 1, refillPerSecond: 0.01 }));
+    app.get('/', (c) => c.text('ok'));
+    const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    try {
+      await new Promise<void>((resolve) => server.once('listening', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const get = (user?: string) => fetch(url, user ? { headers: { 'x-user': user } } : {});
+      expect((await get('alice')).status).toBe(200);
+      const second = await get('alice');
+      expect(second.status).toBe(429);
+      expect(await second.json()).toEqual({
+        error: { code: 'RATE_LIMITED', message: 'too many requests from alice; wait 100 s and try again' },
+      });
+      expect((await get()).status).toBe(401); // the third request from this address
+      const flood = await get('bob');
+      expect(flood.status).toBe(429);
+      expect(flood.headers.get('retry-after')).toBe('100');
+      expect(((await flood.json()) as { error: { message: string } }).error.message).toBe(
+        'too many requests from the address 127.0.0.1; wait 100 s and try again',
+      );
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
