@@ -1,7 +1,8 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config.ts';
-import { createLogger, untilSignal } from '../log.ts';
+import { createLogger } from '../log.ts';
+import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 import { openSigningAuditStore } from '../store/audit-log.ts';
 import { loadRunbookRegistry } from '../store/runbook-registry.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
@@ -19,6 +20,7 @@ import { UserError } from '../core/errors.ts';
 export async function runServer(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
+  const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
   // Policies first: a server must not start with policies that do not validate.
   const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
   const registry = await loadRunbookRegistry(config.runbooksDir, { log });
@@ -60,8 +62,9 @@ export async function runServer(): Promise<number> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.api.host}:${port}`;
+  started();
   log.info({ url, runbooks: registry.list().length }, 'ready');
-  await untilSignal(config.supervised);
+  await stopped;
   // Live event streams end first, so closing the server does not wait for their clients.
   tail.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
