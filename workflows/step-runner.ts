@@ -9,13 +9,6 @@ import type { CredentialRequest, ExecutionInput, StepOutcome, StepRequest } from
 import type { PlannedStep } from '../src/core/plan.ts';
 import type { Recorder, RunState } from './state.ts';
 
-// Dispatch is find-or-send (the Comment token), so a retry after a lost response adopts the
-// command it already sent instead of running the step twice.
-const { dispatchStep } = wf.proxyActivities<MechanicActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['SSM_COMMAND_FAILED', 'STS_FAILED'] },
-});
-
 export interface StepRunnerDeps {
   readonly input: ExecutionInput;
   readonly state: RunState;
@@ -75,6 +68,14 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       notBefore: plan.createdAt,
     } as const;
     try {
+      // Dispatch is find-or-send (the Comment token), so a retry after a lost response adopts the
+      // command it already sent instead of running the step twice. It heartbeats while SSM
+      // answers, so a worker that dies mid-send is noticed within the heartbeat timeout.
+      const { dispatchStep } = wf.proxyActivities<MechanicActivities>({
+        startToCloseTimeout: '2 minutes',
+        heartbeatTimeout,
+        retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['SSM_COMMAND_FAILED', 'STS_FAILED'] },
+      });
       // Never cancel a send half-way: the command id is what a cancellation needs to stop it.
       const { commandId } = await wf.CancellationScope.nonCancellable(() => dispatchStep(request));
       running = { request, commandId };

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../core/errors.ts';
 import { EXECUTION_STATUSES } from '../core/execution.ts';
 import { humanTextProblem } from '../core/text.ts';
+import { AuditVerdictSchema } from '../core/audit-chain.ts';
 
 /** Text a person typed (a reason, a comment): control, bidi and invisible characters are refused here. */
 function humanText(label: string, max: number) {
@@ -109,6 +110,8 @@ export const ExecutionViewSchema = z.object({
     })
     .exactOptional(),
   reason: z.string().exactOptional(),
+  /** Audit records of this run that do not fit the vocabulary, named (the view was rebuilt without them). */
+  unreadable: z.array(z.string()).exactOptional(),
 });
 
 export const ExecutionSummarySchema = z.object({
@@ -163,11 +166,8 @@ export const AuditRecordSchema = z.object({
 });
 export type AuditRecordInfo = z.infer<typeof AuditRecordSchema>;
 
-/** The verdict of `audit verify`: ok with a count, or the first broken link; stores may add detail. */
-export const ChainVerdictSchema = z.union([
-  z.looseObject({ ok: z.literal(true), count: z.number().int() }),
-  z.looseObject({ ok: z.literal(false), seq: z.number().int(), reason: z.string() }),
-]);
+/** The verdict of `audit verify`, as the core defines it: which guarantee broke, or what is covered. */
+export const ChainVerdictSchema = AuditVerdictSchema;
 
 // Requests -------------------------------------------------------------------------------------
 

@@ -10,12 +10,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
-import type { ExecutionSummary, NewAuditEvent } from '../core/audit.ts';
+import type { ExecutionSummary } from '../core/audit.ts';
 import type { ApprovalState, Vote } from '../core/approval.ts';
 import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
 import { humanTextProblem } from '../core/text.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
-import { requestedEvent } from '../core/audit-events.ts';
+import { refusalEvent, requestedEvent, type AuditEventData, type RefusalType } from '../core/audit-events.ts';
 import type { Plan } from '../core/plan.ts';
 import type { User } from '../authz/users.ts';
 import { buildPlan } from '../core/plan.ts';
@@ -67,21 +67,15 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   const now = () => deps.now?.() ?? new Date();
   const newId = deps.newId ?? newExecutionId;
 
-  async function auditRefusal(
+  async function auditRefusal<T extends RefusalType>(
     user: User,
     executionId: string | null,
-    type: 'approval.refused' | 'access.denied' | 'request.refused',
-    data: Record<string, unknown>,
-  ) {
-    const event: NewAuditEvent = {
-      eventId: `${executionId ?? 'none'}:${type}:${randomUUID()}`,
-      executionId,
-      type,
-      actor: user.id,
-      at: now().toISOString(),
-      data,
-    };
-    await deps.audit.append(event);
+    type: T,
+    data: AuditEventData<T>,
+  ): Promise<void> {
+    await deps.audit.append(
+      refusalEvent(type, { executionId, actor: user.id, at: now().toISOString(), unique: randomUUID(), data }),
+    );
   }
 
   async function plan(user: User, req: LaunchRequest): Promise<{ plan: Plan; planDigest: string }> {
