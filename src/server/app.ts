@@ -44,9 +44,9 @@ function errorBody(code: ErrorCode, message: string): ErrorBody {
  */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const channelOf = (c: Context): Channel => {
-    const claimed = c.req.header('x-mechanic-channel') as Channel | undefined;
-    return claimed && CHANNELS.includes(claimed) ? claimed : 'api';
+  /** The face the caller says it uses (x-mechanic-channel); an unknown claim is plain 'api'. */
+  const channelOf = (claimed: string | undefined): Channel => {
+    return CHANNELS.find((ch) => ch === claimed) ?? 'api';
   };
   /** The execution a request is about, when its path names a well-formed one. */
   const executionOf = (c: Context<Env>): string | null => {
@@ -121,7 +121,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       );
     }
     c.set('user', user);
-    c.set('channel', channelOf(c));
+    c.set('channel', channelOf(c.req.header('x-mechanic-channel')));
     c.set('refusalRecorded', false);
     return next();
   });

@@ -31,7 +31,7 @@ function inTerminal(args: string[], env: NodeJS.ProcessEnv, answer: string): Pro
     const term = pty.spawn(process.execPath, [BIN, ...args], {
       cols: 120,
       rows: 40,
-      env: env as Record<string, string>,
+      env: env,
     });
     let screen = '';
     let answered = false;
