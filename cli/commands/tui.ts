@@ -1,12 +1,10 @@
-import { createElement } from 'react';
-import { render, type Instance } from 'ink';
+import type { Instance } from 'ink';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { readUsersFile } from '../../src/authz/users.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
-import { App } from '../tui/App.tsx';
-import { UserPicker, type DemoUser } from '../tui/UserPicker.tsx';
+import type { DemoUser } from '../tui/UserPicker.tsx';
 
 const USAGE = 'mechanic [tui] [--as user]';
 
@@ -58,11 +56,19 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
     closed = true;
     shown?.unmount();
   });
-  process.stdout.write(ENTER_ALT);
+  // The first frame at once, before React and ink are loaded (that takes most of the start-up):
+  // the screen is taken and says what is happening.
+  process.stdout.write(`${ENTER_ALT}\u001b[2J\u001b[Hmechanic · starting…\r\n`);
   process.once('exit', restore);
   if (!options.until) process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   try {
+    const [{ createElement }, { render }, { App }, { UserPicker }] = await Promise.all([
+      import('react'),
+      import('ink'),
+      import('../tui/App.tsx'),
+      import('../tui/UserPicker.tsx'),
+    ]);
     let as = options.as;
     if (as === undefined && !config.api.token) {
       const users = await demoUsers(config);
@@ -84,7 +90,8 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
     if (closed) return;
     // Whole frames (not incremental line updates): with full-width lines, line-by-line updates
     // left stale rows in some terminals; ink wraps each frame in synchronized output where supported.
-    shown = render(createElement(App, { api }), { exitOnCtrlC: true, patchConsole: true });
+    // 60 frames a second at most: a key press while events stream waits at most ~16 ms for its frame.
+    shown = render(createElement(App, { api }), { exitOnCtrlC: true, patchConsole: true, maxFps: 60 });
     await shown.waitUntilExit();
   } finally {
     process.off('SIGTERM', onSignal);

@@ -309,9 +309,8 @@ export function RunView(props: RunViewProps) {
     status = (
       <Box flexDirection="column">
         <Text wrap="truncate-end">
-          <Text color={tone('warn')}>Waiting for approval:</Text> {view.approval.missing} more needed of{' '}
-          {view.plan.approval.required} · approved by {votes.length ? votes.join(', ') : 'nobody yet'} · time left{' '}
-          {duration(left)}
+          <Text color={tone('warn')}>Waiting for approval:</Text> {duration(left)} left · {view.approval.missing} more
+          needed of {view.plan.approval.required} · approved by {votes.length ? votes.join(', ') : 'nobody yet'}
         </Text>
         <Text wrap="truncate-end" color={tone(right.can ? 'info' : 'dim')}>
           {right.can
@@ -378,8 +377,8 @@ export function RunView(props: RunViewProps) {
               return (
                 <Text key={`s${row.index}`} inverse={selected} wrap="truncate-end">
                   {selected ? '›' : ' '}
-                  <Text color={tone(sl.tone)}>{sl.glyph}</Text> {step.phase === 'onFailure' ? 'on failure: ' : ''}
-                  {fit(inert(step.name), 18).padEnd(18)}{' '}
+                  <Text color={tone(sl.tone)}>{sl.glyph}</Text>{' '}
+                  {fit(`${step.phase === 'onFailure' ? 'on failure: ' : ''}${inert(step.name)}`, 24).padEnd(24)}{' '}
                   <ProgressBar done={done} total={view.plan.targets.length} width={barWidth} look={sl.tone} />{' '}
                   {step.status}
                   {elapsed !== undefined ? ` ${duration(elapsed)}` : ''}

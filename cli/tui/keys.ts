@@ -10,7 +10,7 @@ export interface KeyHint {
 }
 
 const NAV: KeyHint = { keys: '↑↓/jk', does: 'move' };
-const TABS: KeyHint = { keys: '1 2 3/Tab', does: 'catalog · my runs · inbox' };
+const TABS: KeyHint = { keys: '1-3/Tab', does: 'tabs' };
 const HELP: KeyHint = { keys: '?', does: 'help' };
 
 export const KEYMAP: Record<ScreenName, readonly KeyHint[]> = {
@@ -23,7 +23,7 @@ export const KEYMAP: Record<ScreenName, readonly KeyHint[]> = {
     { keys: 'q', does: 'quit' },
   ],
   runs: [NAV, { keys: 'Enter', does: 'open' }, TABS, HELP, { keys: 'q', does: 'quit' }],
-  inbox: [NAV, { keys: 'Enter', does: 'open, read plan, vote' }, TABS, HELP, { keys: 'q', does: 'quit' }],
+  inbox: [NAV, { keys: 'Enter', does: 'open to vote' }, TABS, HELP, { keys: 'q', does: 'quit' }],
   form: [
     { keys: '↑↓/Tab', does: 'field' },
     { keys: '←→/Space', does: 'choose' },
@@ -40,7 +40,7 @@ export const KEYMAP: Record<ScreenName, readonly KeyHint[]> = {
     NAV,
     { keys: 'Enter', does: 'output' },
     { keys: 'p', does: 'plan' },
-    { keys: 'a/x', does: 'approve/reject' },
+    { keys: 'a/x', does: 'vote' },
     { keys: 'c', does: 'cancel' },
     HELP,
     { keys: 'q/Esc', does: 'back' },

@@ -91,6 +91,12 @@ test('the TUI launches a run, follows it through another user’s approval to it
     expect(screen).toMatch(new RegExp(`✓ ${step.name} +\\[█+\\] 2/2 ${step.status}`));
   }
 
+  // Resized to 80×24, the run still fits: its summary and the key map are on screen, no row wraps.
+  s.resize(80, 24);
+  screen = await s.waitFor((x) => x.includes('4 of 4 steps succeeded') && /q\/Esc back/.test(x), 'the run at 80×24');
+  expect(screen.split('\n')).toHaveLength(24);
+  expect(screen.split('\n')[0]).toMatch(/^mechanic · alice/);
+
   // The output of one instance, then back out and quit: the terminal is restored.
   s.write(KEYS.down);
   s.write(KEYS.enter);
@@ -99,8 +105,7 @@ test('the TUI launches a run, follows it through another user’s approval to it
   s.write('q');
   await s.waitFor('4 of 4 steps succeeded', 'the run again');
   s.write('q');
-  await s.waitFor('runs you requested', 'my runs');
-  expect(s.screen()).toContain(id);
+  await s.waitFor((x) => x.includes('runs you requested') && x.includes(id), 'my runs, with this run');
   s.write('q');
   const exit = await s.exited;
   expect(exit.exitCode).toBe(0);

@@ -74,7 +74,7 @@ describe('live run', () => {
     const f = await until(r.lastFrame, (x) => x.includes('Waiting for approval'));
     expect(f).toContain('1 more needed of 1');
     expect(f).toContain('approved by nobody yet');
-    expect(f).toContain('time left 50m00s');
+    expect(f).toContain('Waiting for approval: 50m00s left');
     expect(f).toContain('you requested this run; someone else must approve it');
     expect(f).not.toContain('a: approve');
     await press(r, 'a');
