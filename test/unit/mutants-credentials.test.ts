@@ -184,6 +184,13 @@ describe('credentialsFor', () => {
     ]);
   });
 
+  test('a lease the service refused is dropped, so the next attempt re-issues', async () => {
+    const h = harness();
+    await h.leases.issue(request(), 'approved');
+    h.leases.drop('mx-0000000001');
+    expect((await h.leases.credentialsFor(request())).accessKeyId).toBe('ASIAFAKE2');
+  });
+
   test('a worker without a lease issues one', async () => {
     const h = harness();
     expect((await h.leases.credentialsFor(request())).secretAccessKey).toBe('secret-1');
@@ -243,3 +250,8 @@ describe('names STS accepts', () => {
     expect(sourceIdentity(who)).toBe(identity);
   });
 });
+
+/*
+ * Equivalent mutant left alive: sourceIdentity's `clean.length >= 2` → `> 2` differs only for a
+ * two-character name, where `${clean}__`.slice(0, 2) gives back the same two characters.
+ */
