@@ -122,7 +122,7 @@ steps:
 `,
 };
 
-describe('claims on the embedded stack', () => {
+describe('claims on the embedded stack', { timeout: 300_000 }, () => {
   let stack: DevStack;
   let home: string;
   let scratch: string;
@@ -170,7 +170,7 @@ describe('claims on the embedded stack', () => {
     codec = new EncryptionCodec(keys);
     // Launched first, so its minute runs out while the other tests run; checked last.
     expiring = await launch('alice', 'expire-soon');
-  });
+  }, 600_000);
   afterAll(async () => {
     await connection?.close();
     const code = await stack?.stop();
@@ -309,7 +309,7 @@ describe('claims on the embedded stack', () => {
       id = await launch('alice', 'leak-secrets', `marker=${PARAM_MARKER}`);
       expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
       view = await statusOf(id, true);
-    });
+    }, 600_000);
 
     test('the run completes, and its output is there with the secrets redacted (mechanic status --json)', () => {
       expect(view.status).toBe('completed');

@@ -26,7 +26,7 @@ const MARKED_WORKFLOWS = fileURLToPath(new URL('../fixtures/workflows/marked-bun
  * — and the worker runs the workflow bundle MECHANIC_WORKFLOW_BUNDLE names, not the sources
  * (the bundle is built from a fixture that marks each run's memo).
  */
-describe('claims on the stack with DATABASE_URL and MECHANIC_WORKFLOW_BUNDLE', () => {
+describe('claims on the stack with DATABASE_URL and MECHANIC_WORKFLOW_BUNDLE', { timeout: 300_000 }, () => {
   let postgres: TestPostgres | undefined;
   let db: pg.Client | undefined;
   let stack: DevStack;
@@ -64,7 +64,7 @@ describe('claims on the stack with DATABASE_URL and MECHANIC_WORKFLOW_BUNDLE', (
     id = (JSON.parse(launched.stdout) as { executionId: string }).executionId;
     expect((await cli('approve', id, '--yes', '--as', 'carol')).code).toBe(0);
     view = JSON.parse((await cli('status', id, '--wait', '--as', 'alice', '--json')).stdout) as ExecutionView;
-  });
+  }, 600_000);
   afterAll(async () => {
     await connection?.close();
     await db?.end();
