@@ -1,6 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { failureConverterPath } from './codec.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { openSigningAuditStore } from '../store/audit-log.ts';
@@ -32,7 +33,13 @@ export async function runWorker(config: Config): Promise<number> {
  * (MECHANIC_WORKFLOW_BUNDLE), so they start fast and every worker runs byte-identical code.
  */
 export async function writeWorkflowBundle(file: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  // The encrypting failure converter is bundled too: without it, a failure raised in workflow code
+  // would reach Temporal's history in clear on every worker that loads this bundle.
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: failureConverterPath(),
+    logger: quietLogger,
+  });
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, code);
   // Workflow code is no secret and is meant to be shipped: readable by all, unlike mechanic's state (see bin/).
