@@ -25,7 +25,7 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
   const [problem, setProblem] = useState<Problem | undefined>();
   const [filter, getFilter, setFilter] = useLatest('');
   const [filtering, getFiltering, setFiltering] = useLatest(false);
-  const [cursor, setCursor] = useState(0);
+  const [cursor, getCursor, setCursor] = useLatest(0);
   const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
@@ -93,7 +93,14 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
       else if (key.upArrow || input === 'k') setCursor((c) => Math.max(0, c - 1));
       else if (key.downArrow || input === 'j') setCursor((c) => Math.min(shown.length - 1, c + 1));
       else if (input === 'r') setReloads((n) => n + 1);
-      else if (key.return && selected) onLaunch(selected);
+      else if (key.return) {
+        const f = getFilter().toLowerCase();
+        const list = (runbooks ?? []).filter(
+          (r) => !f || r.name.includes(f) || r.description.toLowerCase().includes(f),
+        );
+        const chosen = list[Math.min(getCursor(), list.length - 1)];
+        if (chosen) onLaunch(chosen);
+      }
     },
     { isActive: active },
   );

@@ -3,6 +3,7 @@ import { Box, Text, useInput } from 'ink';
 import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
+import { useLatest } from './use-latest.ts';
 import { STATUS_LOOK, tone } from './theme.ts';
 import { fit, inert, shortTime } from './text.ts';
 import type { ExecutionSummary, Me, ScreenProps } from './types.ts';
@@ -21,7 +22,7 @@ export interface RunsListProps extends ScreenProps {
 export function RunsList({ api, me, mode, changes, onOpen, onCount, width, height, active }: RunsListProps) {
   const [all, setAll] = useState<readonly ExecutionSummary[] | undefined>();
   const [problem, setProblem] = useState<Problem | undefined>();
-  const [cursor, setCursor] = useState(0);
+  const [cursor, getCursor, setCursor] = useLatest(0);
   const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
@@ -53,6 +54,7 @@ export function RunsList({ api, me, mode, changes, onOpen, onCount, width, heigh
 
   useInput(
     (input, key) => {
+      const at = Math.min(getCursor(), Math.max(0, runs.length - 1));
       if (key.upArrow || input === 'k') setCursor(Math.max(0, at - 1));
       else if (key.downArrow || input === 'j') setCursor(Math.min(runs.length - 1, at + 1));
       else if (input === 'r') setReloads((n) => n + 1);

@@ -1,6 +1,6 @@
-import { useState } from 'react';
 import { Box, Text, useApp, useInput } from 'ink';
 import { tone } from './theme.ts';
+import { useLatest } from './use-latest.ts';
 import { inert } from './text.ts';
 
 export interface DemoUser {
@@ -17,12 +17,12 @@ export function UserPicker({
   readonly users: readonly DemoUser[];
   readonly onPick: (id: string) => void;
 }) {
-  const [at, setAt] = useState(0);
+  const [at, getAt, setAt] = useLatest(0);
   const { exit } = useApp();
   useInput((input, key) => {
     if (key.upArrow || input === 'k') setAt((a) => Math.max(0, a - 1));
     else if (key.downArrow || input === 'j') setAt((a) => Math.min(users.length - 1, a + 1));
-    else if (key.return && users[at]) onPick(users[at].id);
+    else if (key.return && users[getAt()]) onPick(users[getAt()]!.id);
     else if (input === 'q' || key.escape) exit();
   });
   return (

@@ -1,7 +1,20 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { cleanup, render } from 'ink-testing-library';
 import { App } from '../../cli/tui/App.tsx';
-import { DIGEST, KEY, executionsOf, fakeApi, makePlan, press, summaryOf, tick, until, viewOf } from '../helpers/tui.ts';
+import { UserPicker } from '../../cli/tui/UserPicker.tsx';
+import {
+  KEY,
+  RUNBOOKS,
+  executionsOf,
+  fakeApi,
+  makePlan,
+  press,
+  requested,
+  summaryOf,
+  tick,
+  until,
+  viewOf,
+} from '../helpers/tui.ts';
 
 afterEach(() => cleanup());
 
@@ -78,8 +91,41 @@ describe('TUI app', () => {
     const plan = makePlan();
     api.on('listExecutions', () => ({ executions: [summaryOf(plan)] }));
     executionsOf(api).set(plan.executionId, viewOf(plan));
-    api.emit({ ...(await import('../helpers/tui.ts')).requested(plan) });
+    api.emit(requested(plan));
     await until(r.lastFrame, (x) => x.includes('mx-test00001'));
+  });
+
+  test('the inbox opens another person’s run, where the vote keys are offered', async () => {
+    const api = fakeApi({ id: 'carol', displayName: 'Carol', roles: ['approver'] });
+    const theirs = makePlan({ executionId: 'mx-alice0001' });
+    api.on('listExecutions', () => ({ executions: [summaryOf(theirs)] }));
+    executionsOf(api).set(theirs.executionId, viewOf(theirs));
+    api.history.set(theirs.executionId, [requested(theirs)]);
+    const r = render(<App api={api} />);
+    await until(r.lastFrame, (x) => x.includes('deploy-web v1'));
+    await press(r, '3');
+    await until(r.lastFrame, (x) => x.includes('mx-alice0001'));
+    await press(r, KEY.enter);
+    const f = await until(r.lastFrame, (x) => x.includes('a: approve'), 'the run, with the vote keys');
+    expect(f).toContain('Waiting for approval');
+    await press(r, 'q');
+    await until(r.lastFrame, (x) => x.includes('mx-alice0001') && x.includes('Inbox'));
+  });
+
+  test('the sign-in picker takes keys as fast as they come', async () => {
+    const picked: string[] = [];
+    const users = [
+      { id: 'alice', displayName: 'Alice', roles: ['operator'] },
+      { id: 'bob', displayName: 'Bob', roles: ['approver'] },
+    ];
+    const r = render(<UserPicker users={users} onPick={(id) => picked.push(id)} />);
+    await tick();
+    r.stdin.write(KEY.down);
+    r.stdin.write(KEY.enter);
+    await until(
+      () => picked.join(','),
+      (x) => x === 'bob',
+    );
   });
 
   test('q on the first screen quits', async () => {
@@ -114,7 +160,7 @@ describe('TUI app', () => {
     const r = render(<App api={api} />);
     const f = await until(r.lastFrame, (x) => x.includes('not answering'));
     expect(f).toContain('press r to retry');
-    api.on('listRunbooks', () => ({ runbooks: await_import_runbooks(), invalid: [] }));
+    api.on('listRunbooks', () => ({ runbooks: RUNBOOKS, invalid: [] }));
     await press(r, 'r');
     await until(r.lastFrame, (x) => x.includes('deploy-web v1'));
   });
@@ -134,11 +180,4 @@ describe('TUI app', () => {
     for (const line of r.lastFrame()!.split('\n'))
       expect(Array.from(line.replace(/\u001b\[[0-9;]*m/g, '')).length).toBeLessThanOrEqual(100);
   });
-  void DIGEST;
 });
-
-function await_import_runbooks() {
-  // The fake's default runbooks, read synchronously for the handler above.
-  return RUNBOOKS_CACHE;
-}
-import { RUNBOOKS as RUNBOOKS_CACHE } from '../helpers/tui.ts';
