@@ -15,6 +15,9 @@ const nodeBuiltins = [
   'worker_threads',
   'timers',
 ];
+/** Core modules the workflow bundle may load: pure JS, no Node built-ins, no I/O. */
+const SANDBOX_SAFE = ['approval.ts', 'audit-events.ts', 'errors.ts', 'execution.ts', 'text.ts'];
+const SANDBOX_SAFE_NAMES = SANDBOX_SAFE.map((m) => m.replace('.', '\\.')).join('|');
 const builtinPatterns = nodeBuiltins.flatMap((m) => [m, `node:${m}`, `${m}/*`, `node:${m}/*`]);
 
 export default tseslint.config(
@@ -46,26 +49,37 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code is replayed: no Node built-ins, no AWS SDK, no store, no clock or randomness of its own.
+    // Workflow code is replayed in Temporal's sandbox: it imports (as values) only the workflow API,
+    // zod and the core modules on this sandbox-safe list; anything else may be imported as a type.
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: builtinPatterns, message: 'workflow code must be deterministic: no Node built-ins' },
             {
-              group: [
-                '@aws-sdk/*',
-                '@temporalio/client',
-                '@temporalio/worker',
-                '@temporalio/activity',
-                '**/store/**',
-                '**/server/**',
-                '**/devfleet/**',
-                '**/cli/**',
-              ],
-              message: 'workflows import only the pure core and @temporalio/workflow',
+              regex: `^(?!(\\./[\\w-]+\\.ts|\\.\\./src/core/(${SANDBOX_SAFE_NAMES})|\\.\\./src/temporal/search-attributes\\.ts|@temporalio/workflow|zod)$)`,
+              allowTypeImports: true,
+              message:
+                'workflow code imports only @temporalio/workflow, zod, the search-attribute keys and the sandbox-safe core modules',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The sandbox-safe core modules keep to each other and zod, so the list above stays true.
+    files: SANDBOX_SAFE.map((m) => `src/core/${m}`),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!(\\./(${SANDBOX_SAFE_NAMES})|zod)$)`,
+              allowTypeImports: true,
+              message: 'a sandbox-safe core module imports only other sandbox-safe modules and zod',
             },
           ],
         },
@@ -133,7 +147,8 @@ export default tseslint.config(
                 '!**/src/devfleet/main.ts',
               ],
               allowTypeImports: true,
-              message: 'cli/ uses the API client (src/api); other parts are started through their entry points (main.ts)',
+              message:
+                'cli/ uses the API client (src/api); other parts are started through their entry points (main.ts)',
             },
           ],
         },
