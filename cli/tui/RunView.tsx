@@ -443,5 +443,5 @@ export function RunView(props: RunViewProps) {
 
 function targetName(view: Execution, instanceId: string): string {
   const t = view.plan.targets.find((x) => x.instanceId === instanceId);
-  return t?.name ? `${inert(t.name)} (${instanceId})` : instanceId;
+  return t?.name ? `${inert(t.name)} (${inert(instanceId)})` : inert(instanceId);
 }

@@ -87,7 +87,8 @@ export function RunsList({ api, me, mode, changes, onOpen, onCount, width, heigh
         const who = mode === 'inbox' ? ` by ${inert(e.operator)}` : '';
         return (
           <Text key={e.id} inverse={selected} wrap="truncate-end">
-            {selected ? '›' : ' '} {e.id.padEnd(14)} {fit(`${e.runbookName} v${e.runbookVersion}`, 18).padEnd(18)}{' '}
+            {selected ? '›' : ' '} {inert(e.id).padEnd(14)}{' '}
+            {fit(`${inert(e.runbookName)} v${e.runbookVersion}`, 18).padEnd(18)}{' '}
             <Text color={tone(look.tone)}>{`${look.glyph} ${look.label}`.padEnd(19)}</Text> {shortTime(e.createdAt)}
             {who} {fit(inert(e.reason), Math.max(0, width - 70))}
           </Text>

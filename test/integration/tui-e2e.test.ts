@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { getFreePort } from '../../src/embedded/ports.ts';
+import { isAlive } from '../../src/host.ts';
 import { createApiClient } from '../../src/api/client.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 import { KEYS, spawnTui, type TuiSession } from '../helpers/pty.ts';
@@ -106,9 +111,76 @@ test('the TUI launches a run, follows it through another user’s approval to it
   await s.waitFor('4 of 4 steps succeeded', 'the run again');
   s.write('q');
   await s.waitFor((x) => x.includes('runs you requested') && x.includes(id), 'my runs, with this run');
-  s.write('q');
+  // Ctrl-C quits from anywhere, even while typing in a field, and restores the terminal.
+  s.write('1');
+  await s.waitFor('Enter launch', 'the catalog again');
+  await settle();
+  s.write(KEYS.enter);
+  await s.waitFor('Launch deploy-web v1', 'the form again');
+  await settle();
+  await s.type('v9');
+  s.write(KEYS.ctrlC);
   const exit = await s.exited;
   expect(exit.exitCode).toBe(0);
   await s.flush();
   expect(s.bufferType()).toBe('normal');
 }, 300_000);
+
+test('mechanic dev (npm start) opens the TUI on the stack it started, after a sign-in picker; quitting stops the stack', async () => {
+  const home = await mkdtemp(path.join(tmpdir(), 'mechanic-tui-dev-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_CLI: inject('temporalCli'),
+    MECHANIC_HOME: home,
+    TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
+    TEMPORAL_UI_PORT: String(await getFreePort()),
+    MECHANIC_API_PORT: '0',
+    MECHANIC_DEVFLEET_PORT: '0',
+  };
+  delete env['MECHANIC_API_URL'];
+  delete env['MECHANIC_TOKEN'];
+  const dev = spawnTui(['dev'], env, { cols: 80, rows: 24 });
+  try {
+    await dev.waitFor('Sign in to mechanic as a demo user', 'the picker', 180_000);
+    await settle();
+    dev.write(KEYS.down); // bob
+    dev.write(KEYS.enter);
+    const screen = await dev.waitFor('deploy-web v1', 'the catalog');
+    expect(screen).toContain('bob (approver)');
+    // The stack's notices go to a file, not over the screen.
+    expect(screen).not.toContain('starting worker');
+    const table = JSON.parse(await readFile(path.join(home, 'processes.json'), 'utf8')) as {
+      children: Record<string, { pid: number }>;
+    };
+    const children = Object.values(table.children).map((c) => c.pid);
+    expect(children.length).toBeGreaterThanOrEqual(4); // Temporal, devfleet, worker, server
+    await settle();
+    dev.write('q');
+    const exit = await dev.exited;
+    expect(exit.exitCode).toBe(0);
+    expect(dev.screen()).toContain('stopping the stack');
+    // Every part it started is gone (a zombie not yet reaped by init counts as gone).
+    const running = children.filter((pid) => isAlive(pid) && !isZombie(pid));
+    expect(running.map((pid) => `${pid}: ${describeProcess(pid)}`)).toEqual([]);
+    await expect(readFile(path.join(home, 'logs', 'server.log'), 'utf8')).resolves.toContain('ready');
+  } finally {
+    await dev.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}, 300_000);
+
+function isZombie(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function describeProcess(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '(gone)';
+  }
+}
