@@ -306,7 +306,8 @@ export async function until(
   test: (f: string) => boolean,
   what = 'the frame',
 ): Promise<string> {
-  for (let i = 0; i < 200; i++) {
+  // Patient (about 10 s): a loaded machine renders slowly; this waits, it does not time anything.
+  for (let i = 0; i < 1000; i++) {
     const f = frame() ?? '';
     if (test(f)) return f;
     await tick(10);
