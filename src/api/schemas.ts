@@ -114,21 +114,7 @@ export const ExecutionViewSchema = z.object({
   unreadable: z.array(z.string()).exactOptional(),
 });
 
-export const ExecutionSummarySchema = z.object({
-  id: z.string(),
-  runbookName: z.string(),
-  runbookVersion: z.number().int(),
-  operator: z.string(),
-  reason: z.string(),
-  status: ExecutionStatusSchema,
-  planDigest: z.string(),
-  params: z.record(z.string(), z.unknown()),
-  targets: z.array(z.string()),
-  approvals: z.array(z.string()),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  finishedAt: z.string().nullable(),
-});
+export { ExecutionSummarySchema } from '../core/execution-index.ts';
 
 /** A runbook as the catalog shows it; the server validated it fully when it loaded the file. */
 export const RunbookInfoSchema = z.looseObject({

@@ -8,6 +8,36 @@ function isPostgres(db: Kysely<unknown>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
+/**
+ * Makes a table refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) in the database itself. The
+ * statements are exactly those the shipped migrations ran; only their text moved here.
+ */
+async function appendOnly(db: Kysely<unknown>, table: string, pgFunction: string): Promise<void> {
+  const t = sql.raw(table);
+  const message = sql.lit(`${table} is append-only`);
+  if (isPostgres(db)) {
+    const fn = sql.raw(pgFunction);
+    await sql`
+        create function ${fn}() returns trigger language plpgsql as $$
+        begin
+          raise exception '${sql.raw(`${table} is append-only`)}';
+        end $$`.execute(db);
+    await sql`
+        create trigger ${sql.raw(`${table}_append_only`)} before update or delete on ${t}
+        for each row execute function ${fn}()`.execute(db);
+    await sql`
+        create trigger ${sql.raw(`${table}_no_truncate`)} before truncate on ${t}
+        for each statement execute function ${fn}()`.execute(db);
+  } else {
+    await sql`
+        create trigger ${sql.raw(`${table}_no_update`)} before update on ${t}
+        begin select raise(abort, ${message}); end`.execute(db);
+    await sql`
+        create trigger ${sql.raw(`${table}_no_delete`)} before delete on ${t}
+        begin select raise(abort, ${message}); end`.execute(db);
+  }
+}
+
 const auditLog: Migration = {
   async up(db: Kysely<unknown>) {
     const pg = isPostgres(db);
@@ -30,26 +60,7 @@ const auditLog: Migration = {
     // Defence in depth: the application has no update or delete path, and the database refuses
     // them too. Someone with the database's owner rights can drop these; the hash chain is what
     // makes that tampering visible.
-    if (pg) {
-      await sql`
-        create function mechanic_audit_append_only() returns trigger language plpgsql as $$
-        begin
-          raise exception 'audit_events is append-only';
-        end $$`.execute(db);
-      await sql`
-        create trigger audit_events_append_only before update or delete on audit_events
-        for each row execute function mechanic_audit_append_only()`.execute(db);
-      await sql`
-        create trigger audit_events_no_truncate before truncate on audit_events
-        for each statement execute function mechanic_audit_append_only()`.execute(db);
-    } else {
-      await sql`
-        create trigger audit_events_no_update before update on audit_events
-        begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
-      await sql`
-        create trigger audit_events_no_delete before delete on audit_events
-        begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
-    }
+    await appendOnly(db, 'audit_events', 'mechanic_audit_append_only');
 
     await db.schema
       .createTable('executions')
@@ -93,26 +104,7 @@ const auditCheckpoints: Migration = {
       .addColumn('recorded_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('audit_checkpoints_pk', ['seq', 'key_id'])
       .execute();
-    if (pg) {
-      await sql`
-        create function mechanic_audit_checkpoints_append_only() returns trigger language plpgsql as $$
-        begin
-          raise exception 'audit_checkpoints is append-only';
-        end $$`.execute(db);
-      await sql`
-        create trigger audit_checkpoints_append_only before update or delete on audit_checkpoints
-        for each row execute function mechanic_audit_checkpoints_append_only()`.execute(db);
-      await sql`
-        create trigger audit_checkpoints_no_truncate before truncate on audit_checkpoints
-        for each statement execute function mechanic_audit_checkpoints_append_only()`.execute(db);
-    } else {
-      await sql`
-        create trigger audit_checkpoints_no_update before update on audit_checkpoints
-        begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
-      await sql`
-        create trigger audit_checkpoints_no_delete before delete on audit_checkpoints
-        begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
-    }
+    await appendOnly(db, 'audit_checkpoints', 'mechanic_audit_checkpoints_append_only');
   },
 };
 
