@@ -61,6 +61,8 @@ export function App({ api, openRun, now }: AppProps) {
   const [changes, setChanges] = useState(0);
   const [runLink, setRunLink] = useState<Link | undefined>();
   const forms = useRef(new Map<string, FormState>());
+  /** Runs whose started plan differs from the reviewed one, and in what. */
+  const notices = useRef(new Map<string, readonly string[]>());
   const refresh = useRef<NodeJS.Timeout | undefined>(undefined);
   const setTyping = useCallback((t: boolean) => setTypingState(t), []);
 
@@ -186,8 +188,9 @@ export function App({ api, openRun, now }: AppProps) {
         body={top.body}
         plan={top.plan}
         onBack={back}
-        onLaunched={(id) => {
+        onLaunched={(id, changed) => {
           forms.current.delete(top.runbook.name);
+          if (changed.length > 0) notices.current.set(id, changed);
           setTab('runs');
           setStack([{ kind: 'home' }, { kind: 'run', id }]);
         }}
@@ -204,6 +207,7 @@ export function App({ api, openRun, now }: AppProps) {
         api={api}
         me={me}
         executionId={top.id}
+        {...changedOf(notices.current.get(top.id))}
         onBack={() => {
           setRunLink(undefined);
           setRunMode('run');
@@ -237,4 +241,8 @@ export function App({ api, openRun, now }: AppProps) {
 function worst(a: Link, b: Link): Link {
   const rank = { live: 0, connecting: 1, lost: 2, failed: 3 } as const;
   return rank[b.state] > rank[a.state] ? b : a;
+}
+
+function changedOf(changed: readonly string[] | undefined): { changedSinceReview?: readonly string[] } {
+  return changed ? { changedSinceReview: changed } : {};
 }

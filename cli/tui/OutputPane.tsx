@@ -1,6 +1,7 @@
-import { useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import { Box, Text, useInput } from 'ink';
 import { Scroller, scrollKey } from './Scroller.tsx';
+import { useLatest } from './use-latest.ts';
 import type { PlanLine } from './plan-lines.ts';
 import { inertLines } from './text.ts';
 
@@ -38,12 +39,12 @@ export function OutputPane({
       out.push({ text: 'stderr', style: 'title' }, ...inertLines(output.stderr).map((text) => ({ text })));
     return out;
   }, [output]);
-  const [top, setTop] = useState(0);
+  const [top, getTop, setTop] = useLatest(0);
   const paneHeight = Math.max(2, height - 1);
   useInput(
     (input, key) => {
       if (key.escape || input === 'q' || key.return) return onClose();
-      const next = scrollKey(top, lines.length, paneHeight, input, key);
+      const next = scrollKey(getTop(), lines.length, paneHeight, input, key);
       if (next !== undefined) setTop(next);
     },
     { isActive: active },

@@ -4,6 +4,7 @@ import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import type { launchBody } from './form-model.ts';
 import { Notice } from './Notice.tsx';
+import { useLatest } from './use-latest.ts';
 import { planLines } from './plan-lines.ts';
 import { Scroller, scrollKey } from './Scroller.tsx';
 import { tone } from './theme.ts';
@@ -14,7 +15,8 @@ export interface PlanReviewProps extends ScreenProps {
   readonly body: ReturnType<typeof launchBody>;
   readonly plan: PlanInfo;
   readonly onBack: () => void;
-  readonly onLaunched: (executionId: string) => void;
+  /** `changed` names what the server planned differently at submit from what was reviewed. */
+  readonly onLaunched: (executionId: string, changed: readonly string[]) => void;
 }
 
 /**
@@ -24,22 +26,22 @@ export interface PlanReviewProps extends ScreenProps {
  */
 export function PlanReview({ api, body, plan, onBack, onLaunched, width, height, active }: PlanReviewProps) {
   const lines = useMemo(() => planLines(plan, undefined), [plan]);
-  const [top, setTop] = useState(0);
-  const [confirming, setConfirming] = useState(false);
-  const [sending, setSending] = useState(false);
+  const [top, getTop, setTop] = useLatest(0);
+  const [confirming, getConfirming, setConfirming] = useLatest(false);
+  const [sending, getSending, setSending] = useLatest(false);
   const [problem, setProblem] = useState<Problem | undefined>();
   const paneHeight = Math.max(3, height - 3 - (problem ? 2 : 0));
 
   useInput(
     (input, key) => {
-      if (sending) return;
-      if (confirming) {
+      if (getSending()) return;
+      if (getConfirming()) {
         if (input === 'y' || input === 'Y') {
           setSending(true);
           setConfirming(false);
           api
             .call('launch', { body })
-            .then(({ executionId }) => onLaunched(executionId))
+            .then((launched) => onLaunched(launched.executionId, planChanges(plan, launched.plan)))
             .catch((e: unknown) => {
               setSending(false);
               setProblem(toProblem(e));
@@ -49,7 +51,7 @@ export function PlanReview({ api, body, plan, onBack, onLaunched, width, height,
       }
       if (key.escape || input === 'q') return onBack();
       if (key.return) return setConfirming(true);
-      const next = scrollKey(top, lines.length, paneHeight, input, key);
+      const next = scrollKey(getTop(), lines.length, paneHeight, input, key);
       if (next !== undefined) setTop(next);
     },
     { isActive: active },
@@ -71,4 +73,20 @@ export function PlanReview({ api, body, plan, onBack, onLaunched, width, height,
       )}
     </Box>
   );
+}
+
+/**
+ * What differs between the reviewed dry run and the plan the server started (it plans again at
+ * submit: an instance may have gone offline meanwhile). Ids and times always differ; these must not.
+ */
+export function planChanges(reviewed: PlanInfo, started: PlanInfo): string[] {
+  const changes: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(reviewed.targets, started.targets)) changes.push('targets');
+  if (!same(reviewed.steps, started.steps) || !same(reviewed.onFailure, started.onFailure)) changes.push('steps');
+  if (reviewed.roleArn !== started.roleArn || reviewed.region !== started.region) changes.push('role');
+  if (!same(reviewed.params, started.params)) changes.push('parameters');
+  if (reviewed.budgetSeconds !== started.budgetSeconds) changes.push('time budget');
+  if (!same(reviewed.runbook, started.runbook)) changes.push('runbook version');
+  return changes;
 }

@@ -27,6 +27,8 @@ export interface RunViewProps extends ScreenProps {
   readonly now?: () => number;
   /** Tells the app which keys are in front (for the footer). */
   readonly onMode?: (mode: 'run' | 'output' | 'dialog' | 'plan') => void;
+  /** What the started plan changed from the reviewed one (launch from the TUI only). */
+  readonly changedSinceReview?: readonly string[];
   /** The run's live stream link, shown in the header. */
   readonly onLink?: (link: Link) => void;
 }
@@ -52,7 +54,15 @@ export function RunView(props: RunViewProps) {
   const [fetched, setFetched] = useState<Execution | undefined>();
   const [final, setFinal] = useState<Execution | undefined>();
   const [records, setRecords] = useState<readonly AuditRecordInfo[]>([]);
-  const [problem, setProblem] = useState<Problem | undefined>();
+  const [problem, setProblem] = useState<Problem | undefined>(() =>
+    props.changedSinceReview?.length
+      ? {
+          code: 'PLAN_CHANGED',
+          message: `the server planned this run with other ${props.changedSinceReview.join(', ')} than the plan you reviewed`,
+          next: 'press p to read the plan approvers will see, or c to cancel it',
+        }
+      : undefined,
+  );
   const [cursor, getCursor, setCursor] = useLatest(0);
   const [output, setOutput] = useState<InstanceOutput | undefined>();
   const [dialog, getDialog, setDialog] = useLatest<Dialog | undefined>(undefined);

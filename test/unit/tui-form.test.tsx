@@ -4,7 +4,21 @@ import { App } from '../../cli/tui/App.tsx';
 import { LaunchForm } from '../../cli/tui/LaunchForm.tsx';
 import { formProblems, initialForm, paramProblem } from '../../cli/tui/form-model.ts';
 import { UserError } from '../../src/core/errors.ts';
-import { KEY, RUNBOOKS, fakeApi, press, tick, until } from '../helpers/tui.ts';
+import {
+  DIGEST,
+  KEY,
+  RUNBOOKS,
+  TARGETS,
+  executionsOf,
+  fakeApi,
+  makePlan,
+  press,
+  requested,
+  tick,
+  until,
+  viewOf,
+} from '../helpers/tui.ts';
+import { planChanges } from '../../cli/tui/PlanReview.tsx';
 
 afterEach(() => cleanup());
 
@@ -163,5 +177,36 @@ describe('catalog → form → plan → submit', () => {
     expect(f).toContain('mx-test00001');
     expect(f).toContain('you requested this run; someone else must approve it');
     expect(api.calls.filter((c) => c.name === 'launch')).toHaveLength(1);
+  });
+});
+
+describe('a plan that changed between review and submit', () => {
+  test('planChanges names what differs, ignoring ids and times', () => {
+    const reviewed = viewOf(makePlan({ executionId: 'mx-dryrun0001' })).plan;
+    const same = viewOf(makePlan({ createdAt: '2026-11-30T06:00:00.000Z' })).plan;
+    expect(planChanges(reviewed, same)).toEqual([]);
+    const fewer = viewOf(makePlan({ targets: [TARGETS[0]!] })).plan;
+    expect(planChanges(reviewed, fewer)).toEqual(['targets']);
+  });
+
+  test('the run view says so, with what to do', async () => {
+    const api = fakeApi();
+    const r = render(<App api={api} />);
+    await until(r.lastFrame, (x) => x.includes('deploy-web v1'));
+    const launch = api.calls.length;
+    api.on('launch', () => {
+      const plan = makePlan({ targets: [TARGETS[0]!] });
+      executionsOf(api).set(plan.executionId, viewOf(plan));
+      api.history.set(plan.executionId, [requested(plan)]);
+      return { executionId: plan.executionId, plan: viewOf(plan).plan, planDigest: DIGEST };
+    });
+    await press(r, KEY.enter);
+    await until(r.lastFrame, (x) => x.includes('Launch deploy-web v1'));
+    await press(r, 'v1.2.3', KEY.down, KEY.down, KEY.down, ...'ship it', KEY.down, KEY.enter);
+    await until(r.lastFrame, (x) => x.includes('Plan review'));
+    await press(r, KEY.enter, 'y');
+    const f = await until(r.lastFrame, (x) => x.includes('planned this run with other targets'));
+    expect(f).toContain('press p to read the plan');
+    expect(api.calls.length).toBeGreaterThan(launch);
   });
 });
