@@ -36,7 +36,10 @@ async function vote(decision: 'approve' | 'reject', argv: string[]): Promise<num
   if (decision === 'reject' && !values.comment)
     throw new UserError('USAGE', 'say why you reject it: add --comment "reason"');
   if (values.digest !== undefined && !new RegExp(`^[0-9a-f]{${MIN_DIGEST_PREFIX},64}$`).test(values.digest))
-    throw new UserError('USAGE', `--digest takes at least the first ${MIN_DIGEST_PREFIX} characters of the plan digest`);
+    throw new UserError(
+      'USAGE',
+      `--digest takes at least the first ${MIN_DIGEST_PREFIX} characters of the plan digest`,
+    );
   const api = await connectApi(loadConfig(), values.as);
   const { execution } = await api.call('getExecution', { params: { id } });
   // The plan first, always: with --json it goes to stderr so stdout stays one JSON document.
