@@ -30,7 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
 
 const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
 
-  mechanic [--as <user>]             in a terminal: the TUI (catalog, launch, live runs, approvals)
+  mechanic [tui] [--as <user>]       in a terminal: the TUI (catalog, launch, live runs, approvals)
   mechanic help                      this text
 
 Embedded stack
@@ -45,7 +45,7 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic cancel <execution> --reason "why"     stop it, waiting or running
   mechanic status <execution> [--wait]          --wait follows the run's live events to its end
   mechanic list [--status running]
-  mechanic audit list [--execution id] | mechanic audit verify
+  mechanic audit list [--execution id] | mechanic audit verify | mechanic audit key
 
 Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
