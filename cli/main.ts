@@ -30,7 +30,8 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
 
 const HELP = `mechanic — run reviewed runbooks on your fleet, approved in chat, recorded for auditors.
 
-  mechanic [tui] [--as <user>]       in a terminal: the TUI (catalog, launch, live runs, approvals)
+  mechanic tui [--as <user>]         the TUI (catalog, launch, live runs, approvals); plain "mechanic"
+                                     in a terminal opens it too
   mechanic help                      this text
 
 Embedded stack
