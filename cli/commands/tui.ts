@@ -62,6 +62,12 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
   process.once('exit', restore);
   if (!options.until) process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
+  // ink draws only a final frame when it thinks it runs on a CI server (CI, CI_* variables), which
+  // would leave a person at a real terminal looking at "starting…": this is a terminal, so say so
+  // before ink reads its environment.
+  for (const name of Object.keys(process.env)) {
+    if (name === 'CI' || name === 'CONTINUOUS_INTEGRATION' || name.startsWith('CI_')) delete process.env[name];
+  }
   try {
     const [{ createElement }, { render }, { App }, { UserPicker }] = await Promise.all([
       import('react'),
