@@ -119,12 +119,11 @@ describe('resolution order', () => {
     expect(await findTemporalCli({ cacheDir, env: { TEMPORAL_CLI: '', PATH: '' } })).toBe(cached);
   });
 
-  test('the cache is used before Go, and a cache hit is instant', async () => {
+  test('the cache is used before Go: a cache hit never runs a build', async () => {
     const go = await fakeGo(path.join(root, 'go-bin'));
     const cached = await fakeExecutable(cachedCliPath(cacheDir));
-    const started = performance.now();
     expect(await findTemporalCli({ cacheDir, env: { PATH: go.dir } })).toBe(cached);
-    expect(performance.now() - started).toBeLessThan(100);
+    // What makes a hit fast is that Go is never called, which is checked, not the clock.
     expect(await goCalls(go.log)).toEqual([]);
   });
 
