@@ -4,12 +4,12 @@
  * /api/openapi.json is generated from this table.
  */
 import { z } from 'zod';
+import { AuditVerdictSchema } from '../core/audit-chain.ts';
 import {
   ApprovalStateSchema,
   AuditListQuerySchema,
   AuditRecordSchema,
   CancelBodySchema,
-  ChainVerdictSchema,
   ExecutionParamsSchema,
   ExecutionStatusSchema,
   ExecutionSummarySchema,
@@ -128,7 +128,7 @@ export const routes = {
     method: 'GET',
     path: '/api/audit/verify',
     summary: 'Walk the hash chain and report the first broken link',
-    response: z.object({ verdict: ChainVerdictSchema }),
+    response: z.object({ verdict: AuditVerdictSchema }),
     status: 200,
   }),
 } as const;

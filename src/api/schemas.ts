@@ -8,7 +8,6 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../core/errors.ts';
 import { EXECUTION_STATUSES } from '../core/execution.ts';
 import { humanTextProblem } from '../core/text.ts';
-import { AuditVerdictSchema } from '../core/audit-chain.ts';
 
 /** Text a person typed (a reason, a comment): control, bidi and invisible characters are refused here. */
 function humanText(label: string, max: number) {
@@ -151,9 +150,6 @@ export const AuditRecordSchema = z.object({
   recordedAt: z.string(),
 });
 export type AuditRecordInfo = z.infer<typeof AuditRecordSchema>;
-
-/** The verdict of `audit verify`, as the core defines it: which guarantee broke, or what is covered. */
-export const ChainVerdictSchema = AuditVerdictSchema;
 
 // Requests -------------------------------------------------------------------------------------
 

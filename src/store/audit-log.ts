@@ -17,7 +17,6 @@ import {
   type AuditCheck,
   type AuditRecord,
   type AuditVerdict,
-  type ChainVerdict,
 } from '../core/audit-chain.ts';
 import {
   END_EVENT_STATUS,
@@ -712,9 +711,4 @@ export async function openSigningAuditStore(
       await store.close();
     },
   };
-}
-
-/** verify()'s verdict as ChainVerdict, for callers that only need ok/count or seq/reason. */
-export function asChainVerdict(v: AuditVerdict): ChainVerdict {
-  return v.ok ? { ok: true, count: v.count } : { ok: false, seq: v.seq, reason: v.reason };
 }
