@@ -17,6 +17,13 @@ export interface TuiSession {
   /** Types `text` one character at a time, as a person would. */
   type(text: string): Promise<void>;
   waitFor(match: string | RegExp | ((screen: string) => boolean), what?: string, timeoutMs?: number): Promise<string>;
+  /**
+   * Presses `keys` to move to the next screen and waits for `match`. A key that arrives while a
+   * new screen is still attaching its key handler is dropped, as a person's key would be in that
+   * instant; a person would press again, and so does this, only once the screen has not changed
+   * for a while (the next screen never shows up by itself).
+   */
+  press(keys: string, match: string | RegExp, what: string): Promise<string>;
   resize(cols: number, rows: number): void;
   readonly exited: Promise<{ exitCode: number; signal?: number }>;
   /** Kills the child if it is still running and waits for it; idempotent. */
@@ -80,6 +87,16 @@ export function spawnTui(
         if (done) throw new Error(`mechanic exited before ${what} appeared; last screen:\n${s}`);
         if (Date.now() > deadline) throw new Error(`${what} did not appear; last screen:\n${s}`);
         await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async press(keys, match, what) {
+      for (let attempt = 1; ; attempt++) {
+        child.write(keys);
+        try {
+          return await this.waitFor(match, what, 5_000);
+        } catch (e) {
+          if (done || attempt >= 6) throw e;
+        }
       }
     },
     resize(cols, rows) {

@@ -40,8 +40,7 @@ test('the TUI launches a run, follows it through another user’s approval to it
   expect(s.bufferType()).toBe('alternate');
   expect(s.screen()).toContain('alice (operator');
   await s.waitFor('● live', 'the live stream');
-  s.write(KEYS.enter);
-  await s.waitFor('Launch deploy-web v1', 'the launch form');
+  await s.press(KEYS.enter, 'Launch deploy-web v1', 'the launch form');
   await settle();
   // An invalid value never leaves the form.
   await s.type('latest');
@@ -57,14 +56,11 @@ test('the TUI launches a run, follows it through another user’s approval to it
   s.write(KEYS.down);
   await s.waitFor('ready: Enter plans it', 'a valid form');
   // Form → plan → submit.
-  s.write(KEYS.enter);
-  let screen = await s.waitFor('Plan review', 'the plan review');
+  let screen = await s.press(KEYS.enter, 'Plan review', 'the plan review');
   expect(screen).toContain('runs as      arn:aws:iam::123456789012:role/mechanic-runner');
   expect(screen).toMatch(/targets {6}2: web-1 \(i-\w+\), web-2 \(i-\w+\)/);
-  s.write(KEYS.enter);
-  await s.waitFor('Submit this plan for approval?', 'the confirmation');
-  s.write('y');
-  screen = await s.waitFor('Waiting for approval', 'the live run');
+  await s.press(KEYS.enter, 'Submit this plan for approval?', 'the confirmation');
+  screen = await s.press('y', 'Waiting for approval', 'the live run');
   expect(screen).toContain('you requested this run; someone else must approve it');
   const id = /\b(mx-[a-z0-9]{10})\b/.exec(screen)![1]!;
 
@@ -114,9 +110,7 @@ test('the TUI launches a run, follows it through another user’s approval to it
   // Ctrl-C quits from anywhere, even while typing in a field, and restores the terminal.
   s.write('1');
   await s.waitFor('Enter launch', 'the catalog again');
-  await settle();
-  s.write(KEYS.enter);
-  await s.waitFor('Launch deploy-web v1', 'the form again');
+  await s.press(KEYS.enter, 'Launch deploy-web v1', 'the form again');
   await settle();
   await s.type('v9');
   s.write(KEYS.ctrlC);
