@@ -425,11 +425,8 @@ function place(marked: string, mk: Marker, root: Node, facts: ScriptFacts): Plac
       case 'file_redirect':
         return refuse('redirection', 'in a redirection, where the value would choose a file or descriptor');
       case 'command_substitution':
-        return node.child(0)?.type === '`'
-          ? refuse('backticks', 'inside backticks, where bash reads the text again as a command')
-          : refuse('command-substitution', 'inside $(…), whose output bash splits and may run or evaluate again');
       case 'process_substitution':
-        return refuse('process-substitution', 'inside <(…) or >(…), whose output may be read again as code');
+        return substitutionRefusal(node);
       case 'simple_expansion':
       case 'expansion':
         return refuse('parameter-expansion', 'inside a $name or ${…} expansion, where bash reads it as an expression');
@@ -504,17 +501,24 @@ function arithmetic(context: Node, whole: boolean, leaf: Node): Placement {
   return outerContext(context) ?? { kind: 'arithmetic' };
 }
 
+/** The refusal for a value inside `…`, $(…), <(…) or >(…): bash reads each one's text or output again. */
+function substitutionRefusal(node: Node): Placement {
+  if (node.type === 'process_substitution') {
+    return refuse('process-substitution', 'inside <(…) or >(…), whose output may be read again as code');
+  }
+  return node.child(0)?.type === '`'
+    ? refuse('backticks', 'inside backticks, where bash reads the text again as a command')
+    : refuse('command-substitution', 'inside $(…), whose output bash splits and may run or evaluate again');
+}
+
 /** Refusals that come from around a command or arithmetic: substitutions, here-documents, pipelines. */
 function outerContext(from: Node, facts?: ScriptFacts): Placement | undefined {
   let child = from;
   for (let node = from.parent; node; child = node, node = node.parent) {
     switch (node.type) {
       case 'command_substitution':
-        return node.child(0)?.type === '`'
-          ? refuse('backticks', 'inside backticks, where bash reads the text again as a command')
-          : refuse('command-substitution', 'inside $(…), whose output bash splits and may run or evaluate again');
       case 'process_substitution':
-        return refuse('process-substitution', 'inside <(…) or >(…), whose output may be read again as code');
+        return substitutionRefusal(node);
       case 'heredoc_body':
       case 'heredoc_redirect':
         return refuse('here-document', 'in a here-document, where $(…) and backticks in the value run');
