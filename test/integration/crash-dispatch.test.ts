@@ -1,35 +1,16 @@
-import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import { DEMO_INSTANCE_IDS, type FleetConfig } from '../../src/devfleet/config.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import type { AuditRecord } from '../../src/core/audit.ts';
+import { partPid, waitFor } from '../helpers/parts.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 const RUNBOOKS = fileURLToPath(new URL('../fixtures/runbooks/', import.meta.url));
 const WEB = [DEMO_INSTANCE_IDS['web-1'], DEMO_INSTANCE_IDS['web-2']];
-
-/** The pid of a part `mechanic dev` started (worker, server, devfleet). */
-function partPid(stack: DevStack, part: string): number {
-  const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(stack.process.pid)], { encoding: 'utf8' });
-  const line = ps.split('\n').find((l) => l.trim().endsWith(`mechanic.js ${part}`));
-  if (!line) throw new Error(`no ${part} process under mechanic dev:\n${ps}`);
-  return Number(line.trim().split(/\s+/)[0]);
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /**
  * Exactly-once dispatch across a crash: the worker is SIGKILLed after SSM accepted a step's

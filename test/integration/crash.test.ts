@@ -1,37 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import type { AuditRecord } from '../../src/core/audit.ts';
+import { partPid, waitFor } from '../helpers/parts.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 const RUNBOOKS = fileURLToPath(new URL('../fixtures/runbooks/', import.meta.url));
-
-/** The pid of a part `mechanic dev` started (worker, server, devfleet). */
-function partPid(stack: DevStack, part: string): number {
-  const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(stack.process.pid)], { encoding: 'utf8' });
-  const line = ps
-    .split('\n')
-    .find((l) =>
-      part === 'temporal' ? l.includes('temporal server start-dev') : l.trim().endsWith(`mechanic.js ${part}`),
-    );
-  if (!line) throw new Error(`no ${part} process under mechanic dev:\n${ps}`);
-  return Number(line.trim().split(/\s+/)[0]);
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /**
  * Durability: the worker is SIGKILLed while a step runs. The supervisor restarts it; the new
