@@ -82,7 +82,8 @@ export function RunView(props: RunViewProps) {
         if (!live) return;
         setFetched(execution);
         if (isFinal(execution)) setFinal(execution);
-        setProblem(undefined);
+        // A load clears a load error, never the notice that the plan changed since review.
+        setProblem((p) => (p?.code === 'PLAN_CHANGED' ? p : undefined));
       })
       .catch((e: unknown) => live && setProblem(toProblem(e)));
     return () => {

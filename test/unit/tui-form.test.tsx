@@ -205,7 +205,11 @@ describe('a plan that changed between review and submit', () => {
     await press(r, 'v1.2.3', KEY.down, KEY.down, KEY.down, ...'ship it', KEY.down, KEY.enter);
     await until(r.lastFrame, (x) => x.includes('Plan review'));
     await press(r, KEY.enter, 'y');
-    const f = await until(r.lastFrame, (x) => x.includes('planned this run with other targets'));
+    // Still there once the run has loaded (a load must not wipe it).
+    const f = await until(
+      r.lastFrame,
+      (x) => x.includes('Waiting for approval') && x.includes('planned this run with other targets'),
+    );
     expect(f).toContain('press p to read the plan');
     expect(api.calls.length).toBeGreaterThan(launch);
   });
