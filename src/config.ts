@@ -44,6 +44,17 @@ const EnvSchema = z.object({
         .min(1),
     ),
   MECHANIC_OIDC_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /** The web client (authorization code + PKCE) the server's own pages sign people in with; needs MECHANIC_OIDC_ISSUER. */
+  MECHANIC_OIDC_WEB_CLIENT_ID: optional,
+  /** Its secret, for a confidential client; unset for a public one (PKCE protects the code either way). */
+  MECHANIC_OIDC_WEB_CLIENT_SECRET: optional,
+  /** The API server's origin as browsers reach it (sign-in callback, Secure cookies); unset, the address it listens on. */
+  MECHANIC_PUBLIC_URL: optional,
+  /** The key that seals web session cookies (32+ random bytes, base64); made owner-only the first time when missing. */
+  MECHANIC_WEB_SESSION_KEY_FILE: optional,
+  MECHANIC_WEB_SESSION_MINUTES: z.coerce.number().int().min(1).max(720).default(60),
+  /** The embedded stack's development OpenID provider: its port (0 picks a free one). */
+  MECHANIC_IDP_PORT: port.default(0),
   /** devfleet's fleet (instances, roles, keys); the embedded stack writes one under MECHANIC_HOME. */
   MECHANIC_DEVFLEET_CONFIG: optional,
   /** Set by mechanic dev for the parts it starts: they exit when it goes away. */
@@ -108,7 +119,19 @@ export interface Config {
           readonly clockSkewSeconds: number;
         }
       | undefined;
+    /** Browser sign-in (authorization code + PKCE) for the server's pages; undefined when not configured. */
+    readonly web:
+      | {
+          readonly clientId: string;
+          readonly clientSecret: string | undefined;
+          readonly publicUrl: string | undefined;
+          readonly sessionKeyFile: string;
+          readonly sessionTtlSeconds: number;
+        }
+      | undefined;
   };
+  /** The embedded stack's development OpenID provider (mechanic idp). */
+  readonly idp: { readonly port: number; readonly dir: string };
   readonly devfleetConfigFile: string;
   readonly supervised: boolean;
   readonly temporal: {
@@ -164,6 +187,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'MECHANIC_OIDC_ISSUER is set without MECHANIC_OIDC_AUDIENCE; set the audience your tokens carry',
     );
   }
+  if (e.MECHANIC_OIDC_WEB_CLIENT_ID !== undefined && e.MECHANIC_OIDC_ISSUER === undefined) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_OIDC_WEB_CLIENT_ID is set without MECHANIC_OIDC_ISSUER; set the issuer the web client belongs to',
+    );
+  }
+  if (e.MECHANIC_PUBLIC_URL !== undefined) {
+    const url = URL.canParse(e.MECHANIC_PUBLIC_URL) ? new URL(e.MECHANIC_PUBLIC_URL) : undefined;
+    const loopback = url !== undefined && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+    if (url === undefined || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+      throw new UserError(
+        'CONFIG_INVALID',
+        'MECHANIC_PUBLIC_URL must be an https:// URL (plain http only on a loopback address), since session cookies travel over it',
+      );
+    }
+  }
   const home = path.resolve(e.MECHANIC_HOME);
   return Object.freeze({
     home,
@@ -190,7 +229,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
               clockSkewSeconds: e.MECHANIC_OIDC_CLOCK_SKEW_SECONDS,
             }
           : undefined,
+      web:
+        e.MECHANIC_OIDC_WEB_CLIENT_ID !== undefined
+          ? {
+              clientId: e.MECHANIC_OIDC_WEB_CLIENT_ID,
+              clientSecret: e.MECHANIC_OIDC_WEB_CLIENT_SECRET,
+              publicUrl: e.MECHANIC_PUBLIC_URL?.replace(/\/$/, ''),
+              sessionKeyFile: path.resolve(e.MECHANIC_WEB_SESSION_KEY_FILE ?? path.join(home, 'web-session.key')),
+              sessionTtlSeconds: e.MECHANIC_WEB_SESSION_MINUTES * 60,
+            }
+          : undefined,
     },
+    idp: { port: e.MECHANIC_IDP_PORT, dir: path.join(home, 'idp') },
     devfleetConfigFile: path.resolve(e.MECHANIC_DEVFLEET_CONFIG ?? path.join(home, 'devfleet', 'fleet.json')),
     supervised: e.MECHANIC_SUPERVISED === '1',
     temporal: {

@@ -37,7 +37,7 @@ export function oidcAuthenticator(
     /** How long after one fetch of the key set an unknown key may trigger the next (jose's cooldown). */
     readonly refetchCooldownMs?: number;
   } = {},
-): Authenticator & { verify(token: string): Promise<User> } {
+): Authenticator & { verify(token: string, expected?: { readonly nonce?: string }): Promise<User> } {
   const bad = settings.algorithms.filter((a) => SYMMETRIC.test(a));
   if (bad.length > 0) {
     throw new UserError(
@@ -58,7 +58,8 @@ export function oidcAuthenticator(
     return keys;
   };
 
-  async function verify(token: string): Promise<User> {
+  /** `expected.nonce`: an ID token from a browser sign-in must carry the nonce that sign-in sent. */
+  async function verify(token: string, expected: { readonly nonce?: string } = {}): Promise<User> {
     if (!looksLikeJwt(token))
       throw refused('the bearer token is not a well-formed JWT; sign in again with "mechanic login"');
     let payload: jose.JWTPayload;
@@ -74,6 +75,9 @@ export function oidcAuthenticator(
     } catch (e) {
       throw explain(e, token, settings);
     }
+    if (expected.nonce !== undefined && payload['nonce'] !== expected.nonce) {
+      throw refused('the ID token was issued for another sign-in (its nonce does not match); sign in again');
+    }
     const id = payload[settings.userClaim];
     if (typeof id !== 'string' || !USER_ID.test(id)) {
       throw refused(
@@ -88,7 +92,7 @@ export function oidcAuthenticator(
     return { id, displayName: name ?? id, roles, groups };
   }
 
-  return { verify, authenticate: verify };
+  return { verify, authenticate: (token) => verify(token) };
 }
 
 /**

@@ -14,6 +14,7 @@ import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import type { ExecutionService } from './executions.ts';
 import type { AuditTail } from './audit-tail.ts';
 import { HTTP_STATUS } from './errors.ts';
+import type { WebSessions } from './web-session.ts';
 import type { Env, Guard } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   readonly tail: AuditTail;
   readonly log: Logger;
   readonly version?: string;
+  /** Browser sign-in (src/server/web-session.ts), mounted at /auth when configured. */
+  readonly webSessions?: WebSessions;
 }
 
 const CHANNELS: readonly Channel[] = ['cli', 'tui', 'slack', 'web', 'api'];
@@ -109,6 +112,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/healthz', (c) => c.json({ ok: true }));
   const openapi = openApiDocument(deps.version ?? '0');
   app.get('/api/openapi.json', (c) => c.json(openapi));
+  if (deps.webSessions) app.route('/auth', deps.webSessions.routes);
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';

@@ -15,6 +15,11 @@ import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
 import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
 import { UserError } from '../core/errors.ts';
+import { webSessionsFromConfig } from './web-session.ts';
+import type { User } from '../authz/users.ts';
+
+/** Who a refused browser sign-in is recorded as: nobody is signed in yet. */
+const WEB_SIGN_IN: User = { id: 'anonymous', displayName: 'browser sign-in', roles: [] };
 
 /** The API server's process: `mechanic server` runs this until SIGINT/SIGTERM. */
 export async function runServer(): Promise<number> {
@@ -45,7 +50,28 @@ export async function runServer(): Promise<number> {
     settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
   });
   const tail = createAuditTail(audit);
-  const app = createApp({ authenticator, authorizer, executions, registry, audit, tail, log });
+  let boundUrl = '';
+  // Browser sign-in (authorization code + PKCE) when a web client is configured; refusals are on the record.
+  const webSessions = await webSessionsFromConfig(config.authz, {
+    boundUrl: () => boundUrl,
+    onRefusal: (r) =>
+      executions.auditRefusal(WEB_SIGN_IN, null, 'request.refused', {
+        code: 'UNAUTHENTICATED',
+        reason: r.reason,
+        path: `/auth/${r.step}`,
+        channel: 'web',
+      }),
+  });
+  const app = createApp({
+    authenticator,
+    authorizer,
+    executions,
+    registry,
+    audit,
+    tail,
+    log,
+    ...(webSessions ? { webSessions } : {}),
+  });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -62,6 +88,7 @@ export async function runServer(): Promise<number> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.api.host}:${port}`;
+  boundUrl = url;
   started();
   log.info({ url, runbooks: registry.list().length }, 'ready');
   await stopped;
