@@ -7,7 +7,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterEach, describe, expect, test } from 'vitest';
 import { DEMO_INSTANCE_IDS, DEMO_ROLE_ARN, defaultFleetConfig, readCommandLog } from '../../src/devfleet/index.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT, startHarness, until, type Harness } from './devfleet-helpers.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -287,7 +287,10 @@ describe('authentication', () => {
     const accepted = await post(h.fleet.endpoint, headers, original);
     expect(accepted.status).toBe(200);
     expect(JSON.parse(accepted.text).Command.Parameters.commands).toEqual(['echo safe']);
-    const log = await readCommandLogEventually(h.dataDir, 1);
+    const log = await until(async () => {
+      const entries = await readCommandLog(h.dataDir);
+      return entries.length > 0 ? entries : undefined;
+    });
     expect(log.map((e) => e.commands)).toEqual([['echo safe']]);
   });
 
@@ -323,12 +326,3 @@ describe('authentication', () => {
     expect(unsigned.text).toContain('<Code>MissingAuthenticationToken</Code>');
   });
 });
-
-async function readCommandLogEventually(dataDir: string, n: number) {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const log = await readCommandLog(dataDir);
-    if (log.length >= n || Date.now() > deadline) return log;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -95,13 +95,16 @@ export async function startHarness(opts: Partial<Omit<DevfleetOptions, 'dataDir'
 
 const TERMINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
 
-/** Polls GetCommandInvocation until the invocation is final (or `until` holds). */
+/**
+ * Polls GetCommandInvocation until the invocation is final (or `until` holds). It waits for that state, not for a
+ * fixed time: the test's own timeout bounds it unless the caller gives `timeoutMs`.
+ */
 export async function waitInvocation(
   ssm: SSMClient,
   commandId: string,
   instanceId: string,
   until: (s: string | undefined) => boolean = (s) => TERMINAL.has(s ?? ''),
-  timeoutMs = 15_000,
+  timeoutMs = Infinity,
 ): Promise<GetCommandInvocationCommandOutput> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -112,8 +115,15 @@ export async function waitInvocation(
   }
 }
 
-/** Polls ListCommandInvocations (Details) until every invocation of the command is final. */
-export async function waitCommand(ssm: SSMClient, commandId: string, timeoutMs = 15_000): Promise<CommandInvocation[]> {
+/**
+ * Polls ListCommandInvocations (Details) until every invocation of the command is final; like `waitInvocation`, it
+ * has no deadline of its own unless the caller gives `timeoutMs`.
+ */
+export async function waitCommand(
+  ssm: SSMClient,
+  commandId: string,
+  timeoutMs = Infinity,
+): Promise<CommandInvocation[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const out = await ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, Details: true }));
@@ -143,14 +153,26 @@ export function isRunning(pid: number): boolean {
   return !/^\d+ \(.*\) [ZX] /.test(stat);
 }
 
-/** Waits (briefly) for a process to be gone; returns whether it is. */
-export async function gone(pid: number, timeoutMs = 3_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isRunning(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
+/** Waits until a process is gone; a process that never goes fails the test by its timeout. */
+export async function gone(pid: number): Promise<void> {
+  while (isRunning(pid)) await sleep(20);
+}
+
+/** Waits until `read` yields a value that is not undefined (the test's timeout bounds the wait). */
+export async function until<T>(read: () => Promise<T | undefined>, everyMs = 20): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    await sleep(everyMs);
   }
-  return true;
+}
+
+/** Waits until a file has non-blank text, and returns it trimmed. */
+export function fileText(path: string): Promise<string> {
+  return until(async () => {
+    const text = (await readFile(path, 'utf8').catch(() => '')).trim();
+    return text === '' ? undefined : text;
+  });
 }
 
 /** SendCommand with the shell document; the returned Command of the answer. */
