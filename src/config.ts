@@ -16,7 +16,17 @@ const EnvSchema = z.object({
   /** Where the embedded stack keeps its state (SQLite files, tokens, keys, logs). */
   MECHANIC_HOME: z.string().default('.mechanic'),
   MECHANIC_RUNBOOKS_DIR: z.string().default('runbooks'),
-  MECHANIC_API_HOST: z.string().default('127.0.0.1'),
+  /**
+   * "author,reviewer": at start, the API server publishes the runbooks folder as the first user and
+   * approves it as the second (the embedded stack's demo catalog). Unset, nothing is seeded.
+   */
+  MECHANIC_REGISTRY_SEED: optional.pipe(
+    z
+      .string()
+      .regex(/^[^,\s]+,[^,\s]+$/, 'must be "author,reviewer", two user ids')
+      .refine((v) => v.split(',')[0] !== v.split(',')[1], 'must name two different users')
+      .optional(),
+  ),  MECHANIC_API_HOST: z.string().default('127.0.0.1'),
   MECHANIC_API_PORT: port.default(8787),
   /** The API the CLI talks to; defaults to the embedded stack's. */
   MECHANIC_API_URL: optional,
@@ -96,6 +106,8 @@ const EnvSchema = z.object({
 export interface Config {
   readonly home: string;
   readonly runbooksDir: string;
+  /** Who the API server seeds the runbooks folder as, at start; undefined: no seeding. */
+  readonly registrySeed: { readonly author: string; readonly reviewer: string } | undefined;
   readonly api: {
     readonly host: string;
     readonly port: number;
@@ -207,6 +219,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     home,
     runbooksDir: path.resolve(e.MECHANIC_RUNBOOKS_DIR),
+    registrySeed: e.MECHANIC_REGISTRY_SEED
+      ? { author: e.MECHANIC_REGISTRY_SEED.split(',')[0]!, reviewer: e.MECHANIC_REGISTRY_SEED.split(',')[1]! }
+      : undefined,
     api: {
       host: e.MECHANIC_API_HOST,
       port: e.MECHANIC_API_PORT,

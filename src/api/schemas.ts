@@ -137,6 +137,79 @@ export type RunbookInfo = z.infer<typeof RunbookInfoSchema>;
 /** A runbook file the server could not load, and why; the valid ones are still served. */
 export const InvalidRunbookSchema = z.object({ file: z.string(), error: z.string() });
 
+// The runbook registry: published versions, reviews, deprecations ------------------------------
+
+const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-character sha256 digest');
+
+/** One published runbook version: who published it from where, its status and its reviews. */
+export const RunbookVersionInfoSchema = z.object({
+  name: z.string(),
+  version: z.number().int(),
+  digest: z.string(),
+  description: z.string(),
+  author: z.string(),
+  publishedAt: z.string(),
+  source: z.object({
+    kind: z.enum(['file', 'git']),
+    path: z.string(),
+    commit: z.string().exactOptional(),
+    clean: z.boolean().exactOptional(),
+  }),
+  status: z.enum(['pending', 'approved', 'rejected', 'deprecated']),
+  reviews: z.array(
+    z.object({
+      reviewer: z.string(),
+      decision: z.enum(['approve', 'reject']),
+      digest: z.string(),
+      comment: z.string(),
+      at: z.string(),
+    }),
+  ),
+  deprecated: z.object({ by: z.string(), reason: z.string(), at: z.string() }).exactOptional(),
+  lastRunAt: z.string().exactOptional(),
+});
+export type RunbookVersionInfoBody = z.infer<typeof RunbookVersionInfoSchema>;
+/** A version with the YAML as it was published: what a reviewer reads and `runbook diff` compares. */
+export const RunbookVersionDetailSchema = RunbookVersionInfoSchema.extend({ yaml: z.string() });
+
+export const PublishResultSchema = z.object({
+  name: z.string(),
+  version: z.number().int(),
+  digest: z.string(),
+  path: z.string(),
+  outcome: z.enum(['published', 'unchanged']),
+});
+
+/** Runbook files to publish, all or nothing; `git` when they come from a repository's working tree. */
+export const PublishBodySchema = z.strictObject({
+  files: z
+    .array(z.strictObject({ path: humanText('the file path', 500).pipe(z.string().min(1)), text: z.string() }))
+    .min(1)
+    .max(200),
+  git: z
+    .strictObject({
+      commit: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full git commit id'),
+      clean: z.boolean(),
+    })
+    .exactOptional(),
+});
+export type PublishBody = z.input<typeof PublishBodySchema>;
+
+export const ReviewBodySchema = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  /** The digest of the version the reviewer read. */
+  digest: Sha256Schema,
+  comment: humanText('the comment', 2000),
+});
+export const DeprecateBodySchema = z.strictObject({ reason: humanText('the reason', 500) });
+export const RunbookVersionsQuerySchema = z.strictObject({
+  name: RunbookNameSchema.exactOptional(),
+});
+export const RunbookVersionParamsSchema = z.strictObject({
+  name: RunbookNameSchema,
+  version: z.coerce.number().int().positive().max(2_147_483_647),
+});
+
 export const AuditRecordSchema = z.object({
   seq: z.number().int(),
   eventId: z.string(),

@@ -95,6 +95,29 @@ export const AUDIT_EVENT_DATA = {
   'execution.expired': EndDataSchema,
   'execution.cancelled': EndDataSchema,
   'execution.rejected': EndDataSchema,
+  // The runbook registry (src/store/runbook-registry.ts): not tied to an execution.
+  /** A runbook version entered the registry: its digest, its author and where it came from. */
+  'runbook.published': z.strictObject({
+    name: Id,
+    version: z.number().int(),
+    digest: Id,
+    source: z.strictObject({
+      kind: z.enum(['file', 'git']),
+      path: Text,
+      commit: Text.optional(),
+      clean: z.boolean().optional(),
+    }),
+  }),
+  /** A review of one version, naming the digest the reviewer saw. */
+  'runbook.reviewed': z.strictObject({
+    name: Id,
+    version: z.number().int(),
+    digest: Id,
+    decision: z.enum(['approve', 'reject']),
+    comment: Text,
+  }),
+  /** A version withdrawn from launching. */
+  'runbook.deprecated': z.strictObject({ name: Id, version: z.number().int(), digest: Id, reason: Text }),
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENT_DATA;
@@ -136,7 +159,14 @@ export interface NewAuditEvent {
 export type RefusalType = 'approval.refused' | 'access.denied' | 'request.refused';
 
 /** Types that may be written without an execution. */
-const EXECUTIONLESS: ReadonlySet<AuditEventType> = new Set(['approval.refused', 'access.denied', 'request.refused']);
+const EXECUTIONLESS: ReadonlySet<AuditEventType> = new Set([
+  'approval.refused',
+  'access.denied',
+  'request.refused',
+  'runbook.published',
+  'runbook.reviewed',
+  'runbook.deprecated',
+]);
 
 function envelopeSchema<T extends AuditEventType>(type: T) {
   return z.strictObject({

@@ -217,6 +217,9 @@ export async function startStack(
     MECHANIC_HOME: home,
     MECHANIC_SUPERVISED: '1',
     MECHANIC_CODEC_KEYS: secrets.codecKeys,
+    // The demo catalog: the API server publishes the runbooks folder as carol (an author) and approves it
+    // as bob, so a newcomer sees reviewed versions; MECHANIC_REGISTRY_SEED="" turns it off.
+    MECHANIC_REGISTRY_SEED: env['MECHANIC_REGISTRY_SEED'] ?? 'carol,bob',
     TEMPORAL_ADDRESS: temporal.address,
     AWS_ACCESS_KEY_ID: secrets.root.accessKeyId,
     AWS_SECRET_ACCESS_KEY: secrets.root.secretAccessKey,

@@ -4,7 +4,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AuditStore } from '../store/audit-log.ts';
-import type { RunbookRegistry } from '../store/runbook-registry.ts';
+import type { RunbookRegistry, RunbookStore } from '../store/runbook-registry.ts';
 import type { Authenticator } from '../authz/users.ts';
 import type { Authorizer } from '../authz/authorizer.ts';
 import type { Channel } from '../api/client.ts';
@@ -26,6 +26,8 @@ export interface AppDeps {
   readonly authorizer: Authorizer;
   readonly executions: ExecutionService;
   readonly registry: RunbookRegistry;
+  /** The registry's publish, review and deprecate routes; without it only the catalog is served. */
+  readonly runbookStore?: RunbookStore;
   readonly audit: AuditStore;
   readonly tail: AuditTail;
   readonly log: Logger;
@@ -131,7 +133,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/api/me', (c) => c.json({ user: c.get('user') }));
-  runbookRoutes(app, guard, deps.registry);
+  runbookRoutes(app, guard, deps.registry, deps.runbookStore);
   executionRoutes(app, guard, deps.executions);
   auditRoutes(app, guard, deps.audit);
   eventRoutes(app, guard, { audit: deps.audit, tail: deps.tail, authorizer: deps.authorizer });

@@ -79,7 +79,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   async function plan(user: User, req: LaunchRequest): Promise<{ plan: Plan; planDigest: string }> {
-    const entry = deps.registry.get(req.runbook, req.version);
+    const entry = await deps.registry.get(req.runbook, req.version);
     const inventory = await deps.inventory.instancesFor(entry.runbook.roleArn, entry.runbook.targets);
     const targets = selectTargets(entry.runbook.name, entry.runbook.targets, inventory, req.targets ?? []);
     return buildPlan({

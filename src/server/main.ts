@@ -4,7 +4,8 @@ import { loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 import { openSigningAuditStore } from '../store/audit-log.ts';
-import { loadRunbookRegistry } from '../store/runbook-registry.ts';
+import { createRunbookStore } from '../store/runbook-registry.ts';
+import { openDatabase } from '../store/db.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
 import { combinedAuthenticator, oidcAuthenticator } from '../authz/oidc.ts';
 import { connectClient } from '../temporal/connect.ts';
@@ -28,7 +29,6 @@ export async function runServer(): Promise<number> {
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
   // Policies first: a server must not start with policies that do not validate.
   const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
-  const registry = await loadRunbookRegistry(config.runbooksDir, { log });
   // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
   const authenticator = combinedAuthenticator(
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),
@@ -37,6 +37,10 @@ export async function runServer(): Promise<number> {
   const audit = await openSigningAuditStore(config, {
     onCheckpointError: (err) => log.error({ err }, 'could not sign a checkpoint of the audit log'),
   });
+  // The runbook registry: only reviewed versions are launched (src/store/runbook-registry.ts).
+  const registryDb = await openDatabase(config.store);
+  const registry = createRunbookStore(registryDb, { audit });
+  if (config.registrySeed) await registry.seed(config.runbooksDir, config.registrySeed, log);
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
@@ -67,6 +71,7 @@ export async function runServer(): Promise<number> {
     authorizer,
     executions,
     registry,
+    runbookStore: registry,
     audit,
     tail,
     log,
@@ -90,12 +95,13 @@ export async function runServer(): Promise<number> {
   const url = `http://${config.api.host}:${port}`;
   boundUrl = url;
   started();
-  log.info({ url, runbooks: registry.list().length }, 'ready');
+  log.info({ url, runbooks: (await registry.list()).length }, 'ready');
   await stopped;
   // Live event streams end first, so closing the server does not wait for their clients.
   tail.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await client.connection.close();
+  await registryDb.destroy();
   await audit.close();
   log.info('stopped');
   return 0;

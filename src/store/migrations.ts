@@ -108,7 +108,62 @@ const auditCheckpoints: Migration = {
   },
 };
 
+/**
+ * The runbook registry (src/store/runbook-registry.ts): published versions, their reviews and
+ * deprecations. All three are append-only: a published version never changes, and its history of
+ * reviews is what an auditor reads.
+ */
+const runbookRegistry: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('runbook_versions')
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('digest', 'text', (c) => c.notNull())
+      .addColumn('runbook', 'text', (c) => c.notNull())
+      .addColumn('yaml', 'text', (c) => c.notNull())
+      .addColumn('author', 'text', (c) => c.notNull())
+      .addColumn('published_at', 'text', (c) => c.notNull())
+      .addColumn('source_path', 'text', (c) => c.notNull())
+      .addColumn('git_commit', 'text')
+      .addColumn('git_clean', 'integer')
+      .addPrimaryKeyConstraint('runbook_versions_pk', ['name', 'version'])
+      .execute();
+    await appendOnly(db, 'runbook_versions', 'mechanic_runbook_versions_append_only');
+
+    await db.schema
+      .createTable('runbook_reviews')
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('reviewer', 'text', (c) => c.notNull())
+      .addColumn('digest', 'text', (c) => c.notNull())
+      .addColumn('decision', 'text', (c) => c.notNull().check(sql`decision in ('approve', 'reject')`))
+      .addColumn('comment', 'text', (c) => c.notNull())
+      .addColumn('reviewed_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('runbook_reviews_pk', ['name', 'version', 'reviewer'])
+      .addForeignKeyConstraint('runbook_reviews_version', ['name', 'version'], 'runbook_versions', ['name', 'version'])
+      .execute();
+    await appendOnly(db, 'runbook_reviews', 'mechanic_runbook_reviews_append_only');
+
+    await db.schema
+      .createTable('runbook_deprecations')
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('deprecated_by', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('deprecated_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('runbook_deprecations_pk', ['name', 'version'])
+      .addForeignKeyConstraint('runbook_deprecations_version', ['name', 'version'], 'runbook_versions', [
+        'name',
+        'version',
+      ])
+      .execute();
+    await appendOnly(db, 'runbook_deprecations', 'mechanic_runbook_deprecations_append_only');
+  },
+};
+
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_audit_log': auditLog,
   '0002_audit_checkpoints': auditCheckpoints,
+  '0003_runbook_registry': runbookRegistry,
 };

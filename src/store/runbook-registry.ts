@@ -1,10 +1,14 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, parseDocument, type YAMLError } from 'yaml';
+import type { Kysely, Selectable } from 'kysely';
 import { parseRunbook, type Runbook } from '../core/runbook.ts';
-import { digestOf } from '../core/canonical.ts';
+import { auditEvent } from '../core/audit-events.ts';
+import { canonicalJson, digestOf } from '../core/canonical.ts';
 import { UserError } from '../core/errors.ts';
 import { describeCharacter, findRefusedCharacter } from '../core/text.ts';
+import type { AuditStore } from './audit-log.ts';
+import type { Database, RunbookDeprecationsTable, RunbookReviewsTable, RunbookVersionsTable } from './schema.ts';
 
 export interface RegisteredRunbook {
   readonly runbook: Runbook;
@@ -20,9 +24,10 @@ export interface InvalidRunbook {
 }
 
 export interface RunbookRegistry {
-  /** The valid runbooks, by name, newest version first. */
-  list(): readonly RegisteredRunbook[];
-  get(name: string, version?: number): RegisteredRunbook;
+  /** The runbooks that can be launched, by name, newest version first. */
+  list(): Promise<readonly RegisteredRunbook[]>;
+  /** A runbook that can be launched: the named version, or the newest one. */
+  get(name: string, version?: number): Promise<RegisteredRunbook>;
   /** The files that were refused, by file name; the valid runbooks are served regardless. */
   invalid(): readonly InvalidRunbook[];
 }
@@ -46,12 +51,21 @@ const invalid = (message: string) => new UserError('RUNBOOK_INVALID', message);
  */
 export async function loadRunbookFile(file: string): Promise<RegisteredRunbook> {
   const source = path.basename(file);
-  const text = await readText(file, source);
+  return parseRunbookText(await readRunbookText(file, source), source);
+}
+
+/**
+ * Parses the text of one runbook file (`source` names it in every error): refused characters,
+ * YAML, the runbook schema. What the server runs on the text a publisher sends.
+ */
+export function parseRunbookText(text: string, source: string): RegisteredRunbook {
+  refuseHiddenCharacters(text, source);
   const runbook = parseRunbook(parseYaml(text, source), source);
   return { runbook, digest: digestOf(runbook), source };
 }
 
-async function readText(file: string, source: string): Promise<string> {
+/** Reads a runbook file's text, refusing what is not a plain, small, UTF-8 file (see loadRunbookFile). */
+export async function readRunbookText(file: string, source = path.basename(file)): Promise<string> {
   let bytes: Buffer;
   try {
     // stat first: a FIFO named x.yaml would block a read forever, a directory fails it with EISDIR.
@@ -75,6 +89,11 @@ async function readText(file: string, source: string): Promise<string> {
   } catch {
     throw invalid(`${source} is not UTF-8 text; save it as UTF-8`);
   }
+  refuseHiddenCharacters(text, source);
+  return text;
+}
+
+function refuseHiddenCharacters(text: string, source: string): void {
   // The file is what reviewers read: a bidi override or zero-width character (Trojan Source) could
   // make it read differently than it runs, so it is refused like the same character in a value.
   const found = findRefusedCharacter(text.replace(/[\t\n\r]/g, ' '));
@@ -85,7 +104,6 @@ async function readText(file: string, source: string): Promise<string> {
         `invisible characters can make a runbook read differently than it runs, so remove it`,
     );
   }
-  return text;
 }
 
 function readFailure(e: unknown): string {
@@ -207,9 +225,9 @@ export function registryOf(
   );
   const invalidFiles = [...refused];
   return {
-    list: () => sorted,
+    list: async () => sorted,
     invalid: () => invalidFiles,
-    get(name, version) {
+    async get(name, version) {
       const versions = sorted.filter((r) => r.runbook.name === name);
       if (versions.length === 0) {
         const names = [...new Set(sorted.map((r) => r.runbook.name))];
@@ -232,6 +250,554 @@ export function registryOf(
         );
       }
       return found;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry in the store: published versions, reviews by a second person, deprecations.
+
+/** pending: waiting for review; approved: may be launched; rejected and deprecated: never again. */
+export type VersionStatus = 'pending' | 'approved' | 'rejected' | 'deprecated';
+
+/** One file a publisher sends: its path (as it names the file in errors and the record) and its text. */
+export interface PublishFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** The repository a publish came from: `git rev-parse HEAD` and whether the working tree was clean. */
+export interface GitSource {
+  readonly commit: string;
+  readonly clean: boolean;
+}
+
+export interface PublishResult {
+  readonly name: string;
+  readonly version: number;
+  readonly digest: string;
+  readonly path: string;
+  /** `unchanged`: the same content was already published as this version (a publish is idempotent). */
+  readonly outcome: 'published' | 'unchanged';
+}
+
+export interface VersionReview {
+  readonly reviewer: string;
+  readonly decision: 'approve' | 'reject';
+  readonly digest: string;
+  readonly comment: string;
+  readonly at: string;
+}
+
+export interface RunbookVersionInfo {
+  readonly name: string;
+  readonly version: number;
+  readonly digest: string;
+  readonly description: string;
+  readonly author: string;
+  readonly publishedAt: string;
+  readonly source: {
+    readonly kind: 'file' | 'git';
+    readonly path: string;
+    readonly commit?: string;
+    readonly clean?: boolean;
+  };
+  readonly status: VersionStatus;
+  readonly reviews: readonly VersionReview[];
+  readonly deprecated?: { readonly by: string; readonly reason: string; readonly at: string };
+  /** When this version last started a run, from the execution index. */
+  readonly lastRunAt?: string;
+}
+
+export interface RunbookVersionDetail extends RunbookVersionInfo {
+  /** The YAML as published. */
+  readonly yaml: string;
+}
+
+export interface ReviewInput {
+  readonly reviewer: string;
+  readonly decision: 'approve' | 'reject';
+  /** The digest the reviewer read; a review of other content than what is published is refused. */
+  readonly digest: string;
+  readonly comment: string;
+}
+
+/** The registry behind the API: launches read it through RunbookRegistry, authors and reviewers change it. */
+export interface RunbookStore extends RunbookRegistry {
+  /**
+   * Publishes every file, all or nothing, in one transaction: a file that does not parse, or a
+   * version already published with other content, leaves the registry as it was.
+   */
+  publish(author: string, files: readonly PublishFile[], git?: GitSource): Promise<PublishResult[]>;
+  review(name: string, version: number, input: ReviewInput): Promise<RunbookVersionInfo>;
+  deprecate(name: string, version: number, input: { by: string; reason: string }): Promise<RunbookVersionInfo>;
+  /** Every version (of one runbook, or all), by name, newest version first, with status and reviews. */
+  versions(name?: string): Promise<RunbookVersionInfo[]>;
+  version(name: string, version: number): Promise<RunbookVersionDetail>;
+  /**
+   * Publishes the runbooks of a folder as `author` and approves them as `reviewer`: the embedded
+   * stack's demo catalog. Files that cannot be published are refused one by one (invalid()).
+   */
+  seed(dir: string, people: { author: string; reviewer: string }, log?: RegistryLog): Promise<void>;
+}
+
+export interface RunbookStoreDeps {
+  /** Where publishes, reviews and deprecations are recorded. */
+  readonly audit: Pick<AuditStore, 'append'>;
+  readonly now?: () => Date;
+}
+
+type VersionRow = Selectable<RunbookVersionsTable>;
+type ReviewRow = Selectable<RunbookReviewsTable>;
+type DeprecationRow = Selectable<RunbookDeprecationsTable>;
+
+const short = (digest: string) => digest.slice(0, 12);
+const ref = (name: string, version: number) => `${name}@${version}`;
+
+function statusOf(reviews: readonly ReviewRow[], deprecation: DeprecationRow | undefined): VersionStatus {
+  if (deprecation) return 'deprecated';
+  // One rejection ends a version: a second reviewer's approval does not outvote the first's objection.
+  if (reviews.some((r) => r.decision === 'reject')) return 'rejected';
+  return reviews.some((r) => r.decision === 'approve') ? 'approved' : 'pending';
+}
+
+function sourceOf(row: VersionRow): RunbookVersionInfo['source'] {
+  return row.git_commit === null
+    ? { kind: 'file', path: row.source_path }
+    : { kind: 'git', path: row.source_path, commit: row.git_commit, clean: Number(row.git_clean) === 1 };
+}
+
+/** Unique-key violations of PostgreSQL and SQLite: someone published the same version at the same moment. */
+function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '23505' || (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+/**
+ * The runbook registry over an open database (see openDatabase). Every change is one transaction;
+ * its audit event is appended right after the commit with an id derived from the change, so a
+ * change whose event was lost (the server died in between) is recorded when it is repeated: a
+ * publish of the same content is idempotent and re-records its event.
+ */
+export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps): RunbookStore {
+  const now = () => (deps.now?.() ?? new Date()).toISOString();
+  let refused: InvalidRunbook[] = [];
+
+  // `q` is the transaction when called inside one: SQLite has one connection, which it holds.
+  async function rowsOf(name?: string, q: Kysely<Database> = db) {
+    let versions = q.selectFrom('runbook_versions').selectAll();
+    let reviews = q.selectFrom('runbook_reviews').selectAll();
+    let deprecations = q.selectFrom('runbook_deprecations').selectAll();
+    if (name !== undefined) {
+      versions = versions.where('name', '=', name);
+      reviews = reviews.where('name', '=', name);
+      deprecations = deprecations.where('name', '=', name);
+    }
+    const v = await versions.execute();
+    const r = await reviews.orderBy('reviewed_at', 'asc').execute();
+    const d = await deprecations.execute();
+    const key = (x: { name: string; version: number }) => ref(x.name, Number(x.version));
+    return v
+      .map((row) => ({
+        row,
+        reviews: r.filter((x) => key(x) === key(row)),
+        deprecation: d.find((x) => key(x) === key(row)),
+      }))
+      .sort((a, b) => a.row.name.localeCompare(b.row.name) || Number(b.row.version) - Number(a.row.version));
+  }
+
+  function infoOf(
+    row: VersionRow,
+    reviews: readonly ReviewRow[],
+    deprecation: DeprecationRow | undefined,
+    lastRunAt?: string,
+  ): RunbookVersionInfo {
+    const runbook = JSON.parse(row.runbook) as { description?: unknown };
+    return {
+      name: row.name,
+      version: Number(row.version),
+      digest: row.digest,
+      description: typeof runbook.description === 'string' ? runbook.description : '',
+      author: row.author,
+      publishedAt: row.published_at,
+      source: sourceOf(row),
+      status: statusOf(reviews, deprecation),
+      reviews: reviews.map((r) => ({
+        reviewer: r.reviewer,
+        decision: r.decision,
+        digest: r.digest,
+        comment: r.comment,
+        at: r.reviewed_at,
+      })),
+      ...(deprecation
+        ? { deprecated: { by: deprecation.deprecated_by, reason: deprecation.reason, at: deprecation.deprecated_at } }
+        : {}),
+      ...(lastRunAt !== undefined ? { lastRunAt } : {}),
+    };
+  }
+
+  async function lastRuns(names: readonly string[]): Promise<Map<string, string>> {
+    if (names.length === 0) return new Map();
+    const rows = await db
+      .selectFrom('executions')
+      .select(['runbook_name', 'runbook_version', (eb) => eb.fn.max('created_at').as('last')])
+      .where('runbook_name', 'in', [...new Set(names)])
+      .groupBy(['runbook_name', 'runbook_version'])
+      .execute();
+    return new Map(rows.map((r) => [ref(r.runbook_name, Number(r.runbook_version)), String(r.last)]));
+  }
+
+  async function one(name: string, version: number, q: Kysely<Database> = db) {
+    const all = await rowsOf(name, q);
+    const found = all.find((x) => Number(x.row.version) === version);
+    if (found) return found;
+    throw new UserError(
+      'RUNBOOK_NOT_FOUND',
+      all.length === 0
+        ? `there is no runbook named "${name}" in the registry; publish it with "mechanic runbook publish <file>"`
+        : `${name} has no version ${version}; its versions are ${all.map((x) => x.row.version).join(', ')}`,
+    );
+  }
+
+  function publishedEvent(row: VersionRow) {
+    const source = sourceOf(row);
+    return auditEvent('runbook.published', {
+      eventId: `runbook:${ref(row.name, Number(row.version))}:published`,
+      executionId: null,
+      actor: row.author,
+      at: row.published_at,
+      data: { name: row.name, version: Number(row.version), digest: row.digest, source },
+    });
+  }
+
+  /**
+   * A launchable version, or the sentence that says why it is not. The stored runbook is hashed
+   * again and compared with the digest its reviewers approved: content changed behind the
+   * registry's back (the tables are append-only, but a database owner can drop the guards) is
+   * refused rather than run.
+   */
+  function launchable(found: { row: VersionRow; reviews: ReviewRow[]; deprecation: DeprecationRow | undefined }) {
+    const { row, reviews, deprecation } = found;
+    const at = ref(row.name, Number(row.version));
+    const status = statusOf(reviews, deprecation);
+    if (status === 'pending') {
+      throw new UserError(
+        'FORBIDDEN',
+        `${at} has not been reviewed yet; an author other than ${row.author} must approve it ("mechanic runbook review ${at} --approve --comment …") before it can be launched`,
+      );
+    }
+    if (status === 'rejected') {
+      const by = reviews.filter((r) => r.decision === 'reject').map((r) => r.reviewer);
+      throw new UserError(
+        'FORBIDDEN',
+        `${at} was rejected in review by ${by.join(', ')} and cannot be launched; publish a fixed version and have it reviewed`,
+      );
+    }
+    if (status === 'deprecated') {
+      throw new UserError(
+        'FORBIDDEN',
+        `${at} is deprecated (${deprecation?.reason ?? 'no reason given'}) and cannot be launched; launch a newer approved version`,
+      );
+    }
+    let stored: unknown;
+    try {
+      stored = JSON.parse(row.runbook);
+    } catch {
+      stored = undefined;
+    }
+    const reviewed = reviews.filter((r) => r.decision === 'approve').map((r) => r.digest);
+    const actual = stored === undefined ? 'unreadable' : digestOf(stored);
+    const mismatch = [row.digest, ...reviewed].find((d) => d !== actual);
+    if (mismatch !== undefined) {
+      throw new UserError(
+        'RUNBOOK_INVALID',
+        `${at} in the registry does not match the digest it was reviewed with (reviewed ${short(mismatch)}, stored content ${short(actual)}), so it is not launched; publish it again as a new version and have it reviewed`,
+      );
+    }
+    return { runbook: parseRunbook(stored, at), digest: row.digest, source: row.source_path };
+  }
+
+  async function append(events: readonly Parameters<AuditStore['append']>[0][]): Promise<void> {
+    for (const e of events) await deps.audit.append(e);
+  }
+
+  return {
+    invalid: () => refused,
+
+    async list() {
+      const out: RegisteredRunbook[] = [];
+      for (const found of await rowsOf()) {
+        if (statusOf(found.reviews, found.deprecation) !== 'approved') continue;
+        try {
+          out.push(launchable(found));
+        } catch (e) {
+          // Only a version whose content no longer matches lands here; get() names the problem.
+          if (!(e instanceof UserError)) throw e;
+        }
+      }
+      return out;
+    },
+
+    async get(name, version) {
+      const all = await rowsOf(name);
+      if (all.length === 0) {
+        const names = [...new Set((await rowsOf()).map((x) => x.row.name))];
+        throw new UserError(
+          'RUNBOOK_NOT_FOUND',
+          `there is no runbook named "${name}"` + (names.length ? `; known runbooks: ${names.join(', ')}` : ''),
+        );
+      }
+      if (version === undefined) {
+        const newest = all.find((x) => statusOf(x.reviews, x.deprecation) === 'approved');
+        if (!newest) {
+          throw new UserError(
+            'FORBIDDEN',
+            `${name} has no approved version to launch (${all.map((x) => `${x.row.version} ${statusOf(x.reviews, x.deprecation)}`).join(', ')}); an author must review one first`,
+          );
+        }
+        return launchable(newest);
+      }
+      return launchable(await one(name, version));
+    },
+
+    async publish(author, files, git) {
+      if (files.length === 0)
+        throw new UserError('USAGE', 'there is nothing to publish: name a runbook file or folder');
+      // Everything is parsed before anything is written.
+      const parsed = files.map((f) => ({ file: f, ...parseRunbookText(f.text, f.path) }));
+      for (const p of parsed) {
+        const twin = parsed.find(
+          (q) => q !== p && q.runbook.name === p.runbook.name && q.runbook.version === p.runbook.version,
+        );
+        if (twin) {
+          throw new UserError(
+            'RUNBOOK_INVALID',
+            `${p.file.path} and ${twin.file.path} both define ${ref(p.runbook.name, p.runbook.version)}; give one of them another version`,
+          );
+        }
+      }
+      const at = now();
+      let written: { result: PublishResult; row: VersionRow }[];
+      try {
+        written = await db.transaction().execute(async (trx) => {
+          const done: { result: PublishResult; row: VersionRow }[] = [];
+          for (const p of parsed) {
+            const { name, version } = p.runbook;
+            const existing = await trx
+              .selectFrom('runbook_versions')
+              .selectAll()
+              .where('name', '=', name)
+              .where('version', '=', version)
+              .executeTakeFirst();
+            const base = { name, version, digest: p.digest, path: p.file.path };
+            if (existing) {
+              if (existing.digest !== p.digest) {
+                // Thrown inside the transaction: the files written before this one are rolled back.
+                throw new UserError(
+                  'RUNBOOK_INVALID',
+                  `${ref(name, version)} is already published with other content (digest ${short(existing.digest)}, ${p.file.path} has ${short(p.digest)}); a published version never changes, so give ${p.file.path} a new version number`,
+                );
+              }
+              done.push({ result: { ...base, outcome: 'unchanged' }, row: existing });
+              continue;
+            }
+            const row: VersionRow = {
+              name,
+              version,
+              digest: p.digest,
+              runbook: canonicalJson(p.runbook),
+              yaml: p.file.text,
+              author,
+              published_at: at,
+              source_path: p.file.path,
+              git_commit: git?.commit ?? null,
+              git_clean: git === undefined ? null : git.clean ? 1 : 0,
+            };
+            await trx.insertInto('runbook_versions').values(row).execute();
+            done.push({ result: { ...base, outcome: 'published' }, row });
+          }
+          return done;
+        });
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+        throw new UserError(
+          'RUNBOOK_INVALID',
+          'someone published one of these versions at the same moment; run the publish again to see which',
+          { cause: e },
+        );
+      }
+      // Repeats record their event too: it carries the stored author and time, so it lands once.
+      await append(written.map((w) => publishedEvent(w.row)));
+      return written.map((w) => w.result);
+    },
+
+    async review(name, version, input) {
+      const comment = input.comment.trim();
+      if (comment.length < 3) {
+        throw new UserError('USAGE', 'say what you reviewed: add --comment "what you checked"');
+      }
+      const at = now();
+      const row = await db.transaction().execute(async (trx) => {
+        const found = await trx
+          .selectFrom('runbook_versions')
+          .selectAll()
+          .where('name', '=', name)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        if (!found) await one(name, version, trx); // throws the sentence that lists the versions
+        const v = found!;
+        const target = ref(name, version);
+        if (v.author === input.reviewer) {
+          throw new UserError(
+            'FORBIDDEN',
+            `${input.reviewer} published ${target} and may not review it; another author must`,
+          );
+        }
+        if (input.digest !== v.digest) {
+          throw new UserError(
+            'APPROVAL_PLAN_MISMATCH',
+            `the review names digest ${short(input.digest)}, but ${target} as published has digest ${short(v.digest)}; read the published version again and review that`,
+          );
+        }
+        const deprecated = await trx
+          .selectFrom('runbook_deprecations')
+          .select('reason')
+          .where('name', '=', name)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        if (deprecated) throw new UserError('FORBIDDEN', `${target} is deprecated and can no longer be reviewed`);
+        const reviews = await trx
+          .selectFrom('runbook_reviews')
+          .selectAll()
+          .where('name', '=', name)
+          .where('version', '=', version)
+          .execute();
+        const mine = reviews.find((r) => r.reviewer === input.reviewer);
+        if (mine) {
+          throw new UserError(
+            'APPROVAL_DUPLICATE',
+            `${input.reviewer} already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${target}; each author reviews a version once`,
+          );
+        }
+        const rejected = reviews.find((r) => r.decision === 'reject');
+        if (rejected) {
+          throw new UserError(
+            'FORBIDDEN',
+            `${target} was already rejected by ${rejected.reviewer}; publish a fixed version and have it reviewed`,
+          );
+        }
+        const review: ReviewRow = {
+          name,
+          version,
+          reviewer: input.reviewer,
+          digest: input.digest,
+          decision: input.decision,
+          comment,
+          reviewed_at: at,
+        };
+        await trx.insertInto('runbook_reviews').values(review).execute();
+        return review;
+      });
+      await append([
+        auditEvent('runbook.reviewed', {
+          eventId: `runbook:${ref(name, version)}:review:${row.reviewer}`,
+          executionId: null,
+          actor: row.reviewer,
+          at: row.reviewed_at,
+          data: { name, version, digest: row.digest, decision: row.decision, comment: row.comment },
+        }),
+      ]);
+      return (await this.versions(name)).find((v) => v.version === version)!;
+    },
+
+    async deprecate(name, version, input) {
+      const reason = input.reason.trim();
+      if (reason.length < 3) throw new UserError('USAGE', 'say why it is deprecated: add --reason "why"');
+      const at = now();
+      const { digest } = await db.transaction().execute(async (trx) => {
+        const found = await trx
+          .selectFrom('runbook_versions')
+          .select('digest')
+          .where('name', '=', name)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        if (!found) await one(name, version, trx);
+        const already = await trx
+          .selectFrom('runbook_deprecations')
+          .selectAll()
+          .where('name', '=', name)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        if (already) {
+          throw new UserError(
+            'USAGE',
+            `${ref(name, version)} is already deprecated (by ${already.deprecated_by}: ${already.reason})`,
+          );
+        }
+        await trx
+          .insertInto('runbook_deprecations')
+          .values({ name, version, deprecated_by: input.by, reason, deprecated_at: at })
+          .execute();
+        return found!;
+      });
+      await append([
+        auditEvent('runbook.deprecated', {
+          eventId: `runbook:${ref(name, version)}:deprecated`,
+          executionId: null,
+          actor: input.by,
+          at,
+          data: { name, version, digest, reason },
+        }),
+      ]);
+      return (await this.versions(name)).find((v) => v.version === version)!;
+    },
+
+    async versions(name) {
+      const all = await rowsOf(name);
+      const runs = await lastRuns(all.map((x) => x.row.name));
+      return all.map((x) => infoOf(x.row, x.reviews, x.deprecation, runs.get(ref(x.row.name, Number(x.row.version)))));
+    },
+
+    async version(name, version) {
+      const found = await one(name, version);
+      const runs = await lastRuns([name]);
+      return {
+        ...infoOf(found.row, found.reviews, found.deprecation, runs.get(ref(name, version))),
+        yaml: found.row.yaml,
+      };
+    },
+
+    async seed(dir, people, log) {
+      let files: string[];
+      try {
+        files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+      } catch {
+        throw new UserError(
+          'CONFIG_INVALID',
+          `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`,
+        );
+      }
+      const problems: InvalidRunbook[] = [];
+      for (const f of files) {
+        try {
+          const text = await readRunbookText(path.join(dir, f), f);
+          const [published] = await this.publish(people.author, [{ path: f, text }]);
+          const info = (await this.versions(published!.name)).find((v) => v.version === published!.version)!;
+          if (info.status === 'pending' && info.author === people.author) {
+            await this.review(info.name, info.version, {
+              reviewer: people.reviewer,
+              decision: 'approve',
+              digest: info.digest,
+              comment: 'example runbook, seeded by the embedded stack',
+            });
+          }
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e;
+          problems.push({ file: f, error: e.message });
+          log?.warn({ file: f, error: e.message }, 'runbook file not seeded');
+        }
+      }
+      refused = problems;
     },
   };
 }

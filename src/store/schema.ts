@@ -53,8 +53,55 @@ export interface AuditCheckpointsTable {
   recorded_at: AppendOnly<string>;
 }
 
+/**
+ * One published runbook version: what was published, by whom, from where. A version never
+ * changes once published (append-only, like the audit log).
+ */
+export interface RunbookVersionsTable {
+  name: AppendOnly<string>;
+  version: AppendOnly<number>;
+  /** sha256 of the validated runbook's canonical JSON: what a plan pins and a review approves. */
+  digest: AppendOnly<string>;
+  /** canonicalJson(validated runbook): what runs. */
+  runbook: AppendOnly<string>;
+  /** The YAML as published: what reviewers read and `runbook diff` compares. */
+  yaml: AppendOnly<string>;
+  author: AppendOnly<string>;
+  published_at: AppendOnly<string>;
+  /** The file's path as published (relative to the repository root when published from git). */
+  source_path: AppendOnly<string>;
+  /** `git rev-parse HEAD` of the repository it was published from, or null. */
+  git_commit: AppendOnly<string | null>;
+  /** 1 when the working tree was clean at publish time, 0 when not, null without git. */
+  git_clean: AppendOnly<number | null>;
+}
+
+/** One review of one version by one reviewer; append-only. */
+export interface RunbookReviewsTable {
+  name: AppendOnly<string>;
+  version: AppendOnly<number>;
+  reviewer: AppendOnly<string>;
+  /** The digest the reviewer saw; it must equal the version's. */
+  digest: AppendOnly<string>;
+  decision: AppendOnly<'approve' | 'reject'>;
+  comment: AppendOnly<string>;
+  reviewed_at: AppendOnly<string>;
+}
+
+/** A version withdrawn from launching; append-only, at most one per version. */
+export interface RunbookDeprecationsTable {
+  name: AppendOnly<string>;
+  version: AppendOnly<number>;
+  deprecated_by: AppendOnly<string>;
+  reason: AppendOnly<string>;
+  deprecated_at: AppendOnly<string>;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   executions: ExecutionsTable;
   audit_checkpoints: AuditCheckpointsTable;
+  runbook_versions: RunbookVersionsTable;
+  runbook_reviews: RunbookReviewsTable;
+  runbook_deprecations: RunbookDeprecationsTable;
 }

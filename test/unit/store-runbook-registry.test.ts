@@ -67,8 +67,8 @@ describe('the broken-runbook corpus', () => {
   test('the valid runbook is served and every broken file is listed with its sentence, logged once', async () => {
     const logged: InvalidRunbook[] = [];
     const registry = await loadRunbookRegistry(CORPUS, { log: { warn: (fields) => logged.push(fields) } });
-    expect(registry.list().map((r) => r.source)).toEqual(['valid.yaml']);
-    expect(registry.get('corpus-valid').runbook.parameters).toMatchObject({ service: { default: 'web' } });
+    expect((await registry.list()).map((r) => r.source)).toEqual(['valid.yaml']);
+    expect((await registry.get('corpus-valid')).runbook.parameters).toMatchObject({ service: { default: 'web' } });
     expect(Object.fromEntries(registry.invalid().map((i) => [i.file, i.error]))).toEqual(EXPECTED);
     expect(logged).toEqual(registry.invalid());
   });
@@ -109,7 +109,7 @@ describe('files the corpus cannot hold', () => {
   test('a link to nothing (an editor lock file, say) is refused by name', async () => {
     symlinkSync('nowhere.yaml', path.join(fresh(), '.#valid.yaml'));
     const registry = await loadRunbookRegistry(dir);
-    expect(registry.list().map((r) => r.source)).toEqual(['valid.yaml']);
+    expect((await registry.list()).map((r) => r.source)).toEqual(['valid.yaml']);
     expect(registry.invalid()).toEqual([
       {
         file: '.#valid.yaml',
@@ -142,7 +142,7 @@ describe('files the corpus cannot hold', () => {
     const text = `\ufeff${readFileSync(path.join(CORPUS, 'valid.yaml'), 'utf8')}`;
     writeFileSync(path.join(fresh(), 'valid.yaml'), text);
     const registry = await loadRunbookRegistry(dir);
-    expect({ valid: registry.list().length, invalid: registry.invalid() }).toEqual({ valid: 1, invalid: [] });
+    expect({ valid: (await registry.list()).length, invalid: registry.invalid() }).toEqual({ valid: 1, invalid: [] });
   });
 
   test('a folder that cannot be read is still a configuration error', async () => {
