@@ -26,7 +26,8 @@ const EnvSchema = z.object({
       .regex(/^[^,\s]+,[^,\s]+$/, 'must be "author,reviewer", two user ids')
       .refine((v) => v.split(',')[0] !== v.split(',')[1], 'must name two different users')
       .optional(),
-  ),  MECHANIC_API_HOST: z.string().default('127.0.0.1'),
+  ),
+  MECHANIC_API_HOST: z.string().default('127.0.0.1'),
   MECHANIC_API_PORT: port.default(8787),
   /** The API the CLI talks to; defaults to the embedded stack's. */
   MECHANIC_API_URL: optional,
