@@ -157,3 +157,61 @@ export function formatRunbooks(
   }
   return out.join('\n');
 }
+
+/**
+ * `mechanic plan`: everything a run of this plan would do, in full — per step, the instances it
+ * runs on and the exact script; the role, region and the session policy its credentials carry;
+ * how long they live; the approval it waits for — and the digest approvers would vote on.
+ */
+export function formatPlanDetail(plan: Plan, planDigest: string): string {
+  const rb = plan.runbook as Plan['runbook'] & {
+    risk?: string;
+    owners?: readonly string[];
+    approvalGroups?: readonly string[];
+  };
+  const minutes = (s: number) => `${Math.round(s / 60)} min`;
+  const targets = plan.targets.map((x) => `${x.name ? t(x.name).padEnd(12) : ''.padEnd(12)} ${t(x.instanceId)}`);
+  const steps = (list: Plan['steps'], label: string) =>
+    list.flatMap((s, i) => [
+      '',
+      `${label} ${i + 1} of ${list.length}: ${t(s.name)} — times out after ${s.timeoutSeconds} s, runs on ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}:`,
+      ...targets.map((x) => `    ${x}`),
+      '  script, as it will run (parameters already quoted):',
+      ...neutralize(s.script, { multiline: true })
+        .trimEnd()
+        .split('\n')
+        .map((l) => `    | ${l}`),
+    ]);
+  let policy = plan.sessionPolicy;
+  try {
+    policy = JSON.stringify(JSON.parse(plan.sessionPolicy), null, 2);
+  } catch {
+    // Shown as it is: the digest below covers it either way.
+  }
+  return [
+    `runbook    ${t(rb.name)} v${rb.version} (runbook digest ${t(rb.digest.slice(0, 12))})` +
+      (rb.risk ? ` · risk ${t(rb.risk)}` : '') +
+      (rb.owners?.length ? ` · owners ${rb.owners.map(t).join(', ')}` : ''),
+    `requester  ${t(plan.requester)} — "${t(plan.reason)}"`,
+    `params     ${
+      Object.entries(plan.params)
+        .map(([k, v]) => `${t(k)}=${t(JSON.stringify(v))}`)
+        .join(' ') || '(none)'
+    }`,
+    `role       ${t(plan.roleArn)} in ${t(plan.region)}`,
+    `lifetime   credentials last at most ${minutes(plan.budgetSeconds)} (${plan.budgetSeconds} s), issued only after approval`,
+    `approval   ${plan.approval.required} approval(s) within ${minutes(plan.approval.expiresAfterSeconds)}` +
+      (rb.approvalGroups?.length ? ` from members of ${rb.approvalGroups.map(t).join(', ')}` : '') +
+      '; the requester never counts',
+    `targets    ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}`,
+    ...steps(plan.steps, 'step'),
+    ...(plan.onFailure.length ? steps(plan.onFailure, 'if a step fails, step') : []),
+    '',
+    'session policy (the most these credentials may do):',
+    ...neutralize(policy, { multiline: true })
+      .split('\n')
+      .map((l) => `    ${l}`),
+    '',
+    `plan digest ${t(planDigest)}`,
+  ].join('\n');
+}

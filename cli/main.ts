@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   bundle: () => import('./commands/bundle.ts'),
   tui: () => import('./commands/tui.ts'),
   policy: () => import('./commands/policy.ts'),
+  runbook: () => import('./commands/runbook.ts'),
+  plan: () => import('./commands/plan.ts'),
   login: () => import('./commands/login.ts'),
   logout: () => import('./commands/login.ts').then((m) => ({ run: m.logout })),
   whoami: () => import('./commands/login.ts').then((m) => ({ run: m.whoami })),
@@ -41,12 +43,18 @@ Embedded stack
 Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic runbooks                              list the runbooks you can launch
   mechanic launch <runbook> --param k=v --reason "why" [--target id] [--dry-run]
+  mechanic plan <runbook> --param k=v [--target id]   exactly what a launch would run, and its digest;
+                                                 starts nothing
   mechanic approve <execution> [--comment text] [--yes | --digest <prefix>]   shows the plan, then asks
   mechanic reject <execution> --comment "why" [--yes | --digest <prefix>]
   mechanic cancel <execution> --reason "why"     stop it, waiting or running
   mechanic status <execution> [--wait]          --wait follows the run's live events to its end
   mechanic list [--status running]
   mechanic audit list [--execution id] | mechanic audit verify | mechanic audit key
+
+Author runbooks (offline)
+  mechanic runbook lint <file-or-folder>… [--json]   every problem as file:line:column, sentence and rule
+  mechanic runbook schema [--out file]               the runbook JSON Schema, for editors
 
 Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
