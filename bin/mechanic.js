@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // mechanic runs its TypeScript sources directly through tsx's loader: one source of truth,
-// no build step between an edit and the command that runs it.
-import { register } from 'tsx/esm/api';
+// no build step between an edit and the command that runs it. The one exception is the TUI's
+// start-up (see fastTui below): a person waits for its first frame.
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // The AWS SDK is pinned to a release that supports Node 20 (see package.json); its warning that
 // later releases will not would otherwise interleave with every command's one-line errors.
@@ -11,5 +16,75 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // parts and the Temporal server inherit this from the process that starts them.
 process.umask(0o077);
 
-register();
-await import('../cli/main.ts');
+/** Must equal CACHE_FORMAT in cli/tui/bundle-cache.ts, which writes what this reads. */
+const CACHE_FORMAT = 1;
+
+/**
+ * The TUI's arguments when this command line opens the TUI (as cli/main.ts routes it), else undefined.
+ * @param {string[]} argv
+ * @returns {string[] | undefined}
+ */
+function tuiArgs(argv) {
+  if (argv[0] === 'tui') return argv.slice(1);
+  const noCommand = argv.length === 0 || argv[0] === '--as' || argv[0]?.startsWith('--as=') === true;
+  return noCommand && process.stdout.isTTY && process.stdin.isTTY ? argv : undefined;
+}
+
+/**
+ * A file or directory this user owns and nobody else may write: the only kind code is loaded from.
+ * @param {string} file
+ */
+function ownedOnly(file) {
+  const s = statSync(file);
+  return (process.getuid === undefined || s.uid === process.getuid()) && (s.mode & 0o022) === 0;
+}
+
+/**
+ * The compiled TUI (cli/tui/bundle-cache.ts), when its cache is fresh: built from exactly the
+ * files it was built from (same content hash, same Node) and owned by this user alone. Anything
+ * else, including any error while checking, means "run from sources"; the TUI then rebuilds it.
+ * @returns {Promise<{ main(argv: string[]): Promise<number> } | undefined>}
+ */
+async function fastTui() {
+  if (process.env.MECHANIC_TUI_CACHE === 'off') return undefined;
+  try {
+    const root = realpathSync(fileURLToPath(new URL('../', import.meta.url)));
+    const xdg = process.env.XDG_CACHE_HOME;
+    const base =
+      xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(process.env.HOME ?? os.homedir(), '.cache');
+    const dir = path.join(base, 'mechanic', 'tui', createHash('sha256').update(root).digest('hex').slice(0, 16));
+    const manifestFile = path.join(dir, 'manifest.json');
+    if (!ownedOnly(dir) || !ownedOnly(manifestFile)) return undefined;
+    /** @type {{ format?: unknown; node?: unknown; inputs?: unknown; digest?: unknown; bundle?: unknown }} */
+    const manifest = /** @type {unknown} */ (JSON.parse(readFileSync(manifestFile, 'utf8'))) ?? {};
+    if (manifest.format !== CACHE_FORMAT || manifest.node !== process.version) return undefined;
+    if (typeof manifest.bundle !== 'string' || !/^tui-[0-9a-f]{16}\.mjs$/.test(manifest.bundle)) return undefined;
+    const h = createHash('sha256').update(`mechanic-tui/${CACHE_FORMAT}\n${process.version}\n`);
+    if (!Array.isArray(manifest.inputs)) return undefined;
+    for (const rel of /** @type {unknown[]} */ (manifest.inputs)) {
+      if (typeof rel !== 'string') return undefined;
+      h.update(`${rel}\n`);
+      h.update(readFileSync(`${root}${path.sep}${rel}`));
+      h.update('\n');
+    }
+    if (h.digest('hex') !== manifest.digest) return undefined;
+    const bundle = path.join(dir, manifest.bundle);
+    if (!ownedOnly(bundle)) return undefined;
+    /** @type {unknown} */
+    const compiled = await import(pathToFileURL(bundle).href);
+    return /** @type {{ main(argv: string[]): Promise<number> }} */ (compiled);
+  } catch {
+    // No cache yet, a file gone, a half-copied cache: the sources are always there to run.
+    return undefined;
+  }
+}
+
+const args = tuiArgs(process.argv.slice(2));
+const tui = args && (await fastTui());
+if (args && tui) {
+  process.exitCode = await tui.main(args);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../cli/main.ts');
+}

@@ -4,6 +4,7 @@ import { UserError } from '../../src/core/errors.ts';
 import { readUsersFile } from '../../src/authz/users.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
+import { COMPILED } from '../tui/build-info.ts';
 import type { DemoUser } from '../tui/UserPicker.tsx';
 
 const USAGE = 'mechanic [tui] [--as user]';
@@ -25,6 +26,9 @@ export interface TuiOptions {
    */
   readonly until?: Promise<unknown>;
 }
+
+/** How long after the first frame a TUI started from sources rebuilds the compiled cache. */
+const REFRESH_DELAY_MS = 1_000;
 
 const ENTER_ALT = '\u001b[?1049h';
 const LEAVE_ALT = '\u001b[?1049l\u001b[?25h';
@@ -98,7 +102,14 @@ export async function openTui(config: Config, options: TuiOptions = {}): Promise
     // left stale rows in some terminals; ink wraps each frame in synchronized output where supported.
     // 60 frames a second at most: a key press while events stream waits at most ~16 ms for its frame.
     shown = render(createElement(App, { api }), { exitOnCtrlC: true, patchConsole: true, maxFps: 60 });
+    // Started from sources: the cache was missing or stale. Rebuild it once the screen is up, so
+    // the next start is fast (cli/tui/bundle-cache.ts); the build runs in esbuild's own process.
+    const stopRefresh =
+      COMPILED || process.env['MECHANIC_TUI_CACHE'] === 'off'
+        ? undefined
+        : (await import('../tui/bundle-cache.ts')).refreshTuiCacheLater(REFRESH_DELAY_MS);
     await shown.waitUntilExit();
+    stopRefresh?.();
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
