@@ -1,7 +1,5 @@
-import { useMemo } from 'react';
-import { Box, Text, useInput } from 'ink';
-import { Scroller, scrollKey } from './Scroller.tsx';
-import { useLatest } from './use-latest.ts';
+import { Box, Text } from 'ink';
+import { Scroller } from './Scroller.tsx';
 import type { PlanLine } from './plan-lines.ts';
 import { inertLines } from './text.ts';
 
@@ -14,47 +12,47 @@ export interface InstanceOutput {
   readonly stderr: string;
 }
 
-/** One instance's output of one step, scrollable, every control character neutralised. */
+/** An instance's output as lines: stdout, then stderr if any, every control character neutralised. */
+export function outputLines(output: InstanceOutput): PlanLine[] {
+  const out: PlanLine[] = [{ text: 'stdout', style: 'title' }];
+  out.push(
+    ...(output.stdout
+      ? inertLines(output.stdout).map((text) => ({ text }))
+      : [{ text: '(empty)', style: 'dim' as const }]),
+  );
+  if (output.stderr)
+    out.push({ text: 'stderr', style: 'title' }, ...inertLines(output.stderr).map((text) => ({ text })));
+  return out;
+}
+
+/** How many rows of output the pane shows at `height` (its title takes one). */
+export function outputPaneRows(height: number): number {
+  return Math.max(2, height - 1);
+}
+
+/**
+ * One instance's output of one step, scrolled to `top`. It has no keys of its own: the run view
+ * owns the keyboard and scrolls or closes it, so one key press is never seen by both.
+ */
 export function OutputPane({
   output,
+  lines,
+  top,
   width,
   height,
-  active,
-  onClose,
 }: {
   readonly output: InstanceOutput;
+  readonly lines: readonly PlanLine[];
+  readonly top: number;
   readonly width: number;
   readonly height: number;
-  readonly active: boolean;
-  readonly onClose: () => void;
 }) {
-  const lines = useMemo((): PlanLine[] => {
-    const out: PlanLine[] = [{ text: 'stdout', style: 'title' }];
-    out.push(
-      ...(output.stdout
-        ? inertLines(output.stdout).map((text) => ({ text }))
-        : [{ text: '(empty)', style: 'dim' as const }]),
-    );
-    if (output.stderr)
-      out.push({ text: 'stderr', style: 'title' }, ...inertLines(output.stderr).map((text) => ({ text })));
-    return out;
-  }, [output]);
-  const [top, getTop, setTop] = useLatest(0);
-  const paneHeight = Math.max(2, height - 1);
-  useInput(
-    (input, key) => {
-      if (key.escape || input === 'q' || key.return) return onClose();
-      const next = scrollKey(getTop(), lines.length, paneHeight, input, key);
-      if (next !== undefined) setTop(next);
-    },
-    { isActive: active },
-  );
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text bold wrap="truncate-end">
         Output of {output.step} on {output.instance}: {output.status} (exit {output.responseCode})
       </Text>
-      <Scroller lines={lines} top={top} height={paneHeight} width={width} />
+      <Scroller lines={lines} top={top} height={outputPaneRows(height)} width={width} />
     </Box>
   );
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text, useInput, type Key } from 'ink';
 import type { ApiClient } from '../../src/api/client.ts';
 import type { AuditRecordInfo } from '../../src/api/schemas.ts';
 import { humanTextProblem } from '../../src/core/text.ts';
@@ -8,7 +8,7 @@ import { useLatest } from './use-latest.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { useFollow, type Link } from './follow.ts';
 import { Notice } from './Notice.tsx';
-import { OutputPane, type InstanceOutput } from './OutputPane.tsx';
+import { OutputPane, outputLines, outputPaneRows, type InstanceOutput } from './OutputPane.tsx';
 import { planLines } from './plan-lines.ts';
 import { ProgressBar } from './ProgressBar.tsx';
 import { cancelRight, isFinal, stepTimes, viewFromRecords, voteRight } from './run-model.ts';
@@ -64,9 +64,10 @@ export function RunView(props: RunViewProps) {
       : undefined,
   );
   const [cursor, getCursor, setCursor] = useLatest(0);
-  const [output, setOutput] = useState<InstanceOutput | undefined>();
+  const [output, getOutput, setOutput] = useLatest<InstanceOutput | undefined>(undefined);
+  const [outputTop, getOutputTop, setOutputTop] = useLatest(0);
   const [dialog, getDialog, setDialog] = useLatest<Dialog | undefined>(undefined);
-  const [showPlan, setShowPlan] = useState(false);
+  const [showPlan, getShowPlan, setShowPlan] = useLatest(false);
   const [planTop, getPlanTop, setPlanTop] = useLatest(0);
   const [busy, setBusy] = useState(false);
   const [, setTick] = useState(0);
@@ -209,73 +210,87 @@ export function RunView(props: RunViewProps) {
 
   const lines = useMemo(() => (view ? planLines(view.plan, view.planDigest) : []), [view?.planDigest]);
 
-  useInput(
-    (input, key) => {
-      if (busy) return;
-      const dialog = getDialog();
-      const at = Math.min(getCursor(), Math.max(0, rows.length - 1));
-      const planTop = getPlanTop();
-      if (dialog) {
-        if (key.escape) return setDialog(undefined);
-        if (key.return) return send(dialog);
-        if (dialog.kind === 'vote' && (key.upArrow || key.downArrow || key.pageUp || key.pageDown)) {
-          const next = scrollKey(dialog.top, lines.length, Math.max(3, height - 9), '', key);
-          if (next !== undefined) setDialog({ ...dialog, top: next });
-          return;
-        }
-        const field = dialog.kind === 'cancel' ? dialog.reason : dialog.comment;
-        const next = editText(field, input, key, COMMENT_MAX + 1);
-        if (next === undefined) return;
-        setDialog(dialog.kind === 'cancel' ? { ...dialog, reason: next } : { ...dialog, comment: next });
+  const shownOutput = useMemo(() => (output ? outputLines(output) : []), [output]);
+  // One owner for every key of this screen and the panes it opens (output, plan, dialogs): a single
+  // handler, reading the newest state, that never changes identity. With a handler per pane, a q
+  // that closed the output pane could also reach the run view (both were subscribed while ink
+  // swapped them) and back out of it too; and a key right behind another acted on stale state.
+  const onKey = useRef<(input: string, key: Key) => void>(() => undefined);
+  onKey.current = (input, key) => {
+    if (busy) return;
+    const output = getOutput();
+    if (output) {
+      if (key.escape || input === 'q' || key.return) {
+        setOutputTop(0);
+        return setOutput(undefined);
+      }
+      const next = scrollKey(getOutputTop(), outputLines(output).length, outputPaneRows(height), input, key);
+      if (next !== undefined) setOutputTop(next);
+      return;
+    }
+    const dialog = getDialog();
+    const at = Math.min(getCursor(), Math.max(0, rows.length - 1));
+    const planTop = getPlanTop();
+    if (dialog) {
+      if (key.escape) return setDialog(undefined);
+      if (key.return) return send(dialog);
+      if (dialog.kind === 'vote' && (key.upArrow || key.downArrow || key.pageUp || key.pageDown)) {
+        const next = scrollKey(dialog.top, lines.length, Math.max(3, height - 9), '', key);
+        if (next !== undefined) setDialog({ ...dialog, top: next });
         return;
       }
-      if (showPlan) {
-        if (key.escape || input === 'q' || input === 'p') return setShowPlan(false);
-        const next = scrollKey(planTop, lines.length, height - 2, input, key);
-        if (next !== undefined) setPlanTop(next);
-        return;
+      const field = dialog.kind === 'cancel' ? dialog.reason : dialog.comment;
+      const next = editText(field, input, key, COMMENT_MAX + 1);
+      if (next === undefined) return;
+      setDialog(dialog.kind === 'cancel' ? { ...dialog, reason: next } : { ...dialog, comment: next });
+      return;
+    }
+    if (getShowPlan()) {
+      if (key.escape || input === 'q' || input === 'p') return setShowPlan(false);
+      const next = scrollKey(planTop, lines.length, height - 2, input, key);
+      if (next !== undefined) setPlanTop(next);
+      return;
+    }
+    if (key.escape || input === 'q') return onBack();
+    if (input === 'r') return setReloads((n) => n + 1);
+    if (!view) return;
+    if (key.upArrow || input === 'k') return setCursor(Math.max(0, at - 1));
+    if (key.downArrow || input === 'j') return setCursor(Math.min(rows.length - 1, at + 1));
+    if (input === 'p') return setShowPlan(true);
+    if (input === 'a' || input === 'x') {
+      const right = voteRight(view, me);
+      if (!right.can) return setProblem({ code: 'NO', tone: 'info', message: `you cannot vote: ${right.why}` });
+      return setDialog({ kind: 'vote', decision: input === 'a' ? 'approve' : 'reject', comment: '', top: 0 });
+    }
+    if (input === 'c') {
+      const right = cancelRight(view, me);
+      if (!right.can) return setProblem({ code: 'NO', tone: 'info', message: `you cannot cancel it: ${right.why}` });
+      return setDialog({ kind: 'cancel', reason: '' });
+    }
+    if (key.return || input === 'o') {
+      const row = rows[at];
+      if (row?.kind !== 'instance') return;
+      const step = view.steps[row.index];
+      const result = step?.instances.find((i) => i.instanceId === row.instanceId);
+      if (!step || !result) {
+        return setProblem({ code: 'NO', tone: 'info', message: 'this instance has no output yet' });
       }
-      if (key.escape || input === 'q') return onBack();
-      if (input === 'r') return setReloads((n) => n + 1);
-      if (!view) return;
-      if (key.upArrow || input === 'k') return setCursor(Math.max(0, at - 1));
-      if (key.downArrow || input === 'j') return setCursor(Math.min(rows.length - 1, at + 1));
-      if (input === 'p') return setShowPlan(true);
-      if (input === 'a' || input === 'x') {
-        const right = voteRight(view, me);
-        if (!right.can) return setProblem({ code: 'NO', tone: 'info', message: `you cannot vote: ${right.why}` });
-        return setDialog({ kind: 'vote', decision: input === 'a' ? 'approve' : 'reject', comment: '', top: 0 });
-      }
-      if (input === 'c') {
-        const right = cancelRight(view, me);
-        if (!right.can) return setProblem({ code: 'NO', tone: 'info', message: `you cannot cancel it: ${right.why}` });
-        return setDialog({ kind: 'cancel', reason: '' });
-      }
-      if (key.return || input === 'o') {
-        const row = rows[at];
-        if (row?.kind !== 'instance') return;
-        const step = view.steps[row.index];
-        const result = step?.instances.find((i) => i.instanceId === row.instanceId);
-        if (!step || !result) {
-          return setProblem({ code: 'NO', tone: 'info', message: 'this instance has no output yet' });
-        }
-        setOutput({
-          step: inert(step.name),
-          instance: targetName(view, row.instanceId),
-          status: result.status,
-          responseCode: result.responseCode,
-          stdout: result.stdout,
-          stderr: result.stderr,
-        });
-      }
-    },
-    { isActive: active && !output },
-  );
+      setOutputTop(0);
+      setOutput({
+        step: inert(step.name),
+        instance: targetName(view, row.instanceId),
+        status: result.status,
+        responseCode: result.responseCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+      });
+    }
+  };
+  const handleKey = useCallback((input: string, key: Key) => onKey.current(input, key), []);
+  useInput(handleKey, { isActive: active });
 
   if (output) {
-    return (
-      <OutputPane output={output} width={width} height={height} active={active} onClose={() => setOutput(undefined)} />
-    );
+    return <OutputPane output={output} lines={shownOutput} top={outputTop} width={width} height={height} />;
   }
   if (!view) {
     return (

@@ -187,6 +187,39 @@ describe('live run', () => {
     await until(r.lastFrame, (x) => x.includes('Running'));
   });
 
+  test('one key has one owner: a q that lands while the output pane opens or closes never also backs out of the run', async () => {
+    const { r, api, plan, back } = setup();
+    await until(r.lastFrame, (x) => x.includes('Waiting'));
+    api.emit(record('execution.running', plan.executionId, { approvedBy: ['bob'] }));
+    api.emit(record('step.started', plan.executionId, { ...step(0, 'install'), commandId: 'cmd-0' }));
+    api.emit(instance(0, 'install', TARGETS[0]!, 'installed v1.2.3\n'));
+    await until(r.lastFrame, (x) => x.includes('Success (exit 0)'));
+    await press(r, KEY.down);
+    // Enter and q in one burst (a loaded machine delivers them before the screen changes): the
+    // pane opens and that q closes it; the run view never sees it.
+    r.stdin.write(KEY.enter);
+    r.stdin.write('q');
+    await tick(50);
+    await until(r.lastFrame, (x) => x.includes('Running') && !x.includes('Output of'));
+    expect(back.n).toBe(0);
+    // The q that closes a pane, with the next key right behind it: only the second q backs out.
+    await press(r, KEY.enter);
+    await until(r.lastFrame, (x) => x.includes('Output of install on web-1'));
+    r.stdin.write('q');
+    r.stdin.write('j');
+    await tick(50);
+    await until(r.lastFrame, (x) => x.includes('Running') && !x.includes('Output of'));
+    expect(back.n).toBe(0);
+    // The plan overlay too: p and q in one burst open and close it.
+    r.stdin.write('p');
+    r.stdin.write('q');
+    await tick(50);
+    await until(r.lastFrame, (x) => x.includes('Running') && !x.includes('Plan of'));
+    expect(back.n).toBe(0);
+    await press(r, 'q');
+    expect(back.n).toBe(1);
+  });
+
   test('cancel asks for a reason, then sends it', async () => {
     const { r, api } = setup();
     await until(r.lastFrame, (x) => x.includes('Waiting'));
