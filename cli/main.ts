@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   worker: () => import('./commands/worker.ts'),
   server: () => import('./commands/server.ts'),
   devfleet: () => import('./commands/devfleet.ts'),
+  idp: () => import('./commands/idp.ts'),
   'temporal-cli': () => import('./commands/temporal-cli.ts'),
   bundle: () => import('./commands/bundle.ts'),
   tui: () => import('./commands/tui.ts'),
@@ -58,6 +59,7 @@ Author runbooks (offline)
 
 Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
+  mechanic idp                       the embedded stack's development sign-in provider (mechanic dev starts it)
   mechanic temporal-cli              find or build the Temporal CLI and print its path
   mechanic bundle [--out file]       pre-build the workflow code for production workers
 

@@ -59,9 +59,11 @@ mechanic is running.
   API            ${info.apiUrl}
   Temporal       ${info.temporalAddress}${info.temporalUiUrl ? `   Web UI ${info.temporalUiUrl}` : ''}
   devfleet       ${info.devfleetEndpoint}   (web-1, web-2, db-1)
+  sign-in        ${info.idpIssuer ?? 'not running'}   (OpenID provider; the demo users' password is in ${path.join(stack.home, 'idp', 'password')})
   state and logs ${stack.home}
 
 Demo users: alice (operator; approves other people's changes), bob and carol (approvers), dave (auditor).
+--as <user> signs that user in at the provider and sends its token, verified like any OIDC token.
 In another terminal, try:
   npx mechanic runbooks --as alice
   npx mechanic launch deploy-web --param release=v1.4.2 --reason "ship the login fix" --as alice

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../src/config.ts';
 import { UserError } from '../../src/core/errors.ts';
 import {
@@ -11,6 +12,8 @@ import {
   saveSession,
 } from '../../src/authz/credentials.ts';
 import { CLI_CLIENT_ID, approveDeviceCode } from '../../src/authz/dev-idp.ts';
+import { idpPasswordFile } from '../../src/embedded/idp.ts';
+import { readStack } from '../../src/embedded/stack-file.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
 
@@ -21,16 +24,40 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-/** The issuer and client: flags first, then MECHANIC_OIDC_ISSUER / MECHANIC_OIDC_AUDIENCE. */
-function target(values: { issuer?: string | undefined; 'client-id'?: string | undefined }, usage: string) {
-  const oidc = loadConfig().authz.oidc;
-  const issuer = values.issuer ?? oidc?.issuer;
+/**
+ * The issuer and client: flags first, then MECHANIC_OIDC_ISSUER / MECHANIC_OIDC_AUDIENCE, then the
+ * embedded stack's development provider when one runs from MECHANIC_HOME.
+ */
+async function target(values: { issuer?: string | undefined; 'client-id'?: string | undefined }, usage: string) {
+  const config = loadConfig();
+  const oidc = config.authz.oidc;
+  const issuer = values.issuer ?? oidc?.issuer ?? (await readStack(config.home))?.idpIssuer;
   if (!issuer)
     throw new UserError(
       'USAGE',
       `name the identity provider with --issuer <url> or MECHANIC_OIDC_ISSUER; usage: ${usage}`,
     );
   return { issuer, clientId: values['client-id'] ?? oidc?.audience ?? CLI_CLIENT_ID };
+}
+
+/**
+ * The embedded stack's provider password, for `login --as`: only for a provider on this machine, and
+ * only for the owner of the stack's home (the file is owner-only).
+ */
+async function devPassword(issuer: string): Promise<string> {
+  if (!['127.0.0.1', '[::1]', 'localhost'].includes(new URL(issuer).hostname)) {
+    throw new UserError('USAGE', `--as signs in only at a development provider on this machine, not at ${issuer}`);
+  }
+  const file = idpPasswordFile(loadConfig());
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new UserError(
+      'USAGE',
+      `--as needs the embedded stack's sign-in provider, and ${file} is missing; start the stack with "mechanic dev"`,
+    );
+  }
 }
 
 /**
@@ -42,13 +69,13 @@ export async function run(argv: string[]): Promise<number> {
   const usage = 'mechanic login [--issuer url] [--client-id id] [--as demo-user]';
   const { values, positionals } = parse(argv, OPTIONS, usage);
   if (positionals.length > 0) throw new UserError('USAGE', `login takes no arguments; usage: ${usage}`);
-  const { issuer, clientId } = target(values, usage);
+  const { issuer, clientId } = await target(values, usage);
   const session = await deviceLogin({
     issuer,
     clientId,
     prompt: async (p) => {
       if (values.as !== undefined) {
-        await approveDeviceCode(p.verificationUriComplete ?? p.verificationUri, values.as);
+        await approveDeviceCode(p.verificationUriComplete ?? p.verificationUri, values.as, await devPassword(issuer));
         return;
       }
       out.info(`To sign in, open ${p.verificationUri} and enter the code ${p.userCode}`);
@@ -68,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
 export async function logout(argv: string[]): Promise<number> {
   const usage = 'mechanic logout [--issuer url]';
   const { values } = parse(argv, OPTIONS, usage);
-  const { issuer } = target(values, usage);
+  const { issuer } = await target(values, usage);
   const session = await forgetSession(credentialsFile(), issuer);
   if (!session) {
     out.line(`not signed in to ${issuer}`);
@@ -87,7 +114,7 @@ export async function logout(argv: string[]): Promise<number> {
 export async function whoami(argv: string[]): Promise<number> {
   const usage = 'mechanic whoami [--issuer url] [--json]';
   const { values } = parse(argv, OPTIONS, usage);
-  const { issuer } = target(values, usage);
+  const { issuer } = await target(values, usage);
   const file = credentialsFile();
   if (!(await readSession(file, issuer)))
     throw new UserError('UNAUTHENTICATED', `you are not signed in to ${issuer}; run "mechanic login"`);

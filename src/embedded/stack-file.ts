@@ -7,6 +7,8 @@ export interface StackInfo {
   readonly temporalAddress: string;
   readonly temporalUiUrl?: string | undefined;
   readonly devfleetEndpoint: string;
+  /** The development sign-in provider's issuer URL, where `--as` gets its tokens. */
+  readonly idpIssuer?: string | undefined;
   readonly pid: number;
 }
 

@@ -10,6 +10,7 @@ import type { Config } from '../config.ts';
 import { UserError } from '../core/errors.ts';
 import { ensureDemoUsers } from '../authz/users.ts';
 import { defaultFleetConfig } from '../devfleet/config.ts';
+import { CLI_CLIENT_ID, WEB_CLIENT_ID } from '../authz/dev-idp.ts';
 import { findTemporalCli } from './provision.ts';
 import { startDevServer, type DevServer, type DevServerOptions } from './dev-server.ts';
 import { ensurePrivateDir, isAlive, readOrCreatePrivateFile } from '../host.ts';
@@ -27,7 +28,7 @@ import {
 const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
 
-export type PartName = 'devfleet' | 'worker' | 'server';
+export type PartName = 'devfleet' | 'idp' | 'worker' | 'server';
 
 export interface StackEvents {
   progress(line: string): void;
@@ -86,6 +87,7 @@ function restartDelay(attempt: number): number {
 export const PART_LABELS: Readonly<Record<PartName | 'temporal' | 'watchdog', string>> = {
   temporal: 'Temporal dev server',
   devfleet: 'devfleet',
+  idp: 'sign-in provider',
   worker: 'worker',
   server: 'API server',
   watchdog: 'watchdog',
@@ -319,22 +321,41 @@ export async function startStack(
 
   try {
     envFor.set('devfleet', { ...baseEnv });
-    events.progress('starting devfleet (local STS + SSM with three instances)');
-    const fleetReady = await launch('devfleet').ready;
+    envFor.set('idp', { ...baseEnv });
+    events.progress('starting devfleet (local STS + SSM with three instances) and the development sign-in provider');
+    const [fleetReady, idpReady] = await Promise.all([launch('devfleet').ready, launch('idp').ready]);
     const endpoint = String(fleetReady['endpoint']);
-    // A restarted part must come back where the others (and the CLI) already look for it.
+    const issuer = String(idpReady['issuer']);
+    // A restarted part must come back where the others (and the CLI) already look for it; for the provider, its
+    // port is part of the issuer every token names.
     envFor.set('devfleet', { ...baseEnv, MECHANIC_DEVFLEET_PORT: new URL(endpoint).port });
+    envFor.set('idp', { ...baseEnv, MECHANIC_IDP_PORT: new URL(issuer).port });
     const partEnv = { ...baseEnv, MECHANIC_AWS_ENDPOINT: endpoint };
     envFor.set('worker', partEnv);
-    envFor.set('server', partEnv);
+    if (config.authz.oidc !== undefined && config.authz.oidc.issuer !== issuer) {
+      events.warn?.(
+        `the embedded stack's API server trusts its own sign-in provider, not MECHANIC_OIDC_ISSUER (${config.authz.oidc.issuer}); run "mechanic server" on its own to use that one`,
+      );
+    }
+    // The API server verifies the provider's ID tokens (the CLI's, and the web client's) with the same code as in
+    // production: issuer, audience and keys from the provider's discovery document.
+    envFor.set('server', {
+      ...partEnv,
+      MECHANIC_OIDC_ISSUER: issuer,
+      MECHANIC_OIDC_AUDIENCE: CLI_CLIENT_ID,
+      MECHANIC_OIDC_JWKS_URL: '',
+      MECHANIC_OIDC_WEB_CLIENT_ID: WEB_CLIENT_ID,
+      MECHANIC_OIDC_WEB_CLIENT_SECRET: '',
+    });
     events.progress('starting worker and API server');
     const [, serverReady] = await Promise.all([launch('worker').ready, launch('server').ready]);
-    envFor.set('server', { ...partEnv, MECHANIC_API_PORT: new URL(String(serverReady['url'])).port });
+    envFor.set('server', { ...envFor.get('server'), MECHANIC_API_PORT: new URL(String(serverReady['url'])).port });
     const info: StackInfo = {
       apiUrl: String(serverReady['url']),
       temporalAddress: temporal.address,
       temporalUiUrl: temporal.uiUrl,
       devfleetEndpoint: endpoint,
+      idpIssuer: issuer,
       pid: process.pid,
     };
     await writeFile(stackFile(home), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });

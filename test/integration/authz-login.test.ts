@@ -6,7 +6,7 @@
  * replayed afterwards is refused.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -59,7 +59,7 @@ describe('mechanic login, whoami, logout', () => {
     expect(stderr).toMatch(
       new RegExp(`^To sign in, open ${idp.issuer}/device and enter the code [A-Z]{4}-[A-Z]{4}\\n`),
     );
-    await approveDeviceCode(url, 'bob');
+    await approveDeviceCode(url, 'bob', idp.password);
     expect(await exited).toBe(0);
     expect(stdout).toBe(`signed in to ${idp.issuer} as bob (approver, sre)\n`);
 
@@ -118,7 +118,16 @@ describe('mechanic login, whoami, logout', () => {
     });
   });
 
-  test('login --as plays the browser itself against the development provider', async () => {
+  test('login --as plays the browser itself against the development provider, with its password', async () => {
+    const refused = await runCli(['login', '--issuer', idp.issuer, '--as', 'carol'], env);
+    expect(refused).toMatchObject({ code: 2 });
+    expect(refused.stderr).toMatch(/^mechanic: --as needs the embedded stack's sign-in provider, and .* is missing; /);
+    await mkdir(path.join(home, 'idp'), { recursive: true });
+    await writeFile(path.join(home, 'idp', 'password'), 'not-the-password\n', { mode: 0o600 });
+    const wrong = await runCli(['login', '--issuer', idp.issuer, '--as', 'carol'], env);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/refused the sign-in as carol: .*Unknown user or wrong password/);
+    await writeFile(path.join(home, 'idp', 'password'), `${idp.password}\n`, { mode: 0o600 });
     const r = await runCli(['login', '--issuer', idp.issuer, '--as', 'carol'], env);
     expect(r).toMatchObject({ code: 0, stdout: `signed in to ${idp.issuer} as carol (approver, author, dba)\n` });
   });

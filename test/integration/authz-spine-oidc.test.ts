@@ -1,30 +1,32 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialsFile, readSession } from '../../src/authz/credentials.ts';
-import { CLI_CLIENT_ID, approveDeviceCode, startDevIdp, type DevIdp } from '../../src/authz/dev-idp.ts';
-import { DEMO_USERS } from '../../src/authz/users.ts';
+import { approveDeviceCode } from '../../src/authz/dev-idp.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import { BIN, runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 /**
- * The spine with OIDC: a real OpenID provider (oidc-provider) beside the embedded stack, whose API
- * server verifies its ID tokens. Each person signs in on "their own machine" (their own config
- * folder) with `mechanic login` — alice through the device flow, the test playing her browser — and
- * then uses the CLI with the token it obtained, not with --as.
+ * The spine with OIDC from the embedded stack's own provider: `mechanic dev` runs a real OpenID
+ * provider (oidc-provider) as one of its parts, and its API server verifies that provider's ID
+ * tokens. Each person signs in on "their own machine" (their own config folder) with `mechanic
+ * login` through the device flow — the test plays their browser — and then uses the CLI with the
+ * sign-in it stored, neither --as nor MECHANIC_TOKEN.
  */
-describe('a runbook runs end to end with OIDC sign-in', () => {
-  let idp: DevIdp;
+describe('a runbook runs end to end with OIDC sign-in at the embedded provider', () => {
   let stack: DevStack;
+  let issuer: string;
+  let password: string;
   let machines: string;
   const tokens: Record<string, string> = {};
-  const as = (user: string, ...args: string[]) => runCli(args, { ...stack.env, MECHANIC_TOKEN: tokens[user] });
+  const machine = (user: string) => ({ ...stack.env, XDG_CONFIG_HOME: path.join(machines, user) });
+  const as = (user: string, ...args: string[]) => runCli(args, machine(user));
 
   /** `mechanic login` on `user`'s machine; the device code is approved in "the browser" by the test. */
   async function login(user: string): Promise<void> {
-    const env = { ...stack.env, XDG_CONFIG_HOME: path.join(machines, user) };
+    const env = machine(user);
     const child = spawn(process.execPath, [BIN, 'login'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -38,20 +40,21 @@ describe('a runbook runs end to end with OIDC sign-in', () => {
       });
       void exited.then(() => reject(new Error(`mechanic login exited before showing a code: ${stderr}`)));
     });
-    await approveDeviceCode(url, user);
+    expect(url.startsWith(`${issuer}/device?user_code=`)).toBe(true);
+    await approveDeviceCode(url, user, password);
     expect(await exited).toBe(0);
-    expect(stdout).toMatch(new RegExp(`^signed in to ${idp.issuer} as ${user} `));
-    tokens[user] = (await readSession(credentialsFile(env), idp.issuer))!.idToken;
+    expect(stdout).toMatch(new RegExp(`^signed in to ${issuer} as ${user} `));
+    tokens[user] = (await readSession(credentialsFile(env), issuer))!.idToken;
   }
 
   beforeAll(async () => {
-    idp = await startDevIdp({ users: DEMO_USERS });
     machines = await mkdtemp(path.join(tmpdir(), 'mechanic-machines-'));
-    stack = await startDevStack({ MECHANIC_OIDC_ISSUER: idp.issuer, MECHANIC_OIDC_AUDIENCE: CLI_CLIENT_ID });
+    stack = await startDevStack();
+    issuer = stack.info.idpIssuer!;
+    password = (await readFile(path.join(stack.home, 'idp', 'password'), 'utf8')).trim();
   });
   afterAll(async () => {
     const code = await stack?.stop();
-    await idp?.close();
     await rm(machines, { recursive: true, force: true });
     expect(code).toBe(0);
   });
