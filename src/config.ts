@@ -99,6 +99,22 @@ const EnvSchema = z.object({
 
   MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
+  /** Slack approvals: the bot token (xoxb-…); unset, Slack is off. */
+  MECHANIC_SLACK_BOT_TOKEN: optional,
+  /** The app's signing secret; required with the bot token (interaction requests are verified with it). */
+  MECHANIC_SLACK_SIGNING_SECRET: optional,
+  /** The channel (id) approval requests go to, unless the runbook has its own in MECHANIC_SLACK_CHANNELS. */
+  MECHANIC_SLACK_CHANNEL: optional,
+  /** Per-runbook channels: "deploy-web=C0123,rotate-logs=C0456". */
+  MECHANIC_SLACK_CHANNELS: optional,
+  /** Who a Slack user is in mechanic (JSON: Slack user ids or e-mails → id, roles, groups). */
+  MECHANIC_SLACK_USERS_FILE: optional,
+  /** Also map a Slack user by the confirmed e-mail users.info reports (needs users:read.email). */
+  MECHANIC_SLACK_ALLOW_EMAIL: z.enum(['true', 'false']).default('false'),
+  /** The Web API base URL, for a proxy or a test fake; unset, Slack's own. */
+  MECHANIC_SLACK_API_URL: optional,
+  /** A link to a run shown in its message, with {id} for the execution id (e.g. a web UI's run page). */
+  MECHANIC_SLACK_RUN_URL: optional,
   MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(60),
   MECHANIC_DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -173,6 +189,22 @@ export interface Config {
     readonly deliveryTimeoutSeconds: number;
     readonly heartbeatTimeoutSeconds: number;
   };
+  /** Slack approvals; undefined when MECHANIC_SLACK_BOT_TOKEN is unset. */
+  readonly slack:
+    | {
+        readonly botToken: string;
+        readonly signingSecret: string;
+        readonly apiUrl: string | undefined;
+        readonly defaultChannel: string;
+        readonly channels: Readonly<Record<string, string>>;
+        readonly usersFile: string;
+        readonly allowEmail: boolean;
+        readonly runUrl: string | undefined;
+        /** Where the server's own pages are (the high-risk confirm page); MECHANIC_PUBLIC_URL. */
+        readonly publicUrl: string | undefined;
+        readonly stateFile: string;
+      }
+    | undefined;
   readonly logLevel: string;
 }
 
@@ -217,6 +249,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const home = path.resolve(e.MECHANIC_HOME);
+  const slack = slackSettings(e);
+
   return Object.freeze({
     home,
     runbooksDir: path.resolve(e.MECHANIC_RUNBOOKS_DIR),
@@ -288,6 +322,63 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deliveryTimeoutSeconds: e.MECHANIC_DELIVERY_TIMEOUT_SECONDS,
       heartbeatTimeoutSeconds: e.MECHANIC_HEARTBEAT_TIMEOUT_SECONDS,
     },
+    slack: slack && {
+      ...slack,
+      usersFile: path.resolve(e.MECHANIC_SLACK_USERS_FILE ?? path.join(home, 'slack-users.json')),
+      stateFile: path.join(home, 'slack.db'),
+    },
     logLevel: e.LOG_LEVEL,
   });
+}
+
+/** The Slack settings, checked together: a token without its signing secret or channel is refused. */
+function slackSettings(e: z.infer<typeof EnvSchema>) {
+  if (e.MECHANIC_SLACK_BOT_TOKEN === undefined) {
+    const stray = (['MECHANIC_SLACK_SIGNING_SECRET', 'MECHANIC_SLACK_CHANNEL'] as const).find(
+      (k) => e[k] !== undefined,
+    );
+    if (stray)
+      throw new UserError('CONFIG_INVALID', `${stray} is set without MECHANIC_SLACK_BOT_TOKEN; set the bot token too`);
+    return undefined;
+  }
+  if (!/^xox[bp]-/.test(e.MECHANIC_SLACK_BOT_TOKEN)) {
+    throw new UserError('CONFIG_INVALID', 'MECHANIC_SLACK_BOT_TOKEN must be a bot token (xoxb-…) from the Slack app');
+  }
+  if (e.MECHANIC_SLACK_SIGNING_SECRET === undefined || e.MECHANIC_SLACK_SIGNING_SECRET.length < 32) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      "MECHANIC_SLACK_SIGNING_SECRET must be set to the Slack app's signing secret (32 characters or more)",
+    );
+  }
+  if (e.MECHANIC_SLACK_CHANNEL === undefined) {
+    throw new UserError('CONFIG_INVALID', 'MECHANIC_SLACK_CHANNEL must name the channel id approval requests go to');
+  }
+  const channels: Record<string, string> = {};
+  for (const pair of (e.MECHANIC_SLACK_CHANNELS ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const m = /^\s*([a-z0-9][a-z0-9-]*)\s*=\s*([A-Z0-9]+)\s*$/.exec(pair);
+    if (!m) {
+      throw new UserError(
+        'CONFIG_INVALID',
+        `MECHANIC_SLACK_CHANNELS has "${pair.slice(0, 80)}"; write runbook=CHANNELID pairs separated by commas`,
+      );
+    }
+    channels[m[1]!] = m[2]!;
+  }
+  const runUrl = e.MECHANIC_SLACK_RUN_URL;
+  if (runUrl !== undefined && !(/^https?:\/\/[^\s|<>]+$/.test(runUrl) && runUrl.includes('{id}'))) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_SLACK_RUN_URL must be an http(s) URL with {id} where the execution id goes',
+    );
+  }
+  return {
+    botToken: e.MECHANIC_SLACK_BOT_TOKEN,
+    signingSecret: e.MECHANIC_SLACK_SIGNING_SECRET,
+    apiUrl: e.MECHANIC_SLACK_API_URL,
+    defaultChannel: e.MECHANIC_SLACK_CHANNEL,
+    channels,
+    allowEmail: e.MECHANIC_SLACK_ALLOW_EMAIL === 'true',
+    runUrl,
+    publicUrl: e.MECHANIC_PUBLIC_URL?.replace(/\/$/, ''),
+  };
 }

@@ -34,6 +34,8 @@ export interface AppDeps {
   readonly version?: string;
   /** Browser sign-in (src/server/web-session.ts), mounted at /auth when configured. */
   readonly webSessions?: WebSessions;
+  /** Slack's interactions and slash command (src/slack), mounted at /slack when configured. */
+  readonly slack?: Hono;
 }
 
 const CHANNELS: readonly Channel[] = ['cli', 'tui', 'slack', 'web', 'api'];
@@ -112,6 +114,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  // Slack signs its own requests: its routes verify them and never see the API's bearer tokens.
+  if (deps.slack) app.route('/slack', deps.slack);
   const openapi = openApiDocument(deps.version ?? '0');
   app.get('/api/openapi.json', (c) => c.json(openapi));
   if (deps.webSessions) app.route('/auth', deps.webSessions.routes);

@@ -17,6 +17,7 @@ import { createAuditTail } from './audit-tail.ts';
 import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
 import { UserError } from '../core/errors.ts';
 import { webSessionsFromConfig } from './web-session.ts';
+import { startSlack } from '../slack/index.ts';
 import type { User } from '../authz/users.ts';
 
 /** Who a refused browser sign-in is recorded as: nobody is signed in yet. */
@@ -54,6 +55,16 @@ export async function runServer(): Promise<number> {
     settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
   });
   const tail = createAuditTail(audit);
+  // Slack approvals when a bot token is configured: the /slack routes and the message follower.
+  const slack = config.slack
+    ? await startSlack(config.slack, {
+        audit,
+        waitBeyond: (seq, signal) => tail.waitBeyond(seq, signal),
+        authorizer,
+        executions,
+        log,
+      })
+    : undefined;
   let boundUrl = '';
   // Browser sign-in (authorization code + PKCE) when a web client is configured; refusals are on the record.
   const webSessions = await webSessionsFromConfig(config.authz, {
@@ -76,6 +87,7 @@ export async function runServer(): Promise<number> {
     tail,
     log,
     ...(webSessions ? { webSessions } : {}),
+    ...(slack ? { slack: slack.routes } : {}),
   });
   const server = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port });
   await new Promise<void>((resolve, reject) => {
@@ -97,6 +109,7 @@ export async function runServer(): Promise<number> {
   started();
   log.info({ url, runbooks: (await registry.list()).length }, 'ready');
   await stopped;
+  await slack?.stop();
   // Live event streams end first, so closing the server does not wait for their clients.
   tail.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,426 @@
+/**
+ * Approvals in Slack on the real embedded stack (`mechanic dev`: Temporal, devfleet, worker, API
+ * server) with the real CLI, and a local fake of the Slack Web API that the server's real
+ * `@slack/web-api` client talks to. Clicks are posted to the server signed exactly as Slack signs
+ * them. Proven here: launch → the request reaches Slack → two mapped approvers click Approve → the
+ * run executes on devfleet → the message shows the result, with a threaded summary; the reject
+ * modal; every attack of the issue refused with the right answer, a sentence to the clicker and
+ * an audit record, leaving the run unchanged; and a Slack that is rate-limited or down delays the
+ * message but never the run, which catches up when Slack is back.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { AuditRecord } from '../../src/core/audit.ts';
+import { viewFromAudit } from '../../src/core/execution-view.ts';
+import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
+import { APPROVE_ACTION, REJECT_ACTION, REJECT_VIEW } from '../../src/slack/message.ts';
+import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
+import {
+  buttonClick,
+  interactionBody,
+  signSlackRequest,
+  startFakeSlack,
+  type FakeSlack,
+  type FakeSlackMessage,
+} from '../helpers/fake-slack.ts';
+
+const SECRET = 'slack-signing-secret-for-tests-0123456789';
+const CHANNEL = 'C0APPROVE';
+const RISKY_CHANNEL = 'C0RISKY';
+
+const runbook = (name: string, extra: string, required = 2) => `name: ${name}
+version: 1
+description: ${name} for the Slack tests.
+roleArn: arn:aws:iam::123456789012:role/mechanic-runner
+${extra}
+parameters:
+  note: { type: string, pattern: '^[a-z ]+$' }
+targets:
+  tags: { Env: staging }
+approval:
+  required: ${required}
+  expiresAfterMinutes: 30
+  groups: [sre, dba]
+steps:
+  - name: say
+    script: echo noted {{ note }}
+`;
+
+const RUNBOOKS: Record<string, string> = {
+  'two-keys.yaml': runbook('two-keys', 'risk: medium\nowners: [sre]'),
+  'dba-only.yaml': runbook('dba-only', 'risk: low', 1).replace('groups: [sre, dba]', 'groups: [dba]'),
+  'big-switch.yaml': runbook('big-switch', 'risk: high\nowners: [sre, dba]'),
+  'quick-expiry.yaml': runbook('quick-expiry', 'risk: low', 1).replace(
+    'expiresAfterMinutes: 30',
+    'expiresAfterMinutes: 1',
+  ),
+};
+
+const SLACK_USERS = {
+  users: [
+    { slackUserId: 'U0ALICE', id: 'alice', roles: ['operator', 'approver'], groups: ['sre'] },
+    { slackUserId: 'U0BOB', id: 'bob', roles: ['approver'], groups: ['sre'] },
+    { slackUserId: 'U0CAROL', id: 'carol', roles: ['approver'], groups: ['dba'] },
+    { slackUserId: 'U0DAVE', id: 'dave', roles: ['auditor'], groups: ['audit'] },
+    { slackUserId: 'U0ERIN', id: 'erin', roles: ['approver'], groups: ['sre', 'dba'] },
+  ],
+};
+
+interface Launched {
+  readonly id: string;
+  readonly digest: string;
+}
+
+describe('Slack approvals on the embedded stack', () => {
+  let dir: string;
+  let fake: FakeSlack;
+  let stack: DevStack;
+  let audit: AuditStore;
+  let apiUrl: string;
+  const runs: Record<string, Launched> = {};
+  const cli = (...args: string[]) => runCli(args, stack.env);
+
+  const launch = async (name: string): Promise<Launched> => {
+    const r = await cli('launch', name, '--param', 'note=hello', '--reason', 'slack test', '--as', 'alice', '--json');
+    expect(r.stderr).toBe('');
+    const j = JSON.parse(r.stdout) as { executionId: string; planDigest: string };
+    return { id: j.executionId, digest: j.planDigest };
+  };
+
+  /** The message of a run, once the fake has it. */
+  const messageOf = (id: string, pred: (m: FakeSlackMessage) => boolean = () => true) =>
+    fake.waitFor(() => fake.messages.find((m) => !m.threadTs && m.text.includes(id) && pred(m)));
+  const shows = (m: FakeSlackMessage, text: string) => JSON.stringify(m.blocks).includes(text);
+
+  const post = (pathName: string, body: string, headers: Record<string, string>) =>
+    fetch(`${apiUrl}/slack/${pathName}`, { method: 'POST', body, headers });
+  const click = (payload: unknown, ts?: number) => {
+    const body = interactionBody(payload);
+    return post('interactions', body, signSlackRequest(SECRET, body, ts));
+  };
+  const approve = (user: string, run: Launched, digest = run.digest) =>
+    buttonClick({ user, actionId: APPROVE_ACTION, value: JSON.stringify({ e: run.id, d: digest }) });
+
+  const records = async (): Promise<AuditRecord[]> => audit.list({ limit: 10_000 });
+  const viewOf = async (id: string) => viewFromAudit(await audit.list({ executionId: id, limit: 10_000 }));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mechanic-slack-'));
+    const runbooks = path.join(dir, 'runbooks');
+    await mkdir(runbooks);
+    for (const [file, text] of Object.entries(RUNBOOKS)) await writeFile(path.join(runbooks, file), text);
+    const usersFile = path.join(dir, 'slack-users.json');
+    await writeFile(usersFile, JSON.stringify(SLACK_USERS));
+    fake = await startFakeSlack({ channels: { [CHANNEL]: ['U0BOT', 'U0BOB'], [RISKY_CHANNEL]: ['U0BOT'] } });
+    stack = await startDevStack({
+      MECHANIC_RUNBOOKS_DIR: runbooks,
+      MECHANIC_SLACK_BOT_TOKEN: fake.token,
+      MECHANIC_SLACK_SIGNING_SECRET: SECRET,
+      MECHANIC_SLACK_API_URL: fake.apiUrl,
+      MECHANIC_SLACK_CHANNEL: CHANNEL,
+      MECHANIC_SLACK_CHANNELS: `big-switch=${RISKY_CHANNEL}`,
+      MECHANIC_SLACK_USERS_FILE: usersFile,
+      MECHANIC_PUBLIC_URL: 'http://127.0.0.1:9',
+    });
+    apiUrl = stack.info.apiUrl;
+    audit = await openAuditStore({ kind: 'sqlite', file: path.join(stack.home, 'audit.db') });
+    runs['expiring'] = await launch('quick-expiry');
+    runs['two'] = await launch('two-keys');
+    runs['dba'] = await launch('dba-only');
+    runs['high'] = await launch('big-switch');
+  }, 180_000);
+
+  afterAll(async () => {
+    await audit?.close();
+    await stack?.stop();
+    await fake?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a launched run’s request reaches its channel with everything an approver needs and two buttons', async () => {
+    const m = await messageOf(runs['two']!.id);
+    expect(m.channel).toBe(CHANNEL);
+    const post = fake.callsTo('chat.postMessage').find((c) => String(c.args['text']).includes(runs['two']!.id))!;
+    expect(post.token).toBe(fake.token);
+    for (const text of [
+      'two-keys@1',
+      '*Risk*\\nmedium',
+      'alice',
+      'slack test',
+      'note = `hello`',
+      runs['two']!.digest.slice(0, 12),
+    ]) {
+      expect(JSON.stringify(m.blocks)).toContain(text);
+    }
+    expect(shows(m, '0 of 2 approvals; 2 more needed from sre or dba')).toBe(true);
+    const buttons = JSON.stringify(m.blocks.filter((b) => (b as { type: string }).type === 'actions'));
+    expect(buttons).toContain(APPROVE_ACTION);
+    expect(buttons).toContain(REJECT_ACTION);
+    // A runbook with its own channel posts there.
+    expect((await messageOf(runs['high']!.id)).channel).toBe(RISKY_CHANNEL);
+  });
+
+  describe('every attack is refused: the right answer, a sentence to the clicker, an audit record, the run unchanged', () => {
+    type Row = {
+      label: string;
+      send: () => Promise<Response>;
+      status: number;
+      /** The Slack user told why, and what they are told; undefined when nobody can be (unverified). */
+      told?: { user: string; says: string };
+      code: string;
+    };
+    const rows: Row[] = [
+      {
+        label: 'a bad signature',
+        send: () => {
+          const body = interactionBody(approve('U0BOB', runs['two']!));
+          return post('interactions', body, signSlackRequest('not-the-secret-0123456789abcdef0123', body));
+        },
+        status: 401,
+        code: 'SLACK_SIGNATURE_INVALID',
+      },
+      {
+        label: 'a missing signature',
+        send: () =>
+          post('interactions', interactionBody(approve('U0BOB', runs['two']!)), {
+            'content-type': 'application/x-www-form-urlencoded',
+          }),
+        status: 401,
+        code: 'SLACK_SIGNATURE_INVALID',
+      },
+      {
+        label: 'an old timestamp (replay after 5 minutes)',
+        send: () => click(approve('U0BOB', runs['two']!), Math.floor(Date.now() / 1000) - 301),
+        status: 401,
+        code: 'SLACK_REQUEST_STALE',
+      },
+      {
+        label: 'a Slack user with no mapped identity',
+        send: () => click(approve('U0MALLORY', runs['two']!)),
+        status: 200,
+        told: { user: 'U0MALLORY', says: 'is not mapped to a mechanic user' },
+        code: 'SLACK_USER_UNMAPPED',
+      },
+      {
+        label: 'the requester clicking Approve',
+        send: () => click(approve('U0ALICE', runs['two']!)),
+        status: 200,
+        told: { user: 'U0ALICE', says: 'alice requested' },
+        code: 'access.denied',
+      },
+      {
+        label: 'someone who may not approve at all (an auditor)',
+        send: () => click(approve('U0DAVE', runs['two']!)),
+        status: 200,
+        told: { user: 'U0DAVE', says: 'dave' },
+        code: 'access.denied',
+      },
+      {
+        label: 'a button from an older plan',
+        send: () => click(approve('U0BOB', runs['two']!, 'f'.repeat(64))),
+        status: 200,
+        told: { user: 'U0BOB', says: 'the plan you reviewed is not the plan of this execution' },
+        code: 'APPROVAL_PLAN_MISMATCH',
+      },
+      {
+        label: 'an approver outside the runbook’s groups',
+        send: () => click(approve('U0BOB', runs['dba']!)),
+        status: 200,
+        told: { user: 'U0BOB', says: 'is in none of the approval groups' },
+        code: 'access.denied',
+      },
+      {
+        label: 'a high-risk approval attempted by one click',
+        send: () => click(approve('U0BOB', runs['high']!)),
+        status: 200,
+        told: { user: 'U0BOB', says: 'This run is high risk: one click does not approve it' },
+        code: 'APPROVAL_CONFIRM_REQUIRED',
+      },
+      {
+        label: 'a malformed payload',
+        send: () => {
+          const body = 'payload=%7Bnot%20json';
+          return post('interactions', body, signSlackRequest(SECRET, body));
+        },
+        status: 400,
+        code: 'SLACK_PAYLOAD_INVALID',
+      },
+      {
+        label: 'a payload of the wrong shape',
+        send: () => click({ type: 'block_actions', user: { id: 'U0BOB' }, actions: [] }),
+        status: 400,
+        code: 'SLACK_PAYLOAD_INVALID',
+      },
+      {
+        label: 'a button that is not mechanic’s',
+        send: () => click(buttonClick({ user: 'U0BOB', actionId: 'mechanic.approve', value: 'drop table' })),
+        status: 400,
+        told: { user: 'U0BOB', says: 'That button is not one of mechanic’s' },
+        code: 'SLACK_PAYLOAD_INVALID',
+      },
+      {
+        label: 'an oversized payload',
+        send: () => {
+          const body = interactionBody({ ...approve('U0BOB', runs['two']!), padding: 'x'.repeat(70_000) });
+          return post('interactions', body, signSlackRequest(SECRET, body));
+        },
+        status: 413,
+        code: 'SLACK_PAYLOAD_TOO_LARGE',
+      },
+    ];
+
+    test.each(rows)('$label', async (row) => {
+      const before = (await records()).length;
+      const told = fake.ephemerals.length;
+      const res = await row.send();
+      expect(res.status).toBe(row.status);
+      const added = (await records()).slice(before);
+      expect(added.some((r) => r.type === row.code || r.data['code'] === row.code)).toBe(true);
+      expect(added.every((r) => ['approval.refused', 'access.denied', 'request.refused'].includes(r.type))).toBe(true);
+      if (row.told) {
+        const news = fake.ephemerals.slice(told);
+        expect(news).toHaveLength(1);
+        expect(news[0]).toMatchObject({ user: row.told.user });
+        expect(news[0]!.text).toContain(row.told.says);
+        // One sentence: no line breaks, no stack trace.
+        expect(news[0]!.text).not.toMatch(/\n|at \w+ \(/);
+      } else {
+        expect(fake.ephemerals.length).toBe(told);
+      }
+    });
+
+    test('none of them changed a run: no approvals, still waiting', async () => {
+      for (const run of [runs['two']!, runs['dba']!, runs['high']!]) {
+        const view = await viewOf(run.id);
+        expect(view?.status).toBe('awaiting_approval');
+        expect(view?.votes).toEqual([]);
+      }
+    });
+
+    test('a high-risk click’s sentence carries a single-use confirm link', () => {
+      const last = fake.ephemerals.find((e) => e.text.includes('high risk'))!;
+      expect(last.text).toMatch(/http:\/\/127\.0\.0\.1:9\/slack\/confirm\/[A-Za-z0-9_-]{43}/);
+    });
+  });
+
+  test('two mapped approvers click Approve; the run executes on devfleet and the message shows the result', async () => {
+    const run = runs['two']!;
+    // Signed once and sent twice: the second is a replay, refused, and the vote does not count twice.
+    const body = interactionBody(approve('U0BOB', run));
+    const headers = signSlackRequest(SECRET, body);
+    expect((await post('interactions', body, headers)).status).toBe(200);
+    expect(fake.ephemerals.at(-1)).toMatchObject({ user: 'U0BOB' });
+    expect(fake.ephemerals.at(-1)!.text).toContain(`Your approval of ${run.id} is recorded; 1 more approval needed`);
+    expect((await post('interactions', body, headers)).status).toBe(409);
+    expect(fake.ephemerals.at(-1)!.text).toContain('already handled once');
+    await messageOf(run.id, (m) => shows(m, '1 of 2 approvals (bob); 1 more needed'));
+
+    expect((await click(approve('U0CAROL', run))).status).toBe(200);
+    const done = await messageOf(run.id, (m) => shows(m, 'Completed'));
+    expect(shows(done, '2 of 2 approvals (bob, carol)')).toBe(true);
+    expect(shows(done, '✓ say: succeeded')).toBe(true);
+    expect(JSON.stringify(done.blocks)).not.toContain(APPROVE_ACTION);
+    const view = await viewOf(run.id);
+    expect(view?.status).toBe('completed');
+    expect(view?.votes.map((v) => v.approver)).toEqual(['bob', 'carol']);
+    expect(view?.steps[0]?.instances.every((i) => i.stdout.includes('noted hello'))).toBe(true);
+    // The summary is threaded under the request.
+    const summary = await fake.waitFor(() => fake.messages.find((m) => m.threadTs === done.ts));
+    expect(JSON.stringify(summary.blocks)).toContain('noted hello');
+    // The message was updated in place: one post, then updates.
+    expect(done.history.length).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+
+  test('a click after the run ended is refused and recorded', async () => {
+    const before = (await records()).length;
+    expect((await click(approve('U0ERIN', runs['two']!))).status).toBe(200);
+    expect(fake.ephemerals.at(-1)).toMatchObject({ user: 'U0ERIN' });
+    expect(fake.ephemerals.at(-1)!.text).toContain('has already ended');
+    const added = (await records()).slice(before);
+    expect(added.map((r) => [r.type, r.data['code']])).toEqual([['approval.refused', 'EXECUTION_FINISHED']]);
+  });
+
+  test('Reject asks for a reason in a modal; submitting it rejects the run, and the message says so', async () => {
+    const run = runs['dba']!;
+    const trigger = 'trigger.reject.1';
+    const res = await click({
+      ...buttonClick({ user: 'U0CAROL', actionId: REJECT_ACTION, value: JSON.stringify({ e: run.id, d: run.digest }) }),
+      trigger_id: trigger,
+    });
+    expect(res.status).toBe(200);
+    const opened = await fake.waitFor(() => fake.views.find((v) => v.triggerId === trigger));
+    expect(opened.view['callback_id']).toBe(REJECT_VIEW);
+    const submit = (reason: string) =>
+      click({
+        type: 'view_submission',
+        user: { id: 'U0CAROL' },
+        view: {
+          callback_id: REJECT_VIEW,
+          private_metadata: opened.view['private_metadata'],
+          state: { values: { reason: { reason: { type: 'plain_text_input', value: reason } } } },
+        },
+      });
+    // A reason with a direction-changing character is refused inside the modal, and the run waits on.
+    const bad = await submit('looks \u202Ewrong');
+    expect(bad.status).toBe(200);
+    expect(((await bad.json()) as { response_action: string }).response_action).toBe('errors');
+    expect((await viewOf(run.id))?.status).toBe('awaiting_approval');
+    const ok = await submit('wrong <!channel> window');
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('');
+    const m = await messageOf(run.id, (x) => shows(x, 'Rejected'));
+    expect(shows(m, 'rejected by carol: “wrong &lt;!channel&gt; window”')).toBe(true);
+    expect((await viewOf(run.id))?.status).toBe('rejected');
+  }, 60_000);
+
+  test('/mechanic status and pending answer ephemerally with what the caller may see', async () => {
+    const command = (user: string, text: string) => {
+      const body = new URLSearchParams({ command: '/mechanic', text, user_id: user, channel_id: CHANNEL }).toString();
+      return post('commands', body, signSlackRequest(SECRET, body));
+    };
+    const status = await command('U0BOB', `status ${runs['two']!.id}`);
+    expect(status.status).toBe(200);
+    const s = (await status.json()) as { response_type: string; text: string };
+    expect(s.response_type).toBe('ephemeral');
+    expect(s.text).toContain(`${runs['two']!.id}: two-keys@1`);
+    expect(s.text).toContain('completed');
+    const pending = (await (await command('U0BOB', 'pending')).json()) as { text: string };
+    expect(pending.text).toContain(runs['high']!.id);
+    expect(pending.text).not.toContain(runs['two']!.id);
+    const stranger = (await (await command('U0MALLORY', 'pending')).json()) as { text: string };
+    expect(stranger.text).toContain('is not mapped to a mechanic user');
+    const usage = (await (await command('U0BOB', 'launch everything')).json()) as { text: string };
+    expect(usage.text).toBe('Usage: /mechanic status <execution id>, or /mechanic pending');
+  });
+
+  test('Slack rate-limited, then down, never blocks a run; the message catches up when Slack is back', async () => {
+    fake.setMode({ kind: 'rate_limited', retryAfterSeconds: 1 });
+    const refusedBefore = fake.refused();
+    const run = await launch('two-keys');
+    await fake.waitFor(() => fake.refused() > refusedBefore);
+    fake.setMode({ kind: 'down' });
+    // Approvals still work from the CLI while Slack is unreachable.
+    const r = await cli('approve', run.id, '--digest', run.digest.slice(0, 12), '--as', 'bob');
+    expect(r.code).toBe(0);
+    const refusedDown = fake.refused();
+    await fake.waitFor(() => fake.refused() > refusedDown);
+    expect(fake.messages.some((m) => m.text.includes(run.id))).toBe(false);
+    fake.setMode({ kind: 'ok' });
+    const m = await messageOf(run.id, (x) => shows(x, '1 of 2 approvals (bob); 1 more needed'));
+    // Caught up with the latest state in one post, not a replay of every step.
+    expect(m.history).toHaveLength(1);
+  }, 90_000);
+
+  test('a run that expires unapproved: its message says so, and a later click is refused', async () => {
+    const run = runs['expiring']!;
+    const m = await fake.waitFor(
+      () => fake.messages.find((x) => !x.threadTs && x.text.includes(run.id) && shows(x, 'Expired')),
+      120_000,
+    );
+    expect(JSON.stringify(m.blocks)).not.toContain(APPROVE_ACTION);
+    expect((await click(approve('U0ERIN', run))).status).toBe(200);
+    expect(fake.ephemerals.at(-1)!.text).toContain('has already ended (expired)');
+  }, 150_000);
+});
