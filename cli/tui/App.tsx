@@ -13,6 +13,7 @@ import { LaunchForm } from './LaunchForm.tsx';
 import { Notice } from './Notice.tsx';
 import { PlanReview } from './PlanReview.tsx';
 import { RunsList } from './RunsList.tsx';
+import { inInbox, isApprover } from './run-model.ts';
 import { RunView } from './RunView.tsx';
 import type { Me, PlanInfo, RunbookInfo } from './types.ts';
 import { useSize } from './use-size.ts';
@@ -89,6 +90,7 @@ export function App({ api, openRun, now }: AppProps) {
   }, []);
   useEffect(() => () => clearTimeout(refresh.current), []);
   const link = useFollow(api, me ? 'all' : undefined, onRecord);
+  const inbox = useInboxCount(api, me, changes);
 
   const top = stack[stack.length - 1]!;
   const back = useCallback(() => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)), []);
@@ -228,6 +230,7 @@ export function App({ api, openRun, now }: AppProps) {
         title={top.kind === 'home' ? SCREEN_TITLES[tab] : SCREEN_TITLES[top.kind]}
         link={shownLink}
         width={width}
+        {...(inbox !== undefined ? { inboxCount: inbox } : {})}
       />
       <Box flexDirection="column" height={bodyHeight} overflow="hidden">
         {body}
@@ -235,6 +238,29 @@ export function App({ api, openRun, now }: AppProps) {
       <Footer screen={help ? 'dialog' : screenName} width={width} />
     </Box>
   );
+}
+
+/**
+ * How many runs wait for my approval, for the header on every screen. Read when signed in and
+ * again after live events (`changes` is bumped by the event stream), never on a timer. Undefined
+ * for someone who cannot approve, or while unknown.
+ */
+function useInboxCount(api: ApiClient, me: Me | undefined, changes: number): number | undefined {
+  const [count, setCount] = useState<number | undefined>();
+  const approver = me !== undefined && isApprover(me);
+  useEffect(() => {
+    if (!me || !approver) return undefined;
+    let live = true;
+    api
+      .call('listExecutions', { query: { status: 'awaiting_approval', limit: 200 } })
+      .then(({ executions }) => live && setCount(executions.filter((e) => inInbox(e, me)).length))
+      // The count is a hint; the Inbox tab says what went wrong when it is opened.
+      .catch(() => live && setCount(undefined));
+    return () => {
+      live = false;
+    };
+  }, [api, me, approver, changes]);
+  return approver ? count : undefined;
 }
 
 /** Two stream links as one: the worse of them is what the operator needs to know. */

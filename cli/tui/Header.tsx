@@ -21,13 +21,18 @@ export function Header({ user, title, link, width, inboxCount }: HeaderProps) {
         : link.state === 'lost'
           ? { text: '○ reconnecting', t: tone('warn') }
           : { text: '✗ offline', t: tone('bad') };
-  const left = `mechanic · ${inert(user.id)} (${user.roles.join(', ')}) · ${title}${inboxCount ? ` · inbox ${inboxCount}` : ''}`;
+  // Runs waiting for my approval sit beside the link, so a narrow terminal cuts the title first.
+  const inbox = inboxCount ? `inbox ${inboxCount} · ` : '';
+  const left = `mechanic · ${inert(user.id)} (${user.roles.join(', ')}) · ${title}`;
   return (
     <Box height={1} width={width} justifyContent="space-between" overflow="hidden">
       <Text bold wrap="truncate-end">
-        {fit(left, Math.max(10, width - live.text.length - 1))}
+        {fit(left, Math.max(10, width - inbox.length - live.text.length - 1))}
       </Text>
-      <Text color={live.t}>{live.text}</Text>
+      <Text>
+        {inbox ? <Text color={tone('warn')}>{inbox}</Text> : null}
+        <Text color={live.t}>{live.text}</Text>
+      </Text>
     </Box>
   );
 }

@@ -3,6 +3,7 @@ import { Box, Text, useInput } from 'ink';
 import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
+import { inInbox, isApprover } from './run-model.ts';
 import { useLatest } from './use-latest.ts';
 import { STATUS_LOOK, tone } from './theme.ts';
 import { fit, inert, shortTime } from './text.ts';
@@ -15,11 +16,10 @@ export interface RunsListProps extends ScreenProps {
   readonly mode: 'mine' | 'inbox';
   readonly changes: number;
   readonly onOpen: (executionId: string) => void;
-  readonly onCount?: (n: number) => void;
 }
 
 /** My runs (reopen any), or the runs waiting for my approval, refreshed on every live event. */
-export function RunsList({ api, me, mode, changes, onOpen, onCount, width, height, active }: RunsListProps) {
+export function RunsList({ api, me, mode, changes, onOpen, width, height, active }: RunsListProps) {
   const [all, setAll] = useState<readonly ExecutionSummary[] | undefined>();
   const [problem, setProblem] = useState<Problem | undefined>();
   const [cursor, getCursor, setCursor] = useLatest(0);
@@ -41,15 +41,9 @@ export function RunsList({ api, me, mode, changes, onOpen, onCount, width, heigh
   }, [api, changes, reloads]);
 
   const runs = useMemo(
-    () =>
-      (all ?? []).filter((e) =>
-        mode === 'mine' ? e.operator === me.id : e.status === 'awaiting_approval' && e.operator !== me.id,
-      ),
-    [all, mode, me.id],
+    () => (all ?? []).filter((e) => (mode === 'mine' ? e.operator === me.id : inInbox(e, me))),
+    [all, mode, me],
   );
-  useEffect(() => {
-    onCount?.(runs.length);
-  }, [runs.length, onCount]);
   const at = Math.min(cursor, Math.max(0, runs.length - 1));
 
   useInput(
@@ -65,7 +59,7 @@ export function RunsList({ api, me, mode, changes, onOpen, onCount, width, heigh
 
   const rows = Math.max(1, height - 2 - (problem ? 2 : 0));
   const start = Math.max(0, Math.min(at - rows + 1, runs.length - rows));
-  const canApprove = me.roles.includes('approver') || me.roles.includes('admin');
+  const canApprove = isApprover(me);
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
       <Notice problem={problem} width={width} />

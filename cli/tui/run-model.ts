@@ -7,7 +7,7 @@ import { ExecutionViewSchema, type AuditRecordInfo } from '../../src/api/schemas
 import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
 import { TERMINAL_STATUSES } from '../../src/core/execution.ts';
-import type { Execution, Me } from './types.ts';
+import type { Execution, ExecutionSummary, Me } from './types.ts';
 
 export function viewFromRecords(records: readonly AuditRecordInfo[]): Execution | undefined {
   // Only the envelope the audit vocabulary reads (the chain fields are not part of the event).
@@ -62,4 +62,17 @@ export function cancelRight(view: Execution, me: Me): VoteRight {
   if (view.plan.requester !== me.id && !me.roles.includes('admin'))
     return { can: false, why: 'only the requester or an admin can cancel it' };
   return { can: true };
+}
+
+/** Whoever may approve runs at all (the API and Cedar decide each vote; this only shapes the screens). */
+export function isApprover(me: Me): boolean {
+  return me.roles.includes('approver') || me.roles.includes('admin');
+}
+
+/**
+ * A run in the inbox: waiting for approval, requested by someone else, and not yet approved by
+ * me (my own runs never appear there: the requester never counts as an approver).
+ */
+export function inInbox(run: ExecutionSummary, me: Me): boolean {
+  return run.status === 'awaiting_approval' && run.operator !== me.id && !run.approvals.includes(me.id);
 }

@@ -95,6 +95,46 @@ describe('TUI app', () => {
     await until(r.lastFrame, (x) => x.includes('mx-test00001'));
   });
 
+  test('the header counts the runs waiting for my approval, on every screen, kept live by the event stream', async () => {
+    const api = fakeApi();
+    const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob', reason: 'bob needs it' });
+    const other = makePlan({ executionId: 'mx-bobs00002', requester: 'bob', reason: 'and this' });
+    const mine = makePlan({ executionId: 'mx-mine00001' });
+    let executions = [summaryOf(theirs), summaryOf(other), summaryOf(mine)];
+    api.on('listExecutions', () => ({ executions }));
+    const r = await open(api);
+    await until(r.lastFrame, (x) => x.includes('inbox 2 · ● live'), 'the inbox count');
+    // Without events nothing is read again (no polling loop).
+    const reads = () => api.calls.filter((c) => c.name === 'listExecutions').length;
+    const before = reads();
+    await tick(400);
+    expect(reads()).toBe(before);
+    // I approve one (elsewhere): its event arrives and the count follows.
+    executions = [{ ...summaryOf(theirs), approvals: ['alice'] }, summaryOf(other), summaryOf(mine)];
+    api.emit(requested(theirs));
+    await until(r.lastFrame, (x) => x.includes('inbox 1 · ● live'), 'the count after my approval');
+    await press(r, '3');
+    const f = await until(r.lastFrame, (x) => x.includes('mx-bobs00002'));
+    expect(f).not.toContain('mx-bobs00001');
+    expect(f).not.toContain('mx-mine00001');
+    // Nothing left for me: no count.
+    executions = [
+      { ...summaryOf(theirs), status: 'running' },
+      { ...summaryOf(other), status: 'rejected' },
+    ];
+    api.emit(requested(other));
+    await until(r.lastFrame, (x) => x.includes('nothing waits for you') && !x.includes('inbox '), 'no count');
+  });
+
+  test('someone who cannot approve sees no inbox count', async () => {
+    const api = fakeApi({ id: 'dave', displayName: 'Dave', roles: ['auditor'] });
+    const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob' });
+    api.on('listExecutions', () => ({ executions: [summaryOf(theirs)] }));
+    const r = await open(api);
+    await until(r.lastFrame, (x) => x.includes('● live'));
+    expect(r.lastFrame()).not.toContain('inbox ');
+  });
+
   test('the inbox opens another person’s run, where the vote keys are offered', async () => {
     const api = fakeApi({ id: 'carol', displayName: 'Carol', roles: ['approver'] });
     const theirs = makePlan({ executionId: 'mx-alice0001' });
