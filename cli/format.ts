@@ -100,8 +100,18 @@ export function formatAudit(records: readonly AuditLine[]): string {
   return records
     .map((r) => {
       const d = r.data;
+      // Registry events name the version and the digest it concerns, then the decision or reason.
+      const registry = r.type.startsWith('runbook.')
+        ? `${t(d['name'])}@${t(d['version'])} ${t(String(d['digest']).slice(0, 12))}` +
+          (typeof d['decision'] === 'string'
+            ? ` ${t(d['decision'])}: "${t(d['comment'])}"`
+            : typeof d['reason'] === 'string'
+              ? `: ${t(d['reason'])}`
+              : '')
+        : undefined;
       const detail =
-        r.type === 'step.instance'
+        registry ??
+        (r.type === 'step.instance'
           ? `${t(d['step'])} on ${t(d['instanceId'])}: ${t(d['statusDetails'] ?? d['status'])} (exit ${t(d['responseCode'])})`
           : r.type === 'credentials.issued'
             ? `${t(d['accessKeyId'])} until ${t(d['expiration'])} (${t(d['reason'])})`
@@ -111,7 +121,7 @@ export function formatAudit(records: readonly AuditLine[]): string {
                 ? `"${t(d['comment'])}"`
                 : typeof d['step'] === 'string'
                   ? t(d['step'])
-                  : '';
+                  : '');
       return `#${String(r.seq).padEnd(4)} ${t(r.at)}  ${t(r.executionId ?? '-').padEnd(13)} ${t(r.type).padEnd(20)} ${t(r.actor).padEnd(9)} ${detail}`;
     })
     .join('\n');
@@ -205,7 +215,7 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
       '; the requester never counts',
     `targets    ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}`,
     ...steps(plan.steps, 'step'),
-    ...(plan.onFailure.length ? steps(plan.onFailure, 'if a step fails, step') : []),
+    
     '',
     'session policy (the most these credentials may do):',
     ...neutralize(policy, { multiline: true })

@@ -57,6 +57,15 @@ Author runbooks (offline)
   mechanic runbook lint <file-or-folder>… [--json]   every problem as file:line:column, sentence and rule
   mechanic runbook schema [--out file]               the runbook JSON Schema, for editors
 
+Publish and review runbooks (the registry; only approved versions can be launched)
+  mechanic runbook publish <file-or-folder>…         register name@version with its digest, author and
+                                                     source (the git commit when in a repository)
+  mechanic runbook review <name>@<version> --approve|--reject --comment "what you checked"
+                                                     another author's review; nobody reviews their own
+  mechanic runbook list [<name>]                     every version: status, author, reviewers, last run
+  mechanic runbook diff <name> <v1> <v2>             what changed between two published versions
+  mechanic runbook deprecate <name>@<version> --reason "why"   it can no longer be launched
+
 Run the parts separately (production)
   mechanic worker | mechanic server | mechanic devfleet
   mechanic idp                       the embedded stack's development sign-in provider (mechanic dev starts it)
