@@ -215,7 +215,7 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
       '; the requester never counts',
     `targets    ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}`,
     ...steps(plan.steps, 'step'),
-    
+    ...(plan.onFailure.length ? steps(plan.onFailure, 'if a step fails, step') : []),
     '',
     'session policy (the most these credentials may do):',
     ...neutralize(policy, { multiline: true })
