@@ -4,10 +4,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { fileURLToPath } from 'node:url';
 import { appendCommandLog, readSpawnedPids } from './command-log.ts';
 import type { FleetConfig, FleetInstance } from './config.ts';
 import type { CommandRecord, CommandStatus, InvocationRecord, InvocationStatus, StateStore } from './state.ts';
 import { AwsError } from './wire.ts';
+
+/** Stand-ins for the system tools runbooks drive (README: "What the instances have"). */
+const SHIMS_DIR = fileURLToPath(new URL('./shims', import.meta.url));
 
 /**
  * The fleet engine: commands, their per-instance invocations, and the bash processes that stand
@@ -490,7 +494,9 @@ export class Fleet {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
-        PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+        // devfleet's stand-ins for systemctl, docker, apt-get and dpkg-query come first: they keep
+        // their state in the instance's folder, so a runbook never restarts or patches this machine.
+        PATH: `${SHIMS_DIR}:${process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin'}`,
         HOME: root,
         LANG: 'C.UTF-8',
         AWS_SSM_INSTANCE_ID: inv.instanceId,
