@@ -29,8 +29,10 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, LINT_USAGE);
   if (positionals.length === 0)
     throw new UserError('USAGE', `name the runbook files or folders to check; usage: ${LINT_USAGE}`);
-  const files: string[] = [];
-  for (const arg of positionals) files.push(...(await runbookFiles(arg)));
+  // A file named twice (a folder and a file in it) is linted once: it cannot clash with itself.
+  const named = new Set<string>();
+  for (const arg of positionals) for (const f of await runbookFiles(arg)) named.add(path.normalize(f));
+  const files = [...named];
   const results: { file: string; result: LintResult }[] = [];
   for (const file of files) results.push({ file, result: await lintFile(file) });
   const problems = [...results.flatMap((r) => r.result.problems), ...lintVersionClashes(results)].sort(

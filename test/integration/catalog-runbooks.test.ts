@@ -205,6 +205,9 @@ describe('the catalog', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toMatch(/^mechanic: parameter "service" must match .+\n$/);
+    const unknown = await runCli(['plan', 'restart-servce', '--as', 'alice'], stack.env);
+    expect({ code: unknown.code, stdout: unknown.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(unknown.stderr).toMatch(/^mechanic: there is no runbook named "restart-servce"[^\n]*\n$/);
   }, 240_000);
 
   describe('each runbook runs on devfleet and does what it says, where it says', () => {

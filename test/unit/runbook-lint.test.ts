@@ -72,8 +72,14 @@ describe('the broken-runbook corpus, linted', () => {
     expect(r.stderr).toBe(`${expectedLines.length} problems in ${files.size} of ${broken.length + 1} runbook files\n`);
   });
 
-  test('--json gives the same problems as data', async () => {
-    const r = await runLint([`${CORPUS}/located`, `${CORPUS}/twin-a.yaml`, `${CORPUS}/twin-b.yaml`, '--json']);
+  test('--json gives the same problems as data; a file named twice is linted once', async () => {
+    const r = await runLint([
+      `${CORPUS}/located`,
+      `${CORPUS}/twin-a.yaml`,
+      `./${CORPUS}/located/min-above-max.yaml`,
+      `${CORPUS}/twin-b.yaml`,
+      '--json',
+    ]);
     expect(r.code).toBe(1);
     const body = JSON.parse(r.stdout) as { files: number; problems: LintProblem[] };
     expect(body.files).toBe(corpusFiles(`${CORPUS}/located`).length + 2);
