@@ -209,3 +209,34 @@ describe('files lint cannot read as text', () => {
     );
   });
 });
+
+describe('what lint loads', () => {
+  /** Every module `from` reaches through static and dynamic imports, resolved inside the repository. */
+  function importGraph(from: string): { files: Set<string>; packages: Set<string> } {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      const source = readFileSync(file, 'utf8');
+      for (const m of source.matchAll(
+        /(?:^|\n)\s*(?:import|export)\s+(?:[^'"]*?\sfrom\s+)?'([^']+)'|import\('([^']+)'\)/g,
+      )) {
+        const spec = m[1] ?? m[2]!;
+        if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+        else if (!spec.startsWith('node:')) packages.add(spec);
+      }
+    };
+    visit(path.join(ROOT, from));
+    return { files, packages };
+  }
+
+  test('mechanic runbook lint needs no Temporal, server, store, AWS or API client (a pre-commit hook stays fast)', () => {
+    const { files, packages } = importGraph('cli/commands/runbook-lint.ts');
+    const inRepo = [...files].map((f) => path.relative(ROOT, f));
+    expect(inRepo.filter((f) => !/^(cli\/commands\/runbook-lint|cli\/args|cli\/output|src\/core\/)/.test(f))).toEqual(
+      [],
+    );
+    expect([...packages].sort()).toEqual(['re2js', 'web-tree-sitter', 'yaml', 'zod']);
+  });
+});
