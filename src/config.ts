@@ -117,6 +117,18 @@ const EnvSchema = z.object({
   MECHANIC_SLACK_RUN_URL: optional,
   MECHANIC_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(60),
   MECHANIC_DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(600),
+  /**
+   * Rate limits of the API (token buckets; over them a request gets 429 with Retry-After). Per
+   * signed-in principal: a burst, then so many requests a second. An event stream counts once
+   * per connection. The defaults never slow a person or a script that waits for its answers.
+   */
+  MECHANIC_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(60),
+  MECHANIC_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(10),
+  /** Per client address, before authentication (floods of bad tokens); everyone behind one proxy or NAT shares it. */
+  MECHANIC_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(1_000_000).default(600),
+  MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(100),
+  /** Repeated refusals of one caller within this window are one audit record with a count. */
+  MECHANIC_DENIAL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -205,6 +217,12 @@ export interface Config {
         readonly stateFile: string;
       }
     | undefined;
+  /** The API's rate limits and how long one caller's repeated refusals fold into one audit record. */
+  readonly limits: {
+    readonly principal: { readonly burst: number; readonly perSecond: number };
+    readonly address: { readonly burst: number; readonly perSecond: number };
+    readonly denialWindowSeconds: number;
+  };
   readonly logLevel: string;
 }
 
@@ -326,6 +344,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...slack,
       usersFile: path.resolve(e.MECHANIC_SLACK_USERS_FILE ?? path.join(home, 'slack-users.json')),
       stateFile: path.join(home, 'slack.db'),
+    },
+    limits: {
+      principal: { burst: e.MECHANIC_RATE_LIMIT_BURST, perSecond: e.MECHANIC_RATE_LIMIT_PER_SECOND },
+      address: { burst: e.MECHANIC_RATE_LIMIT_ADDRESS_BURST, perSecond: e.MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND },
+      denialWindowSeconds: e.MECHANIC_DENIAL_WINDOW_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
   });

@@ -4,7 +4,7 @@
  * here, never a silently wrong screen.
  */
 import { UserError } from '../core/errors.ts';
-import { routes, streams, type RouteInput, type RouteName, type RouteOutput } from './contract.ts';
+import { rateLimited, routes, streams, type RouteInput, type RouteName, type RouteOutput } from './contract.ts';
 import { AuditRecordSchema, ErrorBodySchema, type AuditRecordInfo } from './schemas.ts';
 
 export type Channel = 'cli' | 'tui' | 'slack' | 'web' | 'api';
@@ -52,6 +52,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
   async function failure(res: Response): Promise<UserError> {
     const text = await res.text();
+    // A 429 from something in front of the API (a proxy) still says when to try again.
+    if (res.status === rateLimited.status && !ErrorBodySchema.safeParse(safeJson(text)).success) {
+      const wait = Number(res.headers.get(rateLimited.retryAfterHeader));
+      return new UserError(
+        rateLimited.code,
+        `the mechanic API at ${base} is refusing requests for now (too many); try again in ${Number.isInteger(wait) && wait > 0 ? wait : 1} s`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -136,6 +144,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       }
     },
   };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface EventMessage {

@@ -198,6 +198,14 @@ export const streams = {
   },
 } as const;
 
+/**
+ * Every route above and every event-stream connection is rate-limited per signed-in caller and per
+ * client address (a stream takes one request of the budget, however many events it carries). Over
+ * the budget the answer is this status, a Retry-After header in whole seconds, and the usual error
+ * body with code RATE_LIMITED and one sentence ("too many requests from alice; try again in 3 s").
+ */
+export const rateLimited = { status: 429, code: 'RATE_LIMITED', retryAfterHeader: 'retry-after' } as const;
+
 type Input<T, K extends string> = T extends Record<K, infer S extends z.ZodType> ? z.input<S> : undefined;
 /** What a caller passes to a route: its path parameters, query and body, each typed by the contract. */
 export type RouteInput<N extends RouteName> = {

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, Env as HonoEnv, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 
 export interface BucketOptions {
@@ -8,6 +8,7 @@ export interface BucketOptions {
   readonly refillPerSecond: number;
   /** Keys remembered at most; the least recently used are dropped first (a full bucket is the default anyway). */
   readonly maxKeys?: number;
+  /** Milliseconds; injected by tests so time can pass without waiting. */
   readonly now?: () => number;
 }
 
@@ -18,6 +19,9 @@ export type Take = { readonly ok: true } | { readonly ok: false; readonly retryA
  * forgotten, which only ever gives it a full bucket, never less than it is due.
  */
 export function tokenBuckets(options: BucketOptions): { take(key: string): Take; readonly size: number } {
+  if (!(options.capacity >= 1) || !(options.refillPerSecond > 0)) {
+    throw new RangeError('a token bucket needs a capacity of at least 1 and a positive refill rate');
+  }
   const now = options.now ?? (() => Date.now());
   const maxKeys = options.maxKeys ?? 10_000;
   const buckets = new Map<string, { tokens: number; at: number }>();
@@ -25,8 +29,9 @@ export function tokenBuckets(options: BucketOptions): { take(key: string): Take;
     take(key) {
       const t = now();
       const b = buckets.get(key) ?? { tokens: options.capacity, at: t };
-      b.tokens = Math.min(options.capacity, b.tokens + ((t - b.at) / 1000) * options.refillPerSecond);
-      b.at = t;
+      // A clock that steps back never adds tokens.
+      b.tokens = Math.min(options.capacity, b.tokens + (Math.max(0, t - b.at) / 1000) * options.refillPerSecond);
+      b.at = Math.max(b.at, t);
       // Re-inserting keeps the Map in least-recently-used order.
       buckets.delete(key);
       buckets.set(key, b);
@@ -43,34 +48,37 @@ export function tokenBuckets(options: BucketOptions): { take(key: string): Take;
   };
 }
 
+/** What a limiter tells about each request it refuses. */
+export interface Limited {
+  /** The bucket's key: the principal's id or the address. */
+  readonly key: string;
+  readonly retryAfterSeconds: number;
+  /** The sentence the caller was answered with. */
+  readonly message: string;
+}
+
 /**
- * A Hono middleware that refuses a caller over its budget with 429, Retry-After and one sentence.
- * `key` picks the bucket (undefined: not limited here); `what` names it in the sentence
- * ("this address", "alice").
+ * A Hono middleware that refuses a caller over its budget with 429, Retry-After and one sentence
+ * in the API's error shape (code RATE_LIMITED). `key` picks the bucket (undefined: not limited
+ * here); `what` names the caller in the sentence ("the address 10.0.0.7", "alice"). A request
+ * takes one token however long it lasts, so an event stream counts once per connection.
  */
-export function rateLimit(options: {
+export function rateLimit<E extends HonoEnv = HonoEnv>(options: {
   readonly buckets: ReturnType<typeof tokenBuckets>;
-  readonly key: (c: Context) => string | undefined;
-  readonly what: (c: Context) => string;
-  /** Told about each refusal, e.g. to count it toward the caller's next audit record. */
-  readonly onLimited?: (c: Context, key: string) => void;
-}): MiddlewareHandler {
+  readonly key: (c: Context<E>) => string | undefined;
+  readonly what: (c: Context<E>) => string;
+  /** Told about each refusal before it is answered, e.g. to put it on the record. */
+  readonly onLimited?: (c: Context<E>, limited: Limited) => void | Promise<void>;
+}): MiddlewareHandler<E> {
   return async (c, next) => {
     const key = options.key(c);
     if (key !== undefined) {
       const r = options.buckets.take(key);
       if (!r.ok) {
-        options.onLimited?.(c, key);
+        const message = `too many requests from ${options.what(c)}; try again in ${r.retryAfterSeconds} s`;
+        await options.onLimited?.(c, { key, retryAfterSeconds: r.retryAfterSeconds, message });
         c.header('Retry-After', String(r.retryAfterSeconds));
-        return c.json(
-          {
-            error: {
-              code: 'RATE_LIMITED',
-              message: `too many requests from ${options.what(c)}; wait ${r.retryAfterSeconds} s and try again`,
-            },
-          },
-          429,
-        );
+        return c.json({ error: { code: 'RATE_LIMITED', message } }, 429);
       }
     }
     await next();
@@ -78,56 +86,64 @@ export function rateLimit(options: {
   };
 }
 
-/**
- * Counts repeated refusals of one caller per window, so that a burst of denials becomes one audit
- * record with a count instead of thousands: `note` says whether this refusal opens a window (record
- * it) and `flush` hands back the counts of windows that have closed.
- */
-export function refusalWindows(options: { readonly windowMs: number; readonly now?: () => number }) {
-  const now = options.now ?? (() => Date.now());
-  const windows = new Map<string, { start: number; count: number }>();
-  return {
-    /** True when this is the first refusal of `key` in its window: record it now, and count the rest. */
-    note(key: string): boolean {
-      const t = now();
-      const w = windows.get(key);
-      if (w && t - w.start < options.windowMs) {
-        w.count++;
-        return false;
-      }
-      windows.set(key, { start: t, count: 1 });
-      return true;
-    },
-    /** Windows that have ended with more refusals than the first: their keys and counts. */
-    flush(): { key: string; count: number; since: Date }[] {
-      const t = now();
-      const out: { key: string; count: number; since: Date }[] = [];
-      for (const [key, w] of windows) {
-        if (t - w.start < options.windowMs) continue;
-        if (w.count > 1) out.push({ key, count: w.count, since: new Date(w.start) });
-        windows.delete(key);
-      }
-      return out;
-    },
-  };
+/** One limit: a burst, then a steady rate. */
+export interface LimitSettings {
+  readonly burst: number;
+  readonly perSecond: number;
 }
 
-/** Defaults: a burst of 60 requests, then 10 a second, per address and per principal. */
-const DEFAULT_BUCKET: BucketOptions = { capacity: 60, refillPerSecond: 10 };
+/** The API's limits, per signed-in principal and per client address (the config's `limits`). */
+export interface ApiRateLimits {
+  readonly principal: LimitSettings;
+  readonly address: LimitSettings;
+}
 
-/** The caller's address; behind a proxy every request shares the proxy's, so size the bucket for that. */
-function addressOf(c: Context): string {
+/**
+ * Defaults: a person never meets them (a TUI or CLI session makes a few requests a second at
+ * most), while a script hammering one route is slowed to 10 a second after a burst of 60. Many
+ * people can share an address (a NAT, a proxy, everyone on the embedded stack's localhost), so
+ * the address budget is ten times larger; it is there for floods of bad tokens.
+ */
+export const DEFAULT_RATE_LIMITS: ApiRateLimits = {
+  principal: { burst: 60, perSecond: 10 },
+  address: { burst: 600, perSecond: 100 },
+};
+
+/**
+ * The caller's address, as the TCP connection says: a client cannot choose it by a header.
+ * Behind a proxy every request shares the proxy's, so size the address budget for that.
+ */
+export function addressOf(c: Context): string {
   try {
     return getConnInfo(c).remote.address ?? 'unknown';
   } catch {
+    // Not served by @hono/node-server (app.request in a test): one shared bucket.
     return 'unknown';
   }
 }
 
+interface LimiterOptions<E extends HonoEnv> {
+  readonly now?: () => number;
+  readonly maxKeys?: number;
+  readonly onLimited?: (c: Context<E>, limited: Limited) => void | Promise<void>;
+}
+
+function bucketsOf<E extends HonoEnv>(limit: LimitSettings, options: LimiterOptions<E>) {
+  return tokenBuckets({
+    capacity: limit.burst,
+    refillPerSecond: limit.perSecond,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+  });
+}
+
 /** Per address, mounted before authentication, so floods of bad tokens are limited too. */
-export function addressLimit(options: Partial<BucketOptions> & { onLimited?: (c: Context, key: string) => void } = {}) {
-  return rateLimit({
-    buckets: tokenBuckets({ ...DEFAULT_BUCKET, ...options }),
+export function addressLimit<E extends HonoEnv = HonoEnv>(
+  limit: LimitSettings,
+  options: LimiterOptions<E> = {},
+): MiddlewareHandler<E> {
+  return rateLimit<E>({
+    buckets: bucketsOf(limit, options),
     key: addressOf,
     what: (c) => `the address ${addressOf(c)}`,
     ...(options.onLimited ? { onLimited: options.onLimited } : {}),
@@ -135,12 +151,14 @@ export function addressLimit(options: Partial<BucketOptions> & { onLimited?: (c:
 }
 
 /** Per principal, mounted after authentication (it reads the `user` the authenticator set). */
-export function principalLimit(
-  options: Partial<BucketOptions> & { onLimited?: (c: Context, key: string) => void } = {},
-) {
-  const idOf = (c: Context): string | undefined => (c.get('user') as { id: string } | undefined)?.id;
-  return rateLimit({
-    buckets: tokenBuckets({ ...DEFAULT_BUCKET, ...options }),
+export function principalLimit<E extends HonoEnv = HonoEnv>(
+  limit: LimitSettings,
+  options: LimiterOptions<E> = {},
+): MiddlewareHandler<E> {
+  const idOf = (c: Context<E>): string | undefined =>
+    ((c.var as Record<string, unknown>)['user'] as { id: string } | undefined)?.id;
+  return rateLimit<E>({
+    buckets: bucketsOf(limit, options),
     key: idOf,
     what: (c) => idOf(c) ?? 'you',
     ...(options.onLimited ? { onLimited: options.onLimited } : {}),

@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'APPROVAL_EXPIRED',
   'UNAUTHENTICATED',
   'FORBIDDEN',
+  /** Over a rate limit: the caller waits the Retry-After and tries again. */
+  'RATE_LIMITED',
   'TEMPORAL_UNAVAILABLE',
   'TEMPORAL_CLI_UNAVAILABLE',
   'SERVER_UNAVAILABLE',

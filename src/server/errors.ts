@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../core/errors.ts';
 
 /** HTTP status for each domain error code; the body carries the code and the sentence. */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 422 | 500 | 502 | 503>> = {
+export const HTTP_STATUS: Readonly<Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 422 | 429 | 500 | 502 | 503>> = {
   CONFIG_INVALID: 500,
   RUNBOOK_INVALID: 422,
   RUNBOOK_NOT_FOUND: 404,
@@ -18,6 +18,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, 400 | 401 | 403 | 404 | 409
   APPROVAL_EXPIRED: 409,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  RATE_LIMITED: 429,
   TEMPORAL_UNAVAILABLE: 503,
   TEMPORAL_CLI_UNAVAILABLE: 503,
   SERVER_UNAVAILABLE: 503,
