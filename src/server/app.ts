@@ -7,6 +7,14 @@ import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry, RunbookStore } from '../store/runbook-registry.ts';
 import type { Authenticator } from '../authz/users.ts';
 import type { Authorizer } from '../authz/authorizer.ts';
+import {
+  DEFAULT_RATE_LIMITS,
+  addressLimit,
+  addressOf,
+  principalLimit,
+  type ApiRateLimits,
+  type Limited,
+} from '../authz/rate-limit.ts';
 import type { Channel } from '../api/client.ts';
 import { openApiDocument } from '../api/openapi.ts';
 import { ExecutionIdSchema, type ErrorBody } from '../api/schemas.ts';
@@ -14,6 +22,7 @@ import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import type { ExecutionService } from './executions.ts';
 import type { AuditTail } from './audit-tail.ts';
 import { HTTP_STATUS } from './errors.ts';
+import { DEFAULT_DENIAL_WINDOW_MS, createDenialRecorder, routeOf, type DenialRecorder } from './denials.ts';
 import type { WebSessions } from './web-session.ts';
 import type { Env, Guard } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -32,6 +41,15 @@ export interface AppDeps {
   readonly tail: AuditTail;
   readonly log: Logger;
   readonly version?: string;
+  /** Rate limits per principal and per address (the config's `limits`); unset, DEFAULT_RATE_LIMITS. */
+  readonly limits?: ApiRateLimits;
+  /**
+   * Folds one caller's repeated refusals into counted audit records. Whoever passes it closes it
+   * before the audit store, so no count is lost at shutdown; unset, the app makes its own.
+   */
+  readonly denials?: DenialRecorder;
+  /** Milliseconds, for the rate limits: tests inject a clock so time passes without waiting. */
+  readonly now?: () => number;
   /** Browser sign-in (src/server/web-session.ts), mounted at /auth when configured. */
   readonly webSessions?: WebSessions;
   /** Slack's interactions and slash command (src/slack), mounted at /slack when configured. */
@@ -61,22 +79,69 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return id !== undefined && ExecutionIdSchema.safeParse(id).success ? id : null;
   };
 
+  // Refusals of one caller go on the record folded: the first of a kind at once, repeats as a count.
+  const denials =
+    deps.denials ??
+    createDenialRecorder({
+      audit: deps.audit,
+      windowMs: DEFAULT_DENIAL_WINDOW_MS,
+      onError: (err, count) => deps.log.error({ err, count }, 'could not record counted refusals'),
+    });
+
   const guard: Guard = async (c, action, resource) => {
     const user = c.get('user');
     const decision = deps.authorizer.authorize(user, action, resource, { channel: c.get('channel') });
     if (decision.allow) return;
-    await deps.executions.auditRefusal(user, resource.kind === 'execution' ? resource.id : null, 'access.denied', {
-      action,
-      path: c.req.path.slice(0, 300),
-      channel: c.get('channel'),
-      reason: decision.reason,
-      policies: decision.policies,
+    await denials.record({
+      type: 'access.denied',
+      actor: user.id,
+      executionId: resource.kind === 'execution' ? resource.id : null,
+      kind: `${action} ${routeOf(c.req.method, c.req.path)}`,
+      data: {
+        action,
+        path: c.req.path.slice(0, 300),
+        channel: c.get('channel'),
+        reason: decision.reason,
+        policies: decision.policies,
+      },
     });
     c.set('refusalRecorded', true);
     throw new UserError('FORBIDDEN', decision.reason);
   };
 
+  /** A request over a rate limit is a security refusal too: on the record, folded like the others. */
+  const recordLimited = async (c: Context<Env>, limited: Limited, signedIn: boolean): Promise<void> => {
+    const user = signedIn ? c.get('user') : undefined;
+    try {
+      await denials.record({
+        type: 'request.refused',
+        actor: user?.id ?? 'anonymous',
+        executionId: user ? executionOf(c) : null,
+        // Per principal one kind whatever the route; per address one kind per address.
+        kind: user ? 'RATE_LIMITED' : `RATE_LIMITED ${limited.key}`,
+        data: {
+          method: c.req.method,
+          path: c.req.path.slice(0, 300),
+          channel: user ? c.get('channel') : channelOf(c.req.header('x-mechanic-channel')),
+          status: 429,
+          code: 'RATE_LIMITED',
+          reason: limited.message,
+          address: addressOf(c),
+        },
+      });
+    } catch (e) {
+      deps.log.error({ err: e }, 'could not record a rate-limited request');
+    }
+  };
+  const limits = deps.limits ?? DEFAULT_RATE_LIMITS;
+  const clock = deps.now ? { now: deps.now } : {};
+
   app.use(secureHeaders());
+  // Per address first, before any token is looked at: a flood of bad tokens costs the server little.
+  const byAddress = addressLimit<Env>(limits.address, { ...clock, onLimited: (c, l) => recordLimited(c, l, false) });
+  app.use('/api/*', byAddress);
+  app.use('/auth/*', byAddress);
+  app.use('/slack/*', byAddress);
   app.use(
     '/api/*',
     bodyLimit({
@@ -95,13 +160,19 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (user && status >= 400 && status < 500 && !c.get('refusalRecorded')) {
       // Every refusal of a known caller is on the record, whatever refused it.
       try {
-        await deps.executions.auditRefusal(user, executionOf(c), 'request.refused', {
-          method: c.req.method,
-          path: c.req.path.slice(0, 300),
-          channel: c.get('channel'),
-          status,
-          code: err.code,
-          reason: err.message.slice(0, 2000),
+        await denials.record({
+          type: 'request.refused',
+          actor: user.id,
+          executionId: executionOf(c),
+          kind: `${err.code} ${routeOf(c.req.method, c.req.path)}`,
+          data: {
+            method: c.req.method,
+            path: c.req.path.slice(0, 300),
+            channel: c.get('channel'),
+            status,
+            code: err.code,
+            reason: err.message.slice(0, 2000),
+          },
         });
       } catch (e) {
         deps.log.error({ err: e }, 'could not record a refused request');
@@ -135,6 +206,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('refusalRecorded', false);
     return next();
   });
+  // Per principal, once the caller is known; an event stream takes one request however long it runs.
+  app.use(
+    '/api/*',
+    principalLimit<Env>(limits.principal, { ...clock, onLimited: (c, l) => recordLimited(c, l, true) }),
+  );
 
   app.get('/api/me', (c) => c.json({ user: c.get('user') }));
   runbookRoutes(app, guard, deps.registry, deps.runbookStore);

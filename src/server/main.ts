@@ -14,6 +14,7 @@ import { createStsClient, ssmClients } from '../activities/aws.ts';
 import { createExecutionService } from './executions.ts';
 import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
+import { createDenialRecorder } from './denials.ts';
 import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
 import { UserError } from '../core/errors.ts';
 import { webSessionsFromConfig } from './web-session.ts';
@@ -65,6 +66,12 @@ export async function runServer(): Promise<number> {
         log,
       })
     : undefined;
+  // One caller's repeated refusals fold into counted records; closed before the audit store, so no count is lost.
+  const denials = createDenialRecorder({
+    audit,
+    windowMs: config.limits.denialWindowSeconds * 1000,
+    onError: (err, count) => log.error({ err, count }, 'could not record counted refusals'),
+  });
   let boundUrl = '';
   // Browser sign-in (authorization code + PKCE) when a web client is configured; refusals are on the record.
   const webSessions = await webSessionsFromConfig(config.authz, {
@@ -86,6 +93,8 @@ export async function runServer(): Promise<number> {
     audit,
     tail,
     log,
+    limits: config.limits,
+    denials,
     ...(webSessions ? { webSessions } : {}),
     ...(slack ? { slack: slack.routes } : {}),
   });
@@ -114,6 +123,7 @@ export async function runServer(): Promise<number> {
   tail.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await client.connection.close();
+  await denials.close();
   await registryDb.destroy();
   await audit.close();
   log.info('stopped');
