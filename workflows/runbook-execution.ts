@@ -10,7 +10,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
-import { checkVote, type Vote } from '../src/core/approval.ts';
+import { approvalRulesOf, checkVote, type Vote } from '../src/core/approval.ts';
 import { END_EVENT_OF, requestedEvent, type FinalStatus } from '../src/core/audit-events.ts';
 import { isMechanicError } from '../src/core/errors.ts';
 import { TERMINAL_STATUSES } from '../src/core/execution.ts';
@@ -44,6 +44,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       await audit(vote.decision === 'approve' ? 'approval.granted' : 'approval.rejected', vote.approver, {
         planDigest: vote.planDigest,
         ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
+        ...(vote.groups !== undefined ? { groups: vote.groups } : {}),
+        ...(vote.policies !== undefined ? { policies: vote.policies } : {}),
       });
       return state.approval();
     },
@@ -58,6 +60,10 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
               planDigest,
               votes: state.votes,
               open: state.status === 'awaiting_approval' && state.approval().status === 'pending',
+              // The plan's approval groups and risk: the server asked Cedar, and this holds even
+              // for a vote that raced another one past it.
+              rules: approvalRulesOf(plan.runbook),
+              required: plan.approval.required,
             },
             vote,
           );
@@ -92,15 +98,24 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     },
   );
   /** Every way a run ends: its status, why, and the record that closes its audit story. */
-  const finish = async (final: FinalStatus, actor: string, why?: string): Promise<ExecutionView> => {
+  const finish = async (
+    final: FinalStatus,
+    actor: string,
+    why?: string,
+    policies?: readonly string[],
+  ): Promise<ExecutionView> => {
     state.setStatus(final);
     state.reason = why;
-    await audit(END_EVENT_OF[final], actor, why !== undefined ? { reason: why } : {});
+    await audit(END_EVENT_OF[final], actor, {
+      ...(why !== undefined ? { reason: why } : {}),
+      ...(policies !== undefined ? { policies } : {}),
+    });
     return state.view();
   };
   const finishCancelled = (): Promise<ExecutionView> => {
     const req = state.cancelRequest!;
-    return finish('cancelled', req.by, `cancelled by ${req.by}: ${req.reason}`);
+    // The cancel's record names the policies that let its requester cancel.
+    return finish('cancelled', req.by, `cancelled by ${req.by}: ${req.reason}`, req.policies);
   };
 
   // Same event id and content as the API server's own write of this event (requestedEvent), so

@@ -5,7 +5,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
-import { decideApproval, type ApprovalState, type Vote } from '../src/core/approval.ts';
+import { approvalRulesOf, decideApproval, type ApprovalState, type Vote } from '../src/core/approval.ts';
 import {
   auditEvent,
   workflowEventId,
@@ -77,7 +77,7 @@ export class RunState {
 
   approval(): ApprovalState {
     const { plan } = this.input;
-    return decideApproval(plan.approval.required, plan.requester, this.votes);
+    return decideApproval(plan.approval.required, plan.requester, this.votes, approvalRulesOf(plan.runbook));
   }
 
   view(): ExecutionView {

@@ -25,7 +25,8 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
   const { plan } = input;
   const id = plan.executionId;
   // A worker that dies while following a step is noticed after this long.
-  const heartbeatTimeout = `${input.settings?.heartbeatTimeoutSeconds ?? 60} seconds`;
+  // Durations in milliseconds: the same as the "N seconds" strings recorded histories were made with.
+  const heartbeatTimeout = (input.settings?.heartbeatTimeoutSeconds ?? 60) * 1000;
   // Cancelling a step means cancelling its SSM command; the step that was running when the
   // cancel came is followed to its final per-instance statuses and recorded.
   let running: { request: StepRequest; commandId: string } | undefined;
@@ -83,7 +84,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       await audit('step.started', 'mechanic', { step: step.name, index, phase, commandId });
       // Following a step may take as long as the step is allowed to run, plus delivery.
       const { awaitStep } = wf.proxyActivities<MechanicActivities>({
-        startToCloseTimeout: `${step.timeoutSeconds + 900} seconds`,
+        startToCloseTimeout: (step.timeoutSeconds + 900) * 1000,
         heartbeatTimeout,
         retry: { maximumAttempts: 20, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SSM_COMMAND_FAILED'] },
       });

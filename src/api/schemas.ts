@@ -126,7 +126,18 @@ export const RunbookInfoSchema = z.looseObject({
     z.object({ instanceIds: z.array(z.string()) }),
     z.object({ tags: z.record(z.string(), z.string()) }),
   ]),
-  approval: z.object({ required: z.number().int(), expiresAfterMinutes: z.number().int() }),
+  approval: z.object({
+    required: z.number().int(),
+    expiresAfterMinutes: z.number().int(),
+    /** Groups whose members may approve; empty: any approver. Absent from servers before they existed. */
+    groups: z.array(z.string()).exactOptional(),
+  }),
+  /**
+   * Who answers for it, and how much harm a wrong run can do (high: approvers from two groups).
+   * This server always sends both; a client may still meet a server from before they existed.
+   */
+  owners: z.array(z.string()).exactOptional(),
+  risk: z.enum(['low', 'medium', 'high']).exactOptional(),
   steps: z.array(z.looseObject({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() })),
   onFailure: z.array(z.looseObject({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() })),
   digest: z.string(),

@@ -42,9 +42,14 @@ export type Resource =
       readonly requester?: string | undefined;
       readonly runbook?: RunbookFacts | undefined;
       readonly targets?: readonly string[] | undefined;
-      /** Approvals the run has so far, and the approval groups their approvers came from. */
+      /** How many approvals the run has so far (the length of `approvers` when that is given). */
       readonly approvals?: number | undefined;
+      /** The approval groups its approvers came from (the union of `approvers`' groups when given). */
       readonly approvedGroups?: readonly string[] | undefined;
+      /** Who approved so far, and as which of the runbook's approval groups: the high-risk rule reads it. */
+      readonly approvers?: readonly { readonly approver: string; readonly groups: readonly string[] }[] | undefined;
+      /** How many approvals the plan needs. */
+      readonly approvalsRequired?: number | undefined;
     }
   | { readonly kind: 'audit' };
 
@@ -69,6 +74,14 @@ export interface Decision {
  */
 export interface Authorizer {
   authorize(principal: User, action: Action, resource: Resource, context: AuthzContext): Decision;
+}
+
+/**
+ * The groups a person is in, as the policies see them: a role is a group of the same name, so
+ * policies say `principal in Group::"operator"`, and a runbook may name a role as an approval group.
+ */
+export function groupsOf(user: User): string[] {
+  return [...new Set([...user.roles, ...(user.groups ?? [])])];
 }
 
 export const ROLES: Readonly<Record<Action, readonly Role[]>> = {
@@ -126,4 +139,50 @@ export function roleAuthorizer(): Authorizer {
       return { allow: true, reason: `role ${principal.roles.join(',')} may ${action}`, policies: ['role-table'] };
     },
   };
+}
+
+/** Where decisions are written: the server's structured (pino) log. */
+export interface DecisionLog {
+  info(fields: object, message: string): void;
+}
+
+/**
+ * Writes every decision to the structured log: who, what, on which resource, from which channel,
+ * the answer and the ids of the policies that gave it. Reads are recorded here and only here: they
+ * change nothing, and there are many (every list, every refresh, every event stream), so the audit
+ * chain keeps the changes and the refusals while the log keeps everything.
+ */
+export function loggedAuthorizer(inner: Authorizer, log: DecisionLog): Authorizer {
+  return {
+    authorize(principal, action, resource, context) {
+      const decision = inner.authorize(principal, action, resource, context);
+      log.info(
+        {
+          authz: {
+            principal: principal.id,
+            action,
+            resource: describeResource(resource),
+            channel: context.channel,
+            decision: decision.allow ? 'allow' : 'deny',
+            policies: decision.policies,
+          },
+        },
+        'authorization decision',
+      );
+      return decision;
+    },
+  };
+}
+
+function describeResource(resource: Resource): string {
+  switch (resource.kind) {
+    case 'catalog':
+      return 'catalog';
+    case 'audit':
+      return 'audit';
+    case 'runbook':
+      return `runbook:${resource.name}`;
+    case 'execution':
+      return `execution:${resource.id}`;
+  }
 }

@@ -2,8 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { UserError } from '../core/errors.ts';
+import { approvingGroupCount, votingGroups } from '../core/approval.ts';
 import {
   DESCRIBE,
+  groupsOf,
   type Action,
   type Authorizer,
   type AuthzContext,
@@ -234,11 +236,6 @@ export async function readPolicyText(file: string): Promise<string> {
 type Uid = { type: string; id: string };
 type Json = cedar.CedarValueJson;
 
-/** A role is a group of the same name, so policies say `principal in Group::"operator"`. */
-function groupsOf(user: User): string[] {
-  return [...new Set([...user.roles, ...(user.groups ?? [])])];
-}
-
 function resourceUid(resource: Resource): Uid {
   switch (resource.kind) {
     case 'catalog':
@@ -287,9 +284,15 @@ function entitiesOf(principal: User, resource: Resource): cedar.EntityJson[] {
       entities.push(runbookEntity(resource));
       break;
     case 'execution': {
+      const approvers = resource.approvers ?? [];
       const attrs: Record<string, Json> = {
         targets: [...(resource.targets ?? [])],
-        approvals: resource.approvals ?? 0,
+        approvals: resource.approvals ?? approvers.length,
+        approvers: approvers.map((a) => ref('User', a.approver)),
+        approvedGroups: [...new Set(resource.approvedGroups ?? approvers.flatMap((a) => a.groups))].map((g) =>
+          ref('Group', g),
+        ),
+        approvalsRequired: resource.approvalsRequired ?? 1,
       };
       if (resource.requester !== undefined) attrs['requester'] = ref('User', resource.requester);
       if (resource.runbook !== undefined) {
@@ -310,11 +313,11 @@ function contextOf(principal: User, action: Action, resource: Resource, context:
   };
   const runbook = resource.kind === 'runbook' ? resource : resource.kind === 'execution' ? resource.runbook : undefined;
   if (runbook) out['risk'] = runbook.risk ?? 'low';
-  if (action === 'approve' && resource.kind === 'execution' && resource.approvedGroups !== undefined) {
-    // Cedar has no set difference, so the one fact the two-groups rule needs is computed here.
-    const approvalGroups = resource.runbook?.approvalGroups ?? [];
-    const mine = (principal.groups ?? []).filter((g) => approvalGroups.length === 0 || approvalGroups.includes(g));
-    out['addsApprovalGroup'] = mine.some((g) => !resource.approvedGroups?.includes(g));
+  if (action === 'approve' && resource.kind === 'execution' && resource.approvers !== undefined) {
+    // Cedar cannot match approvers to distinct groups, so the one fact the two-groups rule needs is
+    // computed here, by the same function the workflow's validator uses.
+    const mine = votingGroups(groupsOf(principal), resource.runbook?.approvalGroups ?? []);
+    out['approvingGroups'] = approvingGroupCount([...resource.approvers, { groups: mine }]);
   }
   return out;
 }

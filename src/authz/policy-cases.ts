@@ -26,6 +26,11 @@ const ResourceSchema = z.discriminatedUnion('kind', [
     targets: Names,
     approvals: z.number().int().min(0).optional(),
     approvedGroups: Names,
+    /** Who approved so far and as which approval groups: what the high-risk rule reads. */
+    approvers: z
+      .array(z.strictObject({ approver: z.string().min(1), groups: z.array(z.string()).default([]) }))
+      .optional(),
+    approvalsRequired: z.number().int().min(1).optional(),
   }),
   z.strictObject({ kind: z.literal('audit') }),
 ]);

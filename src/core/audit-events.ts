@@ -35,21 +35,45 @@ const StepRefShape = { step: Text, index: z.number().int().nonnegative(), phase:
 
 const EndDataSchema = z.strictObject({ reason: Text.optional() });
 
+/** The ids of the Cedar policies that allowed an action; every allowed change records them. */
+const Policies = z.array(Id).readonly().optional();
+
+/** A vote: the plan it names, the approval groups its voter voted as, the policies that allowed it. */
+const VoteDataSchema = z.strictObject({
+  planDigest: Id,
+  comment: Text.optional(),
+  groups: z.array(Id).readonly().optional(),
+  policies: Policies,
+});
+
 /** The data schema of every event type. Strict where mechanic's own code writes, loose for refusals. */
 export const AUDIT_EVENT_DATA = {
   /** The request, with the whole plan, so an execution can be read back from the log alone. */
   'execution.requested': z.strictObject({
-    runbook: z.strictObject({ name: Id, version: z.number().int(), digest: Text, description: Text }),
+    runbook: z.strictObject({
+      name: Id,
+      version: z.number().int(),
+      digest: Text,
+      description: Text,
+      // What the policies read, pinned with the plan (absent in plans made before they existed).
+      risk: z.enum(['low', 'medium', 'high']).optional(),
+      owners: z.array(Text).readonly().optional(),
+      approvalGroups: z.array(Text).readonly().optional(),
+      environment: Text.optional(),
+      tags: z.array(Text).readonly().optional(),
+    }),
     params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
     targets: z.array(Id).readonly(),
     planDigest: Id,
     reason: Text,
     requester: Id,
     plan: z.custom<Plan>((v) => PlanShapeSchema.safeParse(v).success, 'not a plan'),
+    /** The ids of the policies that allowed the launch. */
+    policies: Policies,
   }),
   /** A vote; it counts only for the plan whose digest it names. */
-  'approval.granted': z.strictObject({ planDigest: Id, comment: Text.optional() }),
-  'approval.rejected': z.strictObject({ planDigest: Id, comment: Text.optional() }),
+  'approval.granted': VoteDataSchema,
+  'approval.rejected': VoteDataSchema,
   /** A vote the API refused (own change, wrong plan, too late…). Loose: the server adds context. */
   'approval.refused': z.looseObject({ code: Text, reason: Text }),
   /** Any action refused by authorization. Loose: the server adds context (action, path, policy). */
@@ -93,7 +117,8 @@ export const AUDIT_EVENT_DATA = {
   'execution.completed': EndDataSchema,
   'execution.failed': EndDataSchema,
   'execution.expired': EndDataSchema,
-  'execution.cancelled': EndDataSchema,
+  /** A cancel, with the ids of the policies that allowed whoever asked for it. */
+  'execution.cancelled': z.strictObject({ reason: Text.optional(), policies: Policies }),
   'execution.rejected': EndDataSchema,
   // The runbook registry (src/store/runbook-registry.ts): not tied to an execution.
   /** A runbook version entered the registry: its digest, its author and where it came from. */
@@ -305,9 +330,12 @@ export function auditEvent<T extends AuditEventType>(
 export function requestedEvent({
   plan,
   planDigest,
+  launchPolicies,
 }: {
   readonly plan: Plan;
   readonly planDigest: string;
+  /** The ids of the policies that allowed the launch. */
+  readonly launchPolicies?: readonly string[] | undefined;
 }): AuditEventOf<'execution.requested'> {
   return auditEvent('execution.requested', {
     eventId: workflowEventId(plan.executionId, 0, 'execution.requested'),
@@ -323,6 +351,7 @@ export function requestedEvent({
       requester: plan.requester,
       // The whole plan, so the execution can be read back from the audit log alone.
       plan,
+      ...(launchPolicies !== undefined ? { policies: launchPolicies } : {}),
     },
   });
 }

@@ -7,6 +7,8 @@ export interface ExecutionInput {
   readonly planDigest: string;
   /** How the run is followed, not what it does: outside the plan and its digest. */
   readonly settings?: ExecutionSettings;
+  /** The ids of the policies that allowed the launch, recorded with the request (outside the plan). */
+  readonly launchPolicies?: readonly string[];
 }
 
 export interface ExecutionSettings {
@@ -98,6 +100,8 @@ export interface StepView {
 export interface CancelRequest {
   readonly by: string;
   readonly reason: string;
+  /** The ids of the policies that allowed it, recorded on the cancellation. */
+  readonly policies?: readonly string[];
 }
 
 /** The live view of one execution, answered by the workflow's status query. */

@@ -1,4 +1,4 @@
-import type { Runbook } from './runbook.ts';
+import type { Risk, Runbook } from './runbook.ts';
 import type { ParamValues } from './params.ts';
 import type { PlannedTarget } from './targets.ts';
 import { parseParams } from './params.ts';
@@ -27,6 +27,17 @@ export interface Plan {
     readonly version: number;
     readonly digest: string;
     readonly description: string;
+    /**
+     * What the policies and the approval rules read, pinned with the plan so a vote is judged by
+     * the runbook that was approved, not by whatever the catalog holds later. Absent only in plans
+     * made before mechanic recorded them (runs already in flight or in the audit log).
+     */
+    readonly risk?: Risk;
+    readonly owners?: readonly string[];
+    /** Groups whose members may approve; empty: any approver. High risk: two of them must. */
+    readonly approvalGroups?: readonly string[];
+    readonly environment?: string;
+    readonly tags?: readonly string[];
   };
   readonly requester: string;
   readonly reason: string;
@@ -96,6 +107,11 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
       version: runbook.version,
       digest: input.runbookDigest,
       description: runbook.description,
+      risk: runbook.risk,
+      owners: runbook.owners,
+      approvalGroups: runbook.approval.groups,
+      environment: runbook.environment,
+      tags: runbook.tags,
     },
     requester: input.requester,
     reason,

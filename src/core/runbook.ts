@@ -59,29 +59,78 @@ export const StepSchema = z.strictObject({
 });
 export type Step = z.infer<typeof StepSchema>;
 
+/** A group or user id, as the identity provider and the users file spell them. */
+const PrincipalNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/, 'must be a group or user id like "sre" or "alice"');
+
+/** How much harm a wrong run can do; policies read it, and high risk needs two approving groups. */
+export const RiskSchema = z.enum(['low', 'medium', 'high']);
+export type Risk = z.infer<typeof RiskSchema>;
+
+const uniqueNames = (what: string) =>
+  z
+    .array(PrincipalNameSchema)
+    .max(50)
+    .refine((names) => new Set(names).size === names.length, `${what} must not list a name twice`);
+
+export const ApprovalSchema = z.strictObject({
+  required: z.number().int().min(1).max(10).default(1),
+  expiresAfterMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(60),
+  /** The groups whose members may approve or reject its runs; empty: any approver the policies allow. */
+  groups: uniqueNames('approval.groups').default([]),
+});
+
 export const RunbookSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be a lowercase name like "restart-web"'),
     version: z.number().int().positive(),
     description: z.string().min(1).max(2000),
+    /** Groups or users who own it: they answer for it and may not review their own versions. */
+    owners: uniqueNames('owners').default([]),
+    risk: RiskSchema.default('medium'),
+    /** True when its steps only read (diagnostics): policies may treat it more lightly. */
+    readOnly: z.boolean().default(false),
+    environment: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a lowercase environment name like "production"')
+      .default('default'),
+    tags: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9._:/-]{0,62}$/, 'must be a lowercase tag like "web" or "team:payments"'))
+      .max(20)
+      .default([]),
     roleArn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
     parameters: z.record(ParamNameSchema, ParameterSchema).default({}),
     targets: TargetsSchema,
-    approval: z
-      .strictObject({
-        required: z.number().int().min(1).max(10).default(1),
-        expiresAfterMinutes: z
-          .number()
-          .int()
-          .min(1)
-          .max(7 * 24 * 60)
-          .default(60),
-      })
-      .default({ required: 1, expiresAfterMinutes: 60 }),
+    approval: ApprovalSchema.default({ required: 1, expiresAfterMinutes: 60, groups: [] }),
     steps: z.array(StepSchema).min(1).max(50),
     onFailure: z.array(StepSchema).max(10).default([]),
   })
   .superRefine((rb, ctx) => {
+    if (rb.risk === 'high') {
+      // Stated in the file rather than implied: what an author reads is what the approvers face.
+      if (rb.approval.groups.length < 2) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approval', 'groups'],
+          message:
+            'a high-risk runbook needs approvers from two different groups: list at least two groups under approval.groups',
+        });
+      }
+      if (rb.approval.required < 2) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approval', 'required'],
+          message:
+            'a high-risk runbook needs approvals from two different groups, so approval.required must be at least 2',
+        });
+      }
+    }
     const names = new Set<string>();
     for (const step of [...rb.steps, ...rb.onFailure]) {
       if (names.has(step.name)) ctx.addIssue({ code: 'custom', message: `step name "${step.name}" is used twice` });

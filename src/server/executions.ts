@@ -11,8 +11,10 @@ import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
 import type { ExecutionSummary } from '../core/audit.ts';
-import type { ApprovalState, Vote } from '../core/approval.ts';
-import type { ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
+import { approvalRulesOf, checkVote, votingGroups, type ApprovalState, type Vote } from '../core/approval.ts';
+import type { ExecutionInput, ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
+import { groupsOf, type Action, type Authorizer, type Decision, type Resource } from '../authz/authorizer.ts';
+import type { Channel } from '../api/client.ts';
 import { humanTextProblem } from '../core/text.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
 import { refusalEvent, requestedEvent, type AuditEventData, type RefusalType } from '../core/audit-events.ts';
@@ -39,6 +41,11 @@ export interface VoteRequest {
   readonly comment?: string | undefined;
 }
 
+/** Where a request came from; the policies see it (a rule may refuse high-risk votes from chat). */
+export interface RequestOrigin {
+  readonly channel: Channel;
+}
+
 export interface ExecutionServiceDeps {
   readonly client: Client;
   readonly taskQueue: string;
@@ -47,11 +54,27 @@ export interface ExecutionServiceDeps {
   readonly audit: AuditStore;
   readonly region: string;
   readonly settings: ExecutionSettings;
+  /**
+   * Asked again with everything known of the runbook or the run (the routes' guard knows only the
+   * path): its answer is what a launch, vote or cancel records, and a denial is refused here.
+   */
+  readonly authorizer: Authorizer;
   readonly now?: () => Date;
   readonly newId?: () => string;
 }
 
 const QUERY_DEADLINE_MS = 5_000;
+
+/** Refusals this service has already put on the record, so the server's error handler does not again. */
+const RECORDED = new WeakSet<object>();
+
+/** True for an error whose refusal this service already recorded. */
+export function isRecordedRefusal(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && RECORDED.has(e);
+}
+
+/** A plan, and the ids of the policies that allowed its launch. */
+type Planned = { plan: Plan; planDigest: string; policies: readonly string[] };
 
 /** Execution ids are short (they ride in every SSM Comment token) and unguessable. */
 export function newExecutionId(): string {
@@ -78,11 +101,82 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     );
   }
 
-  async function plan(user: User, req: LaunchRequest): Promise<{ plan: Plan; planDigest: string }> {
+  /** Asks the Authorizer; a denial is recorded with the policies that decided it, and thrown. */
+  async function authorize(
+    user: User,
+    action: Action,
+    resource: Resource,
+    origin: RequestOrigin,
+    executionId: string | null,
+  ): Promise<Decision> {
+    const decision = deps.authorizer.authorize(user, action, resource, { channel: origin.channel, time: now() });
+    if (decision.allow) return decision;
+    await auditRefusal(user, executionId, 'access.denied', {
+      action,
+      channel: origin.channel,
+      reason: decision.reason,
+      policies: decision.policies,
+    });
+    const refusal = new UserError('FORBIDDEN', decision.reason);
+    RECORDED.add(refusal);
+    throw refusal;
+  }
+
+  /**
+   * The run as the policies see it: who asked, the runbook as its plan pinned it, the targets,
+   * and who approved so far as which approval groups.
+   */
+  async function executionFacts(executionId: string): Promise<{ view: ExecutionView; resource: Resource }> {
+    const view = await get(executionId);
+    const { plan } = view;
+    const rules = approvalRulesOf(plan.runbook);
+    const approvedBy = new Set(view.approval.status === 'rejected' ? [] : view.approval.approvedBy);
+    const approvers = view.votes
+      .filter((v) => v.decision === 'approve' && approvedBy.has(v.approver))
+      .map((v) => ({ approver: v.approver, groups: [...(v.groups ?? [])] }));
+    return {
+      view,
+      resource: {
+        kind: 'execution',
+        id: executionId,
+        requester: plan.requester,
+        runbook: {
+          name: plan.runbook.name,
+          owners: plan.runbook.owners,
+          risk: plan.runbook.risk,
+          environment: plan.runbook.environment,
+          tags: plan.runbook.tags,
+          approvalGroups: rules.approvalGroups,
+        },
+        targets: plan.targets.map((t) => t.instanceId),
+        approvers,
+        approvalsRequired: plan.approval.required,
+      },
+    };
+  }
+
+  async function plan(user: User, req: LaunchRequest, origin: RequestOrigin): Promise<Planned> {
     const entry = await deps.registry.get(req.runbook, req.version);
+    const { runbook } = entry;
+    // The route's guard asked about the catalog; this asks about the runbook, its metadata in view.
+    const decision = await authorize(
+      user,
+      'launch',
+      {
+        kind: 'runbook',
+        name: runbook.name,
+        owners: runbook.owners,
+        risk: runbook.risk,
+        environment: runbook.environment,
+        tags: runbook.tags,
+        approvalGroups: runbook.approval.groups,
+      },
+      origin,
+      null,
+    );
     const inventory = await deps.inventory.instancesFor(entry.runbook.roleArn, entry.runbook.targets);
     const targets = selectTargets(entry.runbook.name, entry.runbook.targets, inventory, req.targets ?? []);
-    return buildPlan({
+    const planned = buildPlan({
       executionId: newId(),
       runbook: entry.runbook,
       runbookDigest: entry.digest,
@@ -93,20 +187,47 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       region: deps.region,
       now: now(),
     });
+    return { ...planned, policies: decision.policies };
+  }
+
+  async function get(executionId: string): Promise<ExecutionView> {
+    try {
+      // A query needs a worker; when none answers soon, the audit log still tells the story.
+      return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+        deps.client.workflow.getHandle(executionId).query(statusQuery),
+      );
+    } catch (e) {
+      // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
+      if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
+    }
+    const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
+    if (!view) throw notFound(executionId);
+    return view;
   }
 
   return {
     /** Plans without starting anything: what `launch --dry-run` and the TUI preview show. */
-    plan,
+    async plan(user: User, req: LaunchRequest, origin: RequestOrigin): Promise<{ plan: Plan; planDigest: string }> {
+      const { plan: p, planDigest } = await plan(user, req, origin);
+      return { plan: p, planDigest };
+    },
 
-    /** Plans and starts the run. Nothing is started unless the whole plan is valid. */
-    async launch(user: User, req: LaunchRequest): Promise<{ executionId: string; planDigest: string; plan: Plan }> {
-      const planned = await plan(user, req);
+    /**
+     * Plans and starts the run. Nothing is started unless the whole plan is valid and the policies
+     * allow this launch of this runbook; the request's record names the policies that allowed it.
+     */
+    async launch(
+      user: User,
+      req: LaunchRequest,
+      origin: RequestOrigin,
+    ): Promise<{ executionId: string; planDigest: string; plan: Plan }> {
+      const { policies, ...planned } = await plan(user, req, origin);
+      const input: ExecutionInput = { ...planned, settings: deps.settings, launchPolicies: policies };
       await temporalCall(() =>
         deps.client.workflow.start(runbookExecution, {
           taskQueue: deps.taskQueue,
           workflowId: planned.plan.executionId,
-          args: [{ ...planned, settings: deps.settings }],
+          args: [input],
           typedSearchAttributes: [
             { key: searchAttributes.runbook, value: planned.plan.runbook.name },
             { key: searchAttributes.operator, value: user.id },
@@ -114,16 +235,64 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
           ],
         }),
       );
-      await deps.audit.append(requestedEvent(planned));
+      // The same event, id and content the workflow writes: whichever lands first is the record.
+      await deps.audit.append(requestedEvent(input));
       return { executionId: planned.plan.executionId, ...planned };
     },
 
-    async vote(user: User, executionId: string, req: VoteRequest): Promise<ApprovalState> {
+    /**
+     * Casts a vote as the authenticated user, with their approval groups, never names a client
+     * typed. The rules the run knows (finished, own run, other plan, twice) are checked first, as
+     * the workflow would; then the policies, with the run's facts; then the workflow, whose
+     * validator holds every rule again for a vote that raced another one past these checks.
+     */
+    async vote(
+      user: User,
+      executionId: string,
+      req: VoteRequest,
+      origin: RequestOrigin = { channel: 'api' },
+    ): Promise<ApprovalState> {
+      const refuse = async (e: unknown): Promise<never> => {
+        const refusal = await toRefusal(deps, executionId, e);
+        await auditRefusal(user, refusal.code === 'EXECUTION_NOT_FOUND' ? null : executionId, 'approval.refused', {
+          executionId,
+          decision: req.decision,
+          code: refusal.code,
+          reason: refusal.message,
+        });
+        throw refusal;
+      };
+      let facts: Awaited<ReturnType<typeof executionFacts>>;
+      try {
+        facts = await executionFacts(executionId);
+        const { view } = facts;
+        if (TERMINAL_STATUSES.has(view.status)) {
+          throw new UserError(
+            'EXECUTION_FINISHED',
+            `execution ${executionId} has already ended (${view.status}); it can no longer be approved`,
+          );
+        }
+        checkVote(
+          {
+            requester: view.plan.requester,
+            planDigest: view.planDigest,
+            votes: view.votes,
+            open: view.status === 'awaiting_approval' && view.approval.status === 'pending',
+          },
+          { approver: user.id, decision: req.decision, planDigest: req.planDigest },
+        );
+      } catch (e) {
+        return refuse(e);
+      }
+      const decision = await authorize(user, req.decision, facts.resource, origin, executionId);
+      const approvalGroups = facts.resource.kind === 'execution' ? (facts.resource.runbook?.approvalGroups ?? []) : [];
       const vote: Vote = {
         approver: user.id,
         decision: req.decision,
         planDigest: req.planDigest,
         ...(req.comment ? { comment: req.comment } : {}),
+        groups: votingGroups(groupsOf(user), approvalGroups),
+        policies: decision.policies,
       };
       try {
         return await temporalCall(() =>
@@ -136,14 +305,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
           }),
         );
       } catch (e) {
-        const refusal = await toRefusal(deps, executionId, e);
-        await auditRefusal(user, refusal.code === 'EXECUTION_NOT_FOUND' ? null : executionId, 'approval.refused', {
-          executionId,
-          decision: req.decision,
-          code: refusal.code,
-          reason: refusal.message,
-        });
-        throw refusal;
+        return refuse(e);
       }
     },
 
@@ -152,36 +314,35 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
      * command is cancelled). Who may cancel which execution is the Authorizer's decision, made
      * before this is called.
      */
-    async cancel(user: User, executionId: string, reason: string): Promise<ExecutionStatus> {
+    async cancel(
+      user: User,
+      executionId: string,
+      reason: string,
+      origin: RequestOrigin = { channel: 'api' },
+    ): Promise<ExecutionStatus> {
       const text = reason.trim();
       if (text.length < 3) throw new UserError('USAGE', 'say why you cancel it: add --reason "why"');
       const refused = humanTextProblem('the reason', text);
       if (refused) throw new UserError('USAGE', refused);
+      let resource: Resource;
+      try {
+        ({ resource } = await executionFacts(executionId));
+      } catch (e) {
+        throw await toRefusal(deps, executionId, e, 'cancelled');
+      }
+      const { policies } = await authorize(user, 'cancel', resource, origin, executionId);
       try {
         return await temporalCall(() =>
           deps.client.workflow
             .getHandle(executionId)
-            .executeUpdate(cancelUpdate, { args: [{ by: user.id, reason: text }] }),
+            .executeUpdate(cancelUpdate, { args: [{ by: user.id, reason: text, policies }] }),
         );
       } catch (e) {
         throw await toRefusal(deps, executionId, e, 'cancelled');
       }
     },
 
-    async get(executionId: string): Promise<ExecutionView> {
-      try {
-        // A query needs a worker; when none answers soon, the audit log still tells the story.
-        return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
-          deps.client.workflow.getHandle(executionId).query(statusQuery),
-        );
-      } catch (e) {
-        // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
-        if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
-      }
-      const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
-      if (!view) throw notFound(executionId);
-      return view;
-    },
+    get,
 
     /** The execution's index entry, or EXECUTION_NOT_FOUND: what the Authorizer needs to know of it. */
     async summary(executionId: string): Promise<ExecutionSummary> {

@@ -16,6 +16,7 @@ import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
 import { createDenialRecorder } from './denials.ts';
 import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
+import { loggedAuthorizer } from '../authz/authorizer.ts';
 import { UserError } from '../core/errors.ts';
 import { webSessionsFromConfig } from './web-session.ts';
 import { startSlack } from '../slack/index.ts';
@@ -30,7 +31,8 @@ export async function runServer(): Promise<number> {
   const log = createLogger('server', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
   // Policies first: a server must not start with policies that do not validate.
-  const authorizer = await loadCedarAuthorizer(config.authz.policyFile);
+  // Every decision goes to the structured log; denials and allowed changes also to the audit log.
+  const authorizer = loggedAuthorizer(await loadCedarAuthorizer(config.authz.policyFile), log);
   // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
   const authenticator = combinedAuthenticator(
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),
@@ -54,6 +56,7 @@ export async function runServer(): Promise<number> {
     audit,
     region: config.aws.region,
     settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
+    authorizer,
   });
   const tail = createAuditTail(audit);
   // Slack approvals when a bot token is configured: the /slack routes and the message follower.

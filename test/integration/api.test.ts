@@ -64,6 +64,7 @@ describe('the HTTP API', () => {
       audit,
       region: 'us-east-1',
       settings: { heartbeatTimeoutSeconds: 60 },
+      authorizer: roleAuthorizer(),
     });
     const app = createApp({
       authenticator: tokenAuthenticator(USERS),

@@ -124,6 +124,7 @@ describe('OIDC bearer tokens', () => {
       audit,
       region: 'us-east-1',
       settings: { heartbeatTimeoutSeconds: 60 },
+      authorizer: await loadCedarAuthorizer(),
     });
     const app = createApp({
       authenticator: combinedAuthenticator(

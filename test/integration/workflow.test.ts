@@ -8,6 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseNewAuditEvent } from '../../src/core/audit-chain.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
+import { digestOf } from '../../src/core/canonical.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { fakeActivities, type Fake } from '../helpers/fake-activities.ts';
@@ -189,20 +190,72 @@ describe('runbookExecution', () => {
     expect(fake.events.at(-1)).toMatchObject({ type: 'execution.failed', data: { reason: 'step "first" failed' } });
   });
 
-  test('cancelled while waiting for approval: nothing runs, and who cancelled is recorded', async () => {
+  test('cancelled while waiting for approval: nothing runs, and who cancelled, allowed by which policies, is recorded', async () => {
     const fake = fakeActivities();
     const input = testInput();
     const result = await withWorker(fake, async (taskQueue) => {
       const handle = await start(taskQueue, input);
-      expect(await handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice', reason: 'wrong release' }] })).toBe(
-        'awaiting_approval',
-      );
+      expect(
+        await handle.executeUpdate(cancelUpdate, {
+          args: [{ by: 'alice', reason: 'wrong release', policies: ['operators-cancel-own'] }],
+        }),
+      ).toBe('awaiting_approval');
       return handle.result();
     });
     expect(result.status).toBe('cancelled');
     expect(result.reason).toBe('cancelled by alice: wrong release');
     expect(fake.dispatched).toEqual([]);
-    expect(fake.events.at(-1)).toMatchObject({ type: 'execution.cancelled', actor: 'alice' });
+    expect(fake.events.at(-1)).toEqual(
+      expect.objectContaining({
+        type: 'execution.cancelled',
+        actor: 'alice',
+        data: { reason: 'cancelled by alice: wrong release', policies: ['operators-cancel-own'] },
+      }),
+    );
+  });
+
+  test("the validator holds the runbook's approval groups and the high-risk rule, whatever the server let through", async () => {
+    const fake = fakeActivities();
+    const base = testInput({ required: 2 });
+    const plan = {
+      ...base.plan,
+      runbook: { ...base.plan.runbook, risk: 'high' as const, approvalGroups: ['sre', 'dba'] },
+    };
+    const input: ExecutionInput = { plan, planDigest: digestOf(plan), launchPolicies: ['operators'] };
+    const as = (approver: string, groups: string[]) => ({
+      ...vote(approver, input.planDigest),
+      groups,
+      policies: ['approvers-vote'],
+    });
+    const result = await withWorker(fake, async (taskQueue) => {
+      const handle = await start(taskQueue, input);
+      expect(await refusal(handle.executeUpdate(voteUpdate, { args: [as('nick', [])] }))).toEqual({
+        type: 'APPROVAL_NOT_ALLOWED',
+        message: "nick is in none of this runbook's approval groups (sre, dba); a member of one of them must vote",
+      });
+      expect(await handle.executeUpdate(voteUpdate, { args: [as('bob', ['sre'])] })).toEqual({
+        status: 'pending',
+        approvedBy: ['bob'],
+        missing: 1,
+      });
+      expect(await refusal(handle.executeUpdate(voteUpdate, { args: [as('erin', ['sre'])] }))).toEqual({
+        type: 'APPROVAL_NOT_ALLOWED',
+        message:
+          "a high-risk run needs approvals from two different groups, and erin's approval would complete it with every approval from sre; a member of dba must approve",
+      });
+      expect((await handle.query(statusQuery)).status).toBe('awaiting_approval');
+      expect(await handle.executeUpdate(voteUpdate, { args: [as('carol', ['dba'])] })).toEqual({
+        status: 'approved',
+        approvedBy: ['bob', 'carol'],
+      });
+      return handle.result();
+    });
+    expect(result.status).toBe('completed');
+    expect(fake.events[0]).toMatchObject({ type: 'execution.requested', data: { policies: ['operators'] } });
+    expect(fake.events.filter((e) => e.type === 'approval.granted').map((e) => [e.actor, e.data])).toEqual([
+      ['bob', { planDigest: input.planDigest, groups: ['sre'], policies: ['approvers-vote'] }],
+      ['carol', { planDigest: input.planDigest, groups: ['dba'], policies: ['approvers-vote'] }],
+    ]);
   });
 
   test('cancelled while a step runs: its command is cancelled, nothing after it runs, not even onFailure', async () => {

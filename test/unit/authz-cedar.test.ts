@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { ACTIONS, roleAuthorizer, type Action, type Resource } from '../../src/authz/authorizer.ts';
+import { ACTIONS, loggedAuthorizer, roleAuthorizer, type Action, type Resource } from '../../src/authz/authorizer.ts';
 import {
   DEFAULT_POLICY_FILE,
   SCHEMA_FILE,
@@ -141,27 +141,135 @@ describe('what the policies add', () => {
       requester: 'erin',
       runbook: { name: 'migrate-db', approvalGroups: ['dba'] },
     };
-    expect(cedar.authorize(carol, 'approve', resource, { channel: 'cli' }).allow).toBe(true);
-    expect(cedar.authorize(alice, 'approve', resource, { channel: 'cli' })).toMatchObject({
+    expect(cedar.authorize(carol, 'approve', resource, { channel: 'cli' })).toEqual({
+      allow: true,
+      reason: 'carol may approve or reject executions (policy approvers-vote)',
+      policies: ['approvers-vote'],
+    });
+    expect(cedar.authorize(alice, 'approve', resource, { channel: 'cli' })).toEqual({
       allow: false,
-      reason: 'alice is in none of the approval groups of the runbook exe-2 runs',
+      reason: 'alice is in none of the approval groups of the runbook exe-2 runs; a member of one of them must vote',
+      policies: ['approval-groups'],
     });
   });
 
-  test('a high-risk run needs its second approver from another group', () => {
-    const run = (approvedGroups: string[]): Resource => ({
+  test('a high-risk run needs its completing approver from another group', () => {
+    const run = (approvers: { approver: string; groups: string[] }[], approvalsRequired = 2): Resource => ({
       kind: 'execution',
       id: 'exe-3',
       requester: 'erin',
       runbook: { name: 'failover-db', risk: 'high', approvalGroups: ['sre', 'dba'] },
-      approvals: approvedGroups.length,
-      approvedGroups,
+      approvers,
+      approvalsRequired,
     });
+    const bob = { approver: 'bob', groups: ['sre'] };
     expect(cedar.authorize(alice, 'approve', run([]), { channel: 'cli' }).allow).toBe(true);
-    expect(cedar.authorize(alice, 'approve', run(['sre']), { channel: 'cli' }).policies).toEqual([
-      'high-risk-two-groups',
+    expect(cedar.authorize(alice, 'approve', run([bob]), { channel: 'cli' })).toEqual({
+      allow: false,
+      reason:
+        "exe-3 runs a high-risk runbook and alice's approval would complete it with every approval from one group; a member of another approval group must approve",
+      policies: ['high-risk-two-groups'],
+    });
+    expect(cedar.authorize(carol, 'approve', run([bob]), { channel: 'cli' }).allow).toBe(true);
+    // With three approvals needed, a second from sre still leaves room for dba's.
+    expect(cedar.authorize(alice, 'approve', run([bob], 3), { channel: 'cli' }).allow).toBe(true);
+    // A person in both groups brings the second group to a run approved by sre.
+    const both: User = { ...alice, id: 'pat', groups: ['sre', 'dba'] };
+    expect(cedar.authorize(both, 'approve', run([bob]), { channel: 'cli' }).allow).toBe(true);
+  });
+
+  test('a medium-risk run does not ask for a second group', () => {
+    const resource: Resource = {
+      kind: 'execution',
+      id: 'exe-4',
+      requester: 'erin',
+      runbook: { name: 'restart-web', risk: 'medium', approvalGroups: ['sre', 'dba'] },
+      approvers: [{ approver: 'bob', groups: ['sre'] }],
+      approvalsRequired: 2,
+    };
+    expect(cedar.authorize(alice, 'approve', resource, { channel: 'cli' }).allow).toBe(true);
+  });
+
+  test('the policies see the channel and the time, so an admin can write rules on them', () => {
+    const strict = createCedarAuthorizer({
+      policies: `${defaults}
+@id("no-approvals-from-slack-for-high-risk")
+forbid (principal, action == Action::"approve", resource is Execution)
+when { context has risk && context.risk == "high" && context.channel == "slack" };
+@id("no-launch-before-2026")
+forbid (principal, action == Action::"launch", resource)
+when { context.time < 1767225600 };`,
+      source: 'strict.cedar',
+      schema,
+    });
+    const run: Resource = {
+      kind: 'execution',
+      id: 'exe-3',
+      requester: 'erin',
+      runbook: { name: 'failover-db', risk: 'high', approvalGroups: ['sre', 'dba'] },
+    };
+    expect(strict.authorize(carol, 'approve', run, { channel: 'slack' }).policies).toEqual([
+      'no-approvals-from-slack-for-high-risk',
     ]);
-    expect(cedar.authorize(carol, 'approve', run(['sre']), { channel: 'cli' }).allow).toBe(true);
+    expect(strict.authorize(carol, 'approve', run, { channel: 'tui' }).allow).toBe(true);
+    const runbook: Resource = { kind: 'runbook', name: 'deploy-web' };
+    expect(
+      strict.authorize(alice, 'launch', runbook, { channel: 'cli', time: new Date('2025-12-31T23:00:00Z') }),
+    ).toMatchObject({ allow: false, policies: ['no-launch-before-2026'] });
+    expect(
+      strict.authorize(alice, 'launch', runbook, { channel: 'cli', time: new Date('2026-01-01T01:00:00Z') }).allow,
+    ).toBe(true);
+  });
+
+  test("a launch sees the runbook's owners, risk, environment, tags and approval groups", () => {
+    const prodOwners = createCedarAuthorizer({
+      policies: `${defaults}
+@id("prod-by-owners")
+forbid (principal, action == Action::"launch", resource is Runbook)
+when { resource.environment == "production" && resource.risk != "low" && !resource.tags.contains("self-service") && !(principal in resource.owners) && !(principal in resource.approvalGroups) };`,
+      source: 'prod.cedar',
+      schema,
+    });
+    const rb = (extra: Partial<Extract<Resource, { kind: 'runbook' }>>): Resource => ({
+      kind: 'runbook',
+      name: 'deploy-web',
+      environment: 'production',
+      risk: 'medium',
+      owners: ['carol'],
+      approvalGroups: ['dba'],
+      ...extra,
+    });
+    expect(prodOwners.authorize(alice, 'launch', rb({}), { channel: 'cli' }).policies).toEqual(['prod-by-owners']);
+    expect(prodOwners.authorize(alice, 'launch', rb({ owners: ['alice'] }), { channel: 'cli' }).allow).toBe(true);
+    expect(prodOwners.authorize(alice, 'launch', rb({ approvalGroups: ['sre'] }), { channel: 'cli' }).allow).toBe(true);
+    expect(prodOwners.authorize(alice, 'launch', rb({ risk: 'low' }), { channel: 'cli' }).allow).toBe(true);
+    expect(prodOwners.authorize(alice, 'launch', rb({ environment: 'staging' }), { channel: 'cli' }).allow).toBe(true);
+    expect(prodOwners.authorize(alice, 'launch', rb({ tags: ['self-service'] }), { channel: 'cli' }).allow).toBe(true);
+  });
+
+  test("a vote sees who approved so far: a policy can refuse a second approval by the requester's deputy", () => {
+    const deputies = createCedarAuthorizer({
+      policies: `${defaults}
+@id("not-after-dave")
+forbid (principal, action == Action::"approve", resource is Execution)
+when { resource.approvers.contains(User::"dave") && resource.approvedGroups.contains(Group::"sre") };`,
+      source: 'deputies.cedar',
+      schema,
+    });
+    const run = (approvers: { approver: string; groups: string[] }[]): Resource => ({
+      kind: 'execution',
+      id: 'exe-6',
+      requester: 'erin',
+      runbook: { name: 'restart-web', approvalGroups: ['sre', 'dba'] },
+      approvers,
+      approvalsRequired: 3,
+    });
+    expect(
+      deputies.authorize(carol, 'approve', run([{ approver: 'dave', groups: ['sre'] }]), { channel: 'cli' }),
+    ).toMatchObject({ allow: false, policies: ['not-after-dave'] });
+    expect(
+      deputies.authorize(carol, 'approve', run([{ approver: 'bob', groups: ['sre'] }]), { channel: 'cli' }).allow,
+    ).toBe(true);
   });
 });
 
@@ -216,6 +324,83 @@ describe('policy cases', () => {
         passed: false,
         problem:
           'expected deny, got allow by operators-cancel-own: erin may cancel executions (policy operators-cancel-own)',
+      },
+    ]);
+  });
+
+  test.each([
+    [
+      'approval groups no longer bind',
+      ['!(principal in resource.runbook.approvalGroups)', 'false'],
+      [
+        "an approver outside the runbook's approval groups does not approve",
+        "an approver outside the runbook's approval groups does not reject either",
+      ],
+    ],
+    [
+      'a high-risk run takes two approvals of one group',
+      ['context.approvingGroups < 2', 'context.approvingGroups < 1'],
+      ["a high-risk run's completing approval from the same group is refused"],
+    ],
+    [
+      'the high-risk rule fires before the count is complete',
+      ['resource.approvals + 1 >= resource.approvalsRequired', 'true'],
+      [
+        'the first approval of a high-risk run',
+        'a high-risk run that needs three approvals takes a second from the same group',
+      ],
+    ],
+  ])('breaking the rule that %s fails its cases by name', async (_rule, [from, to], names) => {
+    const broken = defaults.replace(from!, to!);
+    expect(broken).not.toBe(defaults);
+    const authorizer = createCedarAuthorizer({ policies: broken, source: 'broken.cedar', schema });
+    const failed = runPolicyCases(authorizer, await readPolicyCases(CASES_FILE)).filter((r) => !r.passed);
+    expect(failed.map((r) => r.name)).toEqual(names);
+  });
+});
+
+describe('every decision is in the structured log', () => {
+  test('reads and denials alike, with the policy ids that decided them', () => {
+    const lines: { fields: object; message: string }[] = [];
+    const logged = loggedAuthorizer(cedar, { info: (fields, message) => lines.push({ fields, message }) });
+    const dave: User = { id: 'dave', displayName: 'D', roles: ['auditor'], groups: ['audit'] };
+    const read = logged.authorize(dave, 'readAudit', { kind: 'audit' }, { channel: 'web' });
+    const denied = logged.authorize(
+      dave,
+      'cancel',
+      { kind: 'execution', id: 'mx-1', requester: 'alice' },
+      {
+        channel: 'cli',
+      },
+    );
+    expect(read).toEqual(cedar.authorize(dave, 'readAudit', { kind: 'audit' }, { channel: 'web' }));
+    expect(denied.allow).toBe(false);
+    expect(lines).toEqual([
+      {
+        message: 'authorization decision',
+        fields: {
+          authz: {
+            principal: 'dave',
+            action: 'readAudit',
+            resource: 'audit',
+            channel: 'web',
+            decision: 'allow',
+            policies: ['auditors'],
+          },
+        },
+      },
+      {
+        message: 'authorization decision',
+        fields: {
+          authz: {
+            principal: 'dave',
+            action: 'cancel',
+            resource: 'execution:mx-1',
+            channel: 'cli',
+            decision: 'deny',
+            policies: [],
+          },
+        },
       },
     ]);
   });

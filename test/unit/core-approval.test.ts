@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { checkVote, decideApproval, type ApprovalState, type Vote, type VoteContext } from '../../src/core/approval.ts';
+import {
+  approvingGroupCount,
+  checkVote,
+  decideApproval,
+  votingGroups,
+  type ApprovalRules,
+  type ApprovalState,
+  type Vote,
+  type VoteContext,
+} from '../../src/core/approval.ts';
 
 function caught(fn: () => unknown): Error & { code?: string } {
   try {
@@ -163,5 +172,135 @@ describe('checkVote', () => {
         "self": "alice@example.com requested this execution and cannot approve or reject it",
       }
     `);
+  });
+});
+
+/** A vote cast as a member of `groups` (the runbook's approval groups the voter is in). */
+const approveAs = (approver: string, ...groups: string[]): Vote => ({ ...approve(approver), groups });
+const rejectAs = (approver: string, ...groups: string[]): Vote => ({ ...reject(approver), groups });
+const HIGH: ApprovalRules = { risk: 'high', approvalGroups: ['sre', 'dba'] };
+const GROUPED: ApprovalRules = { risk: 'medium', approvalGroups: ['dba'] };
+
+describe('approval groups and high risk', () => {
+  test.each<[string, readonly { groups?: readonly string[] }[], number]>([
+    ['no approvals', [], 0],
+    ['approvals without groups', [{}, { groups: [] }], 0],
+    ['one approver in two groups is still one', [{ groups: ['sre', 'dba'] }], 1],
+    ['two approvers of one group', [{ groups: ['sre'] }, { groups: ['sre'] }], 1],
+    ['two approvers of two groups', [{ groups: ['sre'] }, { groups: ['dba'] }], 2],
+    ['one of one group and one of both', [{ groups: ['sre'] }, { groups: ['sre', 'dba'] }], 2],
+  ])('approvingGroupCount: %s', (_what, approvals, expected) => {
+    expect(approvingGroupCount(approvals)).toBe(expected);
+  });
+
+  test("a voter's groups are their groups among the approval groups, in the runbook's order", () => {
+    expect(votingGroups(['approver', 'dba', 'sre'], ['sre', 'dba', 'net'])).toEqual(['sre', 'dba']);
+    expect(votingGroups(['approver', 'sre'], [])).toEqual([]);
+  });
+
+  test.each<[string, number, Vote[], ApprovalRules | undefined, ApprovalState]>([
+    [
+      'a high-risk run approved twice by one group is still pending',
+      2,
+      [approveAs('bob', 'sre'), approveAs('erin', 'sre')],
+      HIGH,
+      { status: 'pending', approvedBy: ['bob', 'erin'], missing: 1 },
+    ],
+    [
+      'a high-risk run approved by two groups is approved',
+      2,
+      [approveAs('bob', 'sre'), approveAs('carol', 'dba')],
+      HIGH,
+      { status: 'approved', approvedBy: ['bob', 'carol'] },
+    ],
+    [
+      'a high-risk run reaches two groups with a third approver',
+      2,
+      [approveAs('bob', 'sre'), approveAs('erin', 'sre'), approveAs('carol', 'dba')],
+      HIGH,
+      { status: 'approved', approvedBy: ['bob', 'erin', 'carol'] },
+    ],
+    [
+      'a medium-risk run counts approvals of one group',
+      2,
+      [approveAs('bob', 'sre'), approveAs('erin', 'sre')],
+      { risk: 'medium', approvalGroups: ['sre', 'dba'] },
+      { status: 'approved', approvedBy: ['bob', 'erin'] },
+    ],
+    [
+      'a plan from before the rules existed counts approvals only',
+      2,
+      [approve('bob'), approve('erin')],
+      undefined,
+      { status: 'approved', approvedBy: ['bob', 'erin'] },
+    ],
+  ])('decideApproval: %s', (_rule, required, votes, rules, expected) => {
+    expect(decideApproval(required, REQUESTER, votes, rules)).toEqual(expected);
+  });
+
+  const ctx = (rules: ApprovalRules, votes: Vote[], required = 2): VoteContext => ({
+    requester: REQUESTER,
+    planDigest: PLAN,
+    votes,
+    open: true,
+    rules,
+    required,
+  });
+
+  test('a voter outside the approval groups is refused, approving or rejecting, in one sentence', () => {
+    const refusal = caught(() => checkVote(ctx(GROUPED, []), approveAs('bob')));
+    expect(refusal).toMatchObject({ code: 'APPROVAL_NOT_ALLOWED' });
+    expect(refusal.message).toMatchInlineSnapshot(
+      `"bob is in none of this runbook's approval groups (dba); a member of one of them must vote"`,
+    );
+    expect(caught(() => checkVote(ctx(GROUPED, []), rejectAs('bob')))).toMatchObject({
+      code: 'APPROVAL_NOT_ALLOWED',
+    });
+  });
+
+  test('a vote that carries no groups is refused when the runbook names approval groups', () => {
+    expect(caught(() => checkVote(ctx(GROUPED, []), approve('carol')))).toMatchObject({
+      code: 'APPROVAL_NOT_ALLOWED',
+    });
+  });
+
+  test('a member of an approval group may vote', () => {
+    expect(() => checkVote(ctx(GROUPED, []), approveAs('carol', 'dba'))).not.toThrow();
+    expect(() => checkVote(ctx(GROUPED, []), rejectAs('carol', 'dba'))).not.toThrow();
+  });
+
+  test('without approval groups anyone may vote, groups or not', () => {
+    expect(() => checkVote(ctx({ risk: 'medium', approvalGroups: [] }, []), approve('bob'))).not.toThrow();
+  });
+
+  test("a high-risk run's completing approval from the same group is refused, naming the group to ask", () => {
+    const refusal = caught(() => checkVote(ctx(HIGH, [approveAs('bob', 'sre')]), approveAs('erin', 'sre')));
+    expect(refusal).toMatchObject({ code: 'APPROVAL_NOT_ALLOWED' });
+    expect(refusal.message).toMatchInlineSnapshot(
+      `"a high-risk run needs approvals from two different groups, and erin's approval would complete it with every approval from sre; a member of dba must approve"`,
+    );
+  });
+
+  test("a high-risk run's completing approval from the other group is accepted", () => {
+    expect(() => checkVote(ctx(HIGH, [approveAs('bob', 'sre')]), approveAs('carol', 'dba'))).not.toThrow();
+  });
+
+  test('a high-risk run that needs three approvals takes a second one from the same group, not a third', () => {
+    const two = [approveAs('bob', 'sre')];
+    expect(() => checkVote(ctx(HIGH, two, 3), approveAs('erin', 'sre'))).not.toThrow();
+    const three = [approveAs('bob', 'sre'), approveAs('erin', 'sre')];
+    expect(caught(() => checkVote(ctx(HIGH, three, 3), approveAs('frank', 'sre')))).toMatchObject({
+      code: 'APPROVAL_NOT_ALLOWED',
+    });
+    expect(() => checkVote(ctx(HIGH, three, 3), approveAs('carol', 'dba'))).not.toThrow();
+  });
+
+  test("a high-risk run's rejection from any approval group is accepted", () => {
+    expect(() => checkVote(ctx(HIGH, [approveAs('bob', 'sre')]), rejectAs('erin', 'sre'))).not.toThrow();
+  });
+
+  test("the server's early check, without the rules, leaves groups to Cedar", () => {
+    const early: VoteContext = { requester: REQUESTER, planDigest: PLAN, votes: [], open: true };
+    expect(() => checkVote(early, approve('bob'))).not.toThrow();
   });
 });

@@ -76,6 +76,37 @@ describe('the plan', () => {
     });
   });
 
+  test("carries the runbook's metadata the policies and approval rules read", () => {
+    const runbook = runbookWith({
+      owners: ['sre', 'alice'],
+      risk: 'high',
+      environment: 'production',
+      tags: ['web'],
+      approval: { required: 2, expiresAfterMinutes: 30, groups: ['sre', 'dba'] },
+    });
+    expect(buildPlan(planInput({ runbook })).plan.runbook).toEqual({
+      name: 'restart-web',
+      version: 2,
+      digest: 'rb-digest-1',
+      description: 'Restart the web service.',
+      risk: 'high',
+      owners: ['sre', 'alice'],
+      approvalGroups: ['sre', 'dba'],
+      environment: 'production',
+      tags: ['web'],
+    });
+  });
+
+  test('a runbook that says nothing gets medium risk, no owners and no approval groups', () => {
+    expect(buildPlan(planInput()).plan.runbook).toMatchObject({
+      risk: 'medium',
+      owners: [],
+      approvalGroups: [],
+      environment: 'default',
+      tags: [],
+    });
+  });
+
   test('the session policy names the planned instances in the plan region and account', () => {
     const { plan } = buildPlan(planInput());
     expect(plan.sessionPolicy).toContain('arn:aws:ec2:eu-west-1:123456789012:instance/i-0aaaaaaaaaaaaaaa1');
@@ -128,6 +159,14 @@ describe('digest', () => {
     ],
     ['a step timeout', { runbook: runbookWith({ steps: firstStep({ timeoutSeconds: 121 }) }) }],
     ['the approval quorum', { runbook: runbookWith({ approval: { required: 1, expiresAfterMinutes: 30 } }) }],
+    [
+      'the approval groups',
+      { runbook: runbookWith({ approval: { required: 2, expiresAfterMinutes: 30, groups: ['sre'] } }) },
+    ],
+    ['the risk', { runbook: runbookWith({ risk: 'low' }) }],
+    ['the owners', { runbook: runbookWith({ owners: ['sre'] }) }],
+    ['the environment', { runbook: runbookWith({ environment: 'production' }) }],
+    ['the tags', { runbook: runbookWith({ tags: ['web'] }) }],
     ['the role', { runbook: runbookWith({ roleArn: 'arn:aws:iam::123456789012:role/other' }) }],
     ['the reason', { reason: 'INC-43: workers stuck' }],
     ['the requester', { requester: 'bob@example.com' }],

@@ -47,10 +47,30 @@ describe('defaults', () => {
       parameters: runbook.parameters,
       timeoutSeconds: runbook.steps[0]?.timeoutSeconds,
     }).toEqual({
-      approval: { required: 1, expiresAfterMinutes: 60 },
+      approval: { required: 1, expiresAfterMinutes: 60, groups: [] },
       onFailure: [],
       parameters: {},
       timeoutSeconds: 300,
+    });
+  });
+
+  test('a runbook that says nothing about ownership, risk or groups still loads, with safe defaults', () => {
+    const runbook = parseRunbook(input());
+    expect({
+      owners: runbook.owners,
+      risk: runbook.risk,
+      readOnly: runbook.readOnly,
+      environment: runbook.environment,
+      tags: runbook.tags,
+      groups: runbook.approval.groups,
+    }).toEqual({ owners: [], risk: 'medium', readOnly: false, environment: 'default', tags: [], groups: [] });
+  });
+
+  test('an approval block without groups gets an empty list', () => {
+    expect(parseRunbook(input({ approval: { required: 2 } })).approval).toEqual({
+      required: 2,
+      expiresAfterMinutes: 60,
+      groups: [],
     });
   });
 
@@ -240,6 +260,16 @@ describe('field rules', () => {
     ['an approval quorum of 11', { approval: { required: 11 } }],
     ['an instance id of the wrong shape', { targets: { instanceIds: ['i-123'] } }],
     ['an empty instance id list', { targets: { instanceIds: [] } }],
+    ['an unknown risk', { risk: 'critical' }],
+    ['a risk in capitals', { risk: 'High' }],
+    ['owners that are not a list', { owners: 'sre' }],
+    ['an owner with a space', { owners: ['site reliability'] }],
+    ['an owner listed twice', { owners: ['sre', 'sre'] }],
+    ['an approval group listed twice', { approval: { required: 1, groups: ['sre', 'sre'] } }],
+    ['an empty approval group name', { approval: { required: 1, groups: [''] } }],
+    ['readOnly as a string', { readOnly: 'yes' }],
+    ['an environment with capitals', { environment: 'Production' }],
+    ['a tag with a space', { tags: ['web tier'] }],
   ])('%s is refused', (_rule, overrides) => {
     expect(caught(() => parseRunbook(input(overrides)))).toMatchObject({ code: 'RUNBOOK_INVALID' });
   });
@@ -283,5 +313,62 @@ describe('tag scope size', () => {
       ✖ tags must name between 1 and 5 tags
         → at targets"
     `);
+  });
+});
+
+describe('ownership, risk and approval groups', () => {
+  const high = (approval: Record<string, unknown>) => input({ risk: 'high', approval });
+
+  test('a high-risk runbook with two approval groups and two approvals loads', () => {
+    const runbook = parseRunbook(high({ required: 2, groups: ['sre', 'dba'] }));
+    expect({ risk: runbook.risk, approval: runbook.approval }).toEqual({
+      risk: 'high',
+      approval: { required: 2, expiresAfterMinutes: 60, groups: ['sre', 'dba'] },
+    });
+  });
+
+  test('every field an author may set is kept as written', () => {
+    const runbook = parseRunbook(
+      input({
+        owners: ['sre', 'alice'],
+        risk: 'low',
+        readOnly: true,
+        environment: 'production',
+        tags: ['web', 'team:payments'],
+        approval: { required: 1, groups: ['sre'] },
+      }),
+    );
+    expect(runbook).toMatchObject({
+      owners: ['sre', 'alice'],
+      risk: 'low',
+      readOnly: true,
+      environment: 'production',
+      tags: ['web', 'team:payments'],
+      approval: { groups: ['sre'] },
+    });
+  });
+
+  test('a high-risk runbook naming one approval group is refused, saying what to add', () => {
+    expect(caught(() => parseRunbook(high({ required: 2, groups: ['sre'] }))).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ a high-risk runbook needs approvers from two different groups: list at least two groups under approval.groups
+        → at approval.groups"
+    `);
+  });
+
+  test('a high-risk runbook naming no approval group is refused', () => {
+    expect(caught(() => parseRunbook(high({ required: 2 })))).toMatchObject({ code: 'RUNBOOK_INVALID' });
+  });
+
+  test('a high-risk runbook asking for one approval is refused, saying why', () => {
+    expect(caught(() => parseRunbook(high({ required: 1, groups: ['sre', 'dba'] }))).message).toMatchInlineSnapshot(`
+      "runbook is not a valid runbook:
+      ✖ a high-risk runbook needs approvals from two different groups, so approval.required must be at least 2
+        → at approval.required"
+    `);
+  });
+
+  test('a medium-risk runbook may name one approval group and ask for one approval', () => {
+    expect(parseRunbook(input({ approval: { required: 1, groups: ['sre'] } })).approval.groups).toEqual(['sre']);
   });
 });
