@@ -178,6 +178,7 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
     risk?: string;
     owners?: readonly string[];
     approvalGroups?: readonly string[];
+    environment?: string;
   };
   const minutes = (s: number) => `${Math.round(s / 60)} min`;
   const targets = plan.targets.map((x) => `${x.name ? t(x.name).padEnd(12) : ''.padEnd(12)} ${t(x.instanceId)}`);
@@ -201,6 +202,7 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
   return [
     `runbook    ${t(rb.name)} v${rb.version} (runbook digest ${t(rb.digest.slice(0, 12))})` +
       (rb.risk ? ` · risk ${t(rb.risk)}` : '') +
+      (rb.environment ? ` · environment ${t(rb.environment)}` : '') +
       (rb.owners?.length ? ` · owners ${rb.owners.map(t).join(', ')}` : ''),
     `requester  ${t(plan.requester)} — "${t(plan.reason)}"`,
     `params     ${
