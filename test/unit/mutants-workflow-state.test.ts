@@ -72,6 +72,15 @@ describe('RunState', () => {
     expect(state.votes).toHaveLength(1);
     expect(state.steps[0]!.status).toBe('pending');
     expect(view.votes).not.toBe(state.votes);
+    expect(state.view().votes).toEqual(state.votes);
+  });
+
+  test('setStatus changes the status before it upserts the search attribute', () => {
+    const state = new RunState(testInput());
+    // Outside a workflow the upsert has no workflow to act on and throws; the status is already set.
+    // That the upsert reaches Temporal is pinned on the real stack (docs/claims.md, MechanicStatus).
+    expect(() => state.setStatus('running')).toThrow();
+    expect(state.status).toBe('running');
   });
 
   test('approval follows the plan: its required count and requester, and a rejection', () => {
