@@ -126,7 +126,7 @@ describe('abuse: rate limits and folded refusals', () => {
     const registry = await loadRunbookRegistry('runbooks');
     const authorizer = await loadCedarAuthorizer();
     // As main.ts wires it: the service asks the same authorizer again with what it knows of the run.
-    const service: Parameters<typeof createExecutionService>[0] = {
+    executions = createExecutionService({
       client,
       taskQueue: `abuse-${process.pid}`,
       registry,
@@ -134,9 +134,8 @@ describe('abuse: rate limits and folded refusals', () => {
       audit,
       region: 'us-east-1',
       settings: { heartbeatTimeoutSeconds: 60 },
-      ...{ authorizer },
-    };
-    executions = createExecutionService(service);
+      authorizer,
+    });
     // The real authenticator, counting how often a token is looked at.
     const real = tokenAuthenticator(USERS);
     authenticator = {
