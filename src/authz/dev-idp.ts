@@ -74,7 +74,11 @@ export async function startDevIdp(options: {
 }): Promise<DevIdp> {
   const host = options.host ?? '127.0.0.1';
   const { createServer } = await import('node:http');
-  const server: Server = createServer();
+  // The port comes first (it is part of the issuer), the provider a moment later: a request that arrives in
+  // between (a client retrying while a restarted provider starts) waits for it instead of hanging unanswered.
+  const route: { serve?: (req: IncomingMessage, res: ServerResponse) => void } = {};
+  const waiting: [IncomingMessage, ServerResponse][] = [];
+  const server: Server = createServer((req, res) => (route.serve ? route.serve(req, res) : waiting.push([req, res])));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, resolve);
@@ -216,7 +220,7 @@ export async function startDevIdp(options: {
     await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
   };
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     const m = /^\/interaction\/([A-Za-z0-9_-]{1,100})(?:\/(login))?(?:\?|$)/.exec(req.url ?? '');
     if (!m) {
       void handle(req, res);
@@ -231,7 +235,9 @@ export async function startDevIdp(options: {
       res.setHeader('content-type', 'text/plain; charset=utf-8');
       res.end('This sign-in has expired or belongs to another browser; start it again.\n');
     });
-  });
+  };
+  route.serve = serve;
+  for (const [req, res] of waiting.splice(0)) serve(req, res);
   return {
     issuer,
     password: keys.password,
