@@ -122,11 +122,11 @@ const EnvSchema = z.object({
    * signed-in principal: a burst, then so many requests a second. An event stream counts once
    * per connection. The defaults never slow a person or a script that waits for its answers.
    */
-  MECHANIC_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(60),
-  MECHANIC_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(10),
+  MECHANIC_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  MECHANIC_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(20),
   /** Per client address, before authentication (floods of bad tokens); everyone behind one proxy or NAT shares it. */
-  MECHANIC_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(1_000_000).default(600),
-  MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(100),
+  MECHANIC_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(200),
   /** Repeated refusals of one caller within this window are one audit record with a count. */
   MECHANIC_DENIAL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -99,14 +99,15 @@ export interface ApiRateLimits {
 }
 
 /**
- * Defaults: a person never meets them (a TUI or CLI session makes a few requests a second at
- * most), while a script hammering one route is slowed to 10 a second after a burst of 60. Many
- * people can share an address (a NAT, a proxy, everyone on the embedded stack's localhost), so
- * the address budget is ten times larger; it is there for floods of bad tokens.
+ * Defaults: a person never meets them (the TUI, the busiest client, re-reads at most a few lists
+ * four times a second while events flow; a CLI command makes one to three requests), while a
+ * script hammering the API is slowed to 20 requests a second after a burst of 100. Many people
+ * can share an address (a NAT, a proxy, everyone on the embedded stack's localhost), so the
+ * address budget is ten times larger; it is there for floods of bad tokens.
  */
 export const DEFAULT_RATE_LIMITS: ApiRateLimits = {
-  principal: { burst: 60, perSecond: 10 },
-  address: { burst: 600, perSecond: 100 },
+  principal: { burst: 100, perSecond: 20 },
+  address: { burst: 1000, perSecond: 200 },
 };
 
 /**

@@ -192,14 +192,14 @@ describe('the typed client', () => {
 });
 
 describe('settings', () => {
-  test('the defaults: a burst of 60 then 10 a second per principal, ten times that per address, one-minute windows', () => {
+  test('the defaults: a burst of 100 then 20 a second per principal, ten times that per address, one-minute windows', () => {
     expect(loadConfig({}).limits).toEqual({
       ...DEFAULT_RATE_LIMITS,
       denialWindowSeconds: 60,
     });
     expect(DEFAULT_RATE_LIMITS).toEqual({
-      principal: { burst: 60, perSecond: 10 },
-      address: { burst: 600, perSecond: 100 },
+      principal: { burst: 100, perSecond: 20 },
+      address: { burst: 1000, perSecond: 200 },
     });
   });
 
