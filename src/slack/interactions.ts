@@ -15,10 +15,10 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Authorizer, Action, Resource } from '../authz/authorizer.ts';
+import type { Authorizer } from '../authz/authorizer.ts';
 import type { User } from '../authz/users.ts';
 import type { ExecutionView } from '../core/execution.ts';
-import { isMechanicError, UserError } from '../core/errors.ts';
+import { isMechanicError } from '../core/errors.ts';
 import type { AuditEventData, RefusalType } from '../core/audit-events.ts';
 import type { ApprovalState } from '../core/approval.ts';
 import type { ExecutionSummary } from '../core/audit.ts';
@@ -40,10 +40,12 @@ import {
 
 /** What the Slack routes need of the execution service: the same calls the API's routes make. */
 export interface SlackExecutions {
+  /** The one vote path: policies (with the channel), the run's rules, then the workflow's validator. */
   vote(
     user: User,
     executionId: string,
     req: { decision: 'approve' | 'reject'; planDigest: string; comment?: string | undefined },
+    origin: { channel: 'slack' },
   ): Promise<ApprovalState>;
   get(executionId: string): Promise<ExecutionView>;
   list(q: { status?: ExecutionStatus | undefined; limit?: number | undefined }): Promise<ExecutionSummary[]>;
@@ -235,8 +237,8 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     const decision = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
     try {
       const view = await deps.executions.get(target.executionId);
-      await authorize(user, decision, view);
       if (decision === 'reject') {
+        // Whether this approver may reject is decided when the reason is submitted, on the vote path.
         await deps.api.openView(
           payload.trigger_id,
           rejectModal(target, `${view.plan.runbook.name}@${view.plan.runbook.version}`, channel),
@@ -254,7 +256,12 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
         await tell(channel, slackUser, sentence);
         return c.body(null, 200);
       }
-      const state = await deps.executions.vote(user, target.executionId, { decision, planDigest: target.planDigest });
+      const state = await deps.executions.vote(
+        user,
+        target.executionId,
+        { decision, planDigest: target.planDigest },
+        { channel: 'slack' },
+      );
       await tell(channel, slackUser, voted(target.executionId, 'approval', state));
       return c.body(null, 200);
     } catch (e) {
@@ -291,34 +298,6 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
 
   // ------------------------------------------------------------------------------------------
 
-  /** The Authorizer's answer for a vote from Slack; a denial is recorded and thrown. */
-  async function authorize(user: User, decision: 'approve' | 'reject', view: ExecutionView): Promise<void> {
-    const action: Action = decision;
-    const meta = runbookMeta(view);
-    const resource: Resource = {
-      kind: 'execution',
-      id: view.executionId,
-      requester: view.plan.requester,
-      runbook: {
-        name: view.plan.runbook.name,
-        owners: meta.owners,
-        risk: meta.risk,
-        approvalGroups: meta.approvalGroups,
-      },
-      targets: view.plan.targets.map((t) => t.instanceId),
-      approvals: view.approval.status === 'rejected' ? 0 : view.approval.approvedBy.length,
-    };
-    const d = deps.authorizer.authorize(user, action, resource, { channel: 'slack', time: new Date(now()) });
-    if (d.allow) return;
-    await deps.executions.auditRefusal(user, view.executionId, 'access.denied', {
-      action,
-      channel: 'slack',
-      reason: d.reason,
-      policies: d.policies,
-    });
-    throw new UserError('FORBIDDEN', d.reason);
-  }
-
   /** One sentence for the clicker; votes refused by the workflow were already recorded by the service. */
   async function sentenceOf(user: User, executionId: string, decision: string, e: unknown): Promise<string> {
     if (isMechanicError(e)) {
@@ -346,13 +325,12 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     }
     const reason = (payload.view.state.values['reason']?.['reason']?.value ?? '').trim();
     try {
-      const view = await deps.executions.get(meta.executionId);
-      await authorize(user, 'reject', view);
-      const state = await deps.executions.vote(user, meta.executionId, {
-        decision: 'reject',
-        planDigest: meta.planDigest,
-        comment: reason,
-      });
+      const state = await deps.executions.vote(
+        user,
+        meta.executionId,
+        { decision: 'reject', planDigest: meta.planDigest, comment: reason },
+        { channel: 'slack' },
+      );
       await tell(meta.channel, payload.user.id, voted(meta.executionId, 'rejection', state));
       return c.body(null, 200);
     } catch (e) {

@@ -8,7 +8,7 @@
  * an audit record, leaving the run unchanged; and a Slack that is rate-limited or down delays the
  * message but never the run, which catches up when Slack is back.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -52,6 +52,7 @@ const RUNBOOKS: Record<string, string> = {
   'two-keys.yaml': runbook('two-keys', 'risk: medium\nowners: [sre]'),
   'dba-only.yaml': runbook('dba-only', 'risk: low', 1).replace('groups: [sre, dba]', 'groups: [dba]'),
   'big-switch.yaml': runbook('big-switch', 'risk: high\nowners: [sre, dba]'),
+  'chat-free.yaml': runbook('chat-free', 'risk: low\ntags: [no-chat]', 1),
   'quick-expiry.yaml': runbook('quick-expiry', 'risk: low', 1).replace(
     'expiresAfterMinutes: 30',
     'expiresAfterMinutes: 1',
@@ -67,6 +68,14 @@ const SLACK_USERS = {
     { slackUserId: 'U0ERIN', id: 'erin', roles: ['approver'], groups: ['sre', 'dba'] },
   ],
 };
+
+/** A rule of the admin's: runbooks tagged no-chat are never approved from Slack. */
+const NO_CHAT_POLICY = `
+@id("no-chat-approvals")
+@reason("{resource} runs a runbook tagged no-chat: approve it from the CLI or the TUI, not from Slack")
+forbid (principal, action == Action::"approve", resource is Execution)
+when { context.channel == "slack" && resource has runbook && resource.runbook.tags.contains("no-chat") };
+`;
 
 interface Launched {
   readonly id: string;
@@ -113,6 +122,8 @@ describe('Slack approvals on the embedded stack', () => {
     for (const [file, text] of Object.entries(RUNBOOKS)) await writeFile(path.join(runbooks, file), text);
     const usersFile = path.join(dir, 'slack-users.json');
     await writeFile(usersFile, JSON.stringify(SLACK_USERS));
+    const policyFile = path.join(dir, 'policies.cedar');
+    await writeFile(policyFile, (await readFile('src/authz/cedar/policies.cedar', 'utf8')) + NO_CHAT_POLICY);
     fake = await startFakeSlack({ channels: { [CHANNEL]: ['U0BOT', 'U0BOB'], [RISKY_CHANNEL]: ['U0BOT'] } });
     stack = await startDevStack({
       MECHANIC_RUNBOOKS_DIR: runbooks,
@@ -123,6 +134,7 @@ describe('Slack approvals on the embedded stack', () => {
       MECHANIC_SLACK_CHANNELS: `big-switch=${RISKY_CHANNEL}`,
       MECHANIC_SLACK_USERS_FILE: usersFile,
       MECHANIC_PUBLIC_URL: 'http://127.0.0.1:9',
+      MECHANIC_POLICY_FILE: policyFile,
     });
     apiUrl = stack.info.apiUrl;
     audit = await openAuditStore({ kind: 'sqlite', file: path.join(stack.home, 'audit.db') });
@@ -130,6 +142,7 @@ describe('Slack approvals on the embedded stack', () => {
     runs['two'] = await launch('two-keys');
     runs['dba'] = await launch('dba-only');
     runs['high'] = await launch('big-switch');
+    runs['chatFree'] = await launch('chat-free');
   }, 180_000);
 
   afterAll(async () => {
@@ -207,8 +220,8 @@ describe('Slack approvals on the embedded stack', () => {
         label: 'the requester clicking Approve',
         send: () => click(approve('U0ALICE', runs['two']!)),
         status: 200,
-        told: { user: 'U0ALICE', says: 'alice requested' },
-        code: 'access.denied',
+        told: { user: 'U0ALICE', says: 'alice requested this execution and cannot approve or reject it' },
+        code: 'APPROVAL_SELF',
       },
       {
         label: 'someone who may not approve at all (an auditor)',
@@ -332,6 +345,22 @@ describe('Slack approvals on the embedded stack', () => {
     // The message was updated in place: one post, then updates.
     expect(done.history.length).toBeGreaterThanOrEqual(3);
   }, 120_000);
+
+  test('the policies decide what a click may do: Cedar sees channel slack, and the CLI is unaffected', async () => {
+    const run = runs['chatFree']!;
+    const before = (await records()).length;
+    expect((await click(approve('U0BOB', run))).status).toBe(200);
+    expect(fake.ephemerals.at(-1)).toMatchObject({ user: 'U0BOB' });
+    expect(fake.ephemerals.at(-1)!.text).toContain('runs a runbook tagged no-chat: approve it from the CLI or the TUI');
+    const denied = (await records()).slice(before).filter((r) => r.type === 'access.denied');
+    expect(denied.map((r) => [r.actor, r.data['channel'], r.data['policies']])).toEqual([
+      ['bob', 'slack', ['no-chat-approvals']],
+    ]);
+    expect((await viewOf(run.id))?.votes).toEqual([]);
+    const r = await cli('approve', run.id, '--digest', run.digest.slice(0, 12), '--as', 'bob');
+    expect(r.code).toBe(0);
+    expect((await viewOf(run.id))?.votes.map((v) => v.approver)).toEqual(['bob']);
+  });
 
   test('a click after the run ended is refused and recorded', async () => {
     const before = (await records()).length;
