@@ -129,7 +129,7 @@ describe('the embedded stack’s supervisor', () => {
   test('a running stack SIGKILLed takes every child with it', async () => {
     const s = stack!;
     const children = childrenOf(s.process.pid!);
-    expect(children.map((p) => p.argv.at(-1))).toEqual(expect.arrayContaining(['devfleet', 'worker', 'server']));
+    expect(children.map((p) => p.argv.at(-1))).toEqual(expect.arrayContaining(['devfleet', 'idp', 'worker', 'server']));
     expect(children.some((p) => p.argv.includes('start-dev'))).toBe(true);
     s.process.kill('SIGKILL');
     await untilAllGone(children);
