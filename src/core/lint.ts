@@ -124,7 +124,7 @@ export function lintRunbookText(file: string, text: string): LintResult {
       const [rule, message] = yamlProblem(e);
       add(e.pos[0], rule, message);
     }
-    return { problems };
+    return { problems: byPosition(problems) };
   }
   if (doc.contents === null) {
     add(
@@ -132,7 +132,7 @@ export function lintRunbookText(file: string, text: string): LintResult {
       'empty',
       'this file holds no runbook; write one (a YAML mapping with name, version, description, roleArn, targets and steps) or remove it',
     );
-    return { problems };
+    return { problems: byPosition(problems) };
   }
   if (!isMap(doc.contents)) {
     add(
@@ -140,7 +140,7 @@ export function lintRunbookText(file: string, text: string): LintResult {
       'not-a-mapping',
       'a runbook is a YAML mapping of fields; write it as "key: value" lines (name, version, steps, …)',
     );
-    return { problems };
+    return { problems: byPosition(problems) };
   }
 
   const unresolved = firstUnresolvedAlias(doc);
@@ -150,7 +150,7 @@ export function lintRunbookText(file: string, text: string): LintResult {
       'unresolved-alias',
       `the alias *${unresolved.name} has no anchor &${unresolved.name} before it; define the anchor first or write the value out`,
     );
-    return { problems };
+    return { problems: byPosition(problems) };
   }
   let data: unknown;
   try {
@@ -163,21 +163,27 @@ export function lintRunbookText(file: string, text: string): LintResult {
       'alias-bomb',
       'this file expands its YAML aliases (*name) too many times, like an alias bomb; write the values out instead',
     );
-    return { problems };
+    return { problems: byPosition(problems) };
   }
 
   const parsed = RunbookSchema.safeParse(data);
   const versionNode = doc.contents.get('version', true);
   const versionAt = isScalar(versionNode) && versionNode.range ? at(versionNode.range[0]) : undefined;
   if (parsed.success) {
-    return problems.length > 0 ? { problems } : { problems, runbook: parsed.data, ...(versionAt ? { versionAt } : {}) };
+    return problems.length > 0
+      ? { problems: byPosition(problems) }
+      : { problems, runbook: parsed.data, ...(versionAt ? { versionAt } : {}) };
   }
   const locator = new Locator(doc, text, data);
   for (const issue of parsed.error.issues) {
     for (const p of locator.explain(issue)) add(p.offset, p.rule, p.message);
   }
-  problems.sort((a, b) => a.line - b.line || a.column - b.column);
-  return { problems };
+  return { problems: byPosition(problems) };
+}
+
+/** Problems in the order a reader meets them in the file. */
+function byPosition(problems: LintProblem[]): LintProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /**
