@@ -123,6 +123,44 @@ export function addressOf(c: Context): string {
   }
 }
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * The bucket an address draws from. An IPv4 address is its own; an IPv6 address shares its /64
+ * (one host or subscriber usually holds a whole /64, so a bucket per address would let it draw
+ * from 2^64 of them); an IPv4-mapped IPv6 address is its IPv4 address. Anything unparsable is
+ * its own bucket, as written.
+ */
+export function addressBucket(address: string): string {
+  const bare = address.split('%')[0]!.toLowerCase();
+  if (!bare.includes(':')) return bare;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(bare);
+  if (mapped) return mapped[1]!;
+  const halves = bare.split('::');
+  if (halves.length > 2) return address;
+  const groupsOf = (part: string | undefined): string[] => {
+    if (!part) return [];
+    const groups = part.split(':');
+    const last = groups.at(-1)!;
+    // An embedded IPv4 tail (64:ff9b::192.0.2.1) is the last two groups.
+    if (IPV4.test(last)) {
+      const [a, b, c, d] = last.split('.').map(Number) as [number, number, number, number];
+      groups.splice(-1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+    }
+    return groups;
+  };
+  const head = groupsOf(halves[0]);
+  const tail = groupsOf(halves[1]);
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return address;
+  const groups = [...head, ...Array<string>(halves.length === 1 ? 0 : missing).fill('0'), ...tail];
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return address;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
 interface LimiterOptions<E extends HonoEnv> {
   readonly now?: () => number;
   readonly maxKeys?: number;
@@ -145,8 +183,11 @@ export function addressLimit<E extends HonoEnv = HonoEnv>(
 ): MiddlewareHandler<E> {
   return rateLimit<E>({
     buckets: bucketsOf(limit, options),
-    key: addressOf,
-    what: (c) => `the address ${addressOf(c)}`,
+    key: (c) => addressBucket(addressOf(c)),
+    what: (c) => {
+      const bucket = addressBucket(addressOf(c));
+      return bucket.endsWith('/64') ? `the addresses ${bucket}` : `the address ${bucket}`;
+    },
     ...(options.onLimited ? { onLimited: options.onLimited } : {}),
   });
 }

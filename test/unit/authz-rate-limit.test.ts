@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { describe, expect, test } from 'vitest';
 import {
   DEFAULT_RATE_LIMITS,
+  addressBucket,
   addressLimit,
   principalLimit,
   rateLimit,
@@ -164,6 +165,47 @@ describe('per address and per principal', () => {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('address buckets', () => {
+  test.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2::9', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['::', '0:0:0:0::/64'],
+    ['::ffff:192.0.2.7', '192.0.2.7'],
+    ['64:ff9b:1:2::192.0.2.7', '64:ff9b:1:2::/64'],
+    ['2001:0db8:0001:0002:0000:0000:0000:0001', '2001:db8:1:2::/64'],
+    ['1:2:3:4:5:6:7', '1:2:3:4:5:6:7'],
+    ['1::2::3', '1::2::3'],
+    ['1:2:3:4:5:6:7::8', '1:2:3:4:5:6:7::8'],
+    ['2001:db8::zzzz', '2001:db8::zzzz'],
+    ['unknown', 'unknown'],
+  ])('%s draws from %s', (address, bucket) => {
+    expect(addressBucket(address)).toBe(bucket);
+  });
+
+  test('addresses of one IPv6 /64 share a budget; another /64 has its own', async () => {
+    const app = new Hono();
+    app.use(addressLimit({ burst: 2, perSecond: 0.001 }, { now: () => 0 }));
+    app.get('/', (c) => c.text('ok'));
+    const from = (remoteAddress: string) =>
+      app.request('/', {}, { incoming: { socket: { remoteAddress, remotePort: 1, remoteFamily: 'IPv6' } } });
+    expect((await from('2001:db8:1:2::1')).status).toBe(200);
+    expect((await from('2001:db8:1:2::ffff')).status).toBe(200);
+    const third = await from('2001:db8:1:2:aaaa:bbbb:cccc:dddd');
+    expect(third.status).toBe(429);
+    expect(await third.json()).toEqual({
+      error: {
+        code: 'RATE_LIMITED',
+        message: 'too many requests from the addresses 2001:db8:1:2::/64; try again in 1000 s',
+      },
+    });
+    expect((await from('2001:db8:1:3::1')).status).toBe(200);
   });
 });
 
