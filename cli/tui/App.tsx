@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Box, Text, useApp, useInput } from 'ink';
+import { Box, Text, useApp } from 'ink';
+import { KeyOwner, KeyboardProvider, type KeyHandler } from './keyboard.tsx';
+import { useLatest } from './use-latest.ts';
 import type { ApiClient } from '../../src/api/client.ts';
 import { Catalog } from './Catalog.tsx';
 import { toProblem, type Problem } from './errors.ts';
@@ -7,7 +9,8 @@ import { useFollow, type Link } from './follow.ts';
 import { Footer } from './Footer.tsx';
 import type { FormState, launchBody } from './form-model.ts';
 import { Header } from './Header.tsx';
-import { HelpOverlay } from './HelpOverlay.tsx';
+import { HelpOverlay, helpLines, helpRows } from './HelpOverlay.tsx';
+import { scrollKey } from './Scroller.tsx';
 import { SCREEN_TITLES, type ScreenName } from './keys.ts';
 import { LaunchForm } from './LaunchForm.tsx';
 import { Notice } from './Notice.tsx';
@@ -49,15 +52,18 @@ const REFRESH_MS = 250;
 export function App({ api, openRun, now }: AppProps) {
   const { exit } = useApp();
   const { columns, rows } = useSize();
-  const [me, setMe] = useState<Me | undefined>();
+  const [me, getMe, setMe] = useLatest<Me | undefined>(undefined);
   const [meProblem, setMeProblem] = useState<Problem | undefined>();
   const [meTries, setMeTries] = useState(0);
-  const [tab, setTab] = useState<Tab>('catalog');
-  const [stack, setStack] = useState<readonly Screen[]>(
+  // What decides where a key goes is read through refs (useLatest): a key right behind another
+  // must see what the first one did, before React has drawn it.
+  const [tab, getTab, setTab] = useLatest<Tab>('catalog');
+  const [stack, getStack, setStack] = useLatest<readonly Screen[]>(
     openRun ? [{ kind: 'home' }, { kind: 'run', id: openRun }] : [{ kind: 'home' }],
   );
-  const [help, setHelp] = useState(false);
-  const [typing, setTypingState] = useState(false);
+  const [help, getHelp, setHelp] = useLatest(false);
+  const [helpTop, getHelpTop, setHelpTop] = useLatest(0);
+  const [, getTyping, setTypingState] = useLatest(false);
   const [runMode, setRunMode] = useState<ScreenName>('run');
   const [changes, setChanges] = useState(0);
   const [runLink, setRunLink] = useState<Link | undefined>();
@@ -98,27 +104,41 @@ export function App({ api, openRun, now }: AppProps) {
 
   const screenName: ScreenName = top.kind === 'home' ? tab : top.kind === 'run' ? runMode : top.kind;
 
-  useInput((input, key) => {
-    if (help) return setHelp(false);
-    if (typing) return;
-    if (input === '?') return setHelp(true);
-    if (!me) {
-      if (input === 'r') setMeTries((n) => n + 1);
-      if (input === 'q' || key.escape) exit();
-      return;
-    }
-    if (top.kind !== 'home') return;
-    if (input === 'q') return exit();
-    const i = ['1', '2', '3'].indexOf(input);
-    if (i >= 0) return setTab(TABS[i]!);
-    if (key.tab) setTab((t) => TABS[(TABS.indexOf(t) + (key.shift ? 2 : 1)) % 3]!);
-  });
-
   const width = columns;
   // One row is left free: a frame as tall as the terminal would be redrawn from a cleared
   // screen each time (tearing); one row shorter is updated in place.
   const height = Math.max(8, rows - 1);
   const bodyHeight = height - 2;
+
+  // The app's own keys (help, tabs, quit), heard on every screen before the screen in front.
+  const appKeys: KeyHandler = (input, key) => {
+    if (getHelp()) {
+      const next = scrollKey(getHelpTop(), helpLines(screenName).length, helpRows(bodyHeight), '', key);
+      if (next !== undefined) return setHelpTop(next);
+      return setHelp(false);
+    }
+    if (getTyping()) return;
+    if (input === '?') {
+      setHelpTop(0);
+      return setHelp(true);
+    }
+    if (!getMe()) {
+      if (input === 'r') setMeTries((n) => n + 1);
+      if (input === 'q' || key.escape) exit();
+      return;
+    }
+    if (getStack().at(-1)?.kind !== 'home') return;
+    if (input === 'q') return exit();
+    const i = ['1', '2', '3'].indexOf(input);
+    if (i >= 0) return setTab(TABS[i]!);
+    if (key.tab) setTab((t) => TABS[(TABS.indexOf(t) + (key.shift ? 2 : 1)) % 3]!);
+  };
+  /** The screen in front, as keys have left it: the one owner of the next key. */
+  const front = useCallback((): string | undefined => {
+    if (!getMe() || getHelp()) return undefined;
+    return ownerOf(getStack().at(-1)!, getTab());
+  }, [getMe, getHelp, getStack, getTab]);
+
   const active = !help;
 
   let body;
@@ -136,7 +156,7 @@ export function App({ api, openRun, now }: AppProps) {
       </Box>
     );
   } else if (help) {
-    body = <HelpOverlay width={width} height={bodyHeight} screen={screenName} />;
+    body = <HelpOverlay width={width} height={bodyHeight} screen={screenName} top={helpTop} />;
   } else if (top.kind === 'home') {
     const common = { width, height: bodyHeight - 1, active, setTyping };
     body = (
@@ -224,20 +244,27 @@ export function App({ api, openRun, now }: AppProps) {
 
   const shownLink = top.kind === 'run' && runLink ? worst(link, runLink) : link;
   return (
-    <Box flexDirection="column" width={width} height={height} overflow="hidden">
-      <Header
-        user={me ?? { id: '…', roles: [] }}
-        title={top.kind === 'home' ? SCREEN_TITLES[tab] : SCREEN_TITLES[top.kind]}
-        link={shownLink}
-        width={width}
-        {...(inbox !== undefined ? { inboxCount: inbox } : {})}
-      />
-      <Box flexDirection="column" height={bodyHeight} overflow="hidden">
-        {body}
+    <KeyboardProvider front={front} appKeys={appKeys}>
+      <Box flexDirection="column" width={width} height={height} overflow="hidden">
+        <Header
+          user={me ?? { id: '…', roles: [] }}
+          title={top.kind === 'home' ? SCREEN_TITLES[tab] : SCREEN_TITLES[top.kind]}
+          link={shownLink}
+          width={width}
+          {...(inbox !== undefined ? { inboxCount: inbox } : {})}
+        />
+        <Box flexDirection="column" height={bodyHeight} overflow="hidden">
+          {me && !help ? <KeyOwner owner={ownerOf(top, tab)}>{body}</KeyOwner> : body}
+        </Box>
+        <Footer screen={help ? 'dialog' : screenName} width={width} />
       </Box>
-      <Footer screen={help ? 'dialog' : screenName} width={width} />
-    </Box>
+    </KeyboardProvider>
   );
+}
+
+/** The key owner of a screen: each tab, the form, the plan review, each run. */
+function ownerOf(screen: Screen, tab: Tab): string {
+  return screen.kind === 'home' ? `home:${tab}` : screen.kind === 'run' ? `run:${screen.id}` : screen.kind;
 }
 
 /**

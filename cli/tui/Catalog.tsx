@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
 import { RunbookDetail } from './RunbookDetail.tsx';
+import { RISK_TONE, ownersOf, riskOf } from './risk.ts';
 import { editText } from './edit.ts';
 import { useLatest } from './use-latest.ts';
 import { STATUS_LOOK, tone } from './theme.ts';
@@ -17,7 +19,10 @@ export interface CatalogProps extends ScreenProps {
   readonly onLaunch: (runbook: RunbookInfo) => void;
 }
 
-/** The runbooks: name, version, description, last run; `/` filters; a detail pane for the selected one. */
+/**
+ * The runbooks: name, version, risk, owners, last run, description; `/` filters; a detail pane for
+ * the selected one.
+ */
 export function Catalog({ api, changes, onLaunch, width, height, active, setTyping }: CatalogProps) {
   const [runbooks, setRunbooks] = useState<readonly RunbookInfo[] | undefined>();
   const [invalid, setInvalid] = useState<readonly { file: string; error: string }[]>([]);
@@ -71,7 +76,7 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
     setTyping(false);
   }, [setTyping, setFiltering]);
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (getFiltering()) {
         if (key.return || key.downArrow) return stopFiltering();
@@ -107,7 +112,8 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
 
   const wide = width >= 110;
   const listWidth = wide ? Math.floor(width * 0.5) : width;
-  const listRows = wide ? height - 3 : Math.max(3, Math.min(shown.length, Math.floor(height / 3)));
+  const ownersWidth = listWidth >= 100 ? 18 : 12;
+  const listRows = wide ? height - 4 : Math.max(3, Math.min(shown.length, Math.floor(height / 3)));
   const start = Math.max(0, Math.min(cursor - listRows + 1, shown.length - listRows));
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
@@ -129,15 +135,26 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
       </Text>
       <Box flexDirection={wide ? 'row' : 'column'} flexGrow={1}>
         <Box flexDirection="column" width={listWidth} flexShrink={0}>
+          {runbooks && shown.length > 0 ? (
+            <Text color={tone('dim')} wrap="truncate-end">
+              {'  runbook'.padEnd(24)} {'risk'.padEnd(6)} {'owners'.padEnd(ownersWidth)} {'last run'.padEnd(16)}{' '}
+              description
+            </Text>
+          ) : null}
           {runbooks && shown.length === 0 ? <Text color={tone('dim')}>no runbook matches “{filter}”</Text> : null}
           {shown.slice(start, start + listRows).map((r, i) => {
             const at = start + i === Math.min(cursor, shown.length - 1);
             const last = lastRuns.get(r.name);
             const lastText = last ? `${STATUS_LOOK[last.status].glyph} ${shortTime(last.createdAt)}` : 'never run';
             const head = `${at ? '›' : ' '} ${r.name} v${r.version}`;
+            const risk = riskOf(r);
+            const owners = ownersOf(r);
             return (
               <Text key={r.name} inverse={at} wrap="truncate-end">
-                {fit(head, 24).padEnd(24)} {fit(lastText, 16).padEnd(16)} {fit(inert(r.description), listWidth - 43)}
+                {fit(head, 24).padEnd(24)}{' '}
+                <Text {...(risk ? { color: tone(RISK_TONE[risk]) } : {})}>{(risk ?? '?').padEnd(6)}</Text>{' '}
+                {fit(owners?.length ? inert(owners.join(',')) : '—', ownersWidth).padEnd(ownersWidth)}{' '}
+                {fit(lastText, 16).padEnd(16)} {fit(inert(r.description), listWidth - 51 - ownersWidth)}
               </Text>
             );
           })}

@@ -1,57 +1,63 @@
 import { Box, Text } from 'ink';
 import { GLOBAL_KEYS, KEYMAP, SCREEN_TITLES, type ScreenName } from './keys.ts';
-import { tone } from './theme.ts';
-import { fit } from './text.ts';
+import { COMPILED } from './build-info.ts';
+import type { PlanLine } from './plan-lines.ts';
+import { Scroller } from './Scroller.tsx';
 
 const ORDER: readonly ScreenName[] = ['catalog', 'runs', 'inbox', 'form', 'plan', 'run', 'output'];
-
-interface Line {
-  readonly title?: string;
-  readonly keys?: string;
-  readonly does?: string;
-}
+/** Wide enough for the longest key ("↑↓ PgUp PgDn"), so every description starts in one column. */
+const KEY_WIDTH = 14;
 
 /**
- * Every key of every screen, from the same table as the footer, the screen in front first. Laid
- * out in as many columns as the terminal needs, so it fits 80×24. Any key closes it.
+ * Every key of every screen, from the same table as the footer, the screen in front first. One
+ * line per key, never cut: the longest fits 80 columns; what does not fit the height scrolls.
  */
+export function helpLines(screen: ScreenName): PlanLine[] {
+  const lines: PlanLine[] = [{ text: 'Everywhere', style: 'title' }];
+  const add = (keys: readonly { keys: string; does: string }[]) => {
+    for (const k of keys) lines.push({ text: `  ${k.keys.padEnd(KEY_WIDTH)} ${k.does}` });
+  };
+  add(GLOBAL_KEYS);
+  for (const s of [screen, ...ORDER.filter((o) => o !== screen)]) {
+    if (!ORDER.includes(s)) continue;
+    lines.push({ text: '' }, { text: SCREEN_TITLES[s], style: 'title' });
+    add(KEYMAP[s]);
+  }
+  lines.push(
+    { text: '' },
+    {
+      text: COMPILED
+        ? 'Running the compiled TUI from your cache (rebuilt when sources change).'
+        : 'Running from the sources via tsx (the compiled cache was missing or stale).',
+      style: 'dim',
+    },
+  );
+  return lines;
+}
+
+/** Rows of help lines the overlay shows at `height` (its border and title take four). */
+export function helpRows(height: number): number {
+  return Math.max(2, height - 3);
+}
+
+/** The help overlay, scrolled to `top` (the app owns its keys: ↑↓ scroll, any other key closes). */
 export function HelpOverlay({
   width,
   height,
   screen,
+  top,
 }: {
   readonly width: number;
   readonly height: number;
   readonly screen: ScreenName;
+  readonly top: number;
 }) {
-  const lines: Line[] = [{ title: 'Everywhere' }, ...GLOBAL_KEYS];
-  for (const s of [screen, ...ORDER.filter((o) => o !== screen)]) {
-    if (!ORDER.includes(s)) continue;
-    lines.push({ title: SCREEN_TITLES[s] }, ...KEYMAP[s]);
-  }
-  const rows = Math.max(4, height - 3);
-  const columns: Line[][] = [];
-  for (let i = 0; i < lines.length; i += rows) columns.push(lines.slice(i, i + rows));
-  const columnWidth = Math.max(16, Math.floor((width - 4) / columns.length));
-  const keyWidth = Math.min(12, Math.floor(columnWidth / 2.5));
   return (
     <Box flexDirection="column" width={width} height={height} borderStyle="round" paddingX={1} overflow="hidden">
-      <Text bold>Help — press any key to close</Text>
-      <Box flexDirection="row">
-        {columns.map((col, c) => (
-          <Box key={c} flexDirection="column" width={columnWidth}>
-            {col.map((l, i) =>
-              l.title ? (
-                <Text key={i} bold color={tone('accent')}>
-                  {fit(l.title, columnWidth - 1)}
-                </Text>
-              ) : (
-                <Text key={i}>{fit(`${(l.keys ?? '').padEnd(keyWidth)} ${l.does ?? ''}`, columnWidth - 1)}</Text>
-              ),
-            )}
-          </Box>
-        ))}
-      </Box>
+      <Text bold wrap="truncate-end">
+        Help — ↑↓ PgUp PgDn scroll · any other key closes
+      </Text>
+      <Scroller lines={helpLines(screen)} top={top} height={helpRows(height)} width={width - 4} />
     </Box>
   );
 }

@@ -1,6 +1,7 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useLatest } from './use-latest.ts';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import type { ApiClient } from '../../src/api/client.ts';
 import { editText } from './edit.ts';
 import { toProblem, type Problem } from './errors.ts';
@@ -63,10 +64,11 @@ export function LaunchForm(props: LaunchFormProps) {
   const paramsValid = form.params.every((f) => paramProblem(f) === undefined);
   const typingField = focus === REASON || (focus < TARGETS && choicesOf(form.params[focus]!.spec) === undefined);
 
-  useEffect(() => {
+  // Layout effects: the app knows a field has the keyboard before the next key is read.
+  useLayoutEffect(() => {
     setTyping(active && typingField);
   }, [active, typingField, setTyping]);
-  useEffect(() => () => setTyping(false), [setTyping]);
+  useLayoutEffect(() => () => setTyping(false), [setTyping]);
   useEffect(() => {
     props.onChange?.(form);
   }, [form]);
@@ -138,7 +140,7 @@ export function LaunchForm(props: LaunchFormProps) {
       });
   };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (planning) return;
       const focus = getFocus();

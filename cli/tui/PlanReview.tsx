@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import type { launchBody } from './form-model.ts';
@@ -32,7 +33,7 @@ export function PlanReview({ api, body, plan, onBack, onLaunched, width, height,
   const [problem, setProblem] = useState<Problem | undefined>();
   const paneHeight = Math.max(3, height - 3 - (problem ? 2 : 0));
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (getSending()) return;
       if (getConfirming()) {

@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { Box, Text, useInput, type Key } from 'ink';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { Box, Text, type Key } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import type { ApiClient } from '../../src/api/client.ts';
 import type { AuditRecordInfo } from '../../src/api/schemas.ts';
 import { humanTextProblem } from '../../src/core/text.ts';
@@ -14,6 +15,7 @@ import { ProgressBar } from './ProgressBar.tsx';
 import { cancelRight, isFinal, stepTimes, viewFromRecords, voteRight } from './run-model.ts';
 import { Scroller, scrollKey } from './Scroller.tsx';
 import { TextDialog } from './TextDialog.tsx';
+import { RISK_TONE, riskOf, riskText } from './risk.ts';
 import { STATUS_LOOK, STEP_LOOK, instanceTone, tone } from './theme.ts';
 import { duration, fit, inert } from './text.ts';
 import type { Execution, Me, ScreenProps } from './types.ts';
@@ -154,10 +156,11 @@ export function RunView(props: RunViewProps) {
   useEffect(() => {
     props.onMode?.(mode);
   }, [mode]);
-  useEffect(() => {
+  // Layout effects: the app knows a field has the keyboard before the next key is read.
+  useLayoutEffect(() => {
     setTyping(active && dialog !== undefined);
   }, [active, dialog, setTyping]);
-  useEffect(() => () => setTyping(false), [setTyping]);
+  useLayoutEffect(() => () => setTyping(false), [setTyping]);
 
   const dialogProblem = (d: Dialog): string | undefined => {
     if (d.kind === 'cancel') {
@@ -287,7 +290,7 @@ export function RunView(props: RunViewProps) {
     }
   };
   const handleKey = useCallback((input: string, key: Key) => onKey.current(input, key), []);
-  useInput(handleKey, { isActive: active });
+  useKeys(handleKey, { isActive: active });
 
   if (output) {
     return <OutputPane output={output} lines={shownOutput} top={outputTop} width={width} height={height} />;
@@ -310,6 +313,7 @@ export function RunView(props: RunViewProps) {
   }
 
   const look = STATUS_LOOK[view.status];
+  const risk = riskOf(view.plan.runbook);
   const nowMs = now();
   const createdMs = Date.parse(view.plan.createdAt);
   const votes = view.votes.filter((v) => v.decision === 'approve').map((v) => inert(v.approver));
@@ -318,6 +322,7 @@ export function RunView(props: RunViewProps) {
     <Box flexDirection="column">
       <Text wrap="truncate-end">
         <Text bold>{view.executionId}</Text> {view.plan.runbook.name} v{view.plan.runbook.version} ·{' '}
+        <Text {...(risk ? { color: tone(RISK_TONE[risk]) } : {})}>{riskText(risk)}</Text> ·{' '}
         <Text color={tone(look.tone)} bold>
           {look.glyph} {look.label}
         </Text>{' '}

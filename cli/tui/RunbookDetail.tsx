@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink';
 import { readParameter } from './form-model.ts';
+import { RISK_TONE, approvalGroupsOf, ownersOf, riskOf, riskText } from './risk.ts';
 import { tone } from './theme.ts';
 import { fit, inert } from './text.ts';
 import type { RunbookInfo } from './types.ts';
@@ -13,12 +14,21 @@ export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInf
           .map(([k, v]) => `${k}=${v}`)
           .join(', ')}`;
   const params = Object.entries(runbook.parameters);
+  const risk = riskOf(runbook);
+  const owners = ownersOf(runbook);
+  const groups = approvalGroupsOf(runbook);
   return (
     <Box flexDirection="column" width={width} borderStyle="single" paddingX={1}>
       <Text bold wrap="truncate-end">
         {runbook.name} v{runbook.version} <Text color={tone('dim')}>digest {runbook.digest.slice(0, 12)}</Text>
       </Text>
       <Text wrap="wrap">{inert(runbook.description)}</Text>
+      <Text wrap="truncate-end">
+        <Text bold {...(risk ? { color: tone(RISK_TONE[risk]) } : {})}>
+          {riskText(risk)}
+        </Text>{' '}
+        · owners {owners === undefined ? 'unknown' : owners.length ? inert(owners.join(', ')) : 'none named'}
+      </Text>
       <Text bold>Parameters</Text>
       {params.length === 0 ? <Text color={tone('dim')}> none</Text> : null}
       {params.map(([name, raw]) => {
@@ -34,9 +44,12 @@ export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInf
       <Text wrap="truncate-end">
         <Text bold>Targets</Text> {inert(targets)}
       </Text>
-      <Text wrap="truncate-end">
+      <Text wrap="wrap">
         <Text bold>Approval</Text> {runbook.approval.required} approver(s), within{' '}
         {runbook.approval.expiresAfterMinutes} min
+        {groups?.length
+          ? ` · from ${risk === 'high' ? 'two different groups of' : 'the groups'} ${inert(groups.join(', '))}`
+          : ''}
       </Text>
       <Text bold>Steps</Text>
       {runbook.steps.map((s, i) => (

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
@@ -46,7 +47,7 @@ export function RunsList({ api, me, mode, changes, onOpen, width, height, active
   );
   const at = Math.min(cursor, Math.max(0, runs.length - 1));
 
-  useInput(
+  useKeys(
     (input, key) => {
       const at = Math.min(getCursor(), Math.max(0, runs.length - 1));
       if (key.upArrow || input === 'k') setCursor(Math.max(0, at - 1));

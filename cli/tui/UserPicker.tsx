@@ -1,4 +1,5 @@
-import { Box, Text, useApp, useInput } from 'ink';
+import { Box, Text, useApp } from 'ink';
+import { useKeys } from './keyboard.tsx';
 import { tone } from './theme.ts';
 import { useLatest } from './use-latest.ts';
 import { inert } from './text.ts';
@@ -19,7 +20,7 @@ export function UserPicker({
 }) {
   const [at, getAt, setAt] = useLatest(0);
   const { exit } = useApp();
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow || input === 'k') setAt((a) => Math.max(0, a - 1));
     else if (key.downArrow || input === 'j') setAt((a) => Math.min(users.length - 1, a + 1));
     else if (key.return && users[getAt()]) onPick(users[getAt()]!.id);

@@ -3,6 +3,7 @@
  * how long, under which session policy, its digest). The plan review, the vote dialog and the run
  * view all scroll through these same lines, so the operator and the approvers read the same thing.
  */
+import { approvalGroupsOf, ownersOf, riskOf, riskText } from './risk.ts';
 import { duration, inert, inertLines } from './text.ts';
 import type { PlanInfo } from './types.ts';
 
@@ -16,6 +17,10 @@ export function planLines(plan: PlanInfo, planDigest: string | undefined): PlanL
   const add = (text: string, style?: PlanLine['style']) => lines.push(style ? { text, style } : { text });
   add(`${plan.runbook.name} v${plan.runbook.version}  (runbook digest ${plan.runbook.digest.slice(0, 12)})`, 'title');
   add(`plan digest  ${planDigest ?? '(given when submitted)'}`);
+  const owners = ownersOf(plan.runbook);
+  add(
+    `${riskText(riskOf(plan.runbook)).padEnd(12)} owners ${owners === undefined ? 'unknown' : owners.length ? inert(owners.join(', ')) : 'none named'}`,
+  );
   add(`requested by ${inert(plan.requester)}: ${inert(plan.reason)}`);
   const params = Object.entries(plan.params);
   add(`parameters   ${params.length ? params.map(([k, v]) => `${k}=${inert(JSON.stringify(v))}`).join('  ') : 'none'}`);
@@ -24,8 +29,13 @@ export function planLines(plan: PlanInfo, planDigest: string | undefined): PlanL
   );
   add(`runs as      ${plan.roleArn} in ${plan.region}`);
   add(`time budget  ${duration(plan.budgetSeconds)} (credentials live no longer)`);
+  const groups = approvalGroupsOf(plan.runbook);
   add(
-    `approval     ${plan.approval.required} approver(s), not ${inert(plan.requester)}, within ${duration(plan.approval.expiresAfterSeconds)}`,
+    `approval     ${plan.approval.required} approver(s), not ${inert(plan.requester)}, within ${duration(plan.approval.expiresAfterSeconds)}${
+      groups?.length
+        ? `, from ${riskOf(plan.runbook) === 'high' ? 'two different groups of' : 'the groups'} ${inert(groups.join(', '))}`
+        : ''
+    }`,
   );
   add('');
   const steps = (title: string, list: PlanInfo['steps']) => {

@@ -2,6 +2,9 @@
  * A fake of the typed API client for the TUI's component tests: the contract's shapes, calls
  * recorded, faults on demand, and event streams the test feeds record by record.
  */
+import { EventEmitter } from 'node:events';
+import type { ReactElement } from 'react';
+import { render as inkRender } from 'ink';
 import type { ApiClient, StreamOptions } from '../../src/api/client.ts';
 import type { RouteInput, RouteName, RouteOutput } from '../../src/api/contract.ts';
 import type { AuditRecordInfo, RunbookInfo } from '../../src/api/schemas.ts';
@@ -27,7 +30,9 @@ export const RUNBOOKS: RunbookInfo[] = [
       note: { type: 'string', default: '', maxLength: 200 },
     },
     targets: { tags: { Role: 'web' } },
-    approval: { required: 1, expiresAfterMinutes: 60 },
+    approval: { required: 1, expiresAfterMinutes: 60, groups: ['web-leads', 'sre'] },
+    owners: ['team-web'],
+    risk: 'high',
     steps: [
       { name: 'install', script: 'echo installed {{ release }}', timeoutSeconds: 60 },
       { name: 'verify', script: 'echo ok', timeoutSeconds: 30 },
@@ -47,7 +52,9 @@ export const RUNBOOKS: RunbookInfo[] = [
       dry: { type: 'boolean', default: false },
     },
     targets: { tags: { Env: 'staging' } },
-    approval: { required: 2, expiresAfterMinutes: 30 },
+    approval: { required: 2, expiresAfterMinutes: 30, groups: [] },
+    owners: ['sre'],
+    risk: 'low',
     steps: [{ name: 'rotate', script: 'echo rotate', timeoutSeconds: 60 }],
     onFailure: [],
     digest: 'c'.repeat(64),
@@ -60,15 +67,22 @@ export const TARGETS = [
   { instanceId: 'i-0000000000000web2', name: 'web-2' },
 ];
 
+/** The plan's runbook section, with what the catalog says about deploy-web (risk, owners, groups). */
+const DEPLOY_WEB_SECTION = {
+  name: 'deploy-web',
+  version: 1,
+  digest: 'b'.repeat(64),
+  description: 'Install a release of the web service',
+  risk: 'high',
+  owners: ['team-web'],
+  approvalGroups: ['web-leads', 'sre'],
+};
+
 export function makePlan(overrides: Partial<Plan> = {}): Plan {
+  const runbook: Plan['runbook'] = DEPLOY_WEB_SECTION as Plan['runbook'];
   return {
     executionId: 'mx-test00001',
-    runbook: {
-      name: 'deploy-web',
-      version: 1,
-      digest: 'b'.repeat(64),
-      description: 'Install a release of the web service',
-    },
+    runbook,
     requester: 'alice',
     reason: 'ship the login fix',
     params: { release: 'v1.2.3', note: '' },
@@ -334,4 +348,52 @@ export async function press(r: { stdin: { write(data: string): void } }, ...keys
     r.stdin.write(k);
   }
   await tick(5);
+}
+
+/**
+ * ink-testing-library's render, at a terminal size of our choosing (its own is always 100
+ * columns, no rows): the frame is what a terminal of `columns`×`rows` would show.
+ */
+export function renderAt(tree: ReactElement, columns: number, rows: number) {
+  class Stdout extends EventEmitter {
+    readonly columns = columns;
+    readonly rows = rows;
+    readonly isTTY = true;
+    last: string | undefined;
+    write = (frame: string) => {
+      this.last = frame;
+      return true;
+    };
+  }
+  class Stdin extends EventEmitter {
+    readonly isTTY = true;
+    private data: string | null = null;
+    write = (data: string) => {
+      this.data = data;
+      this.emit('readable');
+      this.emit('data', data);
+    };
+    read = () => {
+      const d = this.data;
+      this.data = null;
+      return d;
+    };
+    setEncoding() {}
+    setRawMode() {}
+    resume() {}
+    pause() {}
+    ref() {}
+    unref() {}
+  }
+  const stdout = new Stdout();
+  const stdin = new Stdin();
+  const instance = inkRender(tree, {
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stderr: new Stdout() as unknown as NodeJS.WriteStream,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+    debug: true,
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
+  return { lastFrame: () => stdout.last, stdin, unmount: () => instance.unmount() };
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { cleanup, render } from 'ink-testing-library';
 import { App } from '../../cli/tui/App.tsx';
 import { UserPicker } from '../../cli/tui/UserPicker.tsx';
+import { helpLines } from '../../cli/tui/HelpOverlay.tsx';
 import {
   KEY,
   RUNBOOKS,
@@ -9,6 +10,7 @@ import {
   fakeApi,
   makePlan,
   press,
+  renderAt,
   requested,
   summaryOf,
   tick,
@@ -36,6 +38,23 @@ describe('TUI app', () => {
     expect(f).toContain('release: string matching ^v\\d+\\.\\d+\\.\\d+$ (required)');
     expect(f).toContain('Steps');
     expect(f).toContain('Enter launch');
+    // Risk and owners: a column each in the list, and a line in the detail pane.
+    expect(f).toMatch(/deploy-web v1 +high +team-web +never run/);
+    expect(f).toMatch(/rotate-logs v2 +low +sre +never run/);
+    expect(f).toContain('risk high · owners team-web');
+    expect(f).toContain('1 approver(s), within 60 min · from two different groups of web-leads, sre');
+  });
+
+  test('a server that does not send risk or owners: the catalog says unknown, never guesses', async () => {
+    const api = fakeApi();
+    api.on('listRunbooks', () => ({
+      runbooks: RUNBOOKS.map(({ risk: _risk, owners: _owners, ...r }) => r),
+      invalid: [],
+    }));
+    const r = await open(api);
+    const f = r.lastFrame()!;
+    expect(f).toMatch(/deploy-web v1 +\? +— +never run/);
+    expect(f).toContain('risk unknown · owners unknown');
   });
 
   test('/ filters the catalog; Esc clears the filter', async () => {
@@ -58,7 +77,10 @@ describe('TUI app', () => {
     await press(r, '?');
     const f = await until(r.lastFrame, (x) => x.includes('Help'));
     expect(f).toContain('Ctrl-C');
-    expect(f).toContain('Launch form');
+    // The screen in front comes first; the others are further down.
+    expect(f).toMatch(/Everywhere[\s\S]*Catalog[\s\S]*Enter +launch/);
+    await press(r, '\u001b[6~');
+    await until(r.lastFrame, (x) => x.includes('Launch form'));
     await press(r, 'x');
     await until(r.lastFrame, (x) => !x.includes('Help —'));
   });
@@ -133,6 +155,23 @@ describe('TUI app', () => {
     const r = await open(api);
     await until(r.lastFrame, (x) => x.includes('● live'));
     expect(r.lastFrame()).not.toContain('inbox ');
+  });
+
+  test('a key typed right after a screen changes reaches the new screen, never the one that left', async () => {
+    const api = fakeApi();
+    const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob' });
+    api.on('listExecutions', () => ({ executions: [summaryOf(theirs)] }));
+    executionsOf(api).set(theirs.executionId, viewOf(theirs));
+    const r = await open(api);
+    await press(r, '3');
+    await until(r.lastFrame, (x) => x.includes('› mx-bobs00001'));
+    // One burst: leave the inbox for My runs, and Enter. The inbox must not hear that Enter.
+    r.stdin.write('2');
+    r.stdin.write(KEY.enter);
+    await until(r.lastFrame, (x) => x.includes('runs you requested'));
+    await tick(100);
+    expect(r.lastFrame()).not.toContain('Waiting for approval');
+    expect(api.calls.filter((c) => c.name === 'getExecution')).toEqual([]);
   });
 
   test('the inbox opens another person’s run, where the vote keys are offered', async () => {
@@ -210,6 +249,63 @@ describe('TUI app', () => {
     try {
       const r = await open();
       expect(r.lastFrame()).not.toMatch(/\u001b\[3\dm/);
+    } finally {
+      delete process.env['NO_COLOR'];
+    }
+  });
+
+  test('at 80×24 with NO_COLOR every screen fits and reads whole; the help is never cut, it scrolls', async () => {
+    process.env['NO_COLOR'] = '1';
+    try {
+      const api = fakeApi();
+      const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob', reason: 'bob needs it' });
+      api.on('listExecutions', () => ({ executions: [summaryOf(theirs), summaryOf(makePlan())] }));
+      const r = renderAt(<App api={api} />, 80, 24);
+      const seen: string[] = [];
+      const fits = (what: string) => {
+        const f = r.lastFrame() ?? '';
+        seen.push(f);
+        expect(f, what).not.toMatch(/\u001b\[3\dm/);
+        const lines = f.split('\n');
+        expect(lines.length, what).toBeLessThanOrEqual(24);
+        for (const line of lines) expect(Array.from(line).length, `${what}: ${line}`).toBeLessThanOrEqual(80);
+        return f;
+      };
+      await until(r.lastFrame, (x) => x.includes('deploy-web v1') && x.includes('● live'));
+      fits('catalog');
+      // The help: every line of it appears whole, scrolling down page by page.
+      await press(r, '?');
+      await until(r.lastFrame, (x) => x.includes('Help —'));
+      const shown = new Set<string>();
+      for (let i = 0; i < 8; i++) {
+        for (const line of fits('help').split('\n')) shown.add(line.replace(/^[│ ]+|[│ ]+$/g, ''));
+        await press(r, '\u001b[6~'); // PgDn
+      }
+      for (const line of helpLines('catalog')) if (line.text.trim()) expect(shown).toContain(line.text.trim());
+      await press(r, 'x');
+      await until(r.lastFrame, (x) => !x.includes('Help —'));
+      await press(r, '2');
+      await until(r.lastFrame, (x) => x.includes('runs you requested') && x.includes('mx-test00001'));
+      fits('my runs');
+      await press(r, '3');
+      await until(r.lastFrame, (x) => x.includes('mx-bobs00001'));
+      fits('inbox');
+      await press(r, '1');
+      await until(r.lastFrame, (x) => x.includes('› deploy-web v1'));
+      fits('catalog again');
+      await press(r, KEY.enter);
+      await until(r.lastFrame, (x) => x.includes('Launch deploy-web v1'));
+      fits('form');
+      await press(r, 'v1.2.3', KEY.down, KEY.down, KEY.down, ...'ship it', KEY.down, KEY.enter);
+      await until(r.lastFrame, (x) => x.includes('Plan review'));
+      fits('plan review');
+      await press(r, KEY.enter, 'y');
+      await until(r.lastFrame, (x) => x.includes('Waiting for approval'));
+      fits('run');
+      expect(seen.join('\n')).toContain('risk high');
+      // Long lines of the detail pane wrap instead of being cut.
+      expect(seen[0]).toMatch(/from two different groups of[\s│]*web-leads,[\s│]*sre/);
+      r.unmount();
     } finally {
       delete process.env['NO_COLOR'];
     }

@@ -160,6 +160,10 @@ describe('catalog → form → plan → submit', () => {
     expect(f).toContain('arn:aws:iam::123456789012:role/mechanic-runner');
     expect(f).toContain('targets      2: web-1 (i-0000000000000web1), web-2 (i-0000000000000web2)');
     expect(f).toContain('time budget');
+    expect(f).toContain('risk high    owners team-web');
+    expect(f).toMatch(
+      /approval {5}1 approver\(s\), not alice, within 1h00m, from two different groups of web-leads, sre/,
+    );
     // q goes back to the form with what was typed.
     await press(r, 'q');
     f = await until(r.lastFrame, (x) => x.includes('Launch deploy-web'));

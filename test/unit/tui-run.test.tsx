@@ -73,6 +73,7 @@ describe('live run', () => {
     const { r } = setup();
     const f = await until(r.lastFrame, (x) => x.includes('Waiting for approval'));
     expect(f).toContain('1 more needed of 1');
+    expect(f).toContain('mx-test00001 deploy-web v1 · risk high · … awaiting approval');
     expect(f).toContain('approved by nobody yet');
     expect(f).toContain('Waiting for approval: 50m00s left');
     expect(f).toContain('you requested this run; someone else must approve it');
