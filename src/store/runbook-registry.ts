@@ -370,7 +370,7 @@ function sourceOf(row: VersionRow): RunbookVersionInfo['source'] {
 /** Unique-key violations of PostgreSQL and SQLite: someone published the same version at the same moment. */
 function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return code === '23505' || (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 /**
@@ -637,67 +637,76 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
         throw new UserError('USAGE', 'say what you reviewed: add --comment "what you checked"');
       }
       const at = now();
-      const row = await db.transaction().execute(async (trx) => {
-        const found = await trx
-          .selectFrom('runbook_versions')
-          .selectAll()
-          .where('name', '=', name)
-          .where('version', '=', version)
-          .executeTakeFirst();
-        if (!found) await one(name, version, trx); // throws the sentence that lists the versions
-        const v = found!;
-        const target = ref(name, version);
-        if (v.author === input.reviewer) {
-          throw new UserError(
-            'FORBIDDEN',
-            `${input.reviewer} published ${target} and may not review it; another author must`,
-          );
-        }
-        if (input.digest !== v.digest) {
-          throw new UserError(
-            'APPROVAL_PLAN_MISMATCH',
-            `the review names digest ${short(input.digest)}, but ${target} as published has digest ${short(v.digest)}; read the published version again and review that`,
-          );
-        }
-        const deprecated = await trx
-          .selectFrom('runbook_deprecations')
-          .select('reason')
-          .where('name', '=', name)
-          .where('version', '=', version)
-          .executeTakeFirst();
-        if (deprecated) throw new UserError('FORBIDDEN', `${target} is deprecated and can no longer be reviewed`);
-        const reviews = await trx
-          .selectFrom('runbook_reviews')
-          .selectAll()
-          .where('name', '=', name)
-          .where('version', '=', version)
-          .execute();
-        const mine = reviews.find((r) => r.reviewer === input.reviewer);
-        if (mine) {
-          throw new UserError(
-            'APPROVAL_DUPLICATE',
-            `${input.reviewer} already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${target}; each author reviews a version once`,
-          );
-        }
-        const rejected = reviews.find((r) => r.decision === 'reject');
-        if (rejected) {
-          throw new UserError(
-            'FORBIDDEN',
-            `${target} was already rejected by ${rejected.reviewer}; publish a fixed version and have it reviewed`,
-          );
-        }
-        const review: ReviewRow = {
-          name,
-          version,
-          reviewer: input.reviewer,
-          digest: input.digest,
-          decision: input.decision,
-          comment,
-          reviewed_at: at,
-        };
-        await trx.insertInto('runbook_reviews').values(review).execute();
-        return review;
-      });
+      const row = await db
+        .transaction()
+        .execute(async (trx) => {
+          const found = await trx
+            .selectFrom('runbook_versions')
+            .selectAll()
+            .where('name', '=', name)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (!found) await one(name, version, trx); // throws the sentence that lists the versions
+          const v = found!;
+          const target = ref(name, version);
+          if (v.author === input.reviewer) {
+            throw new UserError(
+              'FORBIDDEN',
+              `${input.reviewer} published ${target} and may not review it; another author must`,
+            );
+          }
+          if (input.digest !== v.digest) {
+            throw new UserError(
+              'APPROVAL_PLAN_MISMATCH',
+              `the review names digest ${short(input.digest)}, but ${target} as published has digest ${short(v.digest)}; read the published version again and review that`,
+            );
+          }
+          const deprecated = await trx
+            .selectFrom('runbook_deprecations')
+            .select('reason')
+            .where('name', '=', name)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (deprecated) throw new UserError('FORBIDDEN', `${target} is deprecated and can no longer be reviewed`);
+          const reviews = await trx
+            .selectFrom('runbook_reviews')
+            .selectAll()
+            .where('name', '=', name)
+            .where('version', '=', version)
+            .execute();
+          const mine = reviews.find((r) => r.reviewer === input.reviewer);
+          if (mine) {
+            throw new UserError(
+              'APPROVAL_DUPLICATE',
+              `${input.reviewer} already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${target}; each author reviews a version once`,
+            );
+          }
+          const rejected = reviews.find((r) => r.decision === 'reject');
+          if (rejected) {
+            throw new UserError(
+              'FORBIDDEN',
+              `${target} was already rejected by ${rejected.reviewer}; publish a fixed version and have it reviewed`,
+            );
+          }
+          const review: ReviewRow = {
+            name,
+            version,
+            reviewer: input.reviewer,
+            digest: input.digest,
+            decision: input.decision,
+            comment,
+            reviewed_at: at,
+          };
+          await trx.insertInto('runbook_reviews').values(review).execute();
+          return review;
+        })
+        .catch((e: unknown) => {
+          // PostgreSQL: the same reviewer's second request, committed between our read and our insert.
+          if (!isUniqueViolation(e)) throw e;
+          throw new UserError('APPROVAL_DUPLICATE', `${input.reviewer} already reviewed ${ref(name, version)}`, {
+            cause: e,
+          });
+        });
       await append([
         auditEvent('runbook.reviewed', {
           eventId: `runbook:${ref(name, version)}:review:${row.reviewer}`,
@@ -714,32 +723,38 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
       const reason = input.reason.trim();
       if (reason.length < 3) throw new UserError('USAGE', 'say why it is deprecated: add --reason "why"');
       const at = now();
-      const { digest } = await db.transaction().execute(async (trx) => {
-        const found = await trx
-          .selectFrom('runbook_versions')
-          .select('digest')
-          .where('name', '=', name)
-          .where('version', '=', version)
-          .executeTakeFirst();
-        if (!found) await one(name, version, trx);
-        const already = await trx
-          .selectFrom('runbook_deprecations')
-          .selectAll()
-          .where('name', '=', name)
-          .where('version', '=', version)
-          .executeTakeFirst();
-        if (already) {
-          throw new UserError(
-            'USAGE',
-            `${ref(name, version)} is already deprecated (by ${already.deprecated_by}: ${already.reason})`,
-          );
-        }
-        await trx
-          .insertInto('runbook_deprecations')
-          .values({ name, version, deprecated_by: input.by, reason, deprecated_at: at })
-          .execute();
-        return found!;
-      });
+      const { digest } = await db
+        .transaction()
+        .execute(async (trx) => {
+          const found = await trx
+            .selectFrom('runbook_versions')
+            .select('digest')
+            .where('name', '=', name)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (!found) await one(name, version, trx);
+          const already = await trx
+            .selectFrom('runbook_deprecations')
+            .selectAll()
+            .where('name', '=', name)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (already) {
+            throw new UserError(
+              'USAGE',
+              `${ref(name, version)} is already deprecated (by ${already.deprecated_by}: ${already.reason})`,
+            );
+          }
+          await trx
+            .insertInto('runbook_deprecations')
+            .values({ name, version, deprecated_by: input.by, reason, deprecated_at: at })
+            .execute();
+          return found!;
+        })
+        .catch((e: unknown) => {
+          if (!isUniqueViolation(e)) throw e;
+          throw new UserError('USAGE', `${ref(name, version)} is already deprecated`, { cause: e });
+        });
       await append([
         auditEvent('runbook.deprecated', {
           eventId: `runbook:${ref(name, version)}:deprecated`,

@@ -178,6 +178,18 @@ describe.each(backends)('runbook registry on $name', (backend) => {
     expect((await registryEvents()).length).toBe(1);
   });
 
+  test('two authors publishing the same version at once: one wins, the other is told in a sentence', async () => {
+    await fresh();
+    const results = await Promise.allSettled([
+      store.publish('erin', [file('hello', 1, 'echo one')]),
+      store.publish('frank', [file('hello', 1, 'echo two')]),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = results.find((r) => r.status === 'rejected');
+    expect(refused?.reason).toMatchObject({ code: 'RUNBOOK_INVALID' });
+    expect(await store.versions()).toHaveLength(1);
+  });
+
   test('a multi-file publish that fails in the middle leaves nothing written', async () => {
     await fresh();
     await store.publish('erin', [file('hello', 1)]);
