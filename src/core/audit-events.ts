@@ -35,6 +35,17 @@ const StepRefShape = { step: Text, index: z.number().int().nonnegative(), phase:
 
 const EndDataSchema = z.strictObject({ reason: Text.optional() });
 
+/**
+ * One caller's repeated refusals of one kind, folded into one record per window (the API server's
+ * src/server/denials.ts): the record stands for `count` refusals between `since` and `until`. A
+ * refusal record without a count stands for one (refusalCount).
+ */
+const FoldedShape = {
+  count: z.number().int().positive().optional(),
+  since: z.iso.datetime().optional(),
+  until: z.iso.datetime().optional(),
+};
+
 /** The ids of the Cedar policies that allowed an action; every allowed change records them. */
 const Policies = z.array(Id).readonly().optional();
 
@@ -77,9 +88,9 @@ export const AUDIT_EVENT_DATA = {
   /** A vote the API refused (own change, wrong plan, too late…). Loose: the server adds context. */
   'approval.refused': z.looseObject({ code: Text, reason: Text }),
   /** Any action refused by authorization. Loose: the server adds context (action, path, policy). */
-  'access.denied': z.looseObject({ action: Text, reason: Text }),
+  'access.denied': z.looseObject({ action: Text, reason: Text, ...FoldedShape }),
   /** Any other refused request of a known caller. Loose: the server adds context (method, path). */
-  'request.refused': z.looseObject({ code: Text, reason: Text }),
+  'request.refused': z.looseObject({ code: Text, reason: Text, ...FoldedShape }),
   'credentials.issued': z.strictObject({
     accessKeyId: Id,
     expiration: Text,
@@ -182,6 +193,12 @@ export interface NewAuditEvent {
 
 /** Refusals: the API's answers to requests it did not carry out. */
 export type RefusalType = 'approval.refused' | 'access.denied' | 'request.refused';
+
+/** How many refusals a record stands for: its folded `count`, or one. */
+export function refusalCount(event: { readonly data: Readonly<Record<string, unknown>> }): number {
+  const count = event.data['count'];
+  return typeof count === 'number' && Number.isInteger(count) && count > 0 ? count : 1;
+}
 
 /** Types that may be written without an execution. */
 const EXECUTIONLESS: ReadonlySet<AuditEventType> = new Set([

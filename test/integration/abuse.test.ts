@@ -19,7 +19,7 @@ import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
 import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { DEFAULT_RATE_LIMITS, type ApiRateLimits } from '../../src/authz/rate-limit.ts';
 import { tokenAuthenticator, type Authenticator, type UsersFile } from '../../src/authz/users.ts';
-import { refusalEvent } from '../../src/core/audit-events.ts';
+import { refusalCount, refusalEvent } from '../../src/core/audit-events.ts';
 import { defaultFleetConfig, startDevfleet, type Devfleet } from '../../src/devfleet/index.ts';
 import { createApp } from '../../src/server/app.ts';
 import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
@@ -43,8 +43,7 @@ const token = (id: string) => USERS.users.find((u) => u.id === id)!.token;
 const LAUNCH = { runbook: 'deploy-web', params: { release: 'v1.0.0' }, reason: 'abuse test' };
 const WINDOW_MS = 60_000;
 
-/** What a refusal record stands for: its count, or one. */
-const countOf = (r: AuditRecord) => (typeof r.data['count'] === 'number' ? r.data['count'] : 1);
+const countOf = refusalCount;
 
 interface Served {
   readonly url: string;

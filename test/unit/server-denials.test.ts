@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { NewAuditEvent } from '../../src/core/audit-events.ts';
+import { checkAuditEvent, refusalCount, refusalEvent, type NewAuditEvent } from '../../src/core/audit-events.ts';
 import { createDenialRecorder, routeOf, type Refusal } from '../../src/server/denials.ts';
 
 /** An append-only list standing in for the store's append (the integration test uses the real store). */
@@ -23,7 +23,7 @@ const denied = (actor: string, executionId: string | null = null, path = '/api/e
   kind: 'launch POST /api/executions',
   data: { action: 'launch', reason: `${actor} may not launch runbooks`, path },
 });
-const countOf = (e: NewAuditEvent) => (typeof e.data['count'] === 'number' ? e.data['count'] : 1);
+const countOf = refusalCount;
 const WINDOW = 60_000;
 
 afterEach(() => {
@@ -211,6 +211,37 @@ describe('folding one caller’s repeated refusals', () => {
     expect(audit.events.map(countOf)).toEqual([1, 1, 1, 2]);
     expect(vi.getTimerCount()).toBe(0);
     await d.close();
+  });
+});
+
+describe('the vocabulary of folded records', () => {
+  const withData = (data: Record<string, unknown>) =>
+    refusalEvent('access.denied', {
+      executionId: null,
+      actor: 'mallory',
+      at: '2026-01-01T00:00:00.000Z',
+      unique: 'u',
+      data: { action: 'launch', reason: 'no', ...data },
+    });
+
+  test.each([
+    [{}, true],
+    [{ count: 999, since: '2026-01-01T00:00:00.000Z', until: '2026-01-01T00:00:59.000Z' }, true],
+    [{ count: 0 }, false],
+    [{ count: 2.5 }, false],
+    [{ count: '999' }, false],
+    [{ since: 'yesterday' }, false],
+  ])('data %j fits: %s', (data, fits) => {
+    expect(checkAuditEvent(withData(data)).ok).toBe(fits);
+  });
+
+  test.each([
+    [{}, 1],
+    [{ count: 999 }, 999],
+    [{ count: 0 }, 1],
+    [{ count: 'lots' }, 1],
+  ])('a record with %j stands for %i refusals', (data, n) => {
+    expect(refusalCount({ data })).toBe(n);
   });
 });
 
