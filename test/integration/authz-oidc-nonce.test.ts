@@ -10,7 +10,7 @@ import { oidcAuthenticator } from '../../src/authz/oidc.ts';
 
 let server: Server;
 let issuer: string;
-let key: CryptoKey;
+let key: Awaited<ReturnType<typeof jose.generateKeyPair>>['privateKey'];
 
 beforeAll(async () => {
   const pair = await jose.generateKeyPair('ES256', { extractable: true });
