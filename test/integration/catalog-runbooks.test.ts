@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -10,6 +10,7 @@ import { TERMINAL_STATUSES } from '../../src/core/execution.ts';
 import { lintRunbookText } from '../../src/core/lint.ts';
 import type { Plan } from '../../src/core/plan.ts';
 import { DEMO_INSTANCE_IDS } from '../../src/devfleet/config.ts';
+import { seedHost } from '../../src/devfleet/seed.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/parts.ts';
 
@@ -35,7 +36,6 @@ const CATALOG = [
 const WEB = ['web-1', 'web-2'] as const;
 const ALL = ['web-1', 'web-2', 'db-1'] as const;
 type Host = (typeof ALL)[number];
-const DAY = 86_400_000;
 /** A test that waits for whole runs (two in some tests) on a shared, loaded machine. */
 const RUN_TIMEOUT = 480_000;
 
@@ -46,62 +46,16 @@ const root = (host: Host) => path.join(stack.home, 'devfleet', 'instances', DEMO
 const at = (host: Host, file: string) => path.join(root(host), file);
 const read = (host: Host, file: string) => readFile(at(host, file), 'utf8');
 
-async function put(host: Host, file: string, content: string, ageDays = 0): Promise<void> {
+async function put(host: Host, file: string, content: string): Promise<void> {
   await mkdir(path.dirname(at(host, file)), { recursive: true });
   await writeFile(at(host, file), content);
-  if (ageDays > 0) {
-    const when = new Date(Date.now() - ageDays * DAY);
-    await utimes(at(host, file), when, when);
-  }
 }
 
-/** A self-signed certificate that expires in `days`, made with this machine's openssl. */
-function certificate(commonName: string, days: number): string {
-  return execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      '/dev/null',
-    ].concat(['-days', String(days), '-subj', `/CN=${commonName}`]),
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-}
-
-/** Each host as the catalog expects to find it. */
+/** Each host as the catalog expects to find it; db-1's certificate expires within a month. */
 async function seed(): Promise<void> {
   for (const host of ALL) {
-    const units = host === 'db-1' ? ['postgres'] : ['web', 'nginx'];
-    for (const unit of units) {
-      await put(host, `etc/systemd/system/${unit}.service`, `[Service]\nExecStart=/usr/bin/${unit}\n`);
-      await put(host, `run/systemd/units/${unit}`, 'active\n');
-    }
-    const log = Array.from(
-      { length: 120 },
-      (_, i) => `2026-11-30T07:${String(i % 60).padStart(2, '0')}:00Z ${host} request ${i}`,
-    );
-    await put(host, 'var/log/app/app.log', `${log.join('\n')}\n`);
-    await put(host, 'var/lib/dpkg/installed/openssl', '3.0.11-1\n');
-    await put(host, 'var/lib/apt/available/openssl', '3.0.13-1\n');
-    await put(host, 'var/tmp/upload-old.tmp', 'x'.repeat(4096), 30);
-    await put(host, 'var/tmp/session-new.tmp', 'fresh');
-    await put(host, 'var/log/app/app.log.20261001T000000-old.gz', 'old archive', 60);
-    await put(host, 'etc/ssl/services/site.pem', certificate(`${host}.internal`, host === 'db-1' ? 10 : 300));
-  }
-  for (const host of WEB) {
-    const api = 'var/lib/docker/containers/api';
-    await put(host, `${api}/image`, 'registry.internal/api:1.8.0\n');
-    await put(host, `${api}/state`, 'running\n');
-    await put(host, `${api}/health`, 'healthy\n');
-    await put(host, `${api}/log`, 'listening on :8080\n');
-    await put(host, 'var/cache/nginx/a/1f/cached-page', 'cached response');
-    await put(host, 'var/cache/nginx/b/2e/cached-image', 'cached image');
+    const tags = { Role: host === 'db-1' ? 'db' : 'web', Env: 'staging' };
+    await seedHost(root(host), { name: host, tags }, { certificateDays: host === 'db-1' ? 10 : 300 });
   }
 }
 
@@ -340,7 +294,7 @@ describe('the catalog', () => {
         expect(listed.status).toBe('completed');
         for (const host of ALL) {
           expect(outputs(listed, 'clean')[host]).toBe(
-            'would delete var/tmp/upload-old.tmp\nwould delete var/log/app/app.log.20261001T000000-old.gz\n',
+            'would delete var/tmp/upload-old.tmp\nwould delete var/log/app/app.log.20260101T000000-seed.gz\n',
           );
           expect(existsSync(at(host, 'var/tmp/upload-old.tmp'))).toBe(true);
         }
@@ -348,7 +302,7 @@ describe('the catalog', () => {
         expect(cleaned.status).toBe('completed');
         for (const host of ALL) {
           expect(existsSync(at(host, 'var/tmp/upload-old.tmp'))).toBe(false);
-          expect(existsSync(at(host, 'var/log/app/app.log.20261001T000000-old.gz'))).toBe(false);
+          expect(existsSync(at(host, 'var/log/app/app.log.20260101T000000-seed.gz'))).toBe(false);
           // Recent files and the live log stay.
           expect(existsSync(at(host, 'var/tmp/session-new.tmp'))).toBe(true);
           expect(existsSync(at(host, 'var/log/app/app.log'))).toBe(true);
