@@ -793,24 +793,50 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
         );
       }
       const problems: InvalidRunbook[] = [];
+      const refuse = (file: string, error: string) => {
+        problems.push({ file, error });
+        log?.warn({ file, error }, 'runbook file not seeded');
+      };
+      // What is already there is read once: a restart of the server, which seeds again, then writes nothing.
+      const existing = new Map((await this.versions()).map((v) => [ref(v.name, v.version), v]));
+      const fresh: PublishFile[] = [];
+      const claimed = new Map<string, string>();
       for (const f of files) {
         try {
-          const text = await readRunbookText(path.join(dir, f), f);
-          const [published] = await this.publish(people.author, [{ path: f, text }]);
-          const info = (await this.versions(published!.name)).find((v) => v.version === published!.version)!;
-          if (info.status === 'pending' && info.author === people.author) {
-            await this.review(info.name, info.version, {
-              reviewer: people.reviewer,
-              decision: 'approve',
-              digest: info.digest,
-              comment: 'example runbook, seeded by the embedded stack',
-            });
+          const file = { path: f, text: await readRunbookText(path.join(dir, f), f) };
+          const { runbook, digest } = parseRunbookText(file.text, f);
+          const at = ref(runbook.name, runbook.version);
+          const twin = claimed.get(at);
+          if (twin !== undefined) {
+            throw new UserError(
+              'RUNBOOK_INVALID',
+              `${f} and ${twin} both define ${at}; give one of them another version`,
+            );
           }
+          claimed.set(at, f);
+          const stored = existing.get(at);
+          if (stored && stored.digest !== digest) {
+            throw new UserError(
+              'RUNBOOK_INVALID',
+              `${at} is already published with other content (digest ${short(stored.digest)}, ${f} has ${short(digest)}); a published version never changes, so give ${f} a new version number`,
+            );
+          }
+          if (!stored) fresh.push(file);
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
-          problems.push({ file: f, error: e.message });
-          log?.warn({ file: f, error: e.message }, 'runbook file not seeded');
+          refuse(f, e.message);
         }
+      }
+      // One transaction for the new files: each was checked above, so none can fail the others.
+      if (fresh.length > 0) await this.publish(people.author, fresh);
+      for (const v of await this.versions()) {
+        if (v.status !== 'pending' || v.author !== people.author || !claimed.has(ref(v.name, v.version))) continue;
+        await this.review(v.name, v.version, {
+          reviewer: people.reviewer,
+          decision: 'approve',
+          digest: v.digest,
+          comment: 'example runbook, seeded by the embedded stack',
+        });
       }
       refused = problems;
     },
