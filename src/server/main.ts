@@ -59,16 +59,6 @@ export async function runServer(): Promise<number> {
     authorizer,
   });
   const tail = createAuditTail(audit);
-  // Slack approvals when a bot token is configured: the /slack routes and the message follower.
-  const slack = config.slack
-    ? await startSlack(config.slack, {
-        audit,
-        waitBeyond: (seq, signal) => tail.waitBeyond(seq, signal),
-        authorizer,
-        executions,
-        log,
-      })
-    : undefined;
   // One caller's repeated refusals fold into counted records; closed before the audit store, so no count is lost.
   const denials = createDenialRecorder({
     audit,
@@ -87,6 +77,19 @@ export async function runServer(): Promise<number> {
         channel: 'web',
       }),
   });
+  // Slack approvals when a bot token is configured: the /slack routes and the message follower.
+  const slackSettings = config.slack;
+  const slack = slackSettings
+    ? await startSlack(slackSettings, {
+        audit,
+        waitBeyond: (seq, signal) => tail.waitBeyond(seq, signal),
+        authorizer,
+        executions,
+        log,
+        sessions: webSessions,
+        publicUrl: () => slackSettings.publicUrl ?? boundUrl,
+      })
+    : undefined;
   const app = createApp({
     authenticator,
     authorizer,

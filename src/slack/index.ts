@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Authorizer } from '../authz/authorizer.ts';
 import type { AuditStore } from '../store/audit-log.ts';
+import type { WebSessions } from '../server/web-session.ts';
 import { createSlackApi, type SlackApi } from './client.ts';
 import { readSlackUsersFile, slackIdentities } from './identity.ts';
 import { slackRoutes, type SlackExecutions } from './interactions.ts';
@@ -31,6 +32,10 @@ export async function startSlack(
     readonly authorizer: Authorizer;
     readonly executions: SlackExecutions;
     readonly log: Logger;
+    /** The server's browser sign-in, for the confirm page of high-risk approvals. */
+    readonly sessions?: WebSessions | undefined;
+    /** The server's origin as browsers reach it: MECHANIC_PUBLIC_URL, else the address it is bound to. */
+    readonly publicUrl: () => string;
   },
 ): Promise<SlackService> {
   // The users file first: a server must not start answering clicks it cannot attribute.
@@ -46,7 +51,8 @@ export async function startSlack(
     authorizer: deps.authorizer,
     executions: deps.executions,
     log,
-    publicUrl: settings.publicUrl,
+    sessions: deps.sessions,
+    publicUrl: deps.publicUrl,
   });
   const runUrl = settings.runUrl;
   const follower = startMessageFollower({

@@ -27,6 +27,8 @@ import { neutralize } from '../core/text.ts';
 import type { SlackApi } from './client.ts';
 import type { SlackIdentities } from './identity.ts';
 import type { SlackState } from './state.ts';
+import type { WebSessions } from '../server/web-session.ts';
+import { confirmRoutes } from './confirm.ts';
 import { verifySlackSignature } from './signature.ts';
 import {
   APPROVE_ACTION,
@@ -45,7 +47,7 @@ export interface SlackExecutions {
     user: User,
     executionId: string,
     req: { decision: 'approve' | 'reject'; planDigest: string; comment?: string | undefined },
-    origin: { channel: 'slack' },
+    origin: { channel: 'slack' | 'web' },
   ): Promise<ApprovalState>;
   get(executionId: string): Promise<ExecutionView>;
   list(q: { status?: ExecutionStatus | undefined; limit?: number | undefined }): Promise<ExecutionSummary[]>;
@@ -65,8 +67,10 @@ export interface SlackRoutesDeps {
   readonly authorizer: Authorizer;
   readonly executions: SlackExecutions;
   readonly log: Logger;
-  /** The server's public origin: high-risk approvals are confirmed on its page. */
-  readonly publicUrl?: string | undefined;
+  /** The server's browser sign-in; without it high-risk runs are approved from the CLI or TUI. */
+  readonly sessions?: Pick<WebSessions, 'userOf' | 'loginPath'> | undefined;
+  /** The server's origin as browsers reach it, for the confirm page's link. */
+  readonly publicUrl: () => string;
   readonly now?: () => number;
 }
 
@@ -191,6 +195,19 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
       },
     }),
   );
+
+  if (deps.sessions) {
+    app.route(
+      '/confirm',
+      confirmRoutes({
+        state: deps.state,
+        sessions: deps.sessions,
+        executions: deps.executions,
+        log: deps.log,
+        ...(deps.now ? { now: deps.now } : {}),
+      }),
+    );
+  }
 
   app.post('/interactions', async (c) => {
     const body = await c.req.text();
@@ -343,7 +360,7 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
 
   /** Mints the single-use confirm link of a high-risk approval, bound to this approver and plan. */
   async function confirmLink(user: User, slackUserId: string, target: VoteButtonValue): Promise<string> {
-    if (!deps.publicUrl) {
+    if (!deps.sessions) {
       return 'This run is high risk: approve it with `mechanic approve` after reviewing its plan (this server has no confirm page configured).';
     }
     const token = randomBytes(32).toString('base64url');
@@ -355,7 +372,7 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
       slackUserId,
       expiresAtMs: now() + CONFIRM_TICKET_MS,
     });
-    return `This run is high risk: one click does not approve it. Sign in and confirm the plan within 5 minutes at ${deps.publicUrl}/slack/confirm/${token}`;
+    return `This run is high risk: one click does not approve it. Sign in and confirm the plan within 5 minutes at ${deps.publicUrl()}/slack/confirm/${token}`;
   }
 
   async function statusOf(user: User, executionId: string): Promise<string> {

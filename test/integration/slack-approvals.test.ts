@@ -11,6 +11,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
@@ -26,6 +28,7 @@ import {
   type FakeSlackMessage,
 } from '../helpers/fake-slack.ts';
 
+const CHROMIUM = '/usr/bin/chromium';
 const SECRET = 'slack-signing-secret-for-tests-0123456789';
 const CHANNEL = 'C0APPROVE';
 const RISKY_CHANNEL = 'C0RISKY';
@@ -133,7 +136,6 @@ describe('Slack approvals on the embedded stack', () => {
       MECHANIC_SLACK_CHANNEL: CHANNEL,
       MECHANIC_SLACK_CHANNELS: `big-switch=${RISKY_CHANNEL}`,
       MECHANIC_SLACK_USERS_FILE: usersFile,
-      MECHANIC_PUBLIC_URL: 'http://127.0.0.1:9',
       MECHANIC_POLICY_FILE: policyFile,
     });
     apiUrl = stack.info.apiUrl;
@@ -314,7 +316,8 @@ describe('Slack approvals on the embedded stack', () => {
 
     test('a high-risk click’s sentence carries a single-use confirm link', () => {
       const last = fake.ephemerals.find((e) => e.text.includes('high risk'))!;
-      expect(last.text).toMatch(/http:\/\/127\.0\.0\.1:9\/slack\/confirm\/[A-Za-z0-9_-]{43}/);
+      expect(last.text).toContain(`${apiUrl}/slack/confirm/`);
+      expect(last.text).toMatch(/\/slack\/confirm\/[A-Za-z0-9_-]{43}$/);
     });
   });
 
@@ -361,6 +364,79 @@ describe('Slack approvals on the embedded stack', () => {
     expect(r.code).toBe(0);
     expect((await viewOf(run.id))?.votes.map((v) => v.approver)).toEqual(['bob']);
   });
+
+  test.skipIf(!existsSync(CHROMIUM))(
+    'a high-risk run goes through the confirm page in a real browser, confirmed by the approver the link was made for',
+    async () => {
+      const run = runs['high']!;
+      const password = (await readFile(path.join(stack.home, 'idp', 'password'), 'utf8')).trim();
+      const linkFor = async (slackUser: string) => {
+        expect((await click(approve(slackUser, run))).status).toBe(200);
+        const said = fake.ephemerals.at(-1)!;
+        expect(said.user).toBe(slackUser);
+        return /(http:\/\/\S+\/slack\/confirm\/[\w-]{43})$/.exec(said.text)![1]!;
+      };
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      });
+      try {
+        const signedIn = async (user: string, link: string) => {
+          const context = await browser.newContext();
+          const page = await context.newPage();
+          await page.goto(link);
+          await page.fill('input[name=login]', user);
+          await page.fill('input[name=password]', password);
+          await page.click('button[type=submit]');
+          await page.waitForURL(link);
+          return { context, page };
+        };
+        const bobLink = await linkFor('U0BOB');
+        // Carol signed in cannot use the link made for bob; it stays usable for him.
+        const carol = await signedIn('carol', bobLink);
+        expect(await carol.page.textContent('[role=status]')).toBe(
+          'This link was made for bob, and you are signed in as carol; only they can use it.',
+        );
+        await carol.context.close();
+
+        const bob = await signedIn('bob', bobLink);
+        const body = (await bob.page.textContent('body'))!;
+        expect(body).toContain('Signed in as bob');
+        expect(body).toContain(run.digest);
+        expect(body).toContain('echo noted');
+        expect(body).toContain('high');
+        expect((await viewOf(run.id))?.votes).toEqual([]);
+        await bob.page.click('button[name=decision][value=approve]');
+        expect(await bob.page.textContent('[role=status]')).toBe(
+          `Your approval of ${run.id} is recorded; 1 more approval needed.`,
+        );
+        // Single use: the same link again, even by bob, is spent.
+        await bob.page.goto(bobLink);
+        expect(await bob.page.textContent('[role=status]')).toContain('This confirm link is used, expired or unknown');
+        await bob.context.close();
+        expect((await viewOf(run.id))?.votes.map((v) => [v.approver, v.decision])).toEqual([['bob', 'approve']]);
+
+        // The second group's approver confirms with a link of her own; the run executes on devfleet.
+        const carolAgain = await signedIn('carol', await linkFor('U0CAROL'));
+        await carolAgain.page.click('button[name=decision][value=approve]');
+        expect(await carolAgain.page.textContent('[role=status]')).toBe(
+          `Your approval of ${run.id} is recorded; approved by bob, carol; it runs now.`,
+        );
+        await carolAgain.context.close();
+      } finally {
+        await browser.close();
+      }
+      const done = await messageOf(run.id, (m) => shows(m, 'Completed'));
+      expect(shows(done, '2 of 2 approvals (bob, carol)')).toBe(true);
+      const refused = (await records()).filter(
+        (r) => r.type === 'approval.refused' && (r.executionId === run.id || r.executionId === null),
+      );
+      expect(refused.map((r) => r.data['code'])).toEqual(
+        expect.arrayContaining(['APPROVAL_CONFIRM_REQUIRED', 'CONFIRM_WRONG_USER', 'CONFIRM_LINK_INVALID']),
+      );
+    },
+    120_000,
+  );
 
   test('a click after the run ended is refused and recorded', async () => {
     const before = (await records()).length;
@@ -415,8 +491,9 @@ describe('Slack approvals on the embedded stack', () => {
     expect(s.response_type).toBe('ephemeral');
     expect(s.text).toContain(`${runs['two']!.id}: two-keys@1`);
     expect(s.text).toContain('completed');
+    const waiting = await launch('two-keys');
     const pending = (await (await command('U0BOB', 'pending')).json()) as { text: string };
-    expect(pending.text).toContain(runs['high']!.id);
+    expect(pending.text).toContain(`${waiting.id}: two-keys@1, requested by alice`);
     expect(pending.text).not.toContain(runs['two']!.id);
     const stranger = (await (await command('U0MALLORY', 'pending')).json()) as { text: string };
     expect(stranger.text).toContain('is not mapped to a mechanic user');
