@@ -37,7 +37,7 @@ export function runbookRoutes(app: Hono<Env>, guard: Guard, registry: RunbookReg
     }),
   });
   register(app, guard, 'listRunbookVersions', {
-    authorize: ({ user: _user }) => ['readRunbook', { kind: 'catalog' }],
+    authorize: () => ['readRunbook', { kind: 'catalog' }],
     run: async (_c, { query }) => ({ versions: (await store.versions(query.name)).map(versionBody) }),
   });
   register(app, guard, 'getRunbookVersion', {
