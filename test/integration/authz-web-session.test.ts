@@ -205,6 +205,28 @@ describe('browser sign-in with authorization code + PKCE', () => {
     expect(res.headers.get('location')).toBe('/auth/login?next=%2Fruns%2Fr-2');
   });
 
+  test('behind https the cookies are Secure as well', async () => {
+    const behindTls = createWebSessions(
+      {
+        issuer: idp.issuer,
+        clientId: WEB_CLIENT_ID,
+        clientSecret: undefined,
+        publicUrl: () => 'https://mechanic.example.com',
+        key: randomBytes(32),
+        sessionTtlSeconds: 600,
+      },
+      { verifier: { verify: () => Promise.reject(new Error('not used')) } },
+    );
+    const res = await behindTls.routes.request('/login?next=/runs');
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get('location')!).searchParams.get('redirect_uri')).toBe(
+      'https://mechanic.example.com/auth/callback',
+    );
+    expect(res.headers.get('set-cookie')).toMatch(
+      /^mechanic_sign_in=[\w-]+; Max-Age=600; Path=\/auth; HttpOnly; Secure; SameSite=Lax$/,
+    );
+  });
+
   test('logout ends the session, even for a copy of its cookie', async () => {
     const browser = new Browser();
     await browser.go(await toCallback(browser));
