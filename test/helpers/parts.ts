@@ -14,8 +14,11 @@ export function partPid(stack: DevStack, part: string): number {
   return Number(line.trim().split(/\s+/)[0]);
 }
 
-/** Polls `fn` until it yields a value (errors count as not yet), or gives up after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+/**
+ * Polls `fn` until it yields a value (errors count as not yet). It waits for that state, not for a
+ * fixed time: the test's own timeout bounds it, unless the caller gives `timeoutMs`.
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = Infinity): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await fn().catch(() => undefined);
