@@ -35,7 +35,7 @@ async function target(values: { issuer?: string | undefined; 'client-id'?: strin
   if (!issuer)
     throw new UserError(
       'USAGE',
-      `name the identity provider with --issuer <url> or MECHANIC_OIDC_ISSUER; usage: ${usage}`,
+      `name the identity provider with --issuer <url> or MECHANIC_OIDC_ISSUER, or start the embedded stack (mechanic dev); usage: ${usage}`,
     );
   return { issuer, clientId: values['client-id'] ?? oidc?.audience ?? CLI_CLIENT_ID };
 }
