@@ -136,7 +136,7 @@ describe('mechanic login, whoami, logout', () => {
     const r = await runCli(['login'], env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /^mechanic: name the identity provider with --issuer <url> or MECHANIC_OIDC_ISSUER; usage: /,
+      /^mechanic: name the identity provider with --issuer <url> or MECHANIC_OIDC_ISSUER, or start the embedded stack \(mechanic dev\); usage: /,
     );
   });
 });
