@@ -17,13 +17,7 @@ export async function seedHost(
   options: { readonly now?: number; readonly certificateDays?: number } = {},
 ): Promise<void> {
   const marker = path.join(root, '.devfleet-seeded');
-  if (
-    await access(marker).then(
-      () => true,
-      () => false,
-    )
-  )
-    return;
+  if (await exists(marker)) return;
   const now = options.now ?? Date.now();
   const name = instance.name ?? path.basename(path.dirname(root));
   const web = instance.tags['Role'] === 'web';
@@ -62,6 +56,12 @@ export async function seedHost(
   }
   await put('.devfleet-seeded', `${new Date(now).toISOString()}\n`);
 }
+
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 
 /** A throwaway self-signed certificate from this machine's openssl; none where openssl is missing. */
 function selfSignedCertificate(commonName: string, days: number): string | undefined {

@@ -322,6 +322,9 @@ describe('the catalog', () => {
           const text = execFileSync('gzip', ['-dc', at(host, `var/log/app/${archives[0]}`)], { encoding: 'utf8' });
           expect(text).toContain(`${host} request 119`);
           expect(await read(host, 'var/log/app/app.log')).toBe('');
+          // Seeding is once per host: seeding again (a restarted stack would) keeps what runs changed.
+          await seedHost(root(host), { name: host, tags: { Role: 'web' } });
+          expect(await read(host, 'var/log/app/app.log')).toBe('');
         }
       },
       RUN_TIMEOUT,
