@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   bundle: () => import('./commands/bundle.ts'),
   tui: () => import('./commands/tui.ts'),
   policy: () => import('./commands/policy.ts'),
+  slack: () => import('./commands/slack.ts'),
   runbook: () => import('./commands/runbook.ts'),
   plan: () => import('./commands/plan.ts'),
   login: () => import('./commands/login.ts'),
@@ -79,6 +80,9 @@ Sign in (OIDC; MECHANIC_OIDC_ISSUER or --issuer names the identity provider)
 Policies (Cedar)
   mechanic policy validate [file]    check a policy file against mechanic's schema
   mechanic policy test <cases.yaml> [--policies file]   run a table of decisions against the policies
+
+Slack (approvals in chat; slack/manifest.yaml sets up the app)
+  mechanic slack check [--json]      confirm the bot token, its scopes, the Slack users file and the channels
 
 Every operate command takes --json for scripts.`;
 
