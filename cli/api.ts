@@ -59,7 +59,7 @@ export async function tokenAs(config: Config, as: string): Promise<string> {
   if (!USER_ID.test(as) || (people !== undefined && !people.includes(as))) {
     throw new UserError(
       'USAGE',
-      `there is no demo user "${as.slice(0, 40)}"${people ? `; the demo users are ${people.join(', ')}` : ''}`,
+      `there is no demo user "${as.slice(0, 40)}"${people === undefined ? '' : people.length ? `; the demo users are ${people.join(', ')}` : `; ${config.api.usersFile} names none`}`,
     );
   }
   const file = path.join(config.idp.dir, 'as', `${as}.json`);

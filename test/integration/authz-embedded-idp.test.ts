@@ -105,10 +105,11 @@ describe("the embedded stack's sign-in provider", () => {
     let server: ChildProcess;
     let url: string;
     const serviceToken = `mk_${randomBytes(24).toString('base64url')}`;
+    let usersFile: string;
 
     beforeAll(async () => {
       // Only a service account, kept as a digest: nobody's usable token is in this file.
-      const usersFile = path.join(scratch, 'users-service-only.json');
+      usersFile = path.join(scratch, 'users-service-only.json');
       const file: UsersFile = {
         users: [],
         serviceAccounts: [
@@ -165,6 +166,12 @@ describe("the embedded stack's sign-in provider", () => {
       expect(r.code).toBe(0);
       const dave = await at('audit', 'verify', '--as', 'dave', '--json');
       expect(dave.code).toBe(0);
+    });
+
+    test('--as names no demo user a users file does not have', async () => {
+      const r = await runCli(['runbooks', '--as', 'alice'], { ...stack.env, MECHANIC_USERS_FILE: usersFile });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`mechanic: there is no demo user "alice"; ${usersFile} names none\n`);
     });
 
     test("refuses a demo user's static token, and accepts the service account's", async () => {
