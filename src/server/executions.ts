@@ -15,6 +15,7 @@ import { approvalRulesOf, checkVote, votingGroups, type ApprovalState, type Vote
 import type { ExecutionInput, ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
 import { groupsOf, type Action, type Authorizer, type Decision, type Resource } from '../authz/authorizer.ts';
 import type { Channel } from '../api/client.ts';
+import type { DenialRecorder } from './denials.ts';
 import { humanTextProblem } from '../core/text.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
 import { refusalEvent, requestedEvent, type AuditEventData, type RefusalType } from '../core/audit-events.ts';
@@ -59,6 +60,12 @@ export interface ExecutionServiceDeps {
    * path): its answer is what a launch, vote or cancel records, and a denial is refused here.
    */
   readonly authorizer: Authorizer;
+  /**
+   * Folds one caller's repeated denials into counted records (the server's recorder, shared with
+   * the routes' guard), so a caller refused again and again cannot flood the audit log. Without
+   * it, each denial is its own record.
+   */
+  readonly denials?: Pick<DenialRecorder, 'record'>;
   readonly now?: () => Date;
   readonly newId?: () => string;
 }
@@ -111,12 +118,14 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   ): Promise<Decision> {
     const decision = deps.authorizer.authorize(user, action, resource, { channel: origin.channel, time: now() });
     if (decision.allow) return decision;
-    await auditRefusal(user, executionId, 'access.denied', {
-      action,
-      channel: origin.channel,
-      reason: decision.reason,
-      policies: decision.policies,
-    });
+    const data = { action, channel: origin.channel, reason: decision.reason, policies: decision.policies };
+    if (deps.denials) {
+      // The same refusal again is the same action on the same kind of thing, refused by the same policies.
+      const kind = `${action} ${resource.kind} ${decision.policies.join(',')}`;
+      await deps.denials.record({ type: 'access.denied', actor: user.id, executionId, kind, data });
+    } else {
+      await auditRefusal(user, executionId, 'access.denied', data);
+    }
     const refusal = new UserError('FORBIDDEN', decision.reason);
     RECORDED.add(refusal);
     throw refusal;

@@ -48,6 +48,12 @@ export async function runServer(): Promise<number> {
   const client = await connectClient(config.temporal);
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
   const inventory = createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) });
+  // One caller's repeated refusals fold into counted records; closed before the audit store, so no count is lost.
+  const denials = createDenialRecorder({
+    audit,
+    windowMs: config.limits.denialWindowSeconds * 1000,
+    onError: (err, count) => log.error({ err, count }, 'could not record counted refusals'),
+  });
   const executions = createExecutionService({
     client,
     taskQueue: config.temporal.taskQueue,
@@ -57,14 +63,9 @@ export async function runServer(): Promise<number> {
     region: config.aws.region,
     settings: { heartbeatTimeoutSeconds: config.ssm.heartbeatTimeoutSeconds },
     authorizer,
+    denials,
   });
   const tail = createAuditTail(audit);
-  // One caller's repeated refusals fold into counted records; closed before the audit store, so no count is lost.
-  const denials = createDenialRecorder({
-    audit,
-    windowMs: config.limits.denialWindowSeconds * 1000,
-    onError: (err, count) => log.error({ err, count }, 'could not record counted refusals'),
-  });
   let boundUrl = '';
   // Browser sign-in (authorization code + PKCE) when a web client is configured; refusals are on the record.
   const webSessions = await webSessionsFromConfig(config.authz, {
