@@ -13,7 +13,16 @@ const KEY_WIDTH = 14;
  * line per key, never cut: the longest fits 80 columns; what does not fit the height scrolls.
  */
 export function helpLines(screen: ScreenName): PlanLine[] {
-  const lines: PlanLine[] = [{ text: 'Everywhere', style: 'title' }];
+  const lines: PlanLine[] = [
+    {
+      text: COMPILED
+        ? 'Running the compiled TUI from your cache (rebuilt when sources change).'
+        : 'Running from the sources via tsx (the compiled cache was missing or stale).',
+      style: 'dim',
+    },
+    { text: '' },
+    { text: 'Everywhere', style: 'title' },
+  ];
   const add = (keys: readonly { keys: string; does: string }[]) => {
     for (const k of keys) lines.push({ text: `  ${k.keys.padEnd(KEY_WIDTH)} ${k.does}` });
   };
@@ -23,15 +32,6 @@ export function helpLines(screen: ScreenName): PlanLine[] {
     lines.push({ text: '' }, { text: SCREEN_TITLES[s], style: 'title' });
     add(KEYMAP[s]);
   }
-  lines.push(
-    { text: '' },
-    {
-      text: COMPILED
-        ? 'Running the compiled TUI from your cache (rebuilt when sources change).'
-        : 'Running from the sources via tsx (the compiled cache was missing or stale).',
-      style: 'dim',
-    },
-  );
   return lines;
 }
 

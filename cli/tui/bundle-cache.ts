@@ -75,6 +75,8 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'silent',
+    // The compiled TUI never rebuilds itself (only a TUI run from sources does): no esbuild inside.
+    external: ['esbuild'],
     define: { 'process.env.NODE_ENV': '"production"', __MECHANIC_TUI_COMPILED__: 'true' },
     // CommonJS packages inside an ES module still call require() for Node's own modules.
     banner: {

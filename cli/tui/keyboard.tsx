@@ -92,7 +92,7 @@ export function KeyboardProvider({
 
   const onInput = useCallback<KeyHandler>(
     (input, key) => {
-      held.current.push([input, key]);
+      held.current.push(...splitKeys(input, key));
       drain();
     },
     [drain],
@@ -118,6 +118,47 @@ export function useKeys(handler: KeyHandler, options: { readonly isActive?: bool
     () => (router && active ? router.add({ owner, handler: latest }) : undefined),
     [router, owner, active],
   );
-  const stable = useCallback<KeyHandler>((input, key) => latest.current(input, key), []);
+  const stable = useCallback<KeyHandler>((input, key) => {
+    for (const [i, k] of splitKeys(input, key)) latest.current(i, k);
+  }, []);
   useInput(stable, { isActive: !router && active });
+}
+
+const NO_KEY: Key = {
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
+};
+
+/**
+ * One key per call. When keys arrive faster than the process reads them (a loaded machine, a
+ * fast typist), ink hands over the whole run of typed characters as one input ("/deploy"), which
+ * no screen would recognise as "/" followed by letters: each character becomes its own key again.
+ */
+export function splitKeys(input: string, key: Key): [string, Key][] {
+  const chars = Array.from(input);
+  if (chars.length <= 1 || key.ctrl || key.meta || key.escape) return [[input, key]];
+  return chars.map((ch): [string, Key] => {
+    if (ch === '\r' || ch === '\n') return ['', { ...NO_KEY, return: true }];
+    if (ch === '\t') return ['', { ...NO_KEY, tab: true }];
+    if (ch === '\u007f' || ch === '\b') return ['', { ...NO_KEY, backspace: true }];
+    return [ch, { ...NO_KEY, shift: /^[A-Z]$/.test(ch) }];
+  });
 }

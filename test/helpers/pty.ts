@@ -18,10 +18,9 @@ export interface TuiSession {
   type(text: string): Promise<void>;
   waitFor(match: string | RegExp | ((screen: string) => boolean), what?: string, timeoutMs?: number): Promise<string>;
   /**
-   * Presses `keys` to move to the next screen and waits for `match`. A key that arrives while a
-   * new screen is still attaching its key handler is dropped, as a person's key would be in that
-   * instant; a person would press again, and so does this, only once the screen has not changed
-   * for a while (the next screen never shows up by itself).
+   * Presses `keys` once and waits for `match`. Never presses again: the TUI hands every key to the
+   * screen in front, waiting for a screen that is still mounting, so a key that gets lost is a
+   * fault this must show, not paper over.
    */
   press(keys: string, match: string | RegExp, what: string): Promise<string>;
   resize(cols: number, rows: number): void;
@@ -90,14 +89,8 @@ export function spawnTui(
       }
     },
     async press(keys, match, what) {
-      for (let attempt = 1; ; attempt++) {
-        child.write(keys);
-        try {
-          return await this.waitFor(match, what, 5_000);
-        } catch (e) {
-          if (done || attempt >= 6) throw e;
-        }
-      }
+      child.write(keys);
+      return this.waitFor(match, what);
     },
     resize(cols, rows) {
       child.resize(cols, rows);

@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { chmod, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { buildTuiCache, tuiCacheDir } from '../../cli/tui/bundle-cache.ts';
 import { getFreePort } from '../../src/embedded/ports.ts';
 import { isAlive } from '../../src/host.ts';
 import { createApiClient } from '../../src/api/client.ts';
@@ -12,18 +14,24 @@ import { KEYS, spawnTui, type TuiSession } from '../helpers/pty.ts';
 
 let stack: DevStack;
 let tui: TuiSession | undefined;
+/** The TUI's compiled cache lives here, not in the user's cache directory. */
+let cacheHome: string;
+/** The stack's environment with that cache: what the TUI tests run `mechanic` with. */
+let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   stack = await startDevStack();
+  cacheHome = await mkdtemp(path.join(tmpdir(), 'mechanic-tui-cache-'));
+  env = { ...stack.env, XDG_CACHE_HOME: cacheHome };
+  // The end-to-end run drives what users start: the compiled TUI.
+  await buildTuiCache(tuiCacheDir(env));
 });
 
 afterAll(async () => {
   await tui?.stop();
   await stack?.stop();
+  if (cacheHome) await rm(cacheHome, { recursive: true, force: true });
 });
-
-/** A person reads a new screen before typing: its key handlers are in place by then. */
-const settle = () => new Promise((r) => setTimeout(r, 200));
 
 async function tokenOf(user: string): Promise<string> {
   const file = JSON.parse(await readFile(path.join(stack.home, 'users.json'), 'utf8')) as {
@@ -33,15 +41,20 @@ async function tokenOf(user: string): Promise<string> {
 }
 
 test('the TUI launches a run, follows it through another user’s approval to its end, and its summary matches mechanic status', async () => {
-  tui = spawnTui(['--as', 'alice'], stack.env, { cols: 100, rows: 32 });
+  tui = spawnTui(['--as', 'alice'], env, { cols: 100, rows: 32 });
   const s = tui;
   // Catalog → form.
   await s.waitFor('deploy-web v1', 'the catalog', 30_000);
   expect(s.bufferType()).toBe('alternate');
   expect(s.screen()).toContain('alice (operator');
   await s.waitFor('● live', 'the live stream');
-  await s.press(KEYS.enter, 'Launch deploy-web v1', 'the launch form');
-  await settle();
+  // Keys typed right behind the one that opens the form reach the form (they wait for it).
+  await s.type('/deploy-web');
+  s.write(KEYS.enter); // ends the filter
+  await s.waitFor(/› deploy-web v1/, 'deploy-web selected');
+  s.write(KEYS.enter);
+  await s.type('latest');
+  await s.waitFor('Launch deploy-web v1', 'the launch form');
   // An invalid value never leaves the form.
   await s.type('latest');
   await s.waitFor('must match', 'the field error');
@@ -111,10 +124,12 @@ test('the TUI launches a run, follows it through another user’s approval to it
   await s.waitFor((x) => x.includes('runs you requested') && x.includes(id), 'my runs, with this run');
   // Ctrl-C quits from anywhere, even while typing in a field, and restores the terminal.
   s.write('1');
-  await s.waitFor('Enter launch', 'the catalog again');
+  await s.type('/deploy-web');
+  s.write(KEYS.enter);
+  await s.waitFor(/› deploy-web v1/, 'the catalog again, filtered');
   await s.press(KEYS.enter, 'Launch deploy-web v1', 'the form again');
-  await settle();
   await s.type('v9');
+  await s.waitFor('v9', 'the typed value');
   s.write(KEYS.ctrlC);
   const exit = await s.exited;
   expect(exit.exitCode).toBe(0);
@@ -124,7 +139,7 @@ test('the TUI launches a run, follows it through another user’s approval to it
 
 test('mechanic dev (npm start) opens the TUI on the stack it started, after a sign-in picker; quitting stops the stack', async () => {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-tui-dev-'));
-  const env: NodeJS.ProcessEnv = {
+  const devEnv: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_CLI: inject('temporalCli'),
     MECHANIC_HOME: home,
@@ -132,13 +147,14 @@ test('mechanic dev (npm start) opens the TUI on the stack it started, after a si
     TEMPORAL_UI_PORT: String(await getFreePort()),
     MECHANIC_API_PORT: '0',
     MECHANIC_DEVFLEET_PORT: '0',
+    // The TUI it opens rebuilds its compiled cache here, not in the user's cache directory.
+    XDG_CACHE_HOME: home,
   };
-  delete env['MECHANIC_API_URL'];
-  delete env['MECHANIC_TOKEN'];
-  const dev = spawnTui(['dev'], env, { cols: 80, rows: 24 });
+  delete devEnv['MECHANIC_API_URL'];
+  delete devEnv['MECHANIC_TOKEN'];
+  const dev = spawnTui(['dev'], devEnv, { cols: 80, rows: 24 });
   try {
     await dev.waitFor('Sign in to mechanic as a demo user', 'the picker', 180_000);
-    await settle();
     dev.write(KEYS.down); // bob
     dev.write(KEYS.enter);
     const screen = await dev.waitFor('deploy-web v1', 'the catalog');
@@ -150,7 +166,6 @@ test('mechanic dev (npm start) opens the TUI on the stack it started, after a si
     };
     const children = Object.values(table.children).map((c) => c.pid);
     expect(children.length).toBeGreaterThanOrEqual(4); // Temporal, devfleet, worker, server
-    await settle();
     dev.write('q');
     const exit = await dev.exited;
     expect(exit.exitCode).toBe(0);
@@ -161,6 +176,51 @@ test('mechanic dev (npm start) opens the TUI on the stack it started, after a si
     await expect(readFile(path.join(home, 'logs', 'server.log'), 'utf8')).resolves.toContain('ready');
   } finally {
     await dev.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}, 300_000);
+
+test('mechanic starts the compiled TUI only from a fresh cache of its own; otherwise from the sources, which rebuild it', async () => {
+  const home = await mkdtemp(path.join(tmpdir(), 'mechanic-tui-cold-'));
+  const cold: NodeJS.ProcessEnv = { ...stack.env, XDG_CACHE_HOME: home };
+  const dir = tuiCacheDir(cold);
+  /** Starts the TUI, reads where it says it runs from (the help overlay), and quits. */
+  const startedFrom = async (whileOpen?: () => Promise<void>): Promise<'compiled' | 'sources'> => {
+    const s = spawnTui(['--as', 'alice'], cold, { cols: 100, rows: 32 });
+    try {
+      await s.waitFor('● live', 'the TUI');
+      const screen = await s.press('?', /Running (the compiled TUI|from the sources)/, 'the help');
+      s.write(KEYS.esc);
+      await s.waitFor((x) => !x.includes('Help —'), 'the help closed');
+      await whileOpen?.();
+      s.write('q');
+      expect((await s.exited).exitCode).toBe(0);
+      return screen.includes('Running the compiled TUI') ? 'compiled' : 'sources';
+    } finally {
+      await s.stop();
+    }
+  };
+  try {
+    // No cache: the sources run, and build the cache in the background for the next start.
+    const manifest = path.join(dir, 'manifest.json');
+    const built = async () => {
+      for (let i = 0; !(await readFile(manifest, 'utf8').catch(() => '')); i++) {
+        if (i > 1200) throw new Error('the TUI never wrote its compiled cache');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    expect(await startedFrom(built)).toBe('sources');
+    expect(await startedFrom()).toBe('compiled');
+    // A cache others may write is never loaded (it is code this user would run).
+    await chmod(dir, 0o770);
+    expect(await startedFrom()).toBe('sources');
+    await chmod(dir, 0o700);
+    expect(await startedFrom()).toBe('compiled');
+    // A cache whose key no longer matches its inputs is stale: the sources run.
+    const m = JSON.parse(await readFile(manifest, 'utf8')) as { digest: string };
+    await writeFile(manifest, JSON.stringify({ ...m, digest: '0'.repeat(64) }), { mode: 0o600 });
+    expect(await startedFrom()).toBe('sources');
+  } finally {
     await rm(home, { recursive: true, force: true });
   }
 }, 300_000);

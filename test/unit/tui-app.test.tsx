@@ -174,6 +174,22 @@ describe('TUI app', () => {
     expect(api.calls.filter((c) => c.name === 'getExecution')).toEqual([]);
   });
 
+  test('keys typed right behind the one that opens a screen wait for it and reach it, in order', async () => {
+    const r = await open();
+    r.stdin.write(KEY.enter);
+    for (const ch of 'v1.2') r.stdin.write(ch);
+    const f = await until(r.lastFrame, (x) => x.includes('Launch deploy-web v1') && x.includes('v1.2'));
+    expect(f).not.toContain('Help —');
+  });
+
+  test('keys that arrive glued together (a loaded machine reads them at once) act one by one', async () => {
+    const r = await open();
+    r.stdin.write('/rot');
+    await until(r.lastFrame, (x) => x.includes('/rot') && x.includes('1 of 2 runbooks'));
+    r.stdin.write('\r\r');
+    await until(r.lastFrame, (x) => x.includes('Launch rotate-logs v2'));
+  });
+
   test('the inbox opens another person’s run, where the vote keys are offered', async () => {
     const api = fakeApi({ id: 'carol', displayName: 'Carol', roles: ['approver'] });
     const theirs = makePlan({ executionId: 'mx-alice0001' });
