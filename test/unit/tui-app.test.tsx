@@ -3,6 +3,7 @@ import { cleanup, render } from 'ink-testing-library';
 import { App } from '../../cli/tui/App.tsx';
 import { UserPicker } from '../../cli/tui/UserPicker.tsx';
 import { helpLines } from '../../cli/tui/HelpOverlay.tsx';
+import type { ExecutionSummary } from '../../cli/tui/types.ts';
 import {
   KEY,
   RUNBOOKS,
@@ -122,7 +123,7 @@ describe('TUI app', () => {
     const theirs = makePlan({ executionId: 'mx-bobs00001', requester: 'bob', reason: 'bob needs it' });
     const other = makePlan({ executionId: 'mx-bobs00002', requester: 'bob', reason: 'and this' });
     const mine = makePlan({ executionId: 'mx-mine00001' });
-    let executions = [summaryOf(theirs), summaryOf(other), summaryOf(mine)];
+    let executions: ExecutionSummary[] = [summaryOf(theirs), summaryOf(other), summaryOf(mine)];
     api.on('listExecutions', () => ({ executions }));
     const r = await open(api);
     await until(r.lastFrame, (x) => x.includes('inbox 2 · ● live'), 'the inbox count');
