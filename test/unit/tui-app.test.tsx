@@ -179,8 +179,12 @@ describe('TUI app', () => {
     const r = await open();
     r.stdin.write(KEY.enter);
     for (const ch of 'v1.2') r.stdin.write(ch);
-    const f = await until(r.lastFrame, (x) => x.includes('Launch deploy-web v1') && x.includes('v1.2'));
+    await until(r.lastFrame, (x) => x.includes('Launch deploy-web v1') && x.includes('v1.2'));
+    await tick(100);
+    const f = r.lastFrame()!;
     expect(f).not.toContain('Help —');
+    // Each key once: none lost, none heard twice.
+    expect(f).toMatch(/release +v1\.2▏/);
   });
 
   test('keys that arrive glued together (a loaded machine reads them at once) act one by one', async () => {
