@@ -139,7 +139,7 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
   const tell = async (channel: string | undefined, slackUser: string, text: string) => {
     if (!channel) return;
     try {
-      await deps.api.postEphemeral({ channel, user: slackUser, text: neutralize(text) });
+      await deps.api.postEphemeral({ channel, user: slackUser, text: asMrkdwn(text) });
     } catch (e) {
       // The answer is on the record either way; Slack being unreachable must not fail the request.
       deps.log.warn({ err: e }, 'could not tell a Slack user why their request was refused');
@@ -293,7 +293,7 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     if (refused) return refused;
     const cmd = CommandSchema.safeParse(Object.fromEntries(new URLSearchParams(body)));
     if (!cmd.success) return c.body('the slash command request is not one mechanic understands', 400);
-    const ephemeral = (text: string) => c.json({ response_type: 'ephemeral', text: neutralize(text) });
+    const ephemeral = (text: string) => c.json({ response_type: 'ephemeral', text: asMrkdwn(text) });
     const who = await deps.identities.resolve(cmd.data.user_id);
     if (!who.ok) {
       await refuse(anonymous(cmd.data.user_id), null, 'request.refused', {
@@ -410,6 +410,11 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
   }
 
   return app;
+}
+
+/** mechanic's own sentences, which may quote names and reasons: inert in Slack's mrkdwn too. */
+function asMrkdwn(text: string): string {
+  return neutralize(text, { multiline: true }).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function tryPayload(body: string): Payload | undefined {

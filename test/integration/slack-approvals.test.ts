@@ -498,7 +498,8 @@ describe('Slack approvals on the embedded stack', () => {
     const stranger = (await (await command('U0MALLORY', 'pending')).json()) as { text: string };
     expect(stranger.text).toContain('is not mapped to a mechanic user');
     const usage = (await (await command('U0BOB', 'launch everything')).json()) as { text: string };
-    expect(usage.text).toBe('Usage: /mechanic status <execution id>, or /mechanic pending');
+    // Escaped for mrkdwn: Slack shows it as “<execution id>”.
+    expect(usage.text).toBe('Usage: /mechanic status &lt;execution id&gt;, or /mechanic pending');
   });
 
   test('Slack rate-limited, then down, never blocks a run; the message catches up when Slack is back', async () => {
