@@ -46,7 +46,18 @@ const PlannedStepSchema = z.object({ name: z.string(), script: z.string(), timeo
 
 export const PlanSchema = z.object({
   executionId: z.string(),
-  runbook: z.object({ name: z.string(), version: z.number().int(), digest: z.string(), description: z.string() }),
+  runbook: z.object({
+    name: z.string(),
+    version: z.number().int(),
+    digest: z.string(),
+    description: z.string(),
+    // Plans made before runbooks said who owns them and how risky they are carry none of these.
+    risk: z.enum(['low', 'medium', 'high']).exactOptional(),
+    owners: z.array(z.string()).readonly().exactOptional(),
+    approvalGroups: z.array(z.string()).readonly().exactOptional(),
+    environment: z.string().exactOptional(),
+    tags: z.array(z.string()).readonly().exactOptional(),
+  }),
   requester: z.string(),
   reason: z.string(),
   params: z.record(z.string(), ParamValueSchema),

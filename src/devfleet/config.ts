@@ -77,6 +77,8 @@ export const FleetConfigSchema = z
     credentials: z.array(CredentialSchema),
     roles: z.array(RoleSchema),
     instances: z.array(InstanceSchema).max(1000),
+    /** Lay each instance out like the host the example runbooks expect (seed.ts), once. */
+    seedHosts: z.boolean().default(false),
     faults: ServiceFaultsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {

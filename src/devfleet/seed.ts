@@ -13,7 +13,7 @@ import path from 'node:path';
  */
 export async function seedHost(
   root: string,
-  instance: { readonly name?: string; readonly tags: Readonly<Record<string, string>> },
+  instance: { readonly name?: string | undefined; readonly tags: Readonly<Record<string, string>> },
   options: { readonly now?: number; readonly certificateDays?: number } = {},
 ): Promise<void> {
   const marker = path.join(root, '.devfleet-seeded');

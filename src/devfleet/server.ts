@@ -6,6 +6,7 @@ import { UserError } from '../core/errors.ts';
 import { parseFleetConfig, type FleetConfig } from './config.ts';
 import { Fleet } from './fleet.ts';
 import { SigV4Error, parseAuthorization, safeEqual, verifySigV4, type ParsedAuthorization } from './sigv4.ts';
+import { seedHost } from './seed.ts';
 import { SsmApi } from './ssm.ts';
 import { StateStore } from './state.ts';
 import { Sts, type Principal } from './sts.ts';
@@ -103,7 +104,11 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
   // Absolute, because it becomes the scripts' cwd and HOME.
   const dataDir = resolvePath(opts.dataDir);
   await mkdir(dataDir, { recursive: true });
-  for (const i of config.instances) await mkdir(join(dataDir, 'instances', i.id, 'root'), { recursive: true });
+  for (const i of config.instances) {
+    const root = join(dataDir, 'instances', i.id, 'root');
+    await mkdir(root, { recursive: true });
+    if (config.seedHosts) await seedHost(root, i);
+  }
 
   const store = await StateStore.open(dataDir);
   const fleet = new Fleet({ config, store, dataDir, now, timeScale });

@@ -62,7 +62,9 @@ async function ensureSecrets(config: Config) {
       }),
     ),
   ) as { accessKeyId: string; secretAccessKey: string };
-  await readOrCreatePrivateFile(config.devfleetConfigFile, () => JSON.stringify(defaultFleetConfig(root), null, 2));
+  await readOrCreatePrivateFile(config.devfleetConfigFile, () =>
+    JSON.stringify({ ...defaultFleetConfig(root), seedHosts: true }, null, 2),
+  );
   await ensureDemoUsers(config.api.usersFile);
   return { codecKeys, root };
 }
