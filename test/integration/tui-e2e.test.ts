@@ -48,23 +48,28 @@ test('the TUI launches a run, follows it through another user’s approval to it
   expect(s.bufferType()).toBe('alternate');
   expect(s.screen()).toContain('alice (operator');
   await s.waitFor('● live', 'the live stream');
-  // Keys typed right behind the one that opens the form reach the form (they wait for it).
   await s.type('/deploy-web');
   s.write(KEYS.enter); // ends the filter
   await s.waitFor(/› deploy-web v1/, 'deploy-web selected');
-  s.write(KEYS.enter);
-  await s.type('latest');
-  await s.waitFor('Launch deploy-web v1', 'the launch form');
+  await s.press(KEYS.enter, 'Launch deploy-web v1', 'the launch form');
+  /** Moves the form's focus down to `field`, one key at a time, each move seen on screen. */
+  const focus = async (field: string) => {
+    const focused = () => /^› (\S+)/m.exec(s.screen())?.[1];
+    for (let moves = 0; focused() !== field; moves++) {
+      if (moves > 8) throw new Error(`no field "${field}" in the form:\n${s.screen()}`);
+      const before = focused();
+      s.write(KEYS.down);
+      await s.waitFor(() => focused() !== before, `the focus leaving ${before}`);
+    }
+  };
+  await focus('release');
   // An invalid value never leaves the form.
   await s.type('latest');
   await s.waitFor('must match', 'the field error');
   for (let i = 0; i < 6; i++) s.write('\u007f');
   await s.type('v1.4.2');
   await s.waitFor(/\[x\] web-1.*\[x\] web-2/, 'the resolved targets');
-  s.write(KEYS.down); // note
-  s.write(KEYS.down); // targets
-  s.write(KEYS.down); // reason
-  await s.waitFor(/› reason/, 'the reason field');
+  await focus('reason');
   await s.type('ship the login fix');
   s.write(KEYS.down);
   await s.waitFor('ready: Enter plans it', 'a valid form');
