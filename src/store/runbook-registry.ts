@@ -6,7 +6,7 @@ import { parseRunbook, type Runbook } from '../core/runbook.ts';
 import { auditEvent } from '../core/audit-events.ts';
 import { canonicalJson, digestOf } from '../core/canonical.ts';
 import { UserError } from '../core/errors.ts';
-import { describeCharacter, findRefusedCharacter } from '../core/text.ts';
+import { closestWord, describeCharacter, findRefusedCharacter } from '../core/text.ts';
 import type { AuditStore } from './audit-log.ts';
 import type { Database, RunbookDeprecationsTable, RunbookReviewsTable, RunbookVersionsTable } from './schema.ts';
 
@@ -234,12 +234,7 @@ export function registryOf(
         const refusedHint = invalidFiles.length
           ? `; ${invalidFiles.length} runbook file(s) were refused at load, see "mechanic runbooks"`
           : '';
-        throw new UserError(
-          'RUNBOOK_NOT_FOUND',
-          `there is no runbook named "${name}"` +
-            (names.length ? `; known runbooks: ${names.join(', ')}` : '') +
-            refusedHint,
-        );
+        throw new UserError('RUNBOOK_NOT_FOUND', noRunbookNamed(name, names) + refusedHint);
       }
       if (version === undefined) return versions[0]!;
       const found = versions.find((r) => r.runbook.version === version);
@@ -542,10 +537,7 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
       const all = await rowsOf(name);
       if (all.length === 0) {
         const names = [...new Set((await rowsOf()).map((x) => x.row.name))];
-        throw new UserError(
-          'RUNBOOK_NOT_FOUND',
-          `there is no runbook named "${name}"` + (names.length ? `; known runbooks: ${names.join(', ')}` : ''),
-        );
+        throw new UserError('RUNBOOK_NOT_FOUND', noRunbookNamed(name, names));
       }
       if (version === undefined) {
         const newest = all.find((x) => statusOf(x.reviews, x.deprecation) === 'approved');
@@ -841,4 +833,11 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
       refused = problems;
     },
   };
+}
+
+/** A typo gets the name it was probably meant to be; otherwise the names there are. */
+function noRunbookNamed(name: string, known: readonly string[]): string {
+  const near = closestWord(name, known);
+  if (near !== undefined) return `there is no runbook named "${name}"; did you mean "${near}"?`;
+  return `there is no runbook named "${name}"` + (known.length ? `; known runbooks: ${known.join(', ')}` : '');
 }

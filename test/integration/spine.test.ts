@@ -140,7 +140,7 @@ describe('a runbook runs end to end on the embedded stack', () => {
       [
         'unknown runbook',
         ['launch', 'deploy-wbe', '--reason', 'typo test'],
-        /^mechanic: there is no runbook named "deploy-wbe"; known runbooks: deploy-web, rotate-logs$/,
+        /^mechanic: there is no runbook named "deploy-wbe"; did you mean "deploy-web"\?$/,
       ],
       [
         'missing parameter',

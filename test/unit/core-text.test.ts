@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
-import { humanTextProblem, neutralize, quoteForMessage } from '../../src/core/text.ts';
+import { closestWord, humanTextProblem, neutralize, quoteForMessage } from '../../src/core/text.ts';
 
 function caught(fn: () => unknown): Error & { code?: string } {
   try {
@@ -193,5 +193,17 @@ describe('sandbox safety', () => {
     const source = readFileSync(new URL(`../../src/core/${file}`, import.meta.url), 'utf8');
     const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
     expect(imports.filter((i) => i !== './errors.ts' && i !== './text.ts')).toEqual([]);
+  });
+});
+
+describe('closestWord', () => {
+  test('finds a typo within two edits, a swap counting as one, and case alone', () => {
+    expect(closestWord('deploy-wbe', ['rotate-logs', 'deploy-web'])).toBe('deploy-web');
+    expect(closestWord('Steps', ['steps', 'stepz'])).toBe('steps');
+    expect(closestWord('paramters', ['parameters', 'targets'])).toBe('parameters');
+  });
+  test('offers nothing for a word three edits away', () => {
+    expect(closestWord('nope', ['hello'])).toBeUndefined();
+    expect(closestWord('abc', ['xyzabc'])).toBeUndefined();
   });
 });
