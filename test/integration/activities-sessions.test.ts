@@ -1,5 +1,5 @@
 import { DescribeInstanceInformationCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
-import type { STSClient } from '@aws-sdk/client-sts';
+import type { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createSsmClient, createStsClient, type SessionCredentials } from '../../src/activities/aws.ts';
 import { CredentialLeases } from '../../src/activities/credentials.ts';
@@ -7,7 +7,7 @@ import { createInventory } from '../../src/activities/inventory.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
 import { DEMO_INSTANCE_IDS, DEMO_ROLE_ARN } from '../../src/devfleet/index.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT, fleetWith, startHarness, type Harness } from './devfleet-helpers.ts';
 
 /**
  * The STS sessions mechanic asks devfleet for, judged by devfleet's own IAM and expiry checks with
@@ -69,6 +69,92 @@ describe('planning', () => {
       ),
     ).rejects.toMatchObject({ name: 'AccessDeniedException' });
     await expect(planner.send(new ListCommandsCommand({}))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+  });
+});
+
+describe('the planner', () => {
+  const A = 'i-0bbbbbbbbbbbbbbb1';
+  const B = 'i-0bbbbbbbbbbbbbbb2';
+
+  test('finds the instances a scope names, with their names and whether SSM sees them online', async () => {
+    h = await startHarness({
+      config: fleetWith([
+        { id: A, name: 'app-1', tags: { Role: 'app' } },
+        { id: B, name: 'app-2', tags: { Role: 'app' }, faults: { offline: true } },
+      ]),
+    });
+    const aws = { region: REGION, endpoint: h.fleet.endpoint, baseCredentials: ROOT };
+    const inventory = createInventory({
+      sts: track(createStsClient(aws)),
+      ssmFor: (credentials) => track(createSsmClient(aws, credentials)),
+    });
+    const byId = await inventory.instancesFor(DEMO_ROLE_ARN, { instanceIds: [B] });
+    expect(byId).toEqual([{ id: B, name: 'app-2', tags: {}, online: false }]);
+    const byTag = await inventory.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'app' } });
+    expect(byTag.sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+      { id: A, name: 'app-1', tags: { Role: 'app' }, online: true },
+      { id: B, name: 'app-2', tags: { Role: 'app' }, online: false },
+    ]);
+  });
+
+  test('asks STS once per role for a named, fifteen-minute, describe-only session, and renews it a minute before it ends', async () => {
+    const time = clock();
+    h = await startHarness({ now: () => time.now().getTime() });
+    const aws = { region: REGION, endpoint: h.fleet.endpoint, baseCredentials: ROOT };
+    const sts = track(createStsClient(aws));
+    const asked: AssumeRoleCommand['input'][] = [];
+    const inventory = createInventory({
+      sts: {
+        send: ((command: AssumeRoleCommand) => {
+          asked.push(command.input);
+          return sts.send(command);
+        }) as never,
+      },
+      ssmFor: (credentials) => {
+        const ssm = track(createSsmClient(aws, credentials));
+        ssm.config.systemClockOffset = time.offset;
+        return ssm;
+      },
+      now: time.now,
+    });
+    const scope = { tags: { Role: 'web' } };
+    await inventory.instancesFor(DEMO_ROLE_ARN, scope);
+    await inventory.instancesFor(DEMO_ROLE_ARN, scope);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({
+      RoleArn: DEMO_ROLE_ARN,
+      RoleSessionName: 'mechanic-planner',
+      DurationSeconds: 900,
+      SourceIdentity: 'mechanic-planner',
+    });
+    expect(JSON.parse(asked[0]!.Policy!)).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'ssm:DescribeInstanceInformation', Resource: '*' }],
+    });
+
+    // Thirteen minutes on, two are left: still reused.
+    time.advance(13 * 60_000);
+    sts.config.systemClockOffset = time.offset;
+    await inventory.instancesFor(DEMO_ROLE_ARN, scope);
+    expect(asked).toHaveLength(1);
+    // Fourteen minutes on, one is left: renewed.
+    time.advance(60_000);
+    sts.config.systemClockOffset = time.offset;
+    await inventory.instancesFor(DEMO_ROLE_ARN, scope);
+    expect(asked).toHaveLength(2);
+  });
+
+  test('an AssumeRole answer without credentials is one sentence to try again', async () => {
+    const inventory = createInventory({
+      sts: { send: (async () => ({})) as never },
+      ssmFor: () => {
+        throw new Error('no session, so no SSM call');
+      },
+    });
+    await expect(inventory.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } })).rejects.toMatchObject({
+      code: 'STS_FAILED',
+      message: 'STS answered AssumeRole without credentials; try again',
+    });
   });
 });
 
