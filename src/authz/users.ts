@@ -34,7 +34,8 @@ export type UsersFile = z.infer<typeof UsersFileSchema>;
 export const DEMO_USERS: readonly Omit<User, never>[] = [
   // Alice is on call: she launches changes and approves other people's, never her own.
   { id: 'alice', displayName: 'Alice (operator)', roles: ['operator', 'approver'], groups: ['sre'] },
-  { id: 'bob', displayName: 'Bob (approver)', roles: ['approver'], groups: ['sre'] },
+  // Bob approves changes, and reviews the runbook versions carol publishes (never his own).
+  { id: 'bob', displayName: 'Bob (approver, author)', roles: ['approver', 'author'], groups: ['sre'] },
   { id: 'carol', displayName: 'Carol (approver)', roles: ['approver', 'author'], groups: ['dba'] },
   { id: 'dave', displayName: 'Dave (auditor)', roles: ['auditor'], groups: ['audit'] },
 ];

@@ -61,7 +61,7 @@ describe('mechanic login, whoami, logout', () => {
     );
     await approveDeviceCode(url, 'bob', idp.password);
     expect(await exited).toBe(0);
-    expect(stdout).toBe(`signed in to ${idp.issuer} as bob (approver, sre)\n`);
+    expect(stdout).toBe(`signed in to ${idp.issuer} as bob (approver, author, sre)\n`);
 
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     session = (await readSession(file, idp.issuer))!;
@@ -80,16 +80,18 @@ describe('mechanic login, whoami, logout', () => {
     });
     expect(await verifier.verify(session.idToken)).toEqual({
       id: 'bob',
-      displayName: 'Bob (approver)',
-      roles: ['approver'],
-      groups: ['approver', 'sre'],
+      displayName: 'Bob (approver, author)',
+      roles: ['approver', 'author'],
+      groups: ['approver', 'author', 'sre'],
     });
   });
 
   test('whoami reads the stored sign-in', async () => {
     const r = await runCli(['whoami', '--issuer', idp.issuer], env);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(new RegExp(`^bob \\(approver, sre\\) at ${idp.issuer}; token valid until \\d{4}-`));
+    expect(r.stdout).toMatch(
+      new RegExp(`^bob \\(approver, author, sre\\) at ${idp.issuer}; token valid until \\d{4}-`),
+    );
   });
 
   test('the refresh token renews the sign-in', async () => {

@@ -88,7 +88,7 @@ describe('browser sign-in with authorization code + PKCE', () => {
 
     const back = await browser.go(callback);
     expect(back.url).toBe(`${origin}/runs/r-1?tab=plan`);
-    expect(await back.res.text()).toBe('hello bob (approver, sre) at /runs/r-1');
+    expect(await back.res.text()).toBe('hello bob (approver, author, sre) at /runs/r-1');
     const cookie = browser.cookies.get(SESSION_COOKIE)!;
     // Loopback over plain HTTP (the embedded stack): not Secure, but never readable by scripts.
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: '/' });
