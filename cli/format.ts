@@ -122,7 +122,9 @@ export function formatAudit(records: readonly AuditLine[]): string {
                 : typeof d['step'] === 'string'
                   ? t(d['step'])
                   : '');
-      return `#${String(r.seq).padEnd(4)} ${t(r.at)}  ${t(r.executionId ?? '-').padEnd(13)} ${t(r.type).padEnd(20)} ${t(r.actor).padEnd(9)} ${detail}`;
+      // A folded refusal stands for several: say how many, and over which span.
+      const folded = typeof d['count'] === 'number' ? ` (×${d['count']}, ${t(d['since'])} – ${t(d['until'])})` : '';
+      return `#${String(r.seq).padEnd(4)} ${t(r.at)}  ${t(r.executionId ?? '-').padEnd(13)} ${t(r.type).padEnd(20)} ${t(r.actor).padEnd(9)} ${detail}${folded}`;
     })
     .join('\n');
 }

@@ -32,6 +32,12 @@ export function openApiDocument(version: string): JsonSchema {
     description: 'One sentence naming the problem',
     content: { 'application/json': { schema: schemaOf(ErrorBodySchema, 'output') } },
   };
+  // Every route and stream shares the caller's budget (per principal and per address).
+  const rateLimited = {
+    description: 'Too many requests (code RATE_LIMITED): wait the seconds in Retry-After',
+    headers: { 'Retry-After': { required: true, schema: { type: 'integer', minimum: 1 } } },
+    content: error.content,
+  };
   for (const [name, spec] of Object.entries(routes) as [string, RouteSpec][]) {
     const path = spec.path.replace(/:([a-zA-Z]+)/g, '{$1}');
     paths[path] ??= {};
@@ -48,6 +54,7 @@ export function openApiDocument(version: string): JsonSchema {
           description: 'OK',
           content: { 'application/json': { schema: schemaOf(spec.response, 'output') } },
         },
+        '429': rateLimited,
         default: error,
       },
     };
@@ -68,6 +75,7 @@ export function openApiDocument(version: string): JsonSchema {
           description: 'Server-sent events: one `audit` event per audit record',
           content: { 'text/event-stream': {} },
         },
+        '429': rateLimited,
         default: error,
       },
     };

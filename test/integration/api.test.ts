@@ -98,6 +98,9 @@ describe('the HTTP API', () => {
     const operations = Object.values(doc.paths).flatMap((p) => Object.values(p).map((o) => o.operationId));
     for (const name of Object.keys(routes)) expect(operations).toContain(name);
     expect(doc.paths['/api/executions/{id}/votes']?.['post']).toMatchObject({ operationId: 'vote' });
+    // Every operation says it can be rate limited, and how long to wait.
+    for (const op of Object.values(doc.paths).flatMap((p) => Object.values(p)))
+      expect(op).toMatchObject({ responses: { '429': { headers: { 'Retry-After': { required: true } } } } });
   });
 
   test.each([

@@ -120,6 +120,28 @@ describe('formatAudit', () => {
       '#8    2026-11-01T00:00:01.000Z  mx-format01   execution.cancelled  alice     wrong window<U+200F>',
     ]);
   });
+
+  test('a folded refusal says how many it stands for, and when', () => {
+    const text = formatAudit([
+      {
+        seq: 9,
+        at: '2026-11-01T00:01:00.000Z',
+        executionId: null,
+        type: 'access.denied',
+        actor: 'dave',
+        data: {
+          action: 'launch',
+          reason: 'dave may not launch',
+          count: 41,
+          since: '2026-11-01T00:00:00.000Z',
+          until: '2026-11-01T00:00:59.000Z',
+        },
+      },
+    ]);
+    expect(text).toBe(
+      '#9    2026-11-01T00:01:00.000Z  -             access.denied        dave      dave may not launch (×41, 2026-11-01T00:00:00.000Z – 2026-11-01T00:00:59.000Z)',
+    );
+  });
 });
 
 describe('formatRunbooks', () => {
