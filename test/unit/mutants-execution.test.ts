@@ -18,6 +18,8 @@ describe('checkAuditEvent names what it cannot read', () => {
     [undefined, 'event (no id) has an unknown type'],
     [{ type: 42, eventId: 7 }, 'event (no id) has an unknown type'],
     [{ type: 'nope', eventId: 'e-1' }, 'nope e-1 has an unknown type'],
+    // Not a string, though `in` would find it as one: still an unknown type, not a schema misfit.
+    [{ type: ['execution.running'], eventId: 'e-3' }, 'event e-3 has an unknown type'],
   ])('%j → %s', (input, problem) => {
     expect(checkAuditEvent(input)).toEqual({ ok: false, problem });
   });
@@ -125,6 +127,27 @@ const ref = (index: number) => ({
   step: index === 2 ? 'report' : plan.steps[index]!.name,
   index,
   phase: index === 2 ? 'onFailure' : 'main',
+});
+
+describe('requestedEvent', () => {
+  test('is the request as the plan has it: id 0 of the run, by the requester, at the plan time, with the whole plan', () => {
+    expect(requestedEvent({ plan, planDigest })).toEqual({
+      eventId: `${EXEC}:0000:execution.requested`,
+      executionId: EXEC,
+      type: 'execution.requested',
+      actor: 'alice',
+      at: plan.createdAt,
+      data: {
+        runbook: plan.runbook,
+        params: plan.params,
+        targets: ['i-0aaaaaaaaaaaaaaa1'],
+        planDigest,
+        reason: 'INC-43',
+        requester: 'alice',
+        plan,
+      },
+    });
+  });
 });
 
 describe('viewFromAudit', () => {
