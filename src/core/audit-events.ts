@@ -154,6 +154,8 @@ export const AUDIT_EVENT_DATA = {
   }),
   /** A version withdrawn from launching. */
   'runbook.deprecated': z.strictObject({ name: Id, version: z.number().int(), digest: Id, reason: Text }),
+  /** The API server was asked (SIGHUP) to re-read its policies: applied, or refused with why (the old stay). */
+  'policy.reloaded': z.strictObject({ file: Text, digest: Id, applied: z.boolean(), reason: Text.optional() }),
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENT_DATA;
@@ -208,6 +210,7 @@ const EXECUTIONLESS: ReadonlySet<AuditEventType> = new Set([
   'runbook.published',
   'runbook.reviewed',
   'runbook.deprecated',
+  'policy.reloaded',
 ]);
 
 function envelopeSchema<T extends AuditEventType>(type: T) {

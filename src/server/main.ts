@@ -15,9 +15,12 @@ import { createExecutionService } from './executions.ts';
 import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
 import { createDenialRecorder } from './denials.ts';
-import { loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
+import { DEFAULT_POLICY_FILE, loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
+import { reloadableAuthorizer } from '../authz/reload.ts';
 import { loggedAuthorizer } from '../authz/authorizer.ts';
 import { UserError } from '../core/errors.ts';
+import { auditEvent } from '../core/audit-events.ts';
+import { randomUUID } from 'node:crypto';
 import { webSessionsFromConfig } from './web-session.ts';
 import { startSlack } from '../slack/index.ts';
 import type { User } from '../authz/users.ts';
@@ -32,7 +35,9 @@ export async function runServer(): Promise<number> {
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
   // Policies first: a server must not start with policies that do not validate.
   // Every decision goes to the structured log; denials and allowed changes also to the audit log.
-  const authorizer = loggedAuthorizer(await loadCedarAuthorizer(config.authz.policyFile), log);
+  const policyFile = config.authz.policyFile ?? DEFAULT_POLICY_FILE;
+  const policies = await reloadableAuthorizer(policyFile, loadCedarAuthorizer);
+  const authorizer = loggedAuthorizer(policies, log);
   // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
   const authenticator = combinedAuthenticator(
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),
@@ -66,6 +71,31 @@ export async function runServer(): Promise<number> {
     denials,
   });
   const tail = createAuditTail(audit);
+  // SIGHUP re-reads the policies; a file that does not validate is refused and the old ones stay.
+  // Either way it is on the record, since a policy change changes who may do what.
+  const onReload = () => {
+    void policies.reload().then(async (outcome) => {
+      if (outcome.applied) log.info({ file: policyFile }, 'policies reloaded');
+      else log.error({ file: policyFile, reason: outcome.reason }, 'policies not reloaded; the ones in force stay');
+      await audit
+        .append(
+          auditEvent('policy.reloaded', {
+            eventId: `policy:${outcome.digest}:${randomUUID()}`,
+            executionId: null,
+            actor: 'system',
+            at: new Date().toISOString(),
+            data: {
+              file: policyFile,
+              digest: outcome.digest,
+              applied: outcome.applied,
+              ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+            },
+          }),
+        )
+        .catch((err: unknown) => log.error({ err }, 'could not record a policy reload'));
+    });
+  };
+  process.on('SIGHUP', onReload);
   let boundUrl = '';
   // Browser sign-in (authorization code + PKCE) when a web client is configured; refusals are on the record.
   const webSessions = await webSessionsFromConfig(config.authz, {
@@ -125,6 +155,7 @@ export async function runServer(): Promise<number> {
   started();
   log.info({ url, runbooks: (await registry.list()).length }, 'ready');
   await stopped;
+  process.off('SIGHUP', onReload);
   await slack?.stop();
   // Live event streams end first, so closing the server does not wait for their clients.
   tail.stop();
