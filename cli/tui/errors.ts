@@ -25,6 +25,8 @@ const NEXT: Record<string, string> = {
   APPROVAL_SELF: 'someone else has to approve it',
   APPROVAL_DUPLICATE: 'your vote is already recorded',
   APPROVAL_PLAN_MISMATCH: 'the plan changed: read it again before you vote',
+  RATE_LIMITED: 'wait the seconds it says, then press r to retry',
+  APPROVAL_NOT_ALLOWED: 'a member of the runbook’s approval groups has to vote on it',
   INTERNAL: 'this is a bug; the server log has the details',
 };
 
