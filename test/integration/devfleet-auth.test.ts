@@ -287,8 +287,9 @@ describe('authentication', () => {
     const accepted = await post(h.fleet.endpoint, headers, original);
     expect(accepted.status).toBe(200);
     expect(JSON.parse(accepted.text).Command.Parameters.commands).toEqual(['echo safe']);
+    const dataDir = h.dataDir;
     const log = await until(async () => {
-      const entries = await readCommandLog(h.dataDir);
+      const entries = await readCommandLog(dataDir);
       return entries.length > 0 ? entries : undefined;
     });
     expect(log.map((e) => e.commands)).toEqual([['echo safe']]);

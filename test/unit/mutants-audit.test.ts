@@ -16,6 +16,7 @@ import {
   verifyChain,
   type AuditRecord,
 } from '../../src/core/audit-chain.ts';
+import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { checkpointProblem, checkpointSigner, keyIdOf, publicKeyPem } from '../../src/core/audit-checkpoint.ts';
 import { NonJsonValueError, canonicalJson } from '../../src/core/canonical.ts';
 
@@ -68,14 +69,14 @@ describe('parseNewAuditEvent', () => {
 
 describe('verifyChain', () => {
   test('a record whose content cannot be hashed is the broken link, and says why', () => {
-    const event = { ...base, type: 'access.denied', data: { action: 'a', reason: 'r' } };
+    const event: NewAuditEvent = { ...base, type: 'access.denied', data: { action: 'a', reason: 'r' } };
     const good: AuditRecord = {
       ...event,
       seq: 1,
       prevHash: GENESIS_HASH,
       hash: chainHash(GENESIS_HASH, event),
       recordedAt: '2025-01-01T10:00:01Z',
-    } as AuditRecord;
+    };
     const broken = { ...good, seq: 2, prevHash: good.hash, data: { action: 'a', reason: 'r', n: Number.NaN } };
     expect(verifyChain([good, broken as AuditRecord])).toEqual({
       ok: false,
