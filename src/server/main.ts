@@ -8,7 +8,7 @@ import { createRunbookStore } from '../store/runbook-registry.ts';
 import { openDatabase } from '../store/db.ts';
 import { readUsersFile, tokenAuthenticator } from '../authz/users.ts';
 import { combinedAuthenticator, oidcAuthenticator } from '../authz/oidc.ts';
-import { connectClient } from '../temporal/connect.ts';
+import { connectClient, dataConverterFrom } from '../temporal/connect.ts';
 import { createInventory } from '../activities/inventory.ts';
 import { createStsClient, ssmClients } from '../activities/aws.ts';
 import { createExecutionService } from './executions.ts';
@@ -33,6 +33,8 @@ export async function runServer(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
+  // Settings first: a server refused for its codec keys must not leave an audit store behind.
+  dataConverterFrom(config.temporal);
   // Policies first: a server must not start with policies that do not validate.
   // Every decision goes to the structured log; denials and allowed changes also to the audit log.
   const policyFile = config.authz.policyFile ?? DEFAULT_POLICY_FILE;

@@ -2,6 +2,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { failureConverterPath } from './codec.ts';
+import { dataConverterFrom } from './connect.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { openSigningAuditStore } from '../store/audit-log.ts';
@@ -12,6 +13,8 @@ import { exitIfStoppedWhileStarting } from '../embedded/part.ts';
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger('worker', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
+  // Settings first: a worker refused for its codec keys must not leave an audit store behind.
+  dataConverterFrom(config.temporal);
   const audit = await openSigningAuditStore(config, {
     onCheckpointError: (err) => log.error({ err }, 'could not sign a checkpoint of the audit log'),
   });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -28,6 +28,8 @@ describe('a worker or API server started without MECHANIC_CODEC_KEYS', () => {
     delete env.DATABASE_URL;
   });
   afterAll(async () => {
+    // A refusal writes nothing: no audit database, no signing key, half-made or otherwise.
+    expect((await readdir(home)).sort()).toEqual(['users.json']);
     await temporal?.teardown();
     if (home) await rm(home, { recursive: true, force: true });
   });
