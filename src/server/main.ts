@@ -33,13 +33,13 @@ export async function runServer(): Promise<number> {
   const config = loadConfig();
   const log = createLogger('server', config.logLevel);
   const { stopped, started } = exitIfStoppedWhileStarting(config.supervised, () => log.info('stopped while starting'));
-  // Settings first: a server refused for its codec keys must not leave an audit store behind.
-  dataConverterFrom(config.temporal);
   // Policies first: a server must not start with policies that do not validate.
   // Every decision goes to the structured log; denials and allowed changes also to the audit log.
   const policyFile = config.authz.policyFile ?? DEFAULT_POLICY_FILE;
   const policies = await reloadableAuthorizer(policyFile, loadCedarAuthorizer);
   const authorizer = loggedAuthorizer(policies, log);
+  // Before anything is written: a server refused for its codec keys must not leave an audit store behind.
+  dataConverterFrom(config.temporal);
   // Users-file tokens (service accounts, demo users) always; OIDC JWTs when an issuer is configured.
   const authenticator = combinedAuthenticator(
     tokenAuthenticator(await readUsersFile(config.api.usersFile)),

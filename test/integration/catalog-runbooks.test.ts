@@ -51,9 +51,14 @@ async function put(host: Host, file: string, content: string): Promise<void> {
   await writeFile(at(host, file), content);
 }
 
-/** Each host as the catalog expects to find it; db-1's certificate expires within a month. */
+/**
+ * Each host as the catalog expects to find it; db-1's certificate expires within a month. The
+ * embedded stack has seeded every host already (with year-long certificates); they are laid out
+ * again here, before anything ran, with this test's certificates.
+ */
 async function seed(): Promise<void> {
   for (const host of ALL) {
+    await rm(at(host, '.devfleet-seeded'));
     const tags = { Role: host === 'db-1' ? 'db' : 'web', Env: 'staging' };
     await seedHost(root(host), { name: host, tags }, { certificateDays: host === 'db-1' ? 10 : 300 });
   }

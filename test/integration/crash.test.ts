@@ -136,7 +136,7 @@ describe('a worker killed mid-step', () => {
 
     const notHers = await cli('cancel', id, '--reason', 'not mine', '--as', 'bob');
     expect(notHers.code).toBe(1);
-    expect(notHers.stderr).toContain('mechanic: bob (approver) may not cancel executions');
+    expect(notHers.stderr).toContain('mechanic: bob (approver, author) may not cancel executions');
 
     const cancel = await cli('cancel', id, '--reason', 'wrong window', '--as', 'alice');
     expect(cancel.stderr, (await cli('status', id, '--as', 'alice')).stdout).toBe('');

@@ -163,7 +163,7 @@ test('mechanic dev (npm start) opens the TUI on the stack it started, after a si
     dev.write(KEYS.down); // bob
     dev.write(KEYS.enter);
     const screen = await dev.waitFor('deploy-web v1', 'the catalog');
-    expect(screen).toContain('bob (approver)');
+    expect(screen).toContain('bob (approver, author)');
     // The stack's notices go to a file, not over the screen.
     expect(screen).not.toContain('starting worker');
     const table = JSON.parse(await readFile(path.join(home, 'processes.json'), 'utf8')) as {
