@@ -165,7 +165,7 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
           ) : null}
         </Box>
         {selected ? (
-          <Box flexGrow={1} marginLeft={wide ? 1 : 0} marginTop={wide ? 0 : 1}>
+          <Box flexDirection="column" flexGrow={1} overflow="hidden" marginLeft={wide ? 1 : 0} marginTop={wide ? 0 : 1}>
             <RunbookDetail runbook={selected} width={wide ? width - listWidth - 1 : width} />
           </Box>
         ) : null}

@@ -18,7 +18,9 @@ export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInf
   const owners = ownersOf(runbook);
   const groups = approvalGroupsOf(runbook);
   return (
-    <Box flexDirection="column" width={width} borderStyle="single" paddingX={1}>
+    // It keeps its natural height: where the screen is shorter, the pane around it cuts it at the
+    // bottom. Shrunk instead, its lines would be laid over one another.
+    <Box flexDirection="column" flexShrink={0} width={width} borderStyle="single" paddingX={1}>
       <Text bold wrap="truncate-end">
         {runbook.name} v{runbook.version} <Text color={tone('dim')}>digest {runbook.digest.slice(0, 12)}</Text>
       </Text>

@@ -338,3 +338,38 @@ describe('TUI app', () => {
       expect(Array.from(line.replace(/\u001b\[[0-9;]*m/g, '')).length).toBeLessThanOrEqual(100);
   });
 });
+
+describe('the catalog at 80×24 with a long catalog', () => {
+  test('the detail pane is cut at the bottom; its lines never overlap', async () => {
+    const many = {
+      ...RUNBOOKS[0]!,
+      name: 'a-check',
+      parameters: {
+        p_alpha: { type: 'integer', min: 1, max: 365, default: 30 },
+        p_bravo: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_./][A-Za-z0-9_./-]{0,200}$',
+          default: 'etc/ssl',
+          maxLength: 256,
+        },
+        p_charlie: { type: 'boolean', default: false },
+        p_delta: { type: 'enum', values: ['one', 'two'], default: 'one' },
+      },
+    };
+    const others = Array.from({ length: 8 }, (_, i) => ({ ...RUNBOOKS[1]!, name: `runbook-${i}` }));
+    const api = fakeApi();
+    api.on('listRunbooks', () => ({ runbooks: [many, ...others], invalid: [] }));
+    const r = renderAt(<App api={api} />, 80, 24);
+    const f = await until(r.lastFrame, (x) => x.includes('› a-check v1') && x.includes('p_alpha'));
+    const lines = f.split('\n');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    for (const line of lines) expect(line.match(/p_[a-z]+:/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
+    // Each line reads whole: nothing of another line shows through it.
+    const line = (start: string) => lines.find((l) => l.includes(start));
+    expect(line('Parameters')).toMatch(/^│ Parameters\s+│$/);
+    expect(line('p_alpha:')).toMatch(/p_alpha: integer ≥ 1 ≤ 365 = 30\s+│$/);
+    expect(line('p_bravo:')).toMatch(/^│ {3}p_bravo: string matching \^\[A-Za-z0-9_.\/\]/);
+    expect(line('p_charlie:')).toMatch(/^│ {3}p_charlie: true\/false = false\s+│$/);
+    r.unmount();
+  });
+});
