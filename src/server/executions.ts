@@ -80,6 +80,14 @@ export function isRecordedRefusal(e: unknown): boolean {
   return typeof e === 'object' && e !== null && RECORDED.has(e);
 }
 
+/** The policies that decided a FORBIDDEN refusal of this service, so an edge can act on which one refused. */
+const DENIED_BY = new WeakMap<object, readonly string[]>();
+
+/** The ids of the forbids that decided a refusal thrown by this service ([] for any other error). */
+export function policiesDenying(e: unknown): readonly string[] {
+  return (typeof e === 'object' && e !== null && DENIED_BY.get(e)) || [];
+}
+
 /** A plan, and the ids of the policies that allowed its launch. */
 type Planned = { plan: Plan; planDigest: string; policies: readonly string[] };
 
@@ -128,6 +136,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     }
     const refusal = new UserError('FORBIDDEN', decision.reason);
     RECORDED.add(refusal);
+    DENIED_BY.set(refusal, decision.policies);
     throw refusal;
   }
 

@@ -28,6 +28,7 @@ import type { SlackApi } from './client.ts';
 import type { SlackIdentities } from './identity.ts';
 import type { SlackState } from './state.ts';
 import type { WebSessions } from '../server/web-session.ts';
+import { policiesDenying } from '../server/executions.ts';
 import { confirmRoutes } from './confirm.ts';
 import { verifySlackSignature } from './signature.ts';
 import {
@@ -36,7 +37,6 @@ import {
   REJECT_VIEW,
   decodeButtonValue,
   rejectModal,
-  runbookMeta,
   type VoteButtonValue,
 } from './message.ts';
 
@@ -60,7 +60,8 @@ export interface SlackExecutions {
 }
 
 export interface SlackRoutesDeps {
-  readonly signingSecret: string;
+  /** The app's signing secret; without it (Socket Mode alone) the HTTP interaction endpoints are off. */
+  readonly signingSecret?: string | undefined;
   readonly api: SlackApi;
   readonly identities: SlackIdentities;
   readonly state: SlackState;
@@ -119,8 +120,123 @@ function anonymous(slackUserId?: string): User {
   return { id: slackUserId ? `slack:${slackUserId}` : 'slack:unverified', displayName: 'Slack', roles: [] };
 }
 
+/**
+ * What mechanic answers a Slack request with: the HTTP response of the interaction endpoint, or
+ * the acknowledgement of a Socket Mode envelope (which carries `json` and has no status).
+ */
+export interface SlackAnswer {
+  readonly status: 200 | 400 | 401 | 409 | 413;
+  readonly text?: string;
+  readonly json?: Record<string, unknown>;
+}
+
+/** The handlers behind both ways in (HTTP endpoint, Socket Mode), given a request believed to come from Slack. */
+export interface SlackHandlers {
+  /**
+   * Claims a delivery (`key`) as never handled before; answers the replay refusal when it was.
+   * `raw` is the interaction payload, parsed JSON, so the clicker can be told.
+   */
+  claim(key: string, raw: unknown): Promise<SlackAnswer | undefined>;
+  /** An interaction payload (block_actions, view_submission), parsed JSON. */
+  interaction(raw: unknown): Promise<SlackAnswer>;
+  /** A slash command's fields. */
+  command(fields: Record<string, unknown>): Promise<SlackAnswer>;
+  /** Records a refusal of a request whose sender could not be verified. */
+  refuseUnverified(code: string, reason: string, path: string): Promise<void>;
+}
+
+const answer = (status: SlackAnswer['status'], text?: string): SlackAnswer =>
+  text === undefined ? { status } : { status, text };
+const answerJson = (json: Record<string, unknown>): SlackAnswer => ({ status: 200, json });
+
 export function slackRoutes(deps: SlackRoutesDeps): Hono {
   const app = new Hono();
+  const now = () => deps.now?.() ?? Date.now();
+  const handlers = slackHandlers(deps);
+  const respond = (c: Context, a: SlackAnswer): Response =>
+    a.json ? c.json(a.json, a.status) : a.text !== undefined ? c.body(a.text, a.status) : c.body(null, a.status);
+
+  /**
+   * Checks the raw body's signature and freshness and claims it as never seen before; answers the
+   * refusal (401 unverifiable, 409 replayed) or undefined when the request may go on.
+   */
+  const refusedRequest = async (c: Context, body: string, signingSecret: string): Promise<Response | undefined> => {
+    const check = verifySlackSignature({
+      signingSecret,
+      timestamp: c.req.header('x-slack-request-timestamp'),
+      signature: c.req.header('x-slack-signature'),
+      body,
+      nowMs: now(),
+    });
+    if (!check.ok) {
+      // Nothing in an unverified body is believed, not even who it says clicked: no message to anyone.
+      await handlers.refuseUnverified(
+        check.problem === 'stale' ? 'SLACK_REQUEST_STALE' : 'SLACK_SIGNATURE_INVALID',
+        check.message,
+        c.req.path,
+      );
+      return c.body(null, 401);
+    }
+    const key = createHash('sha256')
+      .update(`${c.req.header('x-slack-request-timestamp')}:${body}`)
+      .digest('hex');
+    const replayed = await handlers.claim(key, rawPayload(body));
+    return replayed && respond(c, replayed);
+  };
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_SLACK_BODY_BYTES,
+      onError: async (c) => {
+        await handlers.refuseUnverified(
+          'SLACK_PAYLOAD_TOO_LARGE',
+          'the Slack request body is larger than 64 KiB',
+          c.req.path,
+        );
+        return c.body('the Slack request body is larger than 64 KiB', 413);
+      },
+    }),
+  );
+
+  if (deps.sessions) {
+    app.route(
+      '/confirm',
+      confirmRoutes({
+        state: deps.state,
+        sessions: deps.sessions,
+        executions: deps.executions,
+        log: deps.log,
+        ...(deps.now ? { now: deps.now } : {}),
+      }),
+    );
+  }
+
+  // Without a signing secret (Socket Mode alone) nothing can be verified here: no endpoint at all.
+  const signingSecret = deps.signingSecret;
+  if (signingSecret !== undefined) {
+    app.post('/interactions', async (c) => {
+      const body = await c.req.text();
+      const refused = await refusedRequest(c, body, signingSecret);
+      if (refused) return refused;
+      return respond(c, await handlers.interaction(rawPayload(body)));
+    });
+    app.post('/commands', async (c) => {
+      const body = await c.req.text();
+      const refused = await refusedRequest(c, body, signingSecret);
+      if (refused) return refused;
+      return respond(c, await handlers.command(Object.fromEntries(new URLSearchParams(body))));
+    });
+  }
+  return app;
+}
+
+/**
+ * The handlers of Slack's requests, shared by the HTTP endpoint and Socket Mode: identity mapping,
+ * the one vote path, replay claims and the audit of every refusal are the same whichever way a
+ * request came in.
+ */
+export function slackHandlers(deps: Omit<SlackRoutesDeps, 'signingSecret'>): SlackHandlers {
   const now = () => deps.now?.() ?? Date.now();
 
   const refuse = async (
@@ -146,80 +262,24 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     }
   };
 
-  /**
-   * Checks the raw body's signature and freshness and claims it as never seen before; answers the
-   * refusal (401 unverifiable, 409 replayed) or undefined when the request may go on.
-   */
-  const refusedRequest = async (c: Context, body: string): Promise<Response | undefined> => {
-    const check = verifySlackSignature({
-      signingSecret: deps.signingSecret,
-      timestamp: c.req.header('x-slack-request-timestamp'),
-      signature: c.req.header('x-slack-signature'),
-      body,
-      nowMs: now(),
-    });
-    if (!check.ok) {
-      // Nothing in an unverified body is believed, not even who it says clicked: no message to anyone.
-      await refuse(anonymous(), null, 'request.refused', {
-        code: check.problem === 'stale' ? 'SLACK_REQUEST_STALE' : 'SLACK_SIGNATURE_INVALID',
-        reason: check.message,
-        path: c.req.path,
-      });
-      return c.body(null, 401);
-    }
-    const key = createHash('sha256')
-      .update(`${c.req.header('x-slack-request-timestamp')}:${body}`)
-      .digest('hex');
-    if (!deps.state.claimInteraction(key, now(), SEEN_KEEP_MS)) {
-      // Slack signed it, so the clicker it names is real: tell them and record it.
-      const sentence = 'This Slack request was already handled once; a replay changes nothing.';
-      const p = tryPayload(body);
-      await refuse(anonymous(p?.user.id), null, 'request.refused', { code: 'SLACK_REPLAY', reason: sentence });
-      if (p?.type === 'block_actions') await tell(p.channel?.id ?? p.container?.channel_id, p.user.id, sentence);
-      return c.body(sentence, 409);
-    }
-    return undefined;
-  };
-
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_SLACK_BODY_BYTES,
-      onError: async (c) => {
-        await refuse(anonymous(), null, 'request.refused', {
-          code: 'SLACK_PAYLOAD_TOO_LARGE',
-          reason: 'the Slack request body is larger than 64 KiB',
-          path: c.req.path,
-        });
-        return c.body('the Slack request body is larger than 64 KiB', 413);
-      },
-    }),
-  );
-
-  if (deps.sessions) {
-    app.route(
-      '/confirm',
-      confirmRoutes({
-        state: deps.state,
-        sessions: deps.sessions,
-        executions: deps.executions,
-        log: deps.log,
-        ...(deps.now ? { now: deps.now } : {}),
-      }),
-    );
+  async function claim(key: string, raw: unknown): Promise<SlackAnswer | undefined> {
+    if (deps.state.claimInteraction(key, now(), SEEN_KEEP_MS)) return undefined;
+    // Slack sent it, so the clicker it names is real: tell them and record it.
+    const sentence = 'This Slack request was already handled once; a replay changes nothing.';
+    const p = parsePayload(raw);
+    await refuse(anonymous(p?.user.id), null, 'request.refused', { code: 'SLACK_REPLAY', reason: sentence });
+    if (p?.type === 'block_actions') await tell(p.channel?.id ?? p.container?.channel_id, p.user.id, sentence);
+    return answer(409, sentence);
   }
 
-  app.post('/interactions', async (c) => {
-    const body = await c.req.text();
-    const refused = await refusedRequest(c, body);
-    if (refused) return refused;
-    const parsed = tryPayload(body);
+  async function interaction(raw: unknown): Promise<SlackAnswer> {
+    const parsed = parsePayload(raw);
     if (!parsed) {
       await refuse(anonymous(), null, 'request.refused', {
         code: 'SLACK_PAYLOAD_INVALID',
         reason: 'the Slack interaction payload is not one mechanic understands',
       });
-      return c.body('the Slack interaction payload is not one mechanic understands', 400);
+      return answer(400, 'the Slack interaction payload is not one mechanic understands');
     }
     const payload = parsed;
     const slackUser = payload.user.id;
@@ -235,12 +295,12 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     if (!who.ok) {
       await refuse(anonymous(slackUser), null, 'request.refused', { code: 'SLACK_USER_UNMAPPED', reason: who.reason });
       if (payload.type === 'view_submission')
-        return c.json({ response_action: 'errors', errors: { reason: who.reason } });
+        return answerJson({ response_action: 'errors', errors: { reason: who.reason } });
       await tell(channel, slackUser, who.reason);
-      return c.body(null, 200);
+      return answer(200);
     }
     const user = who.user;
-    if (payload.type === 'view_submission') return onRejectSubmitted(c, user, payload);
+    if (payload.type === 'view_submission') return onRejectSubmitted(user, payload);
     const action = payload.actions[0]!;
     const target = decodeButtonValue(action.value);
     if (!target || (action.action_id !== APPROVE_ACTION && action.action_id !== REJECT_ACTION)) {
@@ -249,29 +309,18 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
         reason: 'the button clicked is not one of mechanic’s',
       });
       await tell(channel, slackUser, 'That button is not one of mechanic’s; nothing was done.');
-      return c.body('the button clicked is not one of mechanic’s', 400);
+      return answer(400, 'the button clicked is not one of mechanic’s');
     }
     const decision = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
     try {
-      const view = await deps.executions.get(target.executionId);
       if (decision === 'reject') {
+        const view = await deps.executions.get(target.executionId);
         // Whether this approver may reject is decided when the reason is submitted, on the vote path.
         await deps.api.openView(
           payload.trigger_id,
           rejectModal(target, `${view.plan.runbook.name}@${view.plan.runbook.version}`, channel),
         );
-        return c.body(null, 200);
-      }
-      if (runbookMeta(view).risk === 'high') {
-        const sentence = await confirmLink(user, slackUser, target);
-        await refuse(user, target.executionId, 'approval.refused', {
-          executionId: target.executionId,
-          decision,
-          code: 'APPROVAL_CONFIRM_REQUIRED',
-          reason: 'a high-risk run is approved on the confirm page, not with one click',
-        });
-        await tell(channel, slackUser, sentence);
-        return c.body(null, 200);
+        return answer(200);
       }
       const state = await deps.executions.vote(
         user,
@@ -280,20 +329,30 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
         { channel: 'slack' },
       );
       await tell(channel, slackUser, voted(target.executionId, 'approval', state));
-      return c.body(null, 200);
+      return answer(200);
     } catch (e) {
+      if (isOneClickRefusal(e)) {
+        // The policies refused this click only because it is one click in Slack: the confirm page
+        // (channel "web") is the way on. Any other policy refusing too, and the link would not help.
+        const sentence = await confirmLink(user, slackUser, target);
+        await refuse(user, target.executionId, 'approval.refused', {
+          executionId: target.executionId,
+          decision,
+          code: 'APPROVAL_CONFIRM_REQUIRED',
+          reason: `the policy ${ONE_CLICK_POLICY} refuses one-click approval in Slack; a confirm link was sent to the approver`,
+        });
+        await tell(channel, slackUser, sentence);
+        return answer(200);
+      }
       await tell(channel, slackUser, await sentenceOf(user, target.executionId, decision, e));
-      return c.body(null, 200);
+      return answer(200);
     }
-  });
+  }
 
-  app.post('/commands', async (c) => {
-    const body = await c.req.text();
-    const refused = await refusedRequest(c, body);
-    if (refused) return refused;
-    const cmd = CommandSchema.safeParse(Object.fromEntries(new URLSearchParams(body)));
-    if (!cmd.success) return c.body('the slash command request is not one mechanic understands', 400);
-    const ephemeral = (text: string) => c.json({ response_type: 'ephemeral', text: asMrkdwn(text) });
+  async function command(fields: Record<string, unknown>): Promise<SlackAnswer> {
+    const cmd = CommandSchema.safeParse(fields);
+    if (!cmd.success) return answer(400, 'the slash command request is not one mechanic understands');
+    const ephemeral = (text: string) => answerJson({ response_type: 'ephemeral', text: asMrkdwn(text) });
     const who = await deps.identities.resolve(cmd.data.user_id);
     if (!who.ok) {
       await refuse(anonymous(cmd.data.user_id), null, 'request.refused', {
@@ -311,7 +370,7 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
       throw e;
     }
     return ephemeral('Usage: /mechanic status <execution id>, or /mechanic pending');
-  });
+  }
 
   // ------------------------------------------------------------------------------------------
 
@@ -327,18 +386,14 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     return 'mechanic could not record your vote just now; nothing was changed, so try again in a minute.';
   }
 
-  async function onRejectSubmitted(
-    c: Context,
-    user: User,
-    payload: z.infer<typeof ViewSubmissionSchema>,
-  ): Promise<Response> {
+  async function onRejectSubmitted(user: User, payload: z.infer<typeof ViewSubmissionSchema>): Promise<SlackAnswer> {
     const meta = decodeModalMetadata(payload.view.private_metadata);
     if (payload.view.callback_id !== REJECT_VIEW || !meta) {
       await refuse(user, null, 'request.refused', {
         code: 'SLACK_PAYLOAD_INVALID',
         reason: 'the submitted form is not one of mechanic’s',
       });
-      return c.body('the submitted form is not one of mechanic’s', 400);
+      return answer(400, 'the submitted form is not one of mechanic’s');
     }
     const reason = (payload.view.state.values['reason']?.['reason']?.value ?? '').trim();
     try {
@@ -349,9 +404,9 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
         { channel: 'slack' },
       );
       await tell(meta.channel, payload.user.id, voted(meta.executionId, 'rejection', state));
-      return c.body(null, 200);
+      return answer(200);
     } catch (e) {
-      return c.json({
+      return answerJson({
         response_action: 'errors',
         errors: { reason: neutralize(await sentenceOf(user, meta.executionId, 'reject', e)) },
       });
@@ -409,7 +464,24 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
     ].join('\n');
   }
 
-  return app;
+  return {
+    claim,
+    interaction,
+    command,
+    refuseUnverified: (code, reason, path) => refuse(anonymous(), null, 'request.refused', { code, reason, path }),
+  };
+}
+
+/**
+ * The default policy that refuses one-click approvals of high-risk runs in Slack. A refusal by it
+ * alone sends the clicker to the confirm page; an admin who deletes it lets such clicks approve.
+ */
+export const ONE_CLICK_POLICY = 'slack-one-click-high-risk';
+
+/** A vote refused by the one-click policy and no other. */
+function isOneClickRefusal(e: unknown): boolean {
+  const policies = policiesDenying(e);
+  return isMechanicError(e) && e.code === 'FORBIDDEN' && policies.length === 1 && policies[0] === ONE_CLICK_POLICY;
 }
 
 /** mechanic's own sentences, which may quote names and reasons: inert in Slack's mrkdwn too. */
@@ -417,15 +489,20 @@ function asMrkdwn(text: string): string {
   return neutralize(text, { multiline: true }).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function tryPayload(body: string): Payload | undefined {
+/** The `payload` field of an interaction request's form body, parsed; undefined when it is not JSON. */
+function rawPayload(body: string): unknown {
   const raw = new URLSearchParams(body).get('payload');
   if (raw === null) return undefined;
   try {
-    const r = PayloadSchema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
+    return JSON.parse(raw) as unknown;
   } catch {
     return undefined;
   }
+}
+
+function parsePayload(raw: unknown): Payload | undefined {
+  const r = PayloadSchema.safeParse(raw);
+  return r.success ? r.data : undefined;
 }
 
 function decodeModalMetadata(s: string): (VoteButtonValue & { channel?: string | undefined }) | undefined {

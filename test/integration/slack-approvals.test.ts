@@ -19,6 +19,7 @@ import { viewFromAudit } from '../../src/core/execution-view.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { APPROVE_ACTION, REJECT_ACTION, REJECT_VIEW } from '../../src/slack/message.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
+import { partPid, waitFor } from '../helpers/parts.ts';
 import {
   buttonClick,
   interactionBody,
@@ -91,6 +92,7 @@ describe('Slack approvals on the embedded stack', () => {
   let stack: DevStack;
   let audit: AuditStore;
   let apiUrl: string;
+  let policyFile: string;
   const runs: Record<string, Launched> = {};
   const cli = (...args: string[]) => runCli(args, stack.env);
 
@@ -125,7 +127,7 @@ describe('Slack approvals on the embedded stack', () => {
     for (const [file, text] of Object.entries(RUNBOOKS)) await writeFile(path.join(runbooks, file), text);
     const usersFile = path.join(dir, 'slack-users.json');
     await writeFile(usersFile, JSON.stringify(SLACK_USERS));
-    const policyFile = path.join(dir, 'policies.cedar');
+    policyFile = path.join(dir, 'policies.cedar');
     await writeFile(policyFile, (await readFile('src/authz/cedar/policies.cedar', 'utf8')) + NO_CHAT_POLICY);
     fake = await startFakeSlack({ channels: { [CHANNEL]: ['U0BOT', 'U0BOB'], [RISKY_CHANNEL]: ['U0BOT'] } });
     stack = await startDevStack({
@@ -530,4 +532,33 @@ describe('Slack approvals on the embedded stack', () => {
     expect((await click(approve('U0ERIN', run))).status).toBe(200);
     expect(fake.ephemerals.at(-1)!.text).toContain('has already ended (expired)');
   }, 150_000);
+  test('an admin who deletes the one-click policy lets a high-risk run be approved with one click: the policy decides', async () => {
+    const shipped = await readFile(policyFile, 'utf8');
+    const without = shipped.replace(/@id\("slack-one-click-high-risk"\)[\s\S]*?\};\n/, '');
+    expect(without).not.toBe(shipped);
+    await writeFile(policyFile, without);
+    process.kill(partPid(stack, 'server'), 'SIGHUP');
+    await waitFor('the policies without the one-click rule to apply', async () =>
+      (await records()).some((r) => r.type === 'policy.reloaded' && r.data['applied'] === true) ? true : undefined,
+    );
+    const run = await launch('big-switch');
+    const before = (await records()).length;
+    expect((await click(approve('U0BOB', run))).status).toBe(200);
+    expect(fake.ephemerals.at(-1)!.text).toContain(`Your approval of ${run.id} is recorded; 1 more approval needed`);
+    expect((await click(approve('U0CAROL', run))).status).toBe(200);
+    expect(fake.ephemerals.at(-1)!.text).toContain(
+      `Your approval of ${run.id} is recorded; it is approved by bob, carol`,
+    );
+    const added = (await records()).slice(before);
+    expect(added.filter((r) => r.data['code'] === 'APPROVAL_CONFIRM_REQUIRED' || r.type === 'access.denied')).toEqual(
+      [],
+    );
+    const done = await messageOf(run.id, (m) => shows(m, 'Completed'));
+    expect(shows(done, '2 of 2 approvals (bob, carol)')).toBe(true);
+    const granted = (await records()).filter((r) => r.executionId === run.id && r.type === 'approval.granted');
+    expect(granted.map((r) => [r.actor, r.data['policies']])).toEqual([
+      ['bob', ['approvers-vote']],
+      ['carol', ['approvers-vote']],
+    ]);
+  }, 120_000);
 });
