@@ -101,8 +101,10 @@ const EnvSchema = z.object({
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
   /** Slack approvals: the bot token (xoxb-…); unset, Slack is off. */
   MECHANIC_SLACK_BOT_TOKEN: optional,
-  /** The app's signing secret; required with the bot token (interaction requests are verified with it). */
+  /** The app's signing secret; required with the bot token unless an app token is set (interaction requests are verified with it). */
   MECHANIC_SLACK_SIGNING_SECRET: optional,
+  /** An app-level token (xapp-…, connections:write): Slack's interactions arrive over Socket Mode, no public endpoint needed. */
+  MECHANIC_SLACK_APP_TOKEN: optional,
   /** The channel (id) approval requests go to, unless the runbook has its own in MECHANIC_SLACK_CHANNELS. */
   MECHANIC_SLACK_CHANNEL: optional,
   /** Per-runbook channels: "deploy-web=C0123,rotate-logs=C0456". */
@@ -205,7 +207,10 @@ export interface Config {
   readonly slack:
     | {
         readonly botToken: string;
-        readonly signingSecret: string;
+        /** Undefined with Socket Mode alone: the HTTP interaction endpoint is then off. */
+        readonly signingSecret: string | undefined;
+        /** The app-level token (xapp-…) of Socket Mode; undefined, interactions come over HTTP. */
+        readonly appToken: string | undefined;
         readonly apiUrl: string | undefined;
         readonly defaultChannel: string;
         readonly channels: Readonly<Record<string, string>>;
@@ -357,9 +362,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** The Slack settings, checked together: a token without its signing secret or channel is refused. */
 function slackSettings(e: z.infer<typeof EnvSchema>) {
   if (e.MECHANIC_SLACK_BOT_TOKEN === undefined) {
-    const stray = (['MECHANIC_SLACK_SIGNING_SECRET', 'MECHANIC_SLACK_CHANNEL'] as const).find(
-      (k) => e[k] !== undefined,
-    );
+    const stray = (
+      ['MECHANIC_SLACK_SIGNING_SECRET', 'MECHANIC_SLACK_APP_TOKEN', 'MECHANIC_SLACK_CHANNEL'] as const
+    ).find((k) => e[k] !== undefined);
     if (stray)
       throw new UserError('CONFIG_INVALID', `${stray} is set without MECHANIC_SLACK_BOT_TOKEN; set the bot token too`);
     return undefined;
@@ -367,10 +372,19 @@ function slackSettings(e: z.infer<typeof EnvSchema>) {
   if (!/^xox[bp]-/.test(e.MECHANIC_SLACK_BOT_TOKEN)) {
     throw new UserError('CONFIG_INVALID', 'MECHANIC_SLACK_BOT_TOKEN must be a bot token (xoxb-…) from the Slack app');
   }
-  if (e.MECHANIC_SLACK_SIGNING_SECRET === undefined || e.MECHANIC_SLACK_SIGNING_SECRET.length < 32) {
+  const appToken = e.MECHANIC_SLACK_APP_TOKEN;
+  if (appToken !== undefined && !/^xapp-[A-Za-z0-9-]{8,}$/.test(appToken)) {
     throw new UserError(
       'CONFIG_INVALID',
-      "MECHANIC_SLACK_SIGNING_SECRET must be set to the Slack app's signing secret (32 characters or more)",
+      'MECHANIC_SLACK_APP_TOKEN must be an app-level token (xapp-…) with connections:write, from the Slack app’s Basic Information page',
+    );
+  }
+  // With Socket Mode the interactions come over the app's own connection, so the secret is optional.
+  const secret = e.MECHANIC_SLACK_SIGNING_SECRET;
+  if ((secret === undefined && appToken === undefined) || (secret !== undefined && secret.length < 32)) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      "MECHANIC_SLACK_SIGNING_SECRET must be set to the Slack app's signing secret (32 characters or more), or MECHANIC_SLACK_APP_TOKEN to an app-level token for Socket Mode",
     );
   }
   if (e.MECHANIC_SLACK_CHANNEL === undefined) {
@@ -396,7 +410,8 @@ function slackSettings(e: z.infer<typeof EnvSchema>) {
   }
   return {
     botToken: e.MECHANIC_SLACK_BOT_TOKEN,
-    signingSecret: e.MECHANIC_SLACK_SIGNING_SECRET,
+    signingSecret: secret,
+    appToken,
     apiUrl: e.MECHANIC_SLACK_API_URL,
     defaultChannel: e.MECHANIC_SLACK_CHANNEL,
     channels,

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { checkSlack } from '../../src/slack/check.ts';
-import { createSlackApi } from '../../src/slack/client.ts';
+import { createSlackApi, openSocketModeUrl } from '../../src/slack/client.ts';
 import { parse } from '../args.ts';
 import { out } from '../output.ts';
 
@@ -18,10 +18,15 @@ export async function run(argv: string[]): Promise<number> {
   if (!settings) {
     throw new UserError(
       'CONFIG_INVALID',
-      'Slack is not configured: set MECHANIC_SLACK_BOT_TOKEN, MECHANIC_SLACK_SIGNING_SECRET and MECHANIC_SLACK_CHANNEL (see the README)',
+      'Slack is not configured: set MECHANIC_SLACK_BOT_TOKEN, MECHANIC_SLACK_SIGNING_SECRET (or MECHANIC_SLACK_APP_TOKEN for Socket Mode) and MECHANIC_SLACK_CHANNEL (see the README)',
     );
   }
-  const results = await checkSlack(settings, createSlackApi({ token: settings.botToken, apiUrl: settings.apiUrl }));
+  const { appToken } = settings;
+  const results = await checkSlack(
+    settings,
+    createSlackApi({ token: settings.botToken, apiUrl: settings.apiUrl }),
+    appToken === undefined ? undefined : () => openSocketModeUrl({ appToken, apiUrl: settings.apiUrl }),
+  );
   const ok = results.every((r) => r.ok);
   if (values.json) out.json({ ok, checks: results });
   else {

@@ -29,6 +29,8 @@ export function requiredScopes(settings: Pick<SlackSettings, 'allowEmail'>): str
 export async function checkSlack(
   settings: SlackSettings,
   api: Pick<SlackApi, 'authTest' | 'channelMembers'>,
+  /** Asks for a Socket Mode URL with the app token (checked when one is configured). */
+  openSocketUrl?: () => Promise<string>,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const fail = (check: string, e: unknown) =>
@@ -60,6 +62,28 @@ export async function checkSlack(
         `the bot token does not work (${(e as Error).message}); set MECHANIC_SLACK_BOT_TOKEN to the app's Bot User OAuth Token`,
       ),
     );
+  }
+
+  if (settings.appToken !== undefined && openSocketUrl) {
+    try {
+      const url = await openSocketUrl();
+      results.push(
+        /^wss?:\/\//.test(url)
+          ? { check: 'app token', ok: true, detail: 'the app token opens Socket Mode connections' }
+          : {
+              check: 'app token',
+              ok: false,
+              detail: 'Slack gave no Socket Mode URL for the app token; turn on Socket Mode in the app’s settings',
+            },
+      );
+    } catch (e) {
+      fail(
+        'app token',
+        new Error(
+          `the app token does not work (${(e as Error).message}); set MECHANIC_SLACK_APP_TOKEN to an app-level token with connections:write and turn on Socket Mode`,
+        ),
+      );
+    }
   }
 
   try {

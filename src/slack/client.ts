@@ -74,22 +74,45 @@ async function call<T>(method: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Asks Slack for a Socket Mode URL with the app-level token, as the server does when it connects;
+ * nothing connects to the URL. What `mechanic slack check` uses to confirm the app token.
+ */
+export async function openSocketModeUrl(opts: {
+  readonly appToken: string;
+  readonly apiUrl?: string | undefined;
+}): Promise<string> {
+  const web = new WebClient(opts.appToken, {
+    ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: 10_000,
+    logger: quiet,
+  });
+  return call('apps.connections.open', async () => {
+    const r = await web.apps.connections.open({});
+    return r.url ?? '';
+  });
+}
+
+/** The SDK's own logger would print to the console; mechanic logs what matters itself. */
+const quiet = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  setLevel() {},
+  getLevel: () => 'error' as never,
+  setName() {},
+};
+
 export function createSlackApi(opts: { readonly token: string; readonly apiUrl?: string | undefined }): SlackApi {
   const web = new WebClient(opts.token, {
     ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
     timeout: 10_000,
-    // The SDK's own logger would print to the console; mechanic logs what matters itself.
-    logger: {
-      debug() {},
-      info() {},
-      warn() {},
-      error() {},
-      setLevel() {},
-      getLevel: () => 'error' as never,
-      setName() {},
-    },
+    logger: quiet,
   });
   return {
     postMessage: (m) =>

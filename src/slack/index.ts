@@ -10,7 +10,8 @@ import type { AuditStore } from '../store/audit-log.ts';
 import type { WebSessions } from '../server/web-session.ts';
 import { createSlackApi, type SlackApi } from './client.ts';
 import { readSlackUsersFile, slackIdentities } from './identity.ts';
-import { slackRoutes, type SlackExecutions } from './interactions.ts';
+import { slackHandlers, slackRoutes, type SlackExecutions } from './interactions.ts';
+import { startSlackSocket, type SlackSocket } from './socket.ts';
 import { startMessageFollower, type MessageFollower } from './follower.ts';
 import { openSlackState, type SlackState } from './state.ts';
 
@@ -21,6 +22,8 @@ export interface SlackService {
   readonly follower: MessageFollower;
   readonly state: SlackState;
   readonly api: SlackApi;
+  /** The Socket Mode connection, when an app token is configured. */
+  readonly socket: SlackSocket | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,8 +46,7 @@ export async function startSlack(
   const api = createSlackApi({ token: settings.botToken, apiUrl: settings.apiUrl });
   const state = openSlackState(settings.stateFile);
   const log = deps.log.child({ part: 'slack' });
-  const routes = slackRoutes({
-    signingSecret: settings.signingSecret,
+  const handlerDeps = {
     api,
     identities: slackIdentities(users, { allowEmail: settings.allowEmail, api }),
     state,
@@ -53,7 +55,18 @@ export async function startSlack(
     log,
     sessions: deps.sessions,
     publicUrl: deps.publicUrl,
-  });
+  };
+  // Over HTTP when there is a signing secret, over Socket Mode when there is an app token (or both):
+  // either way into the same handlers.
+  const routes = slackRoutes({ ...handlerDeps, signingSecret: settings.signingSecret });
+  const socket = settings.appToken
+    ? startSlackSocket({
+        appToken: settings.appToken,
+        apiUrl: settings.apiUrl,
+        handlers: slackHandlers(handlerDeps),
+        log,
+      })
+    : undefined;
   const runUrl = settings.runUrl;
   const follower = startMessageFollower({
     audit: deps.audit,
@@ -69,7 +82,9 @@ export async function startSlack(
     follower,
     state,
     api,
+    socket,
     async stop() {
+      await socket?.stop();
       await follower.stop();
       state.close();
     },

@@ -1,11 +1,14 @@
 /**
  * Slack's way in: button clicks, the reject modal and the /mechanic slash command, mounted on the
- * API server under /slack. A request is believed only after its signature checks out against the
- * signing secret over the raw body (constant-time, within 5 minutes), and only once (a replay of
- * the same signed request is refused). The clicker is then a mechanic identity only if the admin's
+ * API server under /slack, or arriving over Socket Mode (socket.ts) into the same handlers. Over
+ * HTTP a request is believed only after its signature checks out against the signing secret over
+ * the raw body (constant-time, within 5 minutes); either way only once (a replay of the same
+ * signed request or the same envelope is refused). The clicker is then a mechanic identity only if the admin's
  * Slack users file says so, and a vote takes the same path as every other channel: the Authorizer
  * (Cedar, with channel "slack" in the context), then the execution service, whose workflow
  * validator refuses the requester, a second vote, an ended run and a button from an older plan.
+ * What a click may do is the policies' decision: the default slack-one-click-high-risk refuses a
+ * one-click approval of a high-risk run, and that refusal alone earns the clicker a confirm link.
  *
  * Every refusal is answered with the right status, told to the clicker in one sentence (an
  * ephemeral message, or the modal's error), and recorded in the audit log; none changes the run.

@@ -6,10 +6,16 @@
  * Slack. Also here: `signSlackRequest`, which signs a body exactly as Slack signs interaction
  * requests (v0, HMAC-SHA256 over `v0:{timestamp}:{body}`), written from Slack's documentation and
  * not from mechanic's verifier, so the two check each other.
+ *
+ * Socket Mode too: `apps.connections.open`, called with the app-level token, answers a
+ * `ws://127.0.0.1:PORT/…` URL served by a local WebSocket server (ws) on the same port, which says
+ * `hello` to each connection, sends the envelopes a test hands it and records their acks.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface FakeSlackCall {
   readonly method: string;
@@ -40,6 +46,8 @@ export type FakeSlackMode = { kind: 'ok' } | { kind: 'rate_limited'; retryAfterS
 export interface FakeSlackOptions {
   /** The bot token the fake accepts; any other is `invalid_auth`. */
   readonly token?: string;
+  /** The app-level token `apps.connections.open` accepts (Socket Mode). */
+  readonly appToken?: string;
   readonly scopes?: readonly string[];
   readonly users?: readonly FakeSlackUser[];
   /** Channel id → member user ids; the bot is `U0BOT`. */
@@ -56,6 +64,22 @@ export interface FakeSlack {
   /** Ephemeral messages: visible to one user, never updatable. */
   readonly ephemerals: { channel: string; user: string; text: string }[];
   readonly views: { triggerId: string; view: Record<string, unknown> }[];
+  /** The app-level token of Socket Mode. */
+  readonly appToken: string;
+  /** Socket Mode connections that Slack said hello to and that are still open. */
+  openSockets(): number;
+  /** Every acknowledgement received over Socket Mode, in order. */
+  readonly acks: { envelopeId: string; payload: Record<string, unknown> | undefined }[];
+  /**
+   * Sends an envelope to the newest open Socket Mode connection, as Slack does (`interactive` for
+   * clicks and modals, `slash_commands`), and resolves with its ack's payload. `envelopeId` lets a
+   * test send the same envelope twice.
+   */
+  sendEnvelope(
+    type: 'interactive' | 'slash_commands',
+    payload: unknown,
+    envelopeId?: string,
+  ): Promise<{ envelopeId: string; payload: Record<string, unknown> | undefined }>;
   setMode(mode: FakeSlackMode): void;
   /** Calls answered with 429 or 503 since the start (they are not in `calls`). */
   refused(): number;
@@ -90,6 +114,11 @@ function parseArgs(contentType: string, body: string): Record<string, unknown> {
 
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
   const token = options.token ?? 'xoxb-fake-token-for-tests';
+  const appToken = options.appToken ?? 'xapp-1-A0FAKE-fake-app-token-for-tests';
+  const tickets = new Set<string>();
+  const sockets: WebSocket[] = [];
+  const acks: FakeSlack['acks'] = [];
+  let wsUrl = '';
   const scopes = options.scopes ?? ['chat:write', 'users:read', 'users:read.email', 'commands', 'channels:read'];
   const users = new Map((options.users ?? []).map((u) => [u.id, u]));
   const channels = options.channels ?? {};
@@ -171,6 +200,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         if (!channels[id]) return { ok: false, error: 'channel_not_found' };
         return { ok: true, members: channels[id] };
       }
+      case 'apps.connections.open': {
+        const ticket = randomUUID();
+        tickets.add(ticket);
+        return { ok: true, url: `${wsUrl}/link/?ticket=${ticket}` };
+      }
       default:
         return { ok: false, error: 'unknown_method' };
     }
@@ -194,7 +228,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       const args = parseArgs(req.headers['content-type'] ?? '', body);
-      const reply = auth === token ? answer(method, args) : { ok: false, error: auth ? 'invalid_auth' : 'not_authed' };
+      // apps.connections.open takes the app-level token, every other method the bot token.
+      const expected = method === 'apps.connections.open' ? appToken : token;
+      const reply =
+        auth === expected ? answer(method, args) : { ok: false, error: auth ? 'invalid_auth' : 'not_authed' };
       calls.push({ method, token: auth, args });
       res
         .writeHead(200, { 'content-type': 'application/json', 'x-oauth-scopes': scopes.join(',') })
@@ -204,8 +241,46 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  wsUrl = `ws://127.0.0.1:${port}`;
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const ticket = new URL(req.url ?? '/', wsUrl).searchParams.get('ticket') ?? '';
+    // A URL is good once, as Slack's are: only the one apps.connections.open handed out.
+    if (!tickets.delete(ticket)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.push(ws);
+      // Slack pings its clients; the client closes a connection that stays silent too long.
+      const ping = setInterval(() => ws.ping(), 2_000);
+      ws.on('close', () => {
+        clearInterval(ping);
+        sockets.splice(sockets.indexOf(ws), 1);
+      });
+      ws.on('message', (data: Buffer) => {
+        const m = JSON.parse(data.toString('utf8')) as { envelope_id?: string; payload?: Record<string, unknown> };
+        if (typeof m.envelope_id === 'string') {
+          acks.push({
+            envelopeId: m.envelope_id,
+            payload: m.payload && Object.keys(m.payload).length ? m.payload : undefined,
+          });
+          for (const w of waiters) w();
+        }
+      });
+      ws.send(
+        JSON.stringify({
+          type: 'hello',
+          num_connections: sockets.length,
+          debug_info: { host: 'fake-slack', approximate_connection_time: 3600 },
+          connection_info: { app_id: 'A0FAKE' },
+        }),
+      );
+      for (const w of waiters) w();
+    });
+  });
 
-  return {
+  const fake: FakeSlack = {
     apiUrl: `http://127.0.0.1:${port}/api/`,
     token,
     botUserId: BOT_USER,
@@ -213,6 +288,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     messages,
     ephemerals,
     views,
+    appToken,
+    openSockets: () => sockets.filter((w) => w.readyState === w.OPEN).length,
+    acks,
+    async sendEnvelope(type, payload, envelopeId = randomUUID()) {
+      const ws = sockets.filter((w) => w.readyState === w.OPEN).at(-1);
+      if (!ws) throw new Error('no Socket Mode connection is open');
+      const from = acks.length;
+      ws.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: true }));
+      return fake.waitFor(() => acks.slice(from).find((a) => a.envelopeId === envelopeId));
+    },
     setMode: (m) => {
       mode = m;
     },
@@ -242,10 +327,13 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const ws of sockets) ws.terminate();
+        wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return fake;
 }
 
 /** Signs `body` as Slack does: `v0=` + hex HMAC-SHA256(secret, `v0:{ts}:{body}`). */

@@ -85,6 +85,27 @@ describe('mechanic slack check', () => {
     expect(r.stdout).toContain('FAIL  channel C0APPROVE: not checked: the token does not work');
   });
 
+  test('Socket Mode: the app token is checked, and without a signing secret the set-up is complete', async () => {
+    const f = await fake({ channels: { C0APPROVE: ['U0BOT'], C0RISKY: ['U0BOT'] } });
+    const e = env(f, { MECHANIC_SLACK_APP_TOKEN: f.appToken });
+    delete e['MECHANIC_SLACK_SIGNING_SECRET'];
+    const r = await runCli(['slack', 'check'], e);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ok    app token: the app token opens Socket Mode connections');
+    expect(f.callsTo('apps.connections.open').map((c) => c.token)).toEqual([f.appToken]);
+
+    const wrong = await runCli(['slack', 'check'], { ...e, MECHANIC_SLACK_APP_TOKEN: 'xapp-1-not-the-app-token' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toContain(
+      'FAIL  app token: the app token does not work (Slack refused apps.connections.open: invalid_auth); set MECHANIC_SLACK_APP_TOKEN to an app-level token with connections:write and turn on Socket Mode',
+    );
+    // Without an app token nothing asks for a Socket Mode URL.
+    const before = f.callsTo('apps.connections.open').length;
+    expect((await runCli(['slack', 'check'], env(f))).stdout).not.toContain('app token');
+    expect(f.callsTo('apps.connections.open')).toHaveLength(before);
+  });
+
   test.each([
     [
       'no Slack settings at all',
@@ -102,6 +123,25 @@ describe('mechanic slack check', () => {
     ],
     ['a user token in place of a bot token', { MECHANIC_SLACK_BOT_TOKEN: 'hunter2' }, 'must be a bot token (xoxb-…)'],
     ['a short signing secret', { MECHANIC_SLACK_SIGNING_SECRET: 'short' }, 'MECHANIC_SLACK_SIGNING_SECRET must be set'],
+    [
+      'neither a signing secret nor an app token',
+      { MECHANIC_SLACK_SIGNING_SECRET: undefined },
+      'or MECHANIC_SLACK_APP_TOKEN to an app-level token for Socket Mode',
+    ],
+    [
+      'an app token that is not an app-level token',
+      { MECHANIC_SLACK_APP_TOKEN: 'xoxb-a-bot-token-again' },
+      'MECHANIC_SLACK_APP_TOKEN must be an app-level token (xapp-…)',
+    ],
+    [
+      'an app token without a bot token',
+      {
+        MECHANIC_SLACK_BOT_TOKEN: undefined,
+        MECHANIC_SLACK_SIGNING_SECRET: undefined,
+        MECHANIC_SLACK_APP_TOKEN: 'xapp-1-A0-0123456789',
+      },
+      'MECHANIC_SLACK_APP_TOKEN is set without MECHANIC_SLACK_BOT_TOKEN',
+    ],
     ['no channel', { MECHANIC_SLACK_CHANNEL: undefined }, 'MECHANIC_SLACK_CHANNEL must name the channel id'],
     ['a malformed channel list', { MECHANIC_SLACK_CHANNELS: 'big switch' }, 'write runbook=CHANNELID pairs'],
     [
@@ -125,11 +165,13 @@ describe('mechanic slack check', () => {
   test('the manifest asks for every scope mechanic uses and points at the server’s Slack routes', async () => {
     const manifest = parseYaml(await readFile('slack/manifest.yaml', 'utf8')) as {
       oauth_config: { scopes: { bot: string[] } };
-      settings: { interactivity: { request_url: string } };
+      settings: { interactivity: { request_url: string }; socket_mode_enabled: boolean };
       features: { slash_commands: { command: string; url: string }[] };
     };
     expect(manifest.oauth_config.scopes.bot).toEqual(expect.arrayContaining(requiredScopes({ allowEmail: true })));
     expect(new URL(manifest.settings.interactivity.request_url).pathname).toBe('/slack/interactions');
+    // HTTP by default; Socket Mode is one switch (with an app token), the manifest says how.
+    expect(manifest.settings.socket_mode_enabled).toBe(false);
     expect(manifest.features.slash_commands.map((c) => [c.command, new URL(c.url).pathname])).toEqual([
       ['/mechanic', '/slack/commands'],
     ]);
