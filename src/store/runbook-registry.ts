@@ -165,6 +165,18 @@ function parseYaml(text: string, source: string): unknown {
   }
 }
 
+/** The YAML files of a runbooks folder, in name order; an unreadable folder is one sentence. */
+async function runbookFilesIn(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  } catch {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`,
+    );
+  }
+}
+
 /**
  * The runbooks in a folder, one YAML file per runbook version. A file that cannot be loaded is
  * listed by `invalid()` with its one-sentence error (and logged), and the others are served: one
@@ -172,15 +184,7 @@ function parseYaml(text: string, source: string): unknown {
  * refused: which one ran would otherwise depend on file names. Only an unreadable folder fails.
  */
 export async function loadRunbookRegistry(dir: string, options: { log?: RegistryLog } = {}): Promise<RunbookRegistry> {
-  let files: string[];
-  try {
-    files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
-  } catch {
-    throw new UserError(
-      'CONFIG_INVALID',
-      `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`,
-    );
-  }
+  const files = await runbookFilesIn(dir);
   const loaded: RegisteredRunbook[] = [];
   const refused: InvalidRunbook[] = [];
   for (const f of files) {
@@ -775,15 +779,7 @@ export function createRunbookStore(db: Kysely<Database>, deps: RunbookStoreDeps)
     },
 
     async seed(dir, people, log) {
-      let files: string[];
-      try {
-        files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
-      } catch {
-        throw new UserError(
-          'CONFIG_INVALID',
-          `the runbooks folder ${dir} cannot be read; set MECHANIC_RUNBOOKS_DIR to a folder of runbook YAML files`,
-        );
-      }
+      const files = await runbookFilesIn(dir);
       const problems: InvalidRunbook[] = [];
       const refuse = (file: string, error: string) => {
         problems.push({ file, error });
