@@ -29,6 +29,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { runbookRoutes } from './routes/runbooks.ts';
+import { webRoutes } from './web/index.ts';
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
@@ -142,6 +143,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use('/api/*', byAddress);
   app.use('/auth/*', byAddress);
   app.use('/slack/*', byAddress);
+  app.use('/ui/*', byAddress);
   app.use(
     '/api/*',
     bodyLimit({
@@ -190,6 +192,26 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const openapi = openApiDocument(deps.version ?? '0');
   app.get('/api/openapi.json', (c) => c.json(openapi));
   if (deps.webSessions) app.route('/auth', deps.webSessions.routes);
+  if (deps.webSessions) {
+    // The reporting UI (src/server/web): its own sign-in redirect, pages and error pages under /ui.
+    app.route(
+      '/',
+      webRoutes({
+        webSessions: deps.webSessions,
+        authorizer: deps.authorizer,
+        audit: deps.audit,
+        db: deps.audit.db,
+        trustedKeys: deps.audit.trustedKeys,
+        executions: deps.executions,
+        registry: deps.registry,
+        runbookStore: deps.runbookStore,
+        tail: deps.tail,
+        denials,
+        log: deps.log,
+      }),
+    );
+    app.get('/', (c) => c.redirect('/ui/runs', 302));
+  }
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';

@@ -7,6 +7,7 @@
  * the head, inserts the row and updates the projection, so the worker and the API server — separate
  * processes — can both write safely.
  */
+import type { KeyObject } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
   GENESIS_HASH,
@@ -79,6 +80,10 @@ export interface AuditStore {
   /** Newest first. Default limit 50, at most 1000. */
   listExecutions(q?: ExecutionListQuery): Promise<ExecutionSummary[]>;
   close(): Promise<void>;
+  /** The database under the store, for read-only queries over the log and the index (src/store/*-queries.ts). */
+  readonly db: Kysely<Database>;
+  /** Keys whose checkpoints verify, by key id: the signing key's and any other trusted; empty without signing. */
+  readonly trustedKeys: ReadonlyMap<string, KeyObject>;
 }
 
 export interface AuditStoreOptions {
@@ -621,6 +626,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
   }
 
   return {
+    db,
+    trustedKeys: signing?.trusted ?? new Map<string, KeyObject>(),
     async append(input) {
       // Validate outside the transaction: a bad event never takes the lock.
       return appendOnce(parseNewAuditEvent(input));
