@@ -1,6 +1,13 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { UserError } from './core/errors.ts';
+import {
+  DEFAULT_REPORT_TIME_ZONE,
+  DEFAULT_WORKING_HOURS_TEXT,
+  isTimeZone,
+  parseWorkingHours,
+  type WorkingHours,
+} from './core/reports.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optional = z
@@ -81,6 +88,8 @@ const EnvSchema = z.object({
   MECHANIC_WORKFLOW_BUNDLE: optional,
   /** AES-256-GCM keys for workflow payloads: "id:base64key[,id:base64key…]", the first is active. */
   MECHANIC_CODEC_KEYS: optional,
+  /** Origins of the Temporal Web UI allowed to call the API server's codec endpoint (/codec), comma-separated. */
+  MECHANIC_TEMPORAL_UI_ORIGIN: optional,
 
   AWS_REGION: z.string().default('us-east-1'),
   /** Endpoint override for STS and SSM (devfleet in the embedded stack). Unset for real AWS. */
@@ -131,6 +140,10 @@ const EnvSchema = z.object({
   MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(200),
   /** Repeated refusals of one caller within this window are one audit record with a count. */
   MECHANIC_DENIAL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** The working days and hours of the reports ("Mon-Fri 08:00-18:00"): runs started outside them are flagged. */
+  MECHANIC_REPORT_WORKING_HOURS: z.string().default(DEFAULT_WORKING_HOURS_TEXT),
+  /** The IANA time zone of those hours and of the reports' days (e.g. Europe/Berlin). */
+  MECHANIC_REPORT_TIME_ZONE: z.string().default(DEFAULT_REPORT_TIME_ZONE),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -186,6 +199,8 @@ export interface Config {
     readonly uiPort: number;
     readonly codecKeys: string | undefined;
     readonly workflowBundle: string | undefined;
+    /** Web UI origins the codec endpoint grants CORS with credentials (MECHANIC_TEMPORAL_UI_ORIGIN); empty: none. */
+    readonly uiOrigins: readonly string[];
   };
   readonly aws: {
     readonly region: string;
@@ -229,6 +244,27 @@ export interface Config {
     readonly denialWindowSeconds: number;
   };
   readonly logLevel: string;
+  /** The reports' working hours and time zone (off-hours flags, days of the charts). */
+  readonly reports: { readonly workingHours: WorkingHours; readonly timeZone: string };
+}
+
+/** MECHANIC_TEMPORAL_UI_ORIGIN as a list of exact origins: a CORS grant compares them as text. */
+function uiOrigins(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '')
+    .map((o) => {
+      const url = URL.canParse(o) ? new URL(o) : undefined;
+      if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.origin !== o.replace(/\/$/, '')) {
+        throw new UserError(
+          'CONFIG_INVALID',
+          `MECHANIC_TEMPORAL_UI_ORIGIN holds "${o.slice(0, 100)}", which is not an origin; give the Temporal Web UI's scheme, host and port (e.g. https://temporal.example.com), commas between several`,
+        );
+      }
+      return url.origin;
+    });
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -324,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined,
       uiPort: e.TEMPORAL_UI_PORT,
       codecKeys: e.MECHANIC_CODEC_KEYS,
+      uiOrigins: uiOrigins(e.MECHANIC_TEMPORAL_UI_ORIGIN),
       workflowBundle: e.MECHANIC_WORKFLOW_BUNDLE ? path.resolve(e.MECHANIC_WORKFLOW_BUNDLE) : undefined,
     },
     aws: {
@@ -356,7 +393,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       denialWindowSeconds: e.MECHANIC_DENIAL_WINDOW_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
+    reports: reportSettings(e),
   });
+}
+
+/** The reports' working hours and time zone, each refused with what to write. */
+function reportSettings(e: z.infer<typeof EnvSchema>): Config['reports'] {
+  if (!isTimeZone(e.MECHANIC_REPORT_TIME_ZONE)) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `MECHANIC_REPORT_TIME_ZONE "${e.MECHANIC_REPORT_TIME_ZONE.slice(0, 60)}" is not a time zone; write an IANA name such as UTC or Europe/Berlin`,
+    );
+  }
+  return {
+    workingHours: parseWorkingHours(e.MECHANIC_REPORT_WORKING_HOURS, 'MECHANIC_REPORT_WORKING_HOURS'),
+    timeZone: e.MECHANIC_REPORT_TIME_ZONE,
+  };
 }
 
 /** The Slack settings, checked together: a token without its signing secret or channel is refused. */
