@@ -80,5 +80,9 @@ function describeSpec(spec: NonNullable<ReturnType<typeof readParameter>>): stri
       return `true/false${def}`;
     case 'enum':
       return `one of ${spec.values.join(', ')}${def}`;
+    case 'list':
+      return `list of ${spec.minItems}–${spec.maxItems} ${spec.items.type} items${def}`;
+    case 'secret':
+      return `secret reference (SSM Parameter Store name, read on the instance)${def}`;
   }
 }

@@ -4,8 +4,8 @@
  * the form only submits when `formProblems` is empty, so invalid values never leave it.
  */
 import { z } from 'zod';
-import { checkParamValue, type ParamValue } from '../../src/core/params.ts';
-import type { Parameter } from '../../src/core/runbook.ts';
+import { checkParamValue, type ParamValue, type ScalarValue } from '../../src/core/params.ts';
+import type { ListItem, Parameter } from '../../src/core/runbook.ts';
 import { humanTextProblem } from '../../src/core/text.ts';
 import type { RunbookInfo } from '../../src/api/schemas.ts';
 
@@ -35,7 +35,28 @@ const ParameterSpecSchema = z.discriminatedUnion('type', [
     values: z.array(z.string()).min(1),
     default: z.string().optional(),
   }),
+  z.looseObject({
+    type: z.literal('list'),
+    description: z.string().optional(),
+    items: z.discriminatedUnion('type', [
+      z.looseObject({
+        type: z.literal('string'),
+        pattern: z.string().optional(),
+        maxLength: z.number().int().default(256),
+      }),
+      z.looseObject({ type: z.literal('integer'), min: z.number().int().optional(), max: z.number().int().optional() }),
+      z.looseObject({ type: z.literal('boolean') }),
+      z.looseObject({ type: z.literal('enum'), values: z.array(z.string()).min(1) }),
+    ]),
+    minItems: z.number().int().default(1),
+    maxItems: z.number().int().default(100),
+    default: z.array(z.union([z.string(), z.number(), z.boolean()])).optional(),
+  }),
+  z.looseObject({ type: z.literal('secret'), description: z.string().optional(), default: z.string().optional() }),
 ]);
+
+/** A list field is typed as its items separated by commas (an item of this form cannot hold a comma). */
+export const LIST_SEPARATOR = ',';
 
 export interface ParamField {
   readonly name: string;
@@ -79,6 +100,31 @@ export function readParameter(raw: unknown): Parameter | undefined {
       return { ...base, type: 'boolean', ...(p.default !== undefined ? { default: p.default } : {}) };
     case 'enum':
       return { ...base, type: 'enum', values: p.values, ...(p.default !== undefined ? { default: p.default } : {}) };
+    case 'list': {
+      const i = p.items;
+      const items: ListItem =
+        i.type === 'string'
+          ? { type: 'string', maxLength: i.maxLength, ...(i.pattern !== undefined ? { pattern: i.pattern } : {}) }
+          : i.type === 'integer'
+            ? {
+                type: 'integer',
+                ...(i.min !== undefined ? { min: i.min } : {}),
+                ...(i.max !== undefined ? { max: i.max } : {}),
+              }
+            : i.type === 'enum'
+              ? { type: 'enum', values: i.values }
+              : { type: 'boolean' };
+      return {
+        ...base,
+        type: 'list',
+        items,
+        minItems: p.minItems,
+        maxItems: p.maxItems,
+        ...(p.default !== undefined ? { default: p.default } : {}),
+      };
+    }
+    case 'secret':
+      return { ...base, type: 'secret', ...(p.default !== undefined ? { default: p.default } : {}) };
   }
 }
 
@@ -106,7 +152,10 @@ function initialText(spec: Parameter): string {
     case 'integer':
       return spec.default !== undefined ? String(spec.default) : '';
     case 'string':
+    case 'secret':
       return spec.default ?? '';
+    case 'list':
+      return (spec.default ?? []).map(String).join(`${LIST_SEPARATOR} `);
   }
 }
 
@@ -126,8 +175,27 @@ export function valueOf(field: ParamField): ParamValue {
       return field.text === 'true';
     case 'string':
     case 'enum':
+    case 'secret':
       return field.text;
+    case 'list':
+      return listItemsOf(field.text).map((item) =>
+        scalarOf(field.spec.type === 'list' ? field.spec.items : undefined, item),
+      );
   }
+}
+
+/**
+ * The items typed in a list field: split at each comma, spaces around an item dropped; an empty
+ * field is an empty list. Said beside the field, so the split is never a surprise.
+ */
+export function listItemsOf(text: string): string[] {
+  return text.trim() === '' ? [] : text.split(LIST_SEPARATOR).map((item) => item.trim());
+}
+
+function scalarOf(items: ListItem | undefined, text: string): ScalarValue {
+  if (items?.type === 'integer') return /^-?\d{1,15}$/.test(text) ? Number(text) : text;
+  if (items?.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;
+  return text;
 }
 
 /** The problem with one field as typed so far, with the server's own rule; undefined when fine. */

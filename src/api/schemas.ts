@@ -33,7 +33,9 @@ export const ErrorBodySchema = z.strictObject({
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
-const ParamValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+const ScalarParamValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+/** A list parameter takes a JSON array of its items (at most 500, the cap of maxItems). */
+const ParamValueSchema = z.union([ScalarParamValueSchema, z.array(ScalarParamValueSchema).max(500)]);
 
 export const PrincipalSchema = z.object({
   id: z.string(),
@@ -61,6 +63,8 @@ export const PlanSchema = z.object({
   requester: z.string(),
   reason: z.string(),
   params: z.record(z.string(), ParamValueSchema),
+  /** Parameters whose value is an SSM Parameter Store name, read on the instance (never the secret). */
+  secretParams: z.array(z.string()).readonly().exactOptional(),
   targets: z.array(PlannedTargetSchema),
   roleArn: z.string(),
   region: z.string(),

@@ -73,7 +73,11 @@ export const AUDIT_EVENT_DATA = {
       environment: Text.optional(),
       tags: z.array(Text).readonly().optional(),
     }),
-    params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+    // A list parameter's value is an array of its items; a secret's is its SSM parameter name.
+    params: z.record(
+      z.string(),
+      z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))]),
+    ),
     targets: z.array(Id).readonly(),
     planDigest: Id,
     reason: Text,

@@ -464,8 +464,10 @@ class Locator {
         message: `${message}; give each step its own name`,
       };
     }
-    if ((m = /^the default of parameter "([^"]+)"/.exec(message))) {
-      return { offset: this.offsetOf(['parameters', m[1]!, 'default']), rule: 'bad-default', message };
+    if ((m = /^the default of parameter "([^"[]+)(?:\[(\d+)\])?"/.exec(message))) {
+      // A list's default is located at the item that breaks the rules (hosts[2]).
+      const item = m[2] === undefined ? [] : [Number(m[2])];
+      return { offset: this.offsetOf(['parameters', m[1]!, 'default', ...item]), rule: 'bad-default', message };
     }
     if ((m = /^parameter "([^"]+)" has min greater than max/.exec(message))) {
       return {

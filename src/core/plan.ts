@@ -42,6 +42,12 @@ export interface Plan {
   readonly requester: string;
   readonly reason: string;
   readonly params: ParamValues;
+  /**
+   * The parameters that are secret references: their value in `params` is the name of an SSM
+   * Parameter Store parameter, read on the instance; the secret itself is never in the plan.
+   * Absent when the runbook has none (so plans without secrets keep their digests).
+   */
+  readonly secretParams?: readonly string[];
   readonly targets: readonly PlannedTarget[];
   readonly roleArn: string;
   readonly region: string;
@@ -81,13 +87,19 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
   const refused = humanTextProblem('the reason', reason);
   if (refused !== undefined) throw new UserError('USAGE', refused);
   const params = parseParams(runbook, input.rawParams);
+  const secretParams = Object.keys(runbook.parameters).filter((name) => runbook.parameters[name]?.type === 'secret');
+  const secrets = new Set(secretParams);
   const render = (step: Runbook['steps'][number]): PlannedStep => ({
     name: step.name,
-    script: renderScript(step.script, {
-      ...params,
-      mechanic_execution_id: input.executionId,
-      mechanic_step: step.name,
-    }),
+    script: renderScript(
+      step.script,
+      {
+        ...params,
+        mechanic_execution_id: input.executionId,
+        mechanic_step: step.name,
+      },
+      { secrets },
+    ),
     timeoutSeconds: step.timeoutSeconds,
   });
   const steps = runbook.steps.map(render);
@@ -116,6 +128,7 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
     requester: input.requester,
     reason,
     params,
+    ...(secretParams.length > 0 ? { secretParams } : {}),
     targets: input.targets,
     roleArn: runbook.roleArn,
     region: input.region,

@@ -9,29 +9,65 @@ const ParamNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,39}$/, 'must be a
 
 const ParamBase = { description: z.string().max(500).optional() };
 
+/** The rules of a string value, for a string parameter and for each item of a list of strings. */
+const StringRules = {
+  /** RE2 syntax (core/pattern.ts), searched for in the value: anchor it with ^…$ to match the whole value. */
+  pattern: z.string().min(1).max(500).optional(),
+  maxLength: z.number().int().positive().max(4096).default(256),
+};
+const IntegerRules = { min: z.number().int().optional(), max: z.number().int().optional() };
+const EnumRules = { values: z.array(z.string().min(1)).min(1) };
+
+/** The type and rules of each item of a list parameter: a scalar type, never a list or a secret. */
+export const ListItemSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('string'), ...StringRules }),
+  z.strictObject({ type: z.literal('integer'), ...IntegerRules }),
+  z.strictObject({ type: z.literal('boolean') }),
+  z.strictObject({ type: z.literal('enum'), ...EnumRules }),
+]);
+export type ListItem = z.infer<typeof ListItemSchema>;
+
+/** The most items a list parameter may declare (maxItems): each becomes one word of a command line. */
+export const LIST_ITEMS_CAP = 500;
+
 export const ParameterSchema = z.discriminatedUnion('type', [
   z.strictObject({
     ...ParamBase,
     type: z.literal('string'),
     default: z.string().optional(),
-    /** RE2 syntax (core/pattern.ts), searched for in the value: anchor it with ^…$ to match the whole value. */
-    pattern: z.string().min(1).max(500).optional(),
-    maxLength: z.number().int().positive().max(4096).default(256),
+    ...StringRules,
   }),
   z.strictObject({
     ...ParamBase,
     type: z.literal('integer'),
     default: z.number().int().optional(),
-    min: z.number().int().optional(),
-    max: z.number().int().optional(),
+    ...IntegerRules,
   }),
   z.strictObject({ ...ParamBase, type: z.literal('boolean'), default: z.boolean().optional() }),
   z.strictObject({
     ...ParamBase,
     type: z.literal('enum'),
-    values: z.array(z.string().min(1)).min(1),
+    ...EnumRules,
     default: z.string().optional(),
   }),
+  /**
+   * A list of values of one item type. In a script, `{{ name }}` becomes the items, each one
+   * shell-quoted word, so it may stand only as a whole argument of a simple command.
+   */
+  z.strictObject({
+    ...ParamBase,
+    type: z.literal('list'),
+    items: ListItemSchema,
+    minItems: z.number().int().min(0).max(LIST_ITEMS_CAP).default(1),
+    maxItems: z.number().int().min(1).max(LIST_ITEMS_CAP).default(100),
+    default: z.array(z.union([z.string(), z.number(), z.boolean()])).optional(),
+  }),
+  /**
+   * A reference to a secret in SSM Parameter Store: the value is the parameter's name, never the
+   * secret. `{{ name }}` becomes a fetch that runs on the instance under the instance's own role,
+   * so mechanic, the plan, the audit log and Temporal only ever hold the name.
+   */
+  z.strictObject({ ...ParamBase, type: z.literal('secret'), default: z.string().optional() }),
 ]);
 export type Parameter = z.infer<typeof ParameterSchema>;
 
@@ -190,6 +226,7 @@ export const RunbookSchema = z
           continue; // its default cannot be checked against a pattern that cannot run
         }
       }
+      if (p.type === 'list' && !listRulesHold(name, p, ctx)) continue;
       if (p.default !== undefined) {
         // A default must pass the same checks as a value an operator types.
         const problem = checkParamValue(name, p, p.default);
@@ -199,10 +236,57 @@ export const RunbookSchema = z
   });
 export type Runbook = z.infer<typeof RunbookSchema>;
 
+/**
+ * The rules of a list's own declaration (minItems ≤ maxItems, and the item rules an integer, enum
+ * or string parameter would have); false when its default cannot be checked against them.
+ */
+function listRulesHold(name: string, p: Extract<Parameter, { type: 'list' }>, ctx: z.RefinementCtx): boolean {
+  const items = p.items;
+  let ok = true;
+  const add = (message: string, path: (string | number)[]) => {
+    ctx.addIssue({ code: 'custom', path: ['parameters', name, ...path], message });
+    ok = false;
+  };
+  if (p.minItems > p.maxItems) {
+    add(`parameter "${name}" has minItems greater than maxItems; swap them or fix one (rule list-bounds)`, [
+      'minItems',
+    ]);
+  }
+  if (items.type === 'integer' && items.min !== undefined && items.max !== undefined && items.min > items.max) {
+    add(`parameter "${name}" has items.min greater than items.max; swap them or fix one (rule min-above-max)`, [
+      'items',
+      'min',
+    ]);
+  }
+  if (items.type === 'enum' && new Set(items.values).size !== items.values.length) {
+    add(`parameter "${name}" lists an item value twice; remove the second one (rule duplicate-value)`, [
+      'items',
+      'values',
+    ]);
+  }
+  if (items.type === 'string' && items.pattern !== undefined) {
+    const problem = patternProblem(name, items.pattern, items.maxLength);
+    if (problem !== undefined) {
+      add(`${problem.replace(/^(parameter "[^"]+") has a pattern/, '$1 has an item pattern')} (rule pattern)`, [
+        'items',
+        'pattern',
+      ]);
+    }
+  }
+  return ok;
+}
+
 /** Why a placeholder may not stand where it does, as the end of one sentence; undefined if it may. */
 function placementProblem(use: PlaceholderUse, type: Parameter['type'] | undefined): string | undefined {
   const at = `line ${use.line}: {{ ${use.name} }}`;
   const { placement } = use;
+  if (type === 'list' && placement.kind !== 'refused' && placement.kind !== 'comment') {
+    if (placement.kind === 'argument' && placement.wholeArgument) return undefined;
+    return `${at} is a list, which becomes one word per item, so it may only stand alone as a whole argument of a command, not glued to other text, inside [ … ] or in arithmetic (rule list-placement); write it as its own word, e.g. ls {{ ${use.name} }}`;
+  }
+  if (type === 'secret' && placement.kind === 'arithmetic') {
+    return `${at} is a secret reference, which may not stand in arithmetic or an assignment (rule secret-placement); pass it as a command argument, e.g. curl --user admin:{{ ${use.name} }}`;
+  }
   switch (placement.kind) {
     case 'refused':
       return `${at} stands ${placement.why} (rule ${placement.rule}); put it where a plain argument goes, e.g. echo {{ ${use.name} }}`;

@@ -59,8 +59,11 @@ export type RefusalRule =
 
 export type Placement =
   /** Part of one plain argument word: rendered single-quoted. `optionPosition`: the value starts
-   * the word and no `--` came before it, so a value starting with "-" would be read as an option. */
-  | { readonly kind: 'argument'; readonly optionPosition: boolean }
+   * the word and no `--` came before it, so a value starting with "-" would be read as an option.
+   * `wholeArgument`: the placeholder is the whole word, an argument of a simple command (not of
+   * `[ … ]`), so a list may stand there and become several words without changing what the
+   * command means (inside `[ … ]` more words would change the test itself). */
+  | { readonly kind: 'argument'; readonly optionPosition: boolean; readonly wholeArgument: boolean }
   /** A whole operand in arithmetic (or an assignment value): only an integer, rendered as bare digits. */
   | { readonly kind: 'arithmetic' }
   /** Inside a comment: never run, rendered single-quoted (values cannot hold a newline). */
@@ -636,7 +639,8 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   // Text before the value in the same word keeps it from being read as an option; an expansion
   // before it might be empty, so only literal text counts.
   const startsWord = mk.start === leaf.startIndex;
-  return { kind: 'argument', optionPosition: startsWord && !afterDashes };
+  const wholeArgument = direct && startsWord && mk.end === leaf.endIndex;
+  return { kind: 'argument', optionPosition: startsWord && !afterDashes, wholeArgument };
 }
 
 /** `[ … ]` reads plain arguments (never arithmetic); `[[ … ]]` evaluates -eq/-lt… operands and -v names. */
@@ -661,7 +665,13 @@ function testOperand(test: Node, leaf: Node, mk: Marker, facts: ScriptFacts): Pl
   if (test.descendantsOfType('test_operator').some((n) => n?.text === '-v' || n?.text === '-R')) {
     return refuse('variable-name-option', 'inside [ … ] with -v or -R, which reads a variable name');
   }
-  return outerContext(test, facts) ?? { kind: 'argument', optionPosition: mk.start === leaf.startIndex };
+  return (
+    outerContext(test, facts) ?? {
+      kind: 'argument',
+      optionPosition: mk.start === leaf.startIndex,
+      wholeArgument: false,
+    }
+  );
 }
 
 /** web-tree-sitter hands out a new object per lookup, so nodes are compared by id. */
