@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // mechanic runs its TypeScript sources directly through tsx's loader: one source of truth,
-// no build step between an edit and the command that runs it. The one exception is the TUI's
-// start-up (see fastTui below): a person waits for its first frame.
+// no build step between an edit and the command that runs it. The exceptions are the commands a
+// person waits for (see compiled below): the TUI's first frame, and `runbook lint`, which
+// pre-commit hooks run on every commit.
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -17,17 +18,20 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.umask(0o077);
 
 /** Must equal CACHE_FORMAT in cli/tui/bundle-cache.ts, which writes what this reads. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /**
- * The TUI's arguments when this command line opens the TUI (as cli/main.ts routes it), else undefined.
+ * The compiled command this command line runs, with the arguments its `main` takes (as
+ * cli/main.ts routes them), else undefined: the TUI, or `runbook lint` / `runbook schema`.
  * @param {string[]} argv
- * @returns {string[] | undefined}
+ * @returns {{ kind: 'tui' | 'lint'; args: string[] } | undefined}
  */
-function tuiArgs(argv) {
-  if (argv[0] === 'tui') return argv.slice(1);
+function compiledCommand(argv) {
+  if (argv[0] === 'tui') return { kind: 'tui', args: argv.slice(1) };
+  if (argv[0] === 'runbook' && (argv[1] === 'lint' || argv[1] === 'schema'))
+    return { kind: 'lint', args: argv.slice(1) };
   const noCommand = argv.length === 0 || argv[0] === '--as' || argv[0]?.startsWith('--as=') === true;
-  return noCommand && process.stdout.isTTY && process.stdin.isTTY ? argv : undefined;
+  return noCommand && process.stdout.isTTY && process.stdin.isTTY ? { kind: 'tui', args: argv } : undefined;
 }
 
 /**
@@ -39,27 +43,32 @@ function ownedOnly(file) {
   return (process.getuid === undefined || s.uid === process.getuid()) && (s.mode & 0o022) === 0;
 }
 
+/** `MECHANIC_TUI_CACHE=off` / `MECHANIC_LINT_CACHE=off` run that command from the sources always. */
+const cacheOff = (/** @type {'tui' | 'lint'} */ kind) => process.env[`MECHANIC_${kind.toUpperCase()}_CACHE`] === 'off';
+
 /**
- * The compiled TUI (cli/tui/bundle-cache.ts), when its cache is fresh: built from exactly the
+ * A compiled command (cli/tui/bundle-cache.ts), when its cache is fresh: built from exactly the
  * files it was built from (same content hash, same Node) and owned by this user alone. Anything
- * else, including any error while checking, means "run from sources"; the TUI then rebuilds it.
+ * else, including any error while checking, means "run from sources", which rebuild it.
+ * @param {'tui' | 'lint'} kind
  * @returns {Promise<{ main(argv: string[]): Promise<number> } | undefined>}
  */
-async function fastTui() {
-  if (process.env.MECHANIC_TUI_CACHE === 'off') return undefined;
+async function compiled(kind) {
+  if (cacheOff(kind)) return undefined;
   try {
     const root = realpathSync(fileURLToPath(new URL('../', import.meta.url)));
     const xdg = process.env.XDG_CACHE_HOME;
     const base =
       xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(process.env.HOME ?? os.homedir(), '.cache');
-    const dir = path.join(base, 'mechanic', 'tui', createHash('sha256').update(root).digest('hex').slice(0, 16));
+    const dir = path.join(base, 'mechanic', kind, createHash('sha256').update(root).digest('hex').slice(0, 16));
     const manifestFile = path.join(dir, 'manifest.json');
     if (!ownedOnly(dir) || !ownedOnly(manifestFile)) return undefined;
     /** @type {{ format?: unknown; node?: unknown; inputs?: unknown; digest?: unknown; bundle?: unknown }} */
     const manifest = /** @type {unknown} */ (JSON.parse(readFileSync(manifestFile, 'utf8'))) ?? {};
     if (manifest.format !== CACHE_FORMAT || manifest.node !== process.version) return undefined;
-    if (typeof manifest.bundle !== 'string' || !/^tui-[0-9a-f]{16}\.mjs$/.test(manifest.bundle)) return undefined;
-    const h = createHash('sha256').update(`mechanic-tui/${CACHE_FORMAT}\n${process.version}\n`);
+    const name = new RegExp(`^${kind}-[0-9a-f]{16}\\.mjs$`);
+    if (typeof manifest.bundle !== 'string' || !name.test(manifest.bundle)) return undefined;
+    const h = createHash('sha256').update(`mechanic-${kind}/${CACHE_FORMAT}\n${process.version}\n`);
     if (!Array.isArray(manifest.inputs)) return undefined;
     for (const rel of /** @type {unknown[]} */ (manifest.inputs)) {
       if (typeof rel !== 'string') return undefined;
@@ -79,12 +88,20 @@ async function fastTui() {
   }
 }
 
-const args = tuiArgs(process.argv.slice(2));
-const tui = args && (await fastTui());
-if (args && tui) {
-  process.exitCode = await tui.main(args);
+const command = compiledCommand(process.argv.slice(2));
+const fast = command && (await compiled(command.kind));
+if (command && fast) {
+  process.exitCode = await fast.main(command.args);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
   await import('../cli/main.ts');
+  // Lint ran from its sources: its answer is out; compile it now, so the next run (the next
+  // commit's hook) starts fast. The TUI rebuilds its own in the background once its screen is up.
+  if (command?.kind === 'lint' && !cacheOff('lint')) {
+    const { refreshCache } = /** @type {typeof import('../cli/tui/bundle-cache.ts')} */ (
+      await import('../cli/tui/bundle-cache.ts')
+    );
+    await refreshCache('lint');
+  }
 }

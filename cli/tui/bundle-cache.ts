@@ -1,28 +1,46 @@
 /**
- * The TUI compiled once into one file, so `mechanic` shows its first real frame fast. Through tsx,
- * start-up pays for transforming each of our .tsx files and for resolving and evaluating some 700
- * modules (ink alone is ~200 of them); one pre-built file skips both.
+ * Commands people wait for, compiled once into one file each: the TUI, so `mechanic` shows its
+ * first real frame fast, and `mechanic runbook lint` (with `runbook schema`), which pre-commit
+ * hooks run on every commit. Through tsx, start-up pays for transforming each of our .ts/.tsx
+ * files and for resolving and evaluating hundreds of modules (ink alone is ~200 of them); one
+ * pre-built file skips both.
  *
  * The compiled file lives in the user's cache directory (owner-only), keyed by a hash of every
  * file it was built from (our sources, the packages' files, the lockfile) and the Node version.
  * bin/mechanic.js loads it only when that hash still matches and the files are the user's own
- * and writable by nobody else; otherwise it runs the sources through tsx, and the TUI rebuilds
- * the cache in the background for the next start. The two sides share the recipe below; the
- * integration test pins that a build made here is what the next start runs.
+ * and writable by nobody else; otherwise it runs the sources through tsx, and the cache is
+ * rebuilt for the next start (the TUI in the background once its screen is up, lint after it
+ * has printed its answer). The two sides share the recipe below; the integration tests pin that
+ * a build made here is what the next start runs.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Plugin } from 'esbuild';
 
-/** Bumped when the manifest's meaning or the build's options change: older caches are then stale. */
-export const CACHE_FORMAT = 1;
+/**
+ * Bumped when the manifest's meaning or the build's options change: older caches are then stale.
+ * 2: each module's import.meta.url is the URL of its source file (see keepModuleUrls).
+ */
+export const CACHE_FORMAT = 2;
 
 /** The checkout this code runs from (the cache is per checkout: two checkouts do not share one). */
 export const ROOT = realpathSync(fileURLToPath(new URL('../../', import.meta.url)));
-const ENTRY = path.join(ROOT, 'cli', 'tui', 'main.ts');
+
+/** What is compiled, each from its own entry (a module exporting `main(argv): Promise<number>`). */
+export type CacheKind = 'tui' | 'lint';
+const ENTRIES: Readonly<Record<CacheKind, string>> = {
+  tui: path.join(ROOT, 'cli', 'tui', 'main.ts'),
+  lint: path.join(ROOT, 'cli', 'commands', 'runbook-lint-main.ts'),
+};
+
+/** `MECHANIC_TUI_CACHE=off` / `MECHANIC_LINT_CACHE=off`: always run that command from the sources. */
+export function cacheOff(kind: CacheKind, env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[`MECHANIC_${kind.toUpperCase()}_CACHE`] === 'off';
+}
 
 export interface Manifest {
   readonly format: number;
@@ -34,20 +52,30 @@ export interface Manifest {
   readonly bundle: string;
 }
 
-/** `$XDG_CACHE_HOME/mechanic/tui/<checkout>` (else `~/.cache/…`); bin/mechanic.js computes the same. */
-export function tuiCacheDir(env: NodeJS.ProcessEnv = process.env, root: string = ROOT): string {
+/** `$XDG_CACHE_HOME/mechanic/<kind>/<checkout>` (else `~/.cache/…`); bin/mechanic.js computes the same. */
+export function cacheDir(kind: CacheKind, env: NodeJS.ProcessEnv = process.env, root: string = ROOT): string {
   const xdg = env['XDG_CACHE_HOME'];
   const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(env['HOME'] ?? os.homedir(), '.cache');
   const checkout = createHash('sha256').update(root).digest('hex').slice(0, 16);
-  return path.join(base, 'mechanic', 'tui', checkout);
+  return path.join(base, 'mechanic', kind, checkout);
+}
+
+/** The compiled TUI's directory: `cacheDir('tui')`. */
+export function tuiCacheDir(env: NodeJS.ProcessEnv = process.env, root: string = ROOT): string {
+  return cacheDir('tui', env, root);
 }
 
 /**
- * The hash the cache is keyed by: the format, the Node version, then each input's path and
- * content. A file that is gone makes this throw (the cache is then stale).
+ * The hash the cache is keyed by: the kind and format, the Node version, then each input's path
+ * and content. A file that is gone makes this throw (the cache is then stale).
  */
-export function inputsDigest(root: string, inputs: readonly string[], node: string = process.version): string {
-  const h = createHash('sha256').update(`mechanic-tui/${CACHE_FORMAT}\n${node}\n`);
+export function inputsDigest(
+  root: string,
+  inputs: readonly string[],
+  node: string = process.version,
+  kind: CacheKind = 'tui',
+): string {
+  const h = createHash('sha256').update(`mechanic-${kind}/${CACHE_FORMAT}\n${node}\n`);
   for (const rel of inputs) {
     h.update(`${rel}\n`);
     h.update(readFileSync(path.join(root, rel)));
@@ -56,14 +84,19 @@ export function inputsDigest(root: string, inputs: readonly string[], node: stri
   return h.digest('hex');
 }
 
+/** Builds the compiled TUI: `buildCache('tui', dir)`. */
+export function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manifest> {
+  return buildCache('tui', dir);
+}
+
 /**
- * Builds the TUI into `dir` with esbuild (installed with tsx) and writes its manifest last, so a
- * reader never sees a manifest naming a half-written bundle. Safe to run from two processes at once.
+ * Builds one command into `dir` with esbuild (installed with tsx) and writes its manifest last, so
+ * a reader never sees a manifest naming a half-written bundle. Safe to run from two processes at once.
  */
-export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manifest> {
+export async function buildCache(kind: CacheKind, dir: string = cacheDir(kind)): Promise<Manifest> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: [ENTRY],
+    entryPoints: [ENTRIES[kind]],
     absWorkingDir: ROOT,
     bundle: true,
     platform: 'node',
@@ -75,7 +108,7 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'silent',
-    // The compiled TUI never rebuilds itself (only a TUI run from sources does): no esbuild inside.
+    // A compiled command never rebuilds itself (only one run from sources does): no esbuild inside.
     external: ['esbuild'],
     define: { 'process.env.NODE_ENV': '"production"', __MECHANIC_TUI_COMPILED__: 'true' },
     // CommonJS packages inside an ES module still call require() for Node's own modules.
@@ -83,6 +116,7 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
       js: "import { createRequire as __mechanicRequire } from 'node:module'; const require = __mechanicRequire(import.meta.url);",
     },
     plugins: [
+      keepModuleUrls(),
       {
         // ink loads React's devtools only when DEV=true, from a package mechanic does not ship.
         name: 'no-ink-devtools',
@@ -98,7 +132,7 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
     ],
   });
   const code = result.outputFiles[0]?.contents;
-  if (!code) throw new Error('esbuild produced no output for the TUI');
+  if (!code) throw new Error(`esbuild produced no output for ${kind}`);
   const inputs = Object.keys(result.metafile.inputs)
     .filter((i) => !i.includes(':'))
     .map((i) => path.relative(ROOT, path.resolve(ROOT, i)));
@@ -109,13 +143,13 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
     // no lockfile (an installed package): the packages' own files are still hashed
   }
   inputs.sort();
-  const digest = inputsDigest(ROOT, inputs);
+  const digest = inputsDigest(ROOT, inputs, process.version, kind);
   const manifest: Manifest = {
     format: CACHE_FORMAT,
     node: process.version,
     inputs,
     digest,
-    bundle: `tui-${digest.slice(0, 16)}.mjs`,
+    bundle: `${kind}-${digest.slice(0, 16)}.mjs`,
   };
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -123,7 +157,7 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
   await writeAtomically(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest)}\n`);
   // Older bundles of this checkout are never loaded again.
   for (const name of await readdir(dir)) {
-    if (/^tui-[0-9a-f]{16}\.mjs$/.test(name) && name !== manifest.bundle)
+    if (new RegExp(`^${kind}-[0-9a-f]{16}\\.mjs$`).test(name) && name !== manifest.bundle)
       await rm(path.join(dir, name), { force: true });
   }
   await rm(path.join(dir, 'build-error.txt'), { force: true });
@@ -131,20 +165,52 @@ export async function buildTuiCache(dir: string = tuiCacheDir()): Promise<Manife
 }
 
 /**
- * Rebuilds the cache in the background of a TUI started from sources. A failure only means the
- * next start is slow again; its reason is kept beside the cache (the screen belongs to the TUI).
+ * Rebuilds a cache for the next start, never failing: a failure only means the next start is slow
+ * again, and its reason is kept beside the cache (the screen and the output belong to the command).
  */
+export async function refreshCache(kind: CacheKind, dir: string = cacheDir(kind)): Promise<void> {
+  try {
+    await buildCache(kind, dir);
+  } catch (e) {
+    await writeFile(path.join(dir, 'build-error.txt'), `${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`, {
+      mode: 0o600,
+    }).catch(() => undefined);
+  }
+}
+
+/** Rebuilds the cache in the background of a TUI started from sources (see refreshCache). */
 export function refreshTuiCacheLater(delayMs: number, dir: string = tuiCacheDir()): () => void {
-  const timer = setTimeout(() => {
-    buildTuiCache(dir).catch((e: unknown) =>
-      writeFile(path.join(dir, 'build-error.txt'), `${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`, {
-        mode: 0o600,
-      }).catch(() => undefined),
-    );
-  }, delayMs);
+  const timer = setTimeout(() => void refreshCache('tui', dir), delayMs);
   // Quitting the TUI does not wait for a build that has not begun.
   timer.unref();
   return () => clearTimeout(timer);
+}
+
+/**
+ * Gives every bundled module that reads `import.meta.url` the URL of its own source file, as it
+ * has when run from the sources: a module that finds files beside it (web-tree-sitter its .wasm,
+ * the shell parser tree-sitter-bash's grammar through createRequire) would otherwise look for them
+ * next to the bundle in the cache directory. The URL names this checkout, whose hash names the
+ * cache directory, so a bundle is never used from another checkout.
+ */
+function keepModuleUrls(): Plugin {
+  // Spelled in parts, so that this file, bundled into a command, is not rewritten by itself.
+  const META_URL = ['import', 'meta', 'url'].join('.');
+  return {
+    name: 'keep-module-urls',
+    setup(build) {
+      build.onLoad({ filter: /\.(?:[cm]?js|ts|tsx)$/ }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        if (!source.includes(META_URL)) return undefined;
+        const ext = path.extname(args.path);
+        return {
+          contents: source.replaceAll(META_URL, JSON.stringify(pathToFileURL(args.path).href)),
+          loader: ext === '.ts' ? 'ts' : ext === '.tsx' ? 'tsx' : 'js',
+          resolveDir: path.dirname(args.path),
+        };
+      });
+    },
+  };
 }
 
 async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
