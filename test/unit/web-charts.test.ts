@@ -97,3 +97,11 @@ describe('charts', () => {
     expect(texts('y')).toEqual(['rotate-logs', '<script>alert(1)</script>', 'evil<U+202E>exe']);
   });
 });
+
+test('count axes have whole-number ticks only', () => {
+  const few = parse(mostRunChart([{ runbook: 'a', runs: 3 }]).svg).texts('x');
+  expect(few).toEqual(['0', '1', '2', '3']);
+  const many = parse(mostRunChart([{ runbook: 'a', runs: 250 }]).svg).texts('x');
+  expect(many.every((t) => /^\d+$/.test(t ?? ''))).toBe(true);
+  expect(many.length).toBeLessThanOrEqual(9);
+});

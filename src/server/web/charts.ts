@@ -40,6 +40,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
  */
 interface SvgElement {
   setAttribute(name: string, value: string): void;
+  readonly children: Iterable<{ setAttribute(name: string, value: string): void }>;
   insertBefore(node: unknown, before: unknown): unknown;
   readonly firstChild: unknown;
   readonly outerHTML: string;
@@ -57,6 +58,10 @@ function freshDocument(): ServerDocument {
 
 /** Plot's SVG made standalone and labelled: the namespace, role="img", an aria-label and a title. */
 function finish(el: SvgElement, document: ServerDocument, label: string): Chart {
+  // The chart is one image to assistive technology: its parts are hidden (Plot labels its groups
+  // with aria-label, which is not allowed on an element without a role), and the table beside it
+  // carries the numbers.
+  for (const child of el.children) child.setAttribute('aria-hidden', 'true');
   el.setAttribute('xmlns', SVG_NS);
   el.setAttribute('role', 'img');
   el.setAttribute('aria-label', label);
@@ -64,6 +69,17 @@ function finish(el: SvgElement, document: ServerDocument, label: string): Chart 
   title.textContent = label;
   el.insertBefore(title, el.firstChild);
   return { svg: el.outerHTML, label };
+}
+
+/** Whole-number ticks from 0 to at least `max`, at most about eight of them: counts have no halves. */
+function countAxis(max: number): { domain: [number, number]; ticks: number[]; tickFormat: (n: number) => string } {
+  const step = Math.max(1, Math.ceil(Math.max(1, max) / 8));
+  const top = Math.ceil(Math.max(1, max) / step) * step;
+  return {
+    domain: [0, top],
+    ticks: Array.from({ length: top / step + 1 }, (_, i) => i * step),
+    tickFormat: (n: number) => String(n),
+  };
 }
 
 /** At most ~12 day labels on the axis, whatever the range. */
@@ -86,7 +102,7 @@ export function runsPerDayChart(perDay: readonly DayCounts[], statuses: readonly
     marginLeft: 48,
     marginBottom: 40,
     x: { type: 'band', domain: days, label: 'Day', ticks: dayTicks(days), tickFormat: (d: string) => d.slice(5) },
-    y: { label: 'Runs', grid: true, tickFormat: 'd' },
+    y: { label: 'Runs', grid: true, ...countAxis(Math.max(0, ...perDay.map((d) => d.total))) },
     color: { domain: [...statuses], range: statuses.map((s) => STATUS_COLORS[s]) },
     marks: [
       Plot.barY(cells, {
@@ -113,7 +129,7 @@ export function approvalWaitChart(buckets: readonly WaitBucket[]): Chart {
     height: 280,
     marginLeft: 48,
     x: { type: 'band', domain: labels, label: 'Wait for approval' },
-    y: { label: 'Runs', grid: true, tickFormat: 'd' },
+    y: { label: 'Runs', grid: true, ...countAxis(Math.max(0, ...buckets.map((b) => b.runs))) },
     marks: [
       Plot.barY(
         buckets.filter((b) => b.runs > 0),
@@ -139,7 +155,7 @@ export function mostRunChart(mostRun: readonly RunbookCount[]): Chart {
     height: 40 + 28 * Math.max(1, names.length),
     // Room for the runbook names (about 7 px a character at the default size), within reason.
     marginLeft: Math.min(260, 16 + longest * 7),
-    x: { label: 'Runs', grid: true, tickFormat: 'd' },
+    x: { label: 'Runs', grid: true, ...countAxis(Math.max(0, ...rows.map((r) => r.runs))) },
     y: { type: 'band', domain: names, label: null },
     marks: [
       Plot.barX(rows, {
