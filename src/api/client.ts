@@ -4,7 +4,17 @@
  * here, never a silently wrong screen.
  */
 import { UserError } from '../core/errors.ts';
-import { rateLimited, routes, streams, type RouteInput, type RouteName, type RouteOutput } from './contract.ts';
+import {
+  downloads,
+  rateLimited,
+  routes,
+  streams,
+  type DownloadName,
+  type RouteInput,
+  type RouteName,
+  type RouteOutput,
+} from './contract.ts';
+import type { z } from 'zod';
 import { AuditRecordSchema, ErrorBodySchema, type AuditRecordInfo } from './schemas.ts';
 
 export type Channel = 'cli' | 'tui' | 'slack' | 'web' | 'api';
@@ -27,6 +37,15 @@ export interface ApiClient {
   call<N extends RouteName>(name: N, input?: Partial<RouteInput<N>>): Promise<RouteOutput<N>>;
   /** Audit records as they are written; ends when the server closes the stream or `signal` aborts. */
   events(target: { executionId: string } | 'all', options?: StreamOptions): AsyncGenerator<AuditRecordInfo>;
+  /**
+   * A download (contract `downloads`): the response body as it streams, once the server has
+   * accepted the request (an error answer throws first). Reading the body throws when the server
+   * cuts the connection part-way, so a partial file is never mistaken for a whole one.
+   */
+  download<N extends DownloadName>(
+    name: N,
+    query: z.input<(typeof downloads)[N]['query']>,
+  ): Promise<{ body: ReadableStream<Uint8Array>; contentType: string }>;
 }
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
@@ -114,6 +133,17 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         );
       }
       return parsed.data as RouteOutput<typeof name>;
+    },
+
+    async download(name, query) {
+      const qs = new URLSearchParams();
+      for (const [k, v] of Object.entries(query as Record<string, string | undefined>)) {
+        if (v !== undefined) qs.set(k, v);
+      }
+      const res = await send(`${base}${downloads[name].path}?${qs.toString()}`, { headers });
+      if (!res.ok) throw await failure(res);
+      if (!res.body) throw new UserError('SERVER_UNAVAILABLE', `the mechanic API at ${base} answered with no body`);
+      return { body: res.body, contentType: res.headers.get('content-type') ?? '' };
     },
 
     async *events(target, opts = {}) {

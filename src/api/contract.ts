@@ -8,6 +8,7 @@ import { AuditVerdictSchema } from '../core/audit-chain.ts';
 import {
   ApprovalStateSchema,
   AuditListQuerySchema,
+  AuditExportQuerySchema,
   AuditRecordSchema,
   CancelBodySchema,
   ExecutionParamsSchema,
@@ -197,6 +198,21 @@ export const streams = {
     summary: "One execution's audit records from its first, then live",
   },
 } as const;
+
+/**
+ * Downloads: answers streamed as files rather than parsed JSON (the typed client's `download`).
+ * Errors before the first byte are the usual error body and status; a failure after it cuts the
+ * connection, so a reader never takes a truncated file for a whole one.
+ */
+export const downloads = {
+  auditExport: {
+    path: '/api/audit/export',
+    summary:
+      'The audit log (or a time range, or one execution) as JSON Lines, CSV, OCSF API Activity JSON or Parquet for Amazon Security Lake, streamed',
+    query: AuditExportQuerySchema,
+  },
+} as const;
+export type DownloadName = keyof typeof downloads;
 
 /**
  * Every route above and every event-stream connection is rate-limited per signed-in caller and per

@@ -5,6 +5,7 @@
  * the TUI load this module, and neither should pay for the runbook parser or a database driver.
  */
 import { z } from 'zod';
+import { AUDIT_EXPORT_FORMATS } from '../core/audit-export.ts';
 import { ERROR_CODES } from '../core/errors.ts';
 import { EXECUTION_STATUSES } from '../core/execution.ts';
 import { humanTextProblem } from '../core/text.ts';
@@ -283,6 +284,17 @@ export const AuditListQuerySchema = z.strictObject({
   executionId: ExecutionIdSchema.exactOptional(),
   afterSeq: z.coerce.number().int().nonnegative().exactOptional(),
   limit: LimitSchema.exactOptional(),
+});
+/**
+ * GET /api/audit/export: the format, and optionally a time range (ISO 8601, `since` inclusive,
+ * `until` exclusive, on when each event happened) and one execution. The range is checked by the
+ * store (src/store/audit-export.ts), which names a bad time in one sentence.
+ */
+export const AuditExportQuerySchema = z.strictObject({
+  format: z.enum(AUDIT_EXPORT_FORMATS),
+  since: z.string().max(64).exactOptional(),
+  until: z.string().max(64).exactOptional(),
+  execution: ExecutionIdSchema.exactOptional(),
 });
 export const RunbookQuerySchema = z.strictObject({ version: z.coerce.number().int().positive().exactOptional() });
 export const ExecutionParamsSchema = z.strictObject({ id: ExecutionIdSchema });
