@@ -13,8 +13,9 @@ import type { MechanicActivities } from '../src/activities/index.ts';
 import { approvalRulesOf, checkVote, type Vote } from '../src/core/approval.ts';
 import { END_EVENT_OF, requestedEvent, type FinalStatus } from '../src/core/audit-events.ts';
 import { isMechanicError } from '../src/core/errors.ts';
-import { TERMINAL_STATUSES } from '../src/core/execution.ts';
+import { TERMINAL_STATUSES, usesStepControls } from '../src/core/execution.ts';
 import type { CancelRequest, CredentialRequest, ExecutionInput, ExecutionView } from '../src/core/execution.ts';
+import type { PlannedStep } from '../src/core/plan.ts';
 import { cancelUpdate, statusQuery, voteUpdate } from './messages.ts';
 import { RunState, auditRecorder, recordAsIs } from './state.ts';
 import { failureMessage, stepRunner } from './step-runner.ts';
@@ -103,12 +104,14 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     actor: string,
     why?: string,
     policies?: readonly string[],
+    failedSteps?: readonly string[],
   ): Promise<ExecutionView> => {
     state.setStatus(final);
     state.reason = why;
     await audit(END_EVENT_OF[final], actor, {
       ...(why !== undefined ? { reason: why } : {}),
       ...(policies !== undefined ? { policies } : {}),
+      ...(failedSteps !== undefined ? { failedSteps } : {}),
     });
     return state.view();
   };
@@ -162,20 +165,37 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   }
   await audit('credentials.issued', 'mechanic', { ...state.credentials, roleArn: plan.roleArn, reason: 'approved' });
   const steps = stepRunner({ input, state, audit, credentials: credentialRequest });
+  // Conditions, retries and continueOnError: only plans that use them take this branch, so runs
+  // recorded before it replay unchanged; their histories carry the marker.
+  const controls = usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
+  /** A step the plan skips is recorded as skipped, with why; with controls, it is never sent. */
+  const run = async (step: PlannedStep, index: number): Promise<boolean> => {
+    if (controls && step.skipped !== undefined) {
+      await steps.skipStep(step, index);
+      return true;
+    }
+    return steps.runStep(step, index, controls);
+  };
 
   let failedStep: string | undefined;
+  /** Steps that failed and were allowed to (continueOnError): the run went on past them. */
+  const allowedFailures: string[] = [];
   try {
     await stepsScope.run(async () => {
       if (state.cancelRequest) throw new wf.CancelledFailure('cancelled before the first step');
       for (const [index, step] of plan.steps.entries()) {
-        if (!(await steps.runStep(step, index))) {
+        if (!(await run(step, index))) {
+          if (controls && step.continueOnError === true) {
+            allowedFailures.push(step.name);
+            continue;
+          }
           failedStep = step.name;
           break;
         }
       }
       if (failedStep !== undefined) {
         state.skipPending(0, plan.steps.length);
-        for (const [offset, step] of plan.onFailure.entries()) await steps.runStep(step, plan.steps.length + offset);
+        for (const [offset, step] of plan.onFailure.entries()) await run(step, plan.steps.length + offset);
       }
     });
   } catch (e) {
@@ -192,7 +212,20 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   state.stepsDone = true;
   if (failedStep === undefined) state.skipPending(plan.steps.length, state.steps.length);
   await releaseCredentials(id);
-  return failedStep === undefined
-    ? finish('completed', 'mechanic')
-    : finish('failed', 'mechanic', `step "${failedStep}" failed`);
+  if (failedStep !== undefined) return finish('failed', 'mechanic', `step "${failedStep}" failed`);
+  if (allowedFailures.length === 0) return finish('completed', 'mechanic');
+  // Completed, and says so with its failures: the status is that every step was attempted and
+  // nothing stopped the run; the reason and the record name what failed on the way.
+  return finish('completed', 'mechanic', completedWithFailures(allowedFailures), undefined, allowedFailures);
+}
+
+/** The patch id of step conditions, retries and continueOnError (recorded histories depend on it). */
+export const STEP_CONTROLS_PATCH = 'step-controls';
+
+/** The reason of a run that completed past failures it was allowed to have. */
+export function completedWithFailures(names: readonly string[]): string {
+  const quoted = names.map((n) => `"${n}"`).join(', ');
+  return names.length === 1
+    ? `completed, but step ${quoted} failed and the run went on past it (continueOnError)`
+    : `completed, but steps ${quoted} failed and the run went on past them (continueOnError)`;
 }

@@ -5,7 +5,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
-import type { CredentialRequest, ExecutionInput, StepOutcome, StepRequest } from '../src/core/execution.ts';
+import type { CredentialRequest, ExecutionInput, StepOutcome, StepRequest, StepView } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
 import type { Recorder, RunState } from './state.ts';
 
@@ -31,15 +31,27 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
   // cancel came is followed to its final per-instance statuses and recorded.
   let running: { request: StepRequest; commandId: string } | undefined;
 
-  /** One record per step, however it ended; per-instance detail is in the step.instance events. */
+  /**
+   * One record per step (per attempt, for a retried step), however it ended; per-instance detail
+   * is in the step.instance events. Without step controls, exactly the record older runs made.
+   */
   const stepCompleted = (
     request: StepRequest,
-    end: { commandId?: string; ok: boolean; cancelled?: boolean; result?: StepOutcome; error?: string },
+    end: {
+      commandId?: string;
+      ok: boolean;
+      cancelled?: boolean;
+      result?: StepOutcome;
+      error?: string;
+      retrying?: boolean;
+      continuedOnError?: boolean;
+    },
   ): Promise<void> =>
     audit('step.completed', 'mechanic', {
       step: request.step.name,
       index: request.stepIndex,
       phase: request.phase,
+      ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
       ...(end.commandId !== undefined ? { commandId: end.commandId } : {}),
       ok: end.ok,
       ...(end.cancelled ? { cancelled: true as const } : {}),
@@ -53,21 +65,85 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
           }
         : {}),
       ...(end.error !== undefined ? { error: end.error } : {}),
+      ...(end.retrying === true ? { retrying: true as const } : {}),
+      ...(end.continuedOnError === true ? { continuedOnError: true as const } : {}),
     });
 
-  /** Runs step `index` (main steps first, then onFailure); true when it succeeded everywhere. */
-  const runStep = async (step: PlannedStep, index: number): Promise<boolean> => {
+  /**
+   * Runs step `index` (main steps first, then onFailure); true when it succeeded everywhere. With
+   * step controls (a plan that uses them, under the workflow's patch), a failed step with retries
+   * is sent again as a new command after its pause, and a failure the step may have
+   * (continueOnError) is recorded as such.
+   */
+  const runStep = async (step: PlannedStep, index: number, controls = false): Promise<boolean> => {
+    if (!controls || step.retries === undefined) {
+      return runAttempt(step, index, { continuedOnError: controls && step.continueOnError === true });
+    }
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt > step.retries;
+      const ok = await runAttempt(step, index, {
+        attempt,
+        retrying: !last,
+        continuedOnError: step.continueOnError === true,
+      });
+      if (ok || last) return ok;
+      try {
+        await wf.sleep((step.retryDelaySeconds ?? 0) * 1000);
+      } catch (e) {
+        // Cancelled between attempts: no command is out, so the step ends here, cancelled.
+        if (wf.isCancellation(e)) {
+          const phase = index < plan.steps.length ? 'main' : 'onFailure';
+          state.setStep(index, { status: 'cancelled' });
+          await stepCompleted(requestFor(step, index, phase, attempt), { ok: false, cancelled: true });
+        }
+        throw e;
+      }
+    }
+  };
+
+  const requestFor = (
+    step: PlannedStep,
+    index: number,
+    phase: 'main' | 'onFailure',
+    attempt: number | undefined,
+  ): StepRequest => ({
+    executionId: id,
+    stepIndex: index,
+    phase,
+    step,
+    instanceIds: plan.targets.map((t) => t.instanceId),
+    credentials,
+    notBefore: plan.createdAt,
+    ...(attempt !== undefined ? { attempt } : {}),
+  });
+
+  /** Records a step the plan decided not to run; it is never sent. */
+  const skipStep = async (step: PlannedStep, index: number): Promise<void> => {
     const phase = index < plan.steps.length ? 'main' : 'onFailure';
-    state.setStep(index, { status: 'running' });
-    const request = {
-      executionId: id,
-      stepIndex: index,
-      phase,
-      step,
-      instanceIds: plan.targets.map((t) => t.instanceId),
-      credentials,
-      notBefore: plan.createdAt,
-    } as const;
+    const reason = step.skipped ?? 'skipped';
+    state.setStep(index, { status: 'skipped', reason });
+    await audit('step.skipped', 'mechanic', { step: step.name, index, phase, reason });
+  };
+
+  /** One send of a step, followed to its end and recorded. */
+  const runAttempt = async (
+    step: PlannedStep,
+    index: number,
+    how: { attempt?: number; retrying?: boolean; continuedOnError: boolean },
+  ): Promise<boolean> => {
+    const phase = index < plan.steps.length ? 'main' : 'onFailure';
+    const { attempt } = how;
+    // A new attempt starts with no results; the failed attempt's are in the audit log.
+    state.setStep(index, attempt !== undefined ? { status: 'running', attempt, instances: [] } : { status: 'running' });
+    const request = requestFor(step, index, phase, attempt);
+    // After a failed attempt that will be retried, the step is still under way; a failure the
+    // step may have is flagged in the view and its record.
+    const failedAs = (): Partial<StepView> =>
+      how.retrying === true
+        ? { status: 'running' }
+        : how.continuedOnError
+          ? { status: 'failed', continuedOnError: true }
+          : { status: 'failed' };
     try {
       // Dispatch is find-or-send (the Comment token), so a retry after a lost response adopts the
       // command it already sent instead of running the step twice. It heartbeats while SSM
@@ -81,7 +157,13 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       const { commandId } = await wf.CancellationScope.nonCancellable(() => dispatchStep(request));
       running = { request, commandId };
       state.setStep(index, { commandId });
-      await audit('step.started', 'mechanic', { step: step.name, index, phase, commandId });
+      await audit('step.started', 'mechanic', {
+        step: step.name,
+        index,
+        phase,
+        ...(attempt !== undefined ? { attempt } : {}),
+        commandId,
+      });
       // Following a step may take as long as the step is allowed to run, plus delivery.
       const { awaitStep } = wf.proxyActivities<MechanicActivities>({
         startToCloseTimeout: (step.timeoutSeconds + 900) * 1000,
@@ -90,14 +172,24 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       });
       const result = await awaitStep({ ...request, commandId });
       running = undefined;
-      state.setStep(index, { status: result.ok ? 'succeeded' : 'failed', instances: result.instances });
-      await stepCompleted(request, { commandId, ok: result.ok, result });
+      state.setStep(index, { ...(result.ok ? { status: 'succeeded' } : failedAs()), instances: result.instances });
+      await stepCompleted(request, {
+        commandId,
+        ok: result.ok,
+        result,
+        ...(result.ok ? {} : { retrying: how.retrying === true, continuedOnError: how.continuedOnError }),
+      });
       return result.ok;
     } catch (e) {
       if (wf.isCancellation(e)) throw e;
       running = undefined;
-      state.setStep(index, { status: 'failed' });
-      await stepCompleted(request, { ok: false, error: failureMessage(e) });
+      state.setStep(index, failedAs());
+      await stepCompleted(request, {
+        ok: false,
+        error: failureMessage(e),
+        retrying: how.retrying === true,
+        continuedOnError: how.continuedOnError,
+      });
       return false;
     }
   };
@@ -122,5 +214,5 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
     }
   };
 
-  return { runStep, stopRunning };
+  return { runStep, skipStep, stopRunning };
 }

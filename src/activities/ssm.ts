@@ -43,8 +43,11 @@ const AUDIT_OUTPUT_CHARS = 24_000;
  * The token that makes dispatch exactly-once: SendCommand has no client token, so the Comment
  * (≤ 100 chars) carries one unique to this run and step, and a retry looks for it first.
  */
-export function dispatchToken(req: Pick<StepRequest, 'executionId' | 'stepIndex' | 'phase'>): string {
-  return `mechanic ${req.executionId} ${req.phase === 'main' ? 'step' : 'onfailure'} ${req.stepIndex}`;
+export function dispatchToken(req: Pick<StepRequest, 'executionId' | 'stepIndex' | 'phase' | 'attempt'>): string {
+  const base = `mechanic ${req.executionId} ${req.phase === 'main' ? 'step' : 'onfailure'} ${req.stepIndex}`;
+  // A retry of a failed step is a new command: its own token, so find-or-send never adopts the
+  // failed attempt, and a retried dispatch of the same attempt still finds its own send.
+  return req.attempt !== undefined && req.attempt > 1 ? `${base} attempt ${req.attempt}` : base;
 }
 
 export function createSsmActivities(deps: SsmDeps) {
@@ -169,7 +172,7 @@ export function createSsmActivities(deps: SsmDeps) {
         };
         await recordOnce(
           auditEvent('step.instance', {
-            eventId: instanceEventId(req.executionId, req.phase, req.stepIndex, instanceId),
+            eventId: instanceEventId(req.executionId, req.phase, req.stepIndex, instanceId, req.attempt),
             executionId: req.executionId,
             actor: 'mechanic',
             at: recordingTime(),
@@ -177,6 +180,7 @@ export function createSsmActivities(deps: SsmDeps) {
               step: req.step.name,
               index: req.stepIndex,
               phase: req.phase,
+              ...(req.attempt !== undefined ? { attempt: req.attempt } : {}),
               commandId: req.commandId,
               instanceId,
               status: result.status,

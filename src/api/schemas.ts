@@ -45,7 +45,17 @@ export const PrincipalSchema = z.object({
 });
 
 export const PlannedTargetSchema = z.object({ instanceId: z.string(), name: z.string().exactOptional() });
-const PlannedStepSchema = z.object({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() });
+const PlannedStepSchema = z.object({
+  name: z.string(),
+  script: z.string(),
+  timeoutSeconds: z.number().int(),
+  // Step controls, present only when the runbook sets them (core/plan.ts).
+  condition: z.string().exactOptional(),
+  skipped: z.string().exactOptional(),
+  retries: z.number().int().exactOptional(),
+  retryDelaySeconds: z.number().int().exactOptional(),
+  continueOnError: z.literal(true).exactOptional(),
+});
 
 export const PlanSchema = z.object({
   executionId: z.string(),
@@ -106,6 +116,9 @@ const StepViewSchema = z.object({
   status: z.enum(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'skipped']),
   commandId: z.string().exactOptional(),
   instances: z.array(InstanceResultSchema),
+  reason: z.string().exactOptional(),
+  attempt: z.number().int().exactOptional(),
+  continuedOnError: z.literal(true).exactOptional(),
 });
 
 export const ExecutionViewSchema = z.object({

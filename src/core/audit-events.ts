@@ -31,7 +31,13 @@ const PlanShapeSchema = z.looseObject({
   createdAt: Text,
 });
 
-const StepRefShape = { step: Text, index: z.number().int().nonnegative(), phase: PhaseSchema };
+const StepRefShape = {
+  step: Text,
+  index: z.number().int().nonnegative(),
+  phase: PhaseSchema,
+  /** Which send of a step that may be retried (1 is the first); absent for a step that is never retried. */
+  attempt: z.number().int().min(1).optional(),
+};
 
 const EndDataSchema = z.strictObject({ reason: Text.optional() });
 
@@ -128,8 +134,15 @@ export const AUDIT_EVENT_DATA = {
       .readonly()
       .optional(),
     error: Text.optional(),
+    /** This attempt failed and the step is sent again (a new command) after its pause. */
+    retrying: z.literal(true).optional(),
+    /** The step failed and the run goes on past it (continueOnError). */
+    continuedOnError: z.literal(true).optional(),
   }),
-  'execution.completed': EndDataSchema,
+  /** A step the plan decided not to run (its condition does not hold): never sent. */
+  'step.skipped': z.strictObject({ ...StepRefShape, reason: Text }),
+  /** A run that ended after every step, naming the steps that failed and were allowed to (continueOnError). */
+  'execution.completed': z.strictObject({ reason: Text.optional(), failedSteps: z.array(Id).readonly().optional() }),
   'execution.failed': EndDataSchema,
   'execution.expired': EndDataSchema,
   /** A cancel, with the ids of the policies that allowed whoever asked for it. */
@@ -314,14 +327,19 @@ export function workflowEventId(executionId: string, counter: number, type: Audi
 export function reissuedEventId(executionId: string, accessKeyId: string): string {
   return `${executionId}:credentials.reissued:${accessKeyId}`;
 }
-/** One per instance and step, however many times its result is followed. */
+/**
+ * One per instance and step (and attempt, from the second on), however many times its result is
+ * followed. The first attempt keeps the original format.
+ */
 export function instanceEventId(
   executionId: string,
   phase: 'main' | 'onFailure',
   stepIndex: number,
   instanceId: string,
+  attempt?: number,
 ): string {
-  return `${executionId}:step.instance:${phase}:${stepIndex}:${instanceId}`;
+  const base = `${executionId}:step.instance:${phase}:${stepIndex}:${instanceId}`;
+  return attempt !== undefined && attempt > 1 ? `${base}:attempt:${attempt}` : base;
 }
 /** A refusal is one request's answer: the caller supplies a unique id (e.g. a UUID). */
 export function refusalEventId(executionId: string | null, type: RefusalType, unique: string): string {

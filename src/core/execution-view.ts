@@ -48,12 +48,26 @@ export function viewFromAudit(
         break;
       case 'step.started': {
         const step = steps[e.data.index];
-        if (step) steps[e.data.index] = { ...step, status: 'running', commandId: e.data.commandId };
+        const { attempt } = e.data;
+        // A new attempt of a retried step starts with no results; the failed one's stay in the log.
+        if (step) {
+          steps[e.data.index] =
+            attempt !== undefined
+              ? { ...step, status: 'running', commandId: e.data.commandId, attempt, instances: [] }
+              : { ...step, status: 'running', commandId: e.data.commandId };
+        }
+        break;
+      }
+      case 'step.skipped': {
+        const step = steps[e.data.index];
+        if (step) steps[e.data.index] = { ...step, status: 'skipped', reason: e.data.reason };
         break;
       }
       case 'step.instance': {
         const step = steps[e.data.index];
-        if (!step) break;
+        // Results of an earlier attempt (recorded late) do not replace the current attempt's.
+        if (!step || (e.data.attempt !== undefined && step.attempt !== undefined && e.data.attempt < step.attempt))
+          break;
         const d = e.data;
         const result: InstanceResult = {
           instanceId: d.instanceId,
@@ -73,9 +87,14 @@ export function viewFromAudit(
       case 'step.completed': {
         const step = steps[e.data.index];
         if (step) {
+          const d = e.data;
           steps[e.data.index] = {
             ...step,
-            status: e.data.cancelled === true ? 'cancelled' : e.data.ok ? 'succeeded' : 'failed',
+            // A failed attempt that is retried leaves the step under way.
+            status:
+              d.cancelled === true ? 'cancelled' : d.ok ? 'succeeded' : d.retrying === true ? 'running' : 'failed',
+            ...(d.attempt !== undefined ? { attempt: d.attempt } : {}),
+            ...(d.continuedOnError === true && !d.ok ? { continuedOnError: true as const } : {}),
           };
         }
         break;

@@ -66,6 +66,11 @@ export interface StepRequest {
   readonly credentials: CredentialRequest;
   /** When the run was planned: commands of this run cannot be older (bounds the dispatch look-up). */
   readonly notBefore: string;
+  /**
+   * Which send of a retried step this is, from 2 on (absent: the first). Each attempt is its own
+   * SSM command with its own dispatch token, so a retry never adopts the failed attempt.
+   */
+  readonly attempt?: number;
 }
 
 export type InstanceStatus =
@@ -94,6 +99,12 @@ export interface StepView {
   readonly status: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
   readonly commandId?: string;
   readonly instances: readonly InstanceResult[];
+  /** Why a skipped step did not run, when the plan decided it (its condition does not hold). */
+  readonly reason?: string;
+  /** Set for a step that may be retried: the attempt under way or the last one made (1 is the first send). */
+  readonly attempt?: number;
+  /** Set when the step failed and the run went on past it (continueOnError). */
+  readonly continuedOnError?: true;
 }
 
 /** An operator's request to stop an execution, whatever stage it is in. */
@@ -117,4 +128,14 @@ export interface ExecutionView {
   readonly reason?: string;
   /** Rebuilt from the audit log only: records that did not fit the audit vocabulary, named. */
   readonly unreadable?: readonly string[];
+}
+
+/**
+ * True when a plan uses any step control (condition, retries, continueOnError): only such plans
+ * take the workflow's patched branch. Here, not in plan.ts, because the workflow bundle imports it.
+ */
+export function usesStepControls(plan: Pick<Plan, 'steps' | 'onFailure'>): boolean {
+  return [...plan.steps, ...plan.onFailure].some(
+    (s) => s.condition !== undefined || s.retries !== undefined || s.continueOnError !== undefined,
+  );
 }

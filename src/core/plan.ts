@@ -7,12 +7,35 @@ import { renderScript } from './template.ts';
 import { accountOf, buildSessionPolicy } from './session-policy.ts';
 import { digestOf } from './canonical.ts';
 import { UserError } from './errors.ts';
+import { conditionHolds, describeCondition, type StepCondition } from './step-condition.ts';
 
 export interface PlannedStep {
   readonly name: string;
   /** The script exactly as it will run: parameters already rendered as shell-quoted words. */
   readonly script: string;
   readonly timeoutSeconds: number;
+  /**
+   * Set only for a step with a condition: the condition as a reader says it (`mode is "full"`).
+   * Absent from plans of steps without one, so older plans keep their digests.
+   */
+  readonly condition?: string;
+  /** Set when the condition does not hold: why the step will not run. It is skipped, never sent. */
+  readonly skipped?: string;
+  /** Set only when the step is retried: how many more times a failed step is sent, and the pause before each. */
+  readonly retries?: number;
+  readonly retryDelaySeconds?: number;
+  /** Set only when true: a failure of this step is recorded and the run goes on. */
+  readonly continueOnError?: true;
+}
+
+/** The pause before a retry when the runbook names none. */
+export const DEFAULT_RETRY_DELAY_SECONDS = 10;
+
+/** The seconds a step may take at most, with every attempt and pause: none when it is skipped. */
+function stepBudgetSeconds(s: PlannedStep): number {
+  if (s.skipped !== undefined) return 0;
+  const attempts = 1 + (s.retries ?? 0);
+  return attempts * (s.timeoutSeconds + STEP_OVERHEAD_SECONDS) + (s.retries ?? 0) * (s.retryDelaySeconds ?? 0);
 }
 
 /**
@@ -89,22 +112,30 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
   const params = parseParams(runbook, input.rawParams);
   const secretParams = Object.keys(runbook.parameters).filter((name) => runbook.parameters[name]?.type === 'secret');
   const secrets = new Set(secretParams);
-  const render = (step: Runbook['steps'][number]): PlannedStep => ({
-    name: step.name,
-    script: renderScript(
-      step.script,
-      {
-        ...params,
-        mechanic_execution_id: input.executionId,
-        mechanic_step: step.name,
-      },
-      { secrets },
-    ),
-    timeoutSeconds: step.timeoutSeconds,
-  });
+  const render = (step: Runbook['steps'][number]): PlannedStep => {
+    const retries = step.retries ?? 0;
+    // Each control enters the plan only when the runbook sets it, so plans without them keep
+    // their shape and digest. A condition is decided here, so the approved plan says what runs.
+    return {
+      name: step.name,
+      script: renderScript(
+        step.script,
+        {
+          ...params,
+          mechanic_execution_id: input.executionId,
+          mechanic_step: step.name,
+        },
+        { secrets },
+      ),
+      timeoutSeconds: step.timeoutSeconds,
+      ...(step.condition !== undefined ? conditionOutcome(step.condition, params) : {}),
+      ...(retries > 0 ? { retries, retryDelaySeconds: step.retryDelaySeconds ?? DEFAULT_RETRY_DELAY_SECONDS } : {}),
+      ...(step.continueOnError === true ? { continueOnError: true as const } : {}),
+    };
+  };
   const steps = runbook.steps.map(render);
   const onFailure = runbook.onFailure.map(render);
-  const work = [...steps, ...onFailure].reduce((sum, s) => sum + s.timeoutSeconds + STEP_OVERHEAD_SECONDS, 0);
+  const work = [...steps, ...onFailure].reduce((sum, s) => sum + stepBudgetSeconds(s), 0);
   if (work + RUN_OVERHEAD_SECONDS > MAX_CREDENTIAL_SECONDS) {
     throw new UserError(
       'RUNBOOK_INVALID',
@@ -145,4 +176,14 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
     createdAt: input.now.toISOString(),
   };
   return { plan, planDigest: digestOf(plan) };
+}
+
+/** A condition decided on the run's values: its text, and why the step is skipped when it does not hold. */
+function conditionOutcome(condition: StepCondition, params: ParamValues): { condition: string; skipped?: string } {
+  const text = describeCondition(condition);
+  if (conditionHolds(condition, params)) return { condition: text };
+  return {
+    condition: text,
+    skipped: `its condition (${text}) does not hold: ${condition.param} is ${JSON.stringify(params[condition.param])}`,
+  };
 }

@@ -3,6 +3,7 @@ import { UserError } from './errors.ts';
 import { checkParamValue } from './params.ts';
 import { patternProblem } from './pattern.ts';
 import { analyzeScript, type PlaceholderUse } from './shell-placement.ts';
+import { conditionProblems } from './step-condition.ts';
 
 /** Parameter names are also template placeholders, so they are plain identifiers. */
 const ParamNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,39}$/, 'must be an identifier like "service_name"');
@@ -86,12 +87,34 @@ export const TargetsSchema = z.union([
 ]);
 export type Targets = z.infer<typeof TargetsSchema>;
 
+const ConditionValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+const ConditionListSchema = z.array(ConditionValueSchema).min(1).max(50);
+export const StepConditionSchema = z.strictObject({
+  param: ParamNameSchema,
+  equals: ConditionValueSchema.optional(),
+  notEquals: ConditionValueSchema.optional(),
+  in: ConditionListSchema.optional(),
+  notIn: ConditionListSchema.optional(),
+});
+
 export const StepSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a lowercase step name like "restart-service"'),
   description: z.string().max(500).optional(),
   /** A bash script; `{{ name }}` placeholders are replaced by shell-quoted parameter values. */
   script: z.string().min(1).max(16_000),
   timeoutSeconds: z.number().int().min(1).max(172_800).default(300),
+  /**
+   * The step runs only when this test on one parameter holds, decided when the plan is made:
+   * `{ param: mode, equals: full }`, `notEquals`, `in: [...]`, `notIn: [...]`, or `{ param: drain }`
+   * for a boolean. Data, never code; checked against the declared parameters.
+   */
+  condition: StepConditionSchema.optional(),
+  /** How many times a failed step is sent again, each time as a new SSM command (0 to 5). */
+  retries: z.number().int().min(0).max(5).optional(),
+  /** The pause before each retry (default 10 s). */
+  retryDelaySeconds: z.number().int().min(1).max(3600).optional(),
+  /** A failure of this step (after its retries) is recorded and the run goes on with the next step. */
+  continueOnError: z.boolean().optional(),
 });
 export type Step = z.infer<typeof StepSchema>;
 
@@ -165,6 +188,13 @@ export const RunbookSchema = z
           message:
             'a high-risk runbook needs approvals from two different groups, so approval.required must be at least 2',
         });
+      }
+    }
+    for (const list of ['steps', 'onFailure'] as const) {
+      for (const [i, step] of rb[list].entries()) {
+        for (const problem of stepControlProblems(step, list, rb.parameters)) {
+          ctx.addIssue({ code: 'custom', path: [list, i, ...problem.path], message: problem.message });
+        }
       }
     }
     const names = new Set<string>();
@@ -298,6 +328,33 @@ function placementProblem(use: PlaceholderUse, type: Parameter['type'] | undefin
     case 'comment':
       return undefined;
   }
+}
+
+/** Problems of a step's condition, retries and continueOnError, each at the field it is about. */
+function stepControlProblems(
+  step: Step,
+  list: 'steps' | 'onFailure',
+  parameters: Readonly<Record<string, Parameter>>,
+): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  if (step.condition !== undefined) {
+    for (const p of conditionProblems(step.name, step.condition, parameters)) {
+      out.push({ path: ['condition', p.field, ...(p.item !== undefined ? [p.item] : [])], message: p.message });
+    }
+  }
+  if (step.retryDelaySeconds !== undefined && !(step.retries !== undefined && step.retries > 0)) {
+    out.push({
+      path: ['retryDelaySeconds'],
+      message: `step "${step.name}" sets retryDelaySeconds but is never retried; add retries (1 to 5) or remove it (rule retry-delay-without-retries)`,
+    });
+  }
+  if (list === 'onFailure' && step.continueOnError !== undefined) {
+    out.push({
+      path: ['continueOnError'],
+      message: `step "${step.name}" is an onFailure step, and every onFailure step runs whatever the others do, so continueOnError means nothing here; remove it (rule continue-on-error-in-on-failure)`,
+    });
+  }
+  return out;
 }
 
 /** Placeholders every step may use besides its parameters. */
