@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
 import { PolicyDocumentSchema, type PolicyDocument } from './iam.ts';
+import { ParameterSeedSchema } from './parameters.ts';
 
 /**
  * The fleet devfleet pretends to be: one AWS account with long-term keys, assumable roles and
@@ -65,6 +66,15 @@ const InstanceSchema = z.strictObject({
   name: z.string().min(1).max(255).optional(),
   tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   faults: FaultsSchema.optional(),
+  /**
+   * The role of the instance's instance profile (one of `roles`): what the instance's own AWS
+   * calls run as, e.g. `aws ssm get-parameter` for a runbook's secret. Absent: the instance has no
+   * instance profile, and the AWS CLI on it finds no credentials, as on EC2.
+   */
+  roleArn: z
+    .string()
+    .regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN')
+    .optional(),
 });
 
 export const FleetConfigSchema = z
@@ -80,6 +90,8 @@ export const FleetConfigSchema = z
     /** Lay each instance out like the host the example runbooks expect (seed.ts), once. */
     seedHosts: z.boolean().default(false),
     faults: ServiceFaultsSchema.optional(),
+    /** Parameter Store parameters devfleet holds from its start (a changed value becomes a new version). */
+    parameters: z.array(ParameterSeedSchema).max(1000).optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (what: string, values: readonly string[], path: string) => {
@@ -104,6 +116,20 @@ export const FleetConfigSchema = z
       cfg.instances.map((i) => i.id),
       'instances',
     );
+    dup(
+      'parameter name',
+      (cfg.parameters ?? []).map((p) => p.name),
+      'parameters',
+    );
+    cfg.instances.forEach((inst, i) => {
+      if (inst.roleArn !== undefined && !cfg.roles.some((r) => r.arn === inst.roleArn)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `instance ${inst.id}'s role ${inst.roleArn} is not one of the fleet's roles; add it under roles`,
+          path: ['instances', i, 'roleArn'],
+        });
+      }
+    });
     cfg.roles.forEach((r, i) => {
       // A role of another account could never be assumed here; say so at start-up, not at AssumeRole.
       if (r.arn.split(':')[4] !== cfg.accountId) {

@@ -178,6 +178,11 @@ export class Fleet {
       dataDir: string;
       now: () => number;
       timeScale: number;
+      /**
+       * The environment an instance's scripts get for its own AWS calls (the `aws` shim): endpoint,
+       * region and, with an instance profile, its role's credentials. Absent: none.
+       */
+      instanceEnv?: (instance: FleetInstance) => Promise<Record<string, string>>;
     },
   ) {
     for (const i of opts.config.instances) this.instances.set(i.id, i);
@@ -454,8 +459,10 @@ export class Fleet {
 
     const root = this.instanceRoot(inv.instanceId);
     let cwd = root;
+    let awsEnv: Record<string, string> = {};
     try {
       await mkdir(root, { recursive: true });
+      awsEnv = (await this.opts.instanceEnv?.(instance)) ?? {};
       const wd = cmd.parameters['workingDirectory']?.[0];
       if (wd !== undefined && wd !== '') {
         // The sandbox root stands in for the instance's "/": absolute paths are re-rooted inside it.
@@ -479,10 +486,17 @@ export class Fleet {
       this.finish(cmd, inv, this.stoppedOutcome(r.stopReason ?? 'shutdown', '', ''));
       return;
     }
-    this.run(cmd, inv, instance, cwd, commands.join('\n'));
+    this.run(cmd, inv, instance, cwd, commands.join('\n'), awsEnv);
   }
 
-  private run(cmd: CommandRecord, inv: InvocationRecord, instance: FleetInstance, cwd: string, script: string): void {
+  private run(
+    cmd: CommandRecord,
+    inv: InvocationRecord,
+    instance: FleetInstance,
+    cwd: string,
+    script: string,
+    awsEnv: Record<string, string> = {},
+  ): void {
     const r = this.rt(inv);
     const root = this.instanceRoot(inv.instanceId);
     const stdout = new Capture(STDOUT_LIMIT);
@@ -499,6 +513,8 @@ export class Fleet {
         PATH: `${SHIMS_DIR}:${process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin'}`,
         HOME: root,
         LANG: 'C.UTF-8',
+        // The instance's own identity (its instance profile), never this process's keys.
+        ...awsEnv,
         AWS_SSM_INSTANCE_ID: inv.instanceId,
         MECHANIC_INSTANCE_NAME: instance.name ?? inv.instanceId,
       },

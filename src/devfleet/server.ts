@@ -8,6 +8,8 @@ import { Fleet } from './fleet.ts';
 import { SigV4Error, parseAuthorization, safeEqual, verifySigV4, type ParsedAuthorization } from './sigv4.ts';
 import { seedHost } from './seed.ts';
 import { SsmApi } from './ssm.ts';
+import { seedParameters } from './parameters.ts';
+import type { FleetInstance } from './config.ts';
 import { StateStore } from './state.ts';
 import { Sts, type Principal } from './sts.ts';
 import { AwsError, sendJson, sendJsonError, sendQueryError, sendQueryResult, type Protocol } from './wire.ts';
@@ -111,8 +113,31 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
   }
 
   const store = await StateStore.open(dataDir);
-  const fleet = new Fleet({ config, store, dataDir, now, timeScale });
+  seedParameters(store, config.parameters ?? [], now());
   const sts = new Sts(config, store, now);
+  /** Set once the server listens: the endpoint an instance's `aws` shim calls. */
+  let endpoint = '';
+  const instanceEnv = async (instance: FleetInstance): Promise<Record<string, string>> => {
+    const session =
+      instance.roleArn === undefined ? undefined : await sts.instanceSession(instance.id, instance.roleArn);
+    return {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: config.region,
+      AWS_DEFAULT_REGION: config.region,
+      // Never ask a metadata service: a devfleet instance has none, and the probe only waits.
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      DEVFLEET_NODE: process.execPath,
+      ...(session
+        ? {
+            AWS_ACCESS_KEY_ID: session.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+            AWS_SESSION_TOKEN: session.sessionToken,
+          }
+        : {}),
+    };
+  };
+  const fleet = new Fleet({ config, store, dataDir, now, timeScale, instanceEnv });
   const ssm = new SsmApi({ config, store, fleet, sts, now });
   await fleet.recover();
   /** Set when close() begins; later requests get 503 instead of touching a stopping fleet. */
@@ -291,6 +316,7 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     throw e;
   });
   const actualPort = (server.address() as AddressInfo).port;
+  endpoint = `http://127.0.0.1:${actualPort}`;
 
   return {
     endpoint: `http://127.0.0.1:${actualPort}`,

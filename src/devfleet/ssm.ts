@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { FleetConfig, FleetInstance, ServiceFaults } from './config.ts';
 import { PLUGIN_NAME, PLUGIN_OUTPUT_LIMIT, isTerminal, type Fleet } from './fleet.ts';
 import { evaluateSession, instanceContext } from './iam.ts';
+import { getParameter, putParameter, type ParameterDeps } from './parameters.ts';
 import {
   CommandStatusSchema,
   InvocationStatusSchema,
@@ -196,6 +197,10 @@ export class SsmApi {
         return this.cancelCommand(input, caller);
       case 'DescribeInstanceInformation':
         return this.describeInstanceInformation(input, caller);
+      case 'GetParameter':
+        return getParameter(this.parameterDeps(caller), input);
+      case 'PutParameter':
+        return putParameter(this.parameterDeps(caller), input);
       default:
         throw new AwsError('UnknownOperationException', `devfleet does not implement the SSM operation ${operation}.`);
     }
@@ -216,6 +221,19 @@ export class SsmApi {
       resource,
       context: { ...this.deps.sts.principalContext(caller), ...resourceContext },
     });
+  }
+
+  /** What the Parameter Store operations (parameters.ts) need of this caller. */
+  private parameterDeps(caller: Principal): ParameterDeps {
+    const { config, store, now } = this.deps;
+    return {
+      store,
+      region: config.region,
+      accountId: config.accountId,
+      now,
+      callerArn: caller.arn,
+      require: (action, resource) => this.require(caller, action, resource),
+    };
   }
 
   private require(caller: Principal, action: string, resource: string, resourceContext?: Record<string, string>): void {

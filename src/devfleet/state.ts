@@ -95,12 +95,30 @@ export const InvocationSchema = z.strictObject({
 });
 export type InvocationRecord = z.infer<typeof InvocationSchema>;
 
+/**
+ * One Parameter Store parameter, at its latest version. A SecureString's value is kept as it was
+ * put (devfleet has no KMS): the state file is the owner's alone (0600), like the session secrets.
+ */
+export const ParameterRecordSchema = z.strictObject({
+  name: z.string(),
+  type: z.enum(['String', 'StringList', 'SecureString']),
+  value: z.string(),
+  version: z.number().int().positive(),
+  lastModifiedMs: z.number(),
+  /** Who put it last (an ARN), or "devfleet fleet file" for a seeded one. */
+  lastModifiedUser: z.string(),
+  description: z.string().optional(),
+});
+export type ParameterRecord = z.infer<typeof ParameterRecordSchema>;
+
 const StateFileSchema = z.strictObject({
   version: z.literal(1),
   nextSeq: z.number().int(),
   sessions: z.array(SessionSchema),
   commands: z.array(CommandSchema),
   invocations: z.array(InvocationSchema),
+  /** Absent in state files written before devfleet had a Parameter Store. */
+  parameters: z.array(ParameterRecordSchema).optional(),
 });
 type StateFile = z.infer<typeof StateFileSchema>;
 
@@ -110,6 +128,8 @@ export class StateStore {
   readonly sessions = new Map<string, Session>();
   readonly commands = new Map<string, CommandRecord>();
   readonly invocations = new Map<string, InvocationRecord>();
+  /** Parameter Store, by name. */
+  readonly parameters = new Map<string, ParameterRecord>();
   /** Invocations per command, in target order: listings and the scheduler read this, not a scan. */
   private readonly byCommand = new Map<string, InvocationRecord[]>();
   nextSeq = 1;
@@ -145,6 +165,7 @@ export class StateStore {
       for (const s of parsed.sessions) store.sessions.set(s.accessKeyId, s);
       for (const c of parsed.commands) store.commands.set(c.commandId, c);
       for (const i of parsed.invocations) store.addInvocation(i);
+      for (const p of parsed.parameters ?? []) store.parameters.set(p.name, p);
     }
     return store;
   }
@@ -221,6 +242,7 @@ export class StateStore {
       sessions: [...this.sessions.values()],
       commands: [...this.commands.values()],
       invocations: [...this.invocations.values()],
+      ...(this.parameters.size > 0 ? { parameters: [...this.parameters.values()] } : {}),
     };
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     // 0600: the file holds session secrets, even if only devfleet's own.

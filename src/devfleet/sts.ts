@@ -47,6 +47,9 @@ const POLICY_CHARS_RE = /^[\u0009\u000A\u000D\u0020-\u00FF]*$/;
 /** Sessions this long expired are forgotten; before that they answer ExpiredTokenException. */
 const FORGET_EXPIRED_AFTER_MS = 24 * 3600 * 1000;
 
+/** Who issued an instance profile's session (EC2 assumes the role for the instance). */
+const INSTANCE_PROFILE_ISSUER = 'ec2.amazonaws.com';
+
 const validation = (message: string): AwsError =>
   new AwsError('ValidationError', `1 validation error detected: ${message}`);
 
@@ -307,6 +310,44 @@ export class Sts {
       (hasPacked ? `<PackedPolicySize>${packed}</PackedPolicySize>` : '') +
       (sourceIdentity !== undefined ? `<SourceIdentity>${xmlEscape(sourceIdentity)}</SourceIdentity>` : '')
     );
+  }
+
+  /**
+   * The credentials of an instance's instance profile, as EC2's metadata service hands them out: a
+   * session of the instance's role named after the instance, lasting 6 hours and renewed when less
+   * than 15 minutes are left. The instance's own AWS calls (the `aws` shim) sign with them.
+   */
+  async instanceSession(instanceId: string, roleArn: string): Promise<Session> {
+    const nowMs = this.now();
+    for (const s of this.store.sessions.values()) {
+      if (
+        s.issuedTo === INSTANCE_PROFILE_ISSUER &&
+        s.roleSessionName === instanceId &&
+        s.roleArn === roleArn &&
+        s.expiresAtMs - nowMs > 15 * 60_000
+      ) {
+        return s;
+      }
+    }
+    if (!this.roles.has(roleArn)) throw new AwsError('AccessDenied', `Role ${roleArn} is not in the fleet.`, 403);
+    const session: Session = {
+      accessKeyId: 'ASIA' + base32(randomBytes(16), 16),
+      secretAccessKey: randomBytes(30).toString('base64'),
+      sessionToken: 'IQoJZGV2ZmxlZXQ' + randomBytes(96).toString('base64'),
+      roleArn,
+      roleSessionName: instanceId,
+      assumedRoleId: `${stableId('AROA', roleArn)}:${instanceId}`,
+      issuedTo: INSTANCE_PROFILE_ISSUER,
+      issuedAtMs: nowMs,
+      expiresAtMs: nowMs + 6 * 3600 * 1000,
+      tags: [],
+    };
+    if (this.store.isClosed) throw new AwsError('ServiceUnavailable', 'devfleet is shutting down.', 503);
+    this.forgetOldSessions();
+    this.store.sessions.set(session.accessKeyId, session);
+    this.store.markDirty();
+    await this.store.flush();
+    return session;
   }
 
   private forgetOldSessions(): void {
