@@ -27,7 +27,6 @@ import { parseWorkingHours } from '../../src/core/reports.ts';
 import { createApp } from '../../src/server/app.ts';
 import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
 import { createExecutionService } from '../../src/server/executions.ts';
-import { webRoutes } from '../../src/server/web/index.ts';
 import { createWebSessions, type WebSessions } from '../../src/server/web-session.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
@@ -285,23 +284,9 @@ describe('the reports page', () => {
   });
 
   test('the configured working hours and time zone reach the page', async () => {
-    // The UI's app on its own, with other hours: Tuesday to Saturday in Berlin.
-    const app = webRoutes({
-      webSessions: sessions,
-      authorizer: deps.authorizer,
-      audit,
-      db: audit.db,
-      trustedKeys: audit.trustedKeys,
-      executions: deps.executions,
-      registry: deps.registry,
-      tail,
-      denials: {
-        record: async () => undefined,
-        flush: async () => undefined,
-        close: async () => undefined,
-        pending: 0,
-      },
-      log: deps.log,
+    // The real app with other hours: Tuesday to Saturday in Berlin.
+    const app = createApp({
+      ...deps,
       reports: { workingHours: parseWorkingHours('Tue-Sat 08:00-23:30'), timeZone: 'Europe/Berlin' },
     });
     const { browser } = await signedIn('dave', '/ui/reports');
