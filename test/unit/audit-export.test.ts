@@ -59,6 +59,11 @@ describe('jsonl', () => {
     expect(verifyChain(records, GENESIS_HASH, 1)).toEqual({ ok: true, count: ROWS.length });
     expect(ROWS.every((r) => jsonlLine(r).endsWith('}\n') && !jsonlLine(r).slice(0, -1).includes('\n'))).toBe(true);
   });
+  test('data is the stored text itself, not re-encoded (a re-encoding would reorder integer-like keys)', () => {
+    const row = stored([{ ...SAMPLE[0]!, data: { ...SAMPLE[0]!.data, params: { b: 1, '10': 'x', '2': 'y' } } }])[0]!;
+    expect(row.data).toContain('"params":{"10":"x","2":"y","b":1}');
+    expect(jsonlLine(row)).toContain(`"data":${row.data},"seq":1,`);
+  });
   test('a changed byte of data breaks the re-verification at that record', () => {
     const lines = ROWS.map(jsonlLine);
     lines[3] = lines[3]!.replace('"mechanic"', '"mechanix"');
@@ -224,6 +229,17 @@ describe('ranges', () => {
     expect(exportTime('2026-03-01', 'since')).toBe(Date.parse('2026-03-01T00:00:00Z'));
     expect(exportTime('2026-03-01T12:30', 'since')).toBe(Date.parse('2026-03-01T12:30:00Z'));
     expect(exportTime('2026-03-01T12:30:00+02:00', 'since')).toBe(Date.parse('2026-03-01T10:30:00Z'));
+  });
+  test('a time without an offset is UTC on a machine in another zone too', () => {
+    const tz = process.env['TZ'];
+    process.env['TZ'] = 'America/New_York';
+    try {
+      expect(new Date('2026-03-01T12:30').getUTCHours()).not.toBe(12); // the zone really applies
+      expect(exportTime('2026-03-01T12:30', 'since')).toBe(Date.parse('2026-03-01T12:30:00Z'));
+    } finally {
+      if (tz === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = tz;
+    }
   });
   test.each(['yesterday', 'March 7', '2026-13-01', '2026-03-01T25:00Z', '1700000000', '2026-03-01 12:00'])(
     '%j is one sentence naming the flag',
