@@ -227,7 +227,36 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       .values(values)
       .onConflict((oc) => oc.column('id').doUpdateSet(changes))
       .execute();
+    await projectFilters(trx, current, next);
     return current;
+  }
+
+  /**
+   * The side tables the UI filters by (migration 0004): a target or an approver the index gained
+   * becomes a row, in the append's transaction, so they never disagree with the index.
+   */
+  async function projectFilters(
+    trx: Transaction<Database>,
+    current: ExecutionSummary | undefined,
+    next: ExecutionSummary,
+  ): Promise<void> {
+    const created = next.createdAt;
+    const targets = [...new Set(next.targets)].filter((t) => !current?.targets.includes(t));
+    if (targets.length > 0) {
+      await trx
+        .insertInto('execution_targets')
+        .values(targets.map((t) => ({ instance_id: t, created_at: created, execution_id: next.id })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    const approvers = [...new Set(next.approvals)].filter((a) => !current?.approvals.includes(a));
+    if (approvers.length > 0) {
+      await trx
+        .insertInto('execution_approvers')
+        .values(approvers.map((a) => ({ approver: a, created_at: created, execution_id: next.id })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
   }
 
   async function latestCheckpoint(trx: Kysely<Database>): Promise<Checkpoint | undefined> {

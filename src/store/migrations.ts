@@ -162,8 +162,101 @@ const runbookRegistry: Migration = {
   },
 };
 
+/**
+ * What the reporting UI filters runs by, indexed so a list page stays fast at a million events:
+ * the executions index by runbook and by operator (newest first, as the pages read it), and two
+ * side tables for the values an execution holds several of — its targets and its approvers — each
+ * with the run's creation time, so "runs on i-0abc last week" and "runs bob approved" are one
+ * index range each. The side tables are projections like the index itself: filled in the append's
+ * transaction (audit-log.ts), backfilled here from the index for the runs already recorded.
+ */
+const runFilters: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createIndex('executions_runbook_created')
+      .on('executions')
+      .columns(['runbook_name', 'created_at', 'id'])
+      .execute();
+    await db.schema
+      .createIndex('executions_operator_created')
+      .on('executions')
+      .columns(['operator', 'created_at', 'id'])
+      .execute();
+    await db.schema
+      .createTable('execution_targets')
+      .addColumn('instance_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('execution_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('execution_targets_pk', ['instance_id', 'created_at', 'execution_id'])
+      .execute();
+    await db.schema
+      .createIndex('execution_targets_execution')
+      .on('execution_targets')
+      .columns(['execution_id'])
+      .execute();
+    await db.schema
+      .createTable('execution_approvers')
+      .addColumn('approver', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('execution_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('execution_approvers_pk', ['approver', 'created_at', 'execution_id'])
+      .execute();
+    await db.schema
+      .createIndex('execution_approvers_execution')
+      .on('execution_approvers')
+      .columns(['execution_id'])
+      .execute();
+    // Backfill, a page at a time so a large index never sits in memory at once.
+    type Row = { id: string; targets: string; approvals: string; created_at: string };
+    const d = db as Kysely<{
+      executions: Row;
+      execution_targets: { instance_id: string; created_at: string; execution_id: string };
+      execution_approvers: { approver: string; created_at: string; execution_id: string };
+    }>;
+    let after = '';
+    for (;;) {
+      const rows = await d
+        .selectFrom('executions')
+        .select(['id', 'targets', 'approvals', 'created_at'])
+        .where('id', '>', after)
+        .orderBy('id', 'asc')
+        .limit(1000)
+        .execute();
+      if (rows.length === 0) break;
+      const targets = rows.flatMap((r) =>
+        [...new Set(JSON.parse(r.targets) as string[])].map((t) => ({
+          instance_id: t,
+          created_at: r.created_at,
+          execution_id: r.id,
+        })),
+      );
+      const approvers = rows.flatMap((r) =>
+        [...new Set(JSON.parse(r.approvals) as string[])].map((a) => ({
+          approver: a,
+          created_at: r.created_at,
+          execution_id: r.id,
+        })),
+      );
+      for (let i = 0; i < targets.length; i += 200) {
+        await d
+          .insertInto('execution_targets')
+          .values(targets.slice(i, i + 200))
+          .execute();
+      }
+      for (let i = 0; i < approvers.length; i += 200) {
+        await d
+          .insertInto('execution_approvers')
+          .values(approvers.slice(i, i + 200))
+          .execute();
+      }
+      after = rows.at(-1)!.id;
+    }
+  },
+};
+
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_audit_log': auditLog,
   '0002_audit_checkpoints': auditCheckpoints,
   '0003_runbook_registry': runbookRegistry,
+  '0004_run_filters': runFilters,
 };

@@ -97,6 +97,20 @@ export interface RunbookDeprecationsTable {
   deprecated_at: AppendOnly<string>;
 }
 
+/** The instances an execution targets, with its creation time: a projection of the index (migration 0004). */
+export interface ExecutionTargetsTable {
+  instance_id: string;
+  created_at: string;
+  execution_id: string;
+}
+
+/** Who approved an execution (approvals naming its plan), with its creation time: a projection of the index. */
+export interface ExecutionApproversTable {
+  approver: string;
+  created_at: string;
+  execution_id: string;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   executions: ExecutionsTable;
@@ -104,4 +118,6 @@ export interface Database {
   runbook_versions: RunbookVersionsTable;
   runbook_reviews: RunbookReviewsTable;
   runbook_deprecations: RunbookDeprecationsTable;
+  execution_targets: ExecutionTargetsTable;
+  execution_approvers: ExecutionApproversTable;
 }

@@ -74,6 +74,14 @@ export function webRouteOf(c: Context<WebEnv>): string {
   return routeOf(c.req.method, c.req.path);
 }
 
+/** The hidden form field every POST form of the UI carries: `<input type="hidden" name="_csrf" value=…>`. */
+export const CSRF_FIELD = '_csrf';
+
+/** The CSRF token to put in this page's forms. */
+export function csrfToken(c: Context<WebEnv>): string {
+  return c.get('web').csrf.tokenFor(c);
+}
+
 /** The CSRF tokens of one server: an HMAC of the session cookie under a key of its own. */
 export interface CsrfTokens {
   /** The token for forms on pages answering this request (empty when there is no session cookie). */

@@ -26,8 +26,12 @@ import type { DenialRecorder } from '../denials.ts';
 import { HTTP_STATUS } from '../errors.ts';
 import type { ExecutionService } from '../executions.ts';
 import type { WebSessions } from '../web-session.ts';
-import { csrfTokens, webRouteOf, type CsrfTokens } from './auth.ts';
+import { CSRF_FIELD, csrfTokens, webRouteOf, type CsrfTokens } from './auth.ts';
 import { LIVE_SCRIPT, ProblemPage, STYLESHEET, html } from './layout.tsx';
+import { runPage } from './run.tsx';
+import { runbookPages } from './runbooks.tsx';
+import { runListPages } from './runs.tsx';
+import { searchPage } from './search.tsx';
 
 export interface WebDeps {
   readonly webSessions: WebSessions;
@@ -59,13 +63,8 @@ export type WebEnv = {
   };
 };
 
-/** The hidden form field every POST form of the UI carries: `<input type="hidden" name="_csrf" value=…>`. */
-export const CSRF_FIELD = '_csrf';
-
-/** The CSRF token to put in this page's forms. */
-export function csrfToken(c: Context<WebEnv>): string {
-  return c.get('web').csrf.tokenFor(c);
-}
+// The CSRF field and token live in auth.ts (page modules import them from there without a cycle).
+export { CSRF_FIELD, csrfToken } from './auth.ts';
 
 const CSP = [
   "default-src 'none'",
@@ -210,6 +209,10 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   });
 
   // Page modules: one line each.
+  runListPages(app, deps);
+  runPage(app, deps);
+  runbookPages(app, deps);
+  searchPage(app, deps);
 
   app.all('/ui/*', (c) =>
     html(

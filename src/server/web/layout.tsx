@@ -12,6 +12,7 @@ import type { User } from '../../authz/users.ts';
 /** The sections of the UI, in the order the navigation shows them. */
 export const NAV: readonly { readonly href: string; readonly label: string }[] = [
   { href: '/ui/runs', label: 'Runs' },
+  { href: '/ui/approvals', label: 'Approvals' },
   { href: '/ui/runbooks', label: 'Runbooks' },
   { href: '/ui/search', label: 'Search' },
   { href: '/ui/reports', label: 'Reports' },

@@ -1,0 +1,404 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * /ui/runs/:id: one run's timeline, read from the audit log alone — the request and its plan (what
+ * runs where, as which role, for how long, under which session policy), each vote, the credentials
+ * issued, each step per instance with status, exit code and output, the end — and its integrity:
+ * the chain proof of its records up to a signed checkpoint (src/core/run-proof.ts), verified here.
+ * Everything stored is shown inert (parts.tsx `inert`, then JSX's escaping).
+ *
+ * A run waiting for the reader's vote shows approve and reject with a comment: the form posts to
+ * /ui/runs/:id/vote with the session's CSRF token and goes through the one vote path of every
+ * channel (ExecutionService.vote, channel web), so the same rules and policies decide.
+ */
+import { createHash } from 'node:crypto';
+import type { Hono } from 'hono';
+import type { AuditRecord } from '../../core/audit-chain.ts';
+import { UserError } from '../../core/errors.ts';
+import { verifyRunProof, type RunProofVerdict } from '../../core/run-proof.ts';
+import { humanTextProblem } from '../../core/text.ts';
+import type { Plan } from '../../core/plan.ts';
+import { viewFromAudit } from '../../core/execution-view.ts';
+import { isRecordedRefusal } from '../executions.ts';
+import { loadRunProof } from '../../store/run-queries.ts';
+import { CSRF_FIELD, csrfToken, mayAct, requireAction } from './auth.ts';
+import type { WebDeps, WebEnv } from './index.ts';
+import { Page, html } from './layout.tsx';
+import { Status, Time, inert } from './parts.tsx';
+
+const RUN_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+function runId(raw: string): string {
+  if (!RUN_ID.test(raw)) throw new UserError('USAGE', 'that is not a run id; run ids look like mx-0a1b2c3d4e');
+  return raw;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
+/** The plan as an approver must see it before voting: what runs, where, as whom, for how long. */
+function PlanView(props: { readonly plan: Plan; readonly planDigest: string }) {
+  const p = props.plan;
+  const policyDigest = createHash('sha256').update(p.sessionPolicy).digest('hex');
+  return (
+    <section aria-labelledby="plan-h">
+      <h2 id="plan-h">Plan</h2>
+      <dl class="facts">
+        <dt>Runbook</dt>
+        <dd>
+          <a href={`/ui/runbooks/${encodeURIComponent(p.runbook.name)}`}>{inert(p.runbook.name)}</a> version{' '}
+          {p.runbook.version} <span class="mono muted">({inert(p.runbook.digest)})</span>
+        </dd>
+        <dt>Requested by</dt>
+        <dd>{inert(p.requester)}</dd>
+        <dt>Reason</dt>
+        <dd>{inert(p.reason)}</dd>
+        <dt>Plan digest</dt>
+        <dd class="mono">{props.planDigest}</dd>
+        <dt>Role</dt>
+        <dd class="mono">{inert(p.roleArn)}</dd>
+        <dt>Region</dt>
+        <dd>{inert(p.region)}</dd>
+        <dt>Credential lifetime</dt>
+        <dd>{Math.round(p.budgetSeconds / 60)} minutes</dd>
+        <dt>Session policy digest</dt>
+        <dd class="mono">sha256:{policyDigest}</dd>
+        <dt>Approvals needed</dt>
+        <dd>
+          {p.approval.required}, within {Math.round(p.approval.expiresAfterSeconds / 60)} minutes
+        </dd>
+        <dt>Parameters</dt>
+        <dd>
+          {Object.keys(p.params).length === 0 ? (
+            <span class="muted">none</span>
+          ) : (
+            <ul>
+              {Object.entries(p.params).map(([k, v]) => (
+                <li>
+                  <span class="mono">{inert(k)}</span> = <span class="mono">{inert(JSON.stringify(v))}</span>
+                  {p.secretParams?.includes(k) ? ' (the name of a secret, read on the instance)' : ''}
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+        <dt>Instances</dt>
+        <dd class="mono">{inert(p.targets.map((t) => t.instanceId).join(', '))}</dd>
+      </dl>
+      <table>
+        <caption>Steps, in order</caption>
+        <thead>
+          <tr>
+            <th scope="col">Step</th>
+            <th scope="col">Script as it runs</th>
+            <th scope="col">Timeout</th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...p.steps.map((s) => ({ s, phase: '' })), ...p.onFailure.map((s) => ({ s, phase: ' (on failure)' }))].map(
+            ({ s, phase }) => (
+              <tr>
+                <td>
+                  {inert(s.name)}
+                  {phase}
+                  {s.skipped ? <div class="muted">skipped: {inert(s.skipped)}</div> : null}
+                </td>
+                <td>
+                  <pre>{inert(s.script, true)}</pre>
+                </td>
+                <td>{s.timeoutSeconds} s</td>
+              </tr>
+            ),
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** One record of the timeline, told in words; the raw record stays in the log and its exports. */
+function Entry(props: { readonly r: AuditRecord }) {
+  const { r } = props;
+  const d = r.data;
+  const head = (what: string) => (
+    <p>
+      <strong>{what}</strong> <span class="muted">— {inert(r.actor)}, </span>
+      <Time iso={r.at} /> <span class="muted mono">#{r.seq}</span>
+    </p>
+  );
+  switch (r.type) {
+    case 'execution.requested':
+      return <li>{head('Requested')}</li>;
+    case 'approval.granted':
+    case 'approval.rejected':
+      return (
+        <li>
+          {head(r.type === 'approval.granted' ? 'Approved' : 'Rejected')}
+          {str(d['comment']) ? <p>Comment: {inert(d['comment'])}</p> : null}
+          <p class="muted mono">plan {inert(d['planDigest'])}</p>
+        </li>
+      );
+    case 'approval.refused':
+      return (
+        <li>
+          {head('Vote refused')}
+          <p>{inert(d['reason'])}</p>
+        </li>
+      );
+    case 'credentials.issued':
+      return (
+        <li>
+          {head(d['reason'] === 'reissued' ? 'Credentials issued again' : 'Credentials issued')}
+          <dl class="facts">
+            <dt>Key id</dt>
+            <dd class="mono">{inert(d['accessKeyId'])}</dd>
+            <dt>Expires</dt>
+            <dd>
+              <Time iso={str(d['expiration'])} />
+            </dd>
+            <dt>Session policy digest</dt>
+            <dd class="mono">{inert(d['policyDigest'])}</dd>
+            <dt>Role</dt>
+            <dd class="mono">{inert(d['roleArn'])}</dd>
+          </dl>
+        </li>
+      );
+    case 'execution.running':
+      return <li>{head('Running')}</li>;
+    case 'step.started':
+      return (
+        <li>
+          {head(`Step ${inert(d['step'])} sent`)}
+          <p class="muted mono">command {inert(d['commandId'])}</p>
+        </li>
+      );
+    case 'step.instance':
+      return (
+        <li>
+          {head(`Step ${inert(d['step'])} on ${inert(d['instanceId'])}: ${inert(d['status'])}`)}
+          <p>
+            Exit code <span class="mono">{str(d['responseCode'])}</span>
+            {str(d['statusDetails']) ? ` (${inert(d['statusDetails'])})` : ''}
+          </p>
+          {str(d['stdout']) ? (
+            <details open>
+              <summary>Output</summary>
+              <pre>{inert(d['stdout'], true)}</pre>
+            </details>
+          ) : null}
+          {str(d['stderr']) ? (
+            <details open>
+              <summary>Errors</summary>
+              <pre>{inert(d['stderr'], true)}</pre>
+            </details>
+          ) : null}
+        </li>
+      );
+    case 'step.completed':
+      return (
+        <li>
+          {head(
+            `Step ${inert(d['step'])} ${d['ok'] === true ? 'succeeded' : d['cancelled'] === true ? 'cancelled' : 'failed'}`,
+          )}
+          {str(d['error']) ? <p>{inert(d['error'])}</p> : null}
+        </li>
+      );
+    case 'step.skipped':
+      return (
+        <li>
+          {head(`Step ${inert(d['step'])} skipped`)}
+          <p>{inert(d['reason'])}</p>
+        </li>
+      );
+    case 'execution.completed':
+    case 'execution.failed':
+    case 'execution.expired':
+    case 'execution.cancelled':
+    case 'execution.rejected':
+      return (
+        <li>
+          {head(`Ended: ${r.type.slice('execution.'.length)}`)}
+          {str(d['reason']) ? <p>{inert(d['reason'])}</p> : null}
+        </li>
+      );
+    default:
+      return (
+        <li>
+          {head(inert(r.type))}
+          {str(d['reason']) ? <p>{inert(d['reason'])}</p> : null}
+        </li>
+      );
+  }
+}
+
+function ProofView(props: { readonly verdict: RunProofVerdict | undefined }) {
+  const v = props.verdict;
+  return (
+    <section aria-labelledby="proof-h">
+      <h2 id="proof-h">Integrity</h2>
+      {v === undefined ? (
+        <p>This run has no records in the log.</p>
+      ) : !v.ok ? (
+        <p class="bad" role="alert" id="proof-result">
+          The proof does not verify ({v.check}): {v.reason}. Run <code>mechanic audit verify</code> to find the first
+          broken record.
+        </p>
+      ) : v.checkpoint === null ? (
+        <p class="warn" id="proof-result">
+          The {v.runRecords} records of this run (#{v.from}–#{v.to}) link in the hash chain, but no signed checkpoint
+          covers them yet; one is signed at the run's end and at least every minute.
+        </p>
+      ) : (
+        <div id="proof-result">
+          <p class="ok">
+            Verified: {v.covered} of the run's {v.runRecords} records are in the hash chain up to record #
+            {v.checkpoint.seq}, whose checkpoint is signed by a trusted key.
+            {v.uncovered.length > 0 ? ` ${v.uncovered.length} later records are not covered by a checkpoint yet.` : ''}
+          </p>
+          <dl class="facts">
+            <dt>Records checked</dt>
+            <dd>
+              #{v.from} to #{v.to} (every link recomputed)
+            </dd>
+            <dt>Checkpoint</dt>
+            <dd>
+              record #{v.checkpoint.seq}, signed <Time iso={v.checkpoint.at} />
+            </dd>
+            <dt>Head hash</dt>
+            <dd class="mono">{v.checkpoint.hash}</dd>
+            <dt>Key id</dt>
+            <dd class="mono">{v.checkpoint.keyId}</dd>
+          </dl>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
+  app.get('/ui/runs/:id', async (c) => {
+    const id = runId(c.req.param('id'));
+    const summary = await deps.audit.getExecution(id);
+    await requireAction(c, 'readRun', {
+      kind: 'execution',
+      id,
+      ...(summary ? { requester: summary.operator, targets: summary.targets } : {}),
+    });
+    const records = await deps.audit.list({ executionId: id, limit: 10_000 });
+    const view = viewFromAudit(records);
+    if (!summary || !view) throw new UserError('EXECUTION_NOT_FOUND', `there is no run ${id} in the log`);
+    const proof = await loadRunProof(deps.db, id);
+    const verdict = proof ? verifyRunProof(proof, deps.trustedKeys) : undefined;
+    const user = c.get('user');
+    // Whether the reader may vote, and if not, why: shown instead of the buttons, never a dead button.
+    let voteNote: string | undefined;
+    let mayVote = false;
+    if (view.status === 'awaiting_approval' && view.approval.status === 'pending') {
+      const resource = { kind: 'execution' as const, id, requester: summary.operator, targets: summary.targets };
+      if (view.plan.requester === user.id) voteNote = 'You requested this run, and nobody approves their own change.';
+      else if (view.votes.some((v) => v.approver === user.id)) voteNote = 'You have already voted on this run.';
+      else if (!(await mayAct(c, 'approve', resource))) voteNote = 'Your role does not allow you to vote on this run.';
+      else mayVote = true;
+    }
+    const vote = c.req.query('voted');
+    return html(
+      c,
+      <Page title={`Run ${id}`} user={user} path="/ui/runs" live={`/ui/runs/${encodeURIComponent(id)}/events`}>
+        {vote === 'approve' || vote === 'reject' ? (
+          <p class="notice" role="status">
+            Your {vote === 'approve' ? 'approval' : 'rejection'} was recorded.
+          </p>
+        ) : null}
+        <dl class="facts">
+          <dt>Status</dt>
+          <dd>
+            <Status status={summary.status} />
+          </dd>
+          <dt>Approvals</dt>
+          <dd>
+            {summary.approvals.length > 0 ? inert(summary.approvals.join(', ')) : 'none yet'} (
+            {view.plan.approval.required} needed)
+          </dd>
+          <dt>Requested</dt>
+          <dd>
+            <Time iso={summary.createdAt} />
+          </dd>
+          <dt>Finished</dt>
+          <dd>
+            <Time iso={summary.finishedAt} />
+          </dd>
+        </dl>
+        {mayVote ? (
+          <section aria-labelledby="vote-h" class="notice">
+            <h2 id="vote-h">Your vote</h2>
+            <p>
+              Read the plan below first: your vote counts only for plan{' '}
+              <span class="mono">{view.planDigest.slice(0, 12)}…</span>.
+            </p>
+            <form method="post" action={`/ui/runs/${encodeURIComponent(id)}/vote`}>
+              <input type="hidden" name={CSRF_FIELD} value={csrfToken(c)} />
+              <input type="hidden" name="planDigest" value={view.planDigest} />
+              <div class="field">
+                <label for="comment">Comment (optional)</label>
+                <textarea id="comment" name="comment" rows={2} cols={60} maxlength={500}></textarea>
+              </div>
+              <p>
+                <button type="submit" name="decision" value="approve">
+                  Approve
+                </button>{' '}
+                <button type="submit" name="decision" value="reject" class="danger">
+                  Reject
+                </button>
+              </p>
+            </form>
+          </section>
+        ) : voteNote ? (
+          <p class="notice" id="vote-note">
+            {voteNote}
+          </p>
+        ) : null}
+        <PlanView plan={view.plan} planDigest={view.planDigest} />
+        <section aria-labelledby="timeline-h">
+          <h2 id="timeline-h">Timeline</h2>
+          <ol class="timeline">
+            {records.map((r) => (
+              <Entry r={r} />
+            ))}
+          </ol>
+        </section>
+        <ProofView verdict={verdict} />
+      </Page>,
+    );
+  });
+
+  app.post('/ui/runs/:id/vote', async (c) => {
+    const id = runId(c.req.param('id'));
+    const form = await c.req.parseBody();
+    const decision = form['decision'];
+    if (decision !== 'approve' && decision !== 'reject') {
+      throw new UserError('USAGE', 'the vote must be approve or reject; use the buttons on the run page');
+    }
+    await requireAction(c, decision, { kind: 'execution', id });
+    const planDigest = typeof form['planDigest'] === 'string' ? form['planDigest'] : '';
+    if (!/^[0-9a-f]{64}$/.test(planDigest)) {
+      throw new UserError('USAGE', 'the vote names no plan digest; open the run page and vote from there');
+    }
+    const comment = typeof form['comment'] === 'string' ? form['comment'].trim() : '';
+    if (comment.length > 500) throw new UserError('USAGE', 'the comment is longer than 500 characters; shorten it');
+    const problem = comment ? humanTextProblem('the comment', comment) : undefined;
+    if (problem) throw new UserError('USAGE', problem);
+    try {
+      await deps.executions.vote(
+        c.get('user'),
+        id,
+        { decision, planDigest, ...(comment ? { comment } : {}) },
+        { channel: 'web' },
+      );
+    } catch (e) {
+      // The vote path records its own refusals; the page only tells the reader.
+      if (isRecordedRefusal(e)) c.set('refusalRecorded', true);
+      throw e;
+    }
+    return c.redirect(`/ui/runs/${encodeURIComponent(id)}?voted=${decision}`, 303);
+  });
+}
