@@ -5,6 +5,7 @@ import type { ApiClient } from '../../src/api/client.ts';
 import { toProblem, type Problem } from './errors.ts';
 import { Notice } from './Notice.tsx';
 import { RunbookDetail } from './RunbookDetail.tsx';
+import { LOCKED, launchRefusal } from './launch.ts';
 import { RISK_TONE, ownersOf, riskOf } from './risk.ts';
 import { editText } from './edit.ts';
 import { useLatest } from './use-latest.ts';
@@ -21,7 +22,8 @@ export interface CatalogProps extends ScreenProps {
 
 /**
  * The runbooks: name, version, risk, owners, last run, description; `/` filters; a detail pane for
- * the selected one.
+ * the selected one. A runbook the user may not launch is listed dimmed with a marker, and Enter on
+ * it says why in place instead of opening a form the server would refuse.
  */
 export function Catalog({ api, changes, onLaunch, width, height, active, setTyping }: CatalogProps) {
   const [runbooks, setRunbooks] = useState<readonly RunbookInfo[] | undefined>();
@@ -32,6 +34,8 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
   const [filtering, getFiltering, setFiltering] = useLatest(false);
   const [cursor, getCursor, setCursor] = useLatest(0);
   const [reloads, setReloads] = useState(0);
+  /** Enter was pressed on a runbook the user may not launch: its name and the server's reason. */
+  const [refused, setRefused] = useState<{ readonly name: string; readonly reason: string } | undefined>();
 
   useEffect(() => {
     let live = true;
@@ -88,9 +92,12 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
         if (next !== undefined) {
           setFilter(next);
           setCursor(0);
+          setRefused(undefined);
         }
         return;
       }
+      // A refusal shown in place is about the runbook it was asked of: any other key clears it.
+      setRefused(undefined);
       if (input === '/') {
         setFiltering(true);
         setTyping(true);
@@ -104,7 +111,9 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
           (r) => !f || r.name.includes(f) || r.description.toLowerCase().includes(f),
         );
         const chosen = list[Math.min(getCursor(), list.length - 1)];
-        if (chosen) onLaunch(chosen);
+        const refusal = chosen && launchRefusal(chosen);
+        if (chosen && refusal !== undefined) setRefused({ name: chosen.name, reason: refusal });
+        else if (chosen) onLaunch(chosen);
       }
     },
     { isActive: active },
@@ -113,11 +122,22 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
   const wide = width >= 110;
   const listWidth = wide ? Math.floor(width * 0.5) : width;
   const ownersWidth = listWidth >= 100 ? 18 : 12;
-  const listRows = wide ? height - 4 : Math.max(3, Math.min(shown.length, Math.floor(height / 3)));
+  const anyLocked = shown.some((r) => launchRefusal(r) !== undefined);
+  const listRows = Math.max(
+    1,
+    (wide ? height - 4 : Math.max(3, Math.min(shown.length, Math.floor(height / 3)))) -
+      (anyLocked ? 1 : 0) -
+      (refused ? 1 : 0),
+  );
   const start = Math.max(0, Math.min(cursor - listRows + 1, shown.length - listRows));
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
       <Notice problem={problem} width={width} />
+      {refused ? (
+        <Text color={tone('warn')} wrap="wrap">
+          {LOCKED} you may not launch {inert(refused.name)}: {inert(refused.reason)}
+        </Text>
+      ) : null}
       <Text>
         <Text color={tone('dim')}>filter </Text>
         {filtering || filter ? (
@@ -146,18 +166,24 @@ export function Catalog({ api, changes, onLaunch, width, height, active, setTypi
             const at = start + i === Math.min(cursor, shown.length - 1);
             const last = lastRuns.get(r.name);
             const lastText = last ? `${STATUS_LOOK[last.status].glyph} ${shortTime(last.createdAt)}` : 'never run';
-            const head = `${at ? '›' : ' '} ${r.name} v${r.version}`;
+            const locked = launchRefusal(r) !== undefined;
+            const head = `${at ? '›' : ' '} ${locked ? `${LOCKED} ` : ''}${r.name} v${r.version}`;
             const risk = riskOf(r);
             const owners = ownersOf(r);
             return (
-              <Text key={r.name} inverse={at} wrap="truncate-end">
+              <Text key={r.name} inverse={at} wrap="truncate-end" {...(locked ? { color: tone('dim') } : {})}>
                 {fit(head, 24).padEnd(24)}{' '}
-                <Text {...(risk ? { color: tone(RISK_TONE[risk]) } : {})}>{(risk ?? '?').padEnd(6)}</Text>{' '}
+                <Text {...(risk && !locked ? { color: tone(RISK_TONE[risk]) } : {})}>{(risk ?? '?').padEnd(6)}</Text>{' '}
                 {fit(owners?.length ? inert(owners.join(',')) : '—', ownersWidth).padEnd(ownersWidth)}{' '}
                 {fit(lastText, 16).padEnd(16)} {fit(inert(r.description), listWidth - 51 - ownersWidth)}
               </Text>
             );
           })}
+          {anyLocked ? (
+            <Text color={tone('dim')} wrap="truncate-end">
+              {LOCKED} marks a runbook you may not launch; the detail pane says why
+            </Text>
+          ) : null}
           {invalid.length > 0 ? (
             <Text color={tone('warn')} wrap="truncate-end">
               {invalid.length} runbook file(s) could not be loaded: {invalid.map((i) => inert(i.file)).join(', ')}

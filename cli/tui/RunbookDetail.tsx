@@ -4,6 +4,7 @@ import { RISK_TONE, approvalGroupsOf, ownersOf, riskOf, riskText } from './risk.
 import { tone } from './theme.ts';
 import { fit, inert } from './text.ts';
 import type { RunbookInfo } from './types.ts';
+import { LOCKED, launchRefusal } from './launch.ts';
 
 /** A runbook's parameters, targets and steps, as the catalog's detail pane shows them. */
 export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInfo; readonly width: number }) {
@@ -17,6 +18,7 @@ export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInf
   const risk = riskOf(runbook);
   const owners = ownersOf(runbook);
   const groups = approvalGroupsOf(runbook);
+  const refusal = launchRefusal(runbook);
   return (
     // It keeps its natural height: where the screen is shorter, the pane around it cuts it at the
     // bottom. Shrunk instead, its lines would be laid over one another.
@@ -24,6 +26,11 @@ export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInf
       <Text bold wrap="truncate-end">
         {runbook.name} v{runbook.version} <Text color={tone('dim')}>digest {runbook.digest.slice(0, 12)}</Text>
       </Text>
+      {refusal !== undefined ? (
+        <Text color={tone('warn')} wrap="wrap">
+          {LOCKED} You may not launch it: {inert(refusal)}
+        </Text>
+      ) : null}
       <Text wrap="wrap">{inert(runbook.description)}</Text>
       <Text wrap="truncate-end">
         <Text bold {...(risk ? { color: tone(RISK_TONE[risk]) } : {})}>

@@ -62,7 +62,8 @@ export const routes = {
   listRunbooks: route({
     method: 'GET',
     path: '/api/runbooks',
-    summary: 'The runbooks that can be launched, and the files that could not be loaded',
+    summary:
+      'The runbooks that can be launched, each with whether the caller may launch it (and the reason if not), and the files that could not be loaded',
     response: z.object({ runbooks: z.array(RunbookInfoSchema), invalid: z.array(InvalidRunbookSchema) }),
     status: 200,
   }),

@@ -144,6 +144,16 @@ export const ExecutionViewSchema = z.object({
 
 export { ExecutionSummarySchema } from '../core/execution-index.ts';
 
+/**
+ * Whether the caller may launch a runbook, decided by the same policies as the launch itself; when
+ * not, the one sentence a launch would be refused with.
+ */
+export const LaunchDecisionSchema = z.discriminatedUnion('allowed', [
+  z.object({ allowed: z.literal(true) }),
+  z.object({ allowed: z.literal(false), reason: z.string() }),
+]);
+export type LaunchDecision = z.infer<typeof LaunchDecisionSchema>;
+
 /** A runbook as the catalog shows it; the server validated it fully when it loaded the file. */
 export const RunbookInfoSchema = z.looseObject({
   name: z.string(),
@@ -171,6 +181,8 @@ export const RunbookInfoSchema = z.looseObject({
   onFailure: z.array(z.looseObject({ name: z.string(), script: z.string(), timeoutSeconds: z.number().int() })),
   digest: z.string(),
   source: z.string(),
+  /** The caller's launch decision; absent from servers before it existed (a client then lets the launch decide). */
+  launch: LaunchDecisionSchema.exactOptional(),
 });
 export type RunbookInfo = z.infer<typeof RunbookInfoSchema>;
 

@@ -235,7 +235,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   );
 
   app.get('/api/me', (c) => c.json({ user: c.get('user') }));
-  runbookRoutes(app, guard, deps.registry, deps.runbookStore);
+  runbookRoutes(app, guard, deps.registry, deps.runbookStore, deps.authorizer);
   executionRoutes(app, guard, deps.executions);
   auditRoutes(app, guard, deps.audit);
   eventRoutes(app, guard, { audit: deps.audit, tail: deps.tail, authorizer: deps.authorizer });
