@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -111,7 +112,7 @@ export async function startWebUi(): Promise<WebUi> {
     async close() {
       tail.stop();
       // Event streams still open are ended by closing every connection.
-      server.closeAllConnections?.();
+      (server as Server).closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.connection.close();
       await registryDb.destroy();
