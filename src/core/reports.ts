@@ -179,7 +179,7 @@ interface ZonedParts {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function zoned(ms: number, timeZone: string): ZonedParts {
+function zonedByIntl(ms: number, timeZone: string): ZonedParts {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -210,9 +210,43 @@ function zoned(ms: number, timeZone: string): ZonedParts {
 
 /** The zone's offset from UTC at `ms`, in milliseconds. */
 function offsetAt(ms: number, timeZone: string): number {
-  const p = zoned(ms, timeZone);
+  const p = zonedByIntl(ms, timeZone);
   const whole = ms - (((ms % 1000) + 1000) % 1000);
   return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - whole;
+}
+
+const QUARTER_HOUR_MS = 900_000;
+/** Offsets by zone and quarter hour: Intl is slow, and a report reads the local time of every run. */
+const offsets = new Map<string, number>();
+
+function utcParts(ms: number): ZonedParts {
+  const d = new Date(ms);
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    weekday: d.getUTCDay(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+  };
+}
+
+/**
+ * The local date and time of an instant in the zone. Offsets are multiples of a quarter hour and
+ * change only on quarter hours (UTC), so one offset per quarter hour is exact for today's zones.
+ */
+function zoned(ms: number, timeZone: string): ZonedParts {
+  if (timeZone === 'UTC') return utcParts(ms);
+  const quarter = Math.floor(ms / QUARTER_HOUR_MS);
+  const key = `${timeZone} ${quarter}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    if (offsets.size >= 100_000) offsets.clear();
+    offset = offsetAt(quarter * QUARTER_HOUR_MS, timeZone);
+    offsets.set(key, offset);
+  }
+  return utcParts(ms + offset);
 }
 
 /** The instant the local day y-m-d begins in the zone. */
@@ -552,7 +586,6 @@ function flags(
   s: ReportSettings,
 ): ReportFlag[] {
   const out: ReportFlag[] = [];
-  const zoneNote = s.timeZone === 'UTC' ? 'UTC' : s.timeZone;
   const hours = formatWorkingHours(s.workingHours);
   // A key no name can forge: JSON of the pair.
   const key = (...parts: string[]) => JSON.stringify(parts);
@@ -566,7 +599,7 @@ function flags(
       out.push({
         kind: 'off-hours',
         runs: [r.id],
-        why: `${who} started ${name(r.runbook)} on ${LONG_DAY_NAMES[off.weekday]} ${dayKey(off)} at ${pad2(off.hour)}:${pad2(off.minute)} ${zoneNote}, outside working hours (${hours}).`,
+        why: `${who} started ${name(r.runbook)} on ${LONG_DAY_NAMES[off.weekday]} ${dayKey(off)} at ${pad2(off.hour)}:${pad2(off.minute)} ${s.timeZone}, outside working hours (${hours}).`,
       });
     }
     const rk = key(r.operator, r.runbook);

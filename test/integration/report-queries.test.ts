@@ -215,6 +215,14 @@ for (const backend of [sqliteBackend(), ...(postgresAvailable ? [postgresBackend
       expect([...new Set(input.events.map((e) => e.executionId))]).toEqual(['r1', 'r2']);
     });
 
+    test('a history longer than its bound marks the report truncated: an old habit could look like a first', async () => {
+      // Alice's one earlier run is the whole history of the range's operators.
+      const input = await loadReportInput(db, RANGE, { maxPairs: 0 });
+      expect(input.truncated).toBe(true);
+      expect(input.before).toEqual({ runbooks: [], hosts: [] });
+      expect((await loadReportInput(db, RANGE, { maxPairs: 1 })).truncated).toBe(false);
+    });
+
     test('an empty range reads nothing more', async () => {
       const input = await loadReportInput(db, { from: '2027-01-01T00:00:00.000Z', to: '2027-01-02T00:00:00.000Z' });
       expect(input).toMatchObject({ runs: [], events: [], before: { runbooks: [], hosts: [] }, truncated: false });

@@ -199,6 +199,20 @@ describe('flags', () => {
     expect(found[0]!.why).toContain('08:59 America/New_York');
   });
 
+  test('off-hours across a change of summer time: local hours before and after the jump', () => {
+    // New York springs forward on 8 March 2026: 06:59Z is 01:59 EST, 07:00Z is 03:00 EDT.
+    const settings = {
+      ...DEFAULT_REPORT_SETTINGS,
+      workingHours: parseWorkingHours('Sun 01:00-03:00'),
+      timeZone: 'America/New_York',
+    };
+    const runs = [run('before', '2026-03-08T06:59:00.000Z'), run('after', '2026-03-08T07:00:00.000Z')];
+    const i = { ...input(runs), range: { from: '2026-03-01T00:00:00.000Z', to: '2026-03-15T00:00:00.000Z' } };
+    const found = flagsOf(i, 'off-hours', settings);
+    expect(found.map((f) => f.runs)).toEqual([['after']]);
+    expect(found[0]!.why).toContain('on Sunday 2026-03-08 at 03:00 America/New_York');
+  });
+
   test('first run of a runbook by an operator: only the first, and not when done before the range', () => {
     const runs = [
       run('r1', `${MON}T09:00:00.000Z`, { operator: 'dave', runbook: 'deploy' }),
