@@ -32,6 +32,7 @@ import { runPage } from './run.tsx';
 import { runbookPages } from './runbooks.tsx';
 import { runListPages } from './runs.tsx';
 import { searchPage } from './search.tsx';
+import { exportPages } from './exports.tsx';
 
 export interface WebDeps {
   readonly webSessions: WebSessions;
@@ -213,6 +214,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   runPage(app, deps);
   runbookPages(app, deps);
   searchPage(app, deps);
+  exportPages(app, deps);
 
   app.all('/ui/*', (c) =>
     html(
