@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { AuditVerdictSchema } from '../core/audit-chain.ts';
+import { EvidencePackSchema } from '../core/evidence-pack.ts';
 import {
   ApprovalStateSchema,
   AuditListQuerySchema,
@@ -166,6 +167,15 @@ export const routes = {
     params: ExecutionParamsSchema,
     body: CancelBodySchema,
     response: z.object({ status: ExecutionStatusSchema }),
+    status: 200,
+  }),
+  executionPack: route({
+    method: 'GET',
+    path: '/api/executions/:id/pack',
+    summary:
+      "One run's evidence pack: its events, runbook version, votes and the chain proof to a signed checkpoint (mechanic audit verify-pack checks it offline)",
+    params: ExecutionParamsSchema,
+    response: EvidencePackSchema,
     status: 200,
   }),
   listAudit: route({

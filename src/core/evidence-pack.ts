@@ -291,7 +291,7 @@ function check(pack: EvidencePack, options: PackVerifyOptions): PackSummary {
 
   // The events fit the vocabulary, and the run begins with its request.
   const events = pack.events.map((e) => {
-    const read = readAuditEvent(e);
+    const read = readAuditEvent({ ...e, type: e.type as AuditEvent['type'] });
     return read.ok ? read.event : broken(`event #${e.seq} does not fit the audit vocabulary: ${read.problem}`);
   });
   const request = events[0]!;

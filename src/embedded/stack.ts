@@ -13,6 +13,7 @@ import { defaultFleetConfig } from '../devfleet/config.ts';
 import { CLI_CLIENT_ID, WEB_CLIENT_ID } from '../authz/dev-idp.ts';
 import { findTemporalCli } from './provision.ts';
 import { startDevServer, type DevServer, type DevServerOptions } from './dev-server.ts';
+import { getFreePort } from './ports.ts';
 import { ensurePrivateDir, isAlive, readOrCreatePrivateFile } from '../host.ts';
 import { stackFile, type StackInfo } from './stack-file.ts';
 import {
@@ -171,6 +172,11 @@ export async function startStack(
   };
   if (Number(portText) !== 0) temporalOptions.port = Number(portText);
   if (config.temporal.uiPort !== 0) temporalOptions.uiPort = config.temporal.uiPort;
+  // The Temporal Web UI reads payloads through the API server's codec endpoint (/codec), named on the dev
+  // server's command line: so the API's port is settled before the dev server starts.
+  const apiPort = config.api.port !== 0 ? config.api.port : await getFreePort(config.api.host);
+  const apiHost = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
+  temporalOptions.extraArgs = ['--ui-codec-endpoint', `http://${apiHost}:${apiPort}/codec`];
   events.progress(
     `starting Temporal dev server on ${temporalOptions.port === undefined ? `${host}, a free port` : config.temporal.address} (state in ${dbFile})`,
   );
@@ -348,6 +354,13 @@ export async function startStack(
       MECHANIC_OIDC_JWKS_URL: '',
       MECHANIC_OIDC_WEB_CLIENT_ID: WEB_CLIENT_ID,
       MECHANIC_OIDC_WEB_CLIENT_SECRET: '',
+      MECHANIC_API_PORT: String(apiPort),
+      // The dev server's Web UI, by either name a browser may use for it, may call the codec endpoint.
+      ...(temporal.uiUrl !== undefined
+        ? {
+            MECHANIC_TEMPORAL_UI_ORIGIN: `${temporal.uiUrl},http://localhost:${new URL(temporal.uiUrl).port}`,
+          }
+        : {}),
     });
     events.progress('starting worker and API server');
     const [, serverReady] = await Promise.all([launch('worker').ready, launch('server').ready]);

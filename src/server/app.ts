@@ -29,6 +29,9 @@ import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { runbookRoutes } from './routes/runbooks.ts';
+import { packRoutes } from './routes/pack.ts';
+import { codecRoutes, type CodecEndpointDeps } from './codec-endpoint.ts';
+import { createEvidenceSource } from '../store/evidence.ts';
 import { webRoutes } from './web/index.ts';
 
 export interface AppDeps {
@@ -55,6 +58,8 @@ export interface AppDeps {
   readonly webSessions?: WebSessions;
   /** Slack's interactions and slash command (src/slack), mounted at /slack when configured. */
   readonly slack?: Hono;
+  /** The codec endpoint for Temporal's Web UI and CLI (/codec, src/server/codec-endpoint.ts); unset, not served. */
+  readonly codec?: Pick<CodecEndpointDeps, 'codec' | 'namespace' | 'allowedOrigins'>;
 }
 
 const CHANNELS: readonly Channel[] = ['cli', 'tui', 'slack', 'web', 'api'];
@@ -143,6 +148,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use('/api/*', byAddress);
   app.use('/auth/*', byAddress);
   app.use('/slack/*', byAddress);
+  app.use('/codec/*', byAddress);
   app.use('/ui/*', byAddress);
   app.use(
     '/api/*',
@@ -213,6 +219,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     app.get('/', (c) => c.redirect('/ui/runs', 302));
   }
 
+  // Temporal's Web UI and CLI decrypt payloads here: its own sign-in (token or session cookie), CORS and readRun.
+  if (deps.codec) {
+    codecRoutes(app, guard, { ...deps.codec, authenticator: deps.authenticator, webSessions: deps.webSessions });
+  }
+
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -238,6 +249,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   runbookRoutes(app, guard, deps.registry, deps.runbookStore, deps.authorizer);
   executionRoutes(app, guard, deps.executions);
   auditRoutes(app, guard, deps.audit);
+  packRoutes(app, guard, createEvidenceSource(deps.audit.db, { audit: deps.audit, keys: deps.audit.trustedKeys }));
   eventRoutes(app, guard, { audit: deps.audit, tail: deps.tail, authorizer: deps.authorizer });
   return app;
 }

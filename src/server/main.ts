@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { webSessionsFromConfig } from './web-session.ts';
 import { startSlack } from '../slack/index.ts';
 import type { User } from '../authz/users.ts';
+import { EncryptionCodec, parseCodecKeys } from '../temporal/codec.ts';
 
 /** Who a refused browser sign-in is recorded as: nobody is signed in yet. */
 const WEB_SIGN_IN: User = { id: 'anonymous', displayName: 'browser sign-in', roles: [] };
@@ -134,6 +135,12 @@ export async function runServer(): Promise<number> {
     log,
     limits: config.limits,
     denials,
+    // The worker's codec, for Temporal's Web UI and CLI (dataConverterFrom above refused a server without keys).
+    codec: {
+      codec: new EncryptionCodec(parseCodecKeys(config.temporal.codecKeys ?? '')),
+      namespace: config.temporal.namespace,
+      allowedOrigins: config.temporal.uiOrigins,
+    },
     ...(webSessions ? { webSessions } : {}),
     ...(slack ? { slack: slack.routes } : {}),
   });

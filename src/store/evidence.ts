@@ -5,7 +5,6 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
-import { keyIdOf } from '../core/audit-checkpoint.ts';
 import { buildEvidencePack, type EvidencePack, type PackRecord } from '../core/evidence-pack.ts';
 import { UserError } from '../core/errors.ts';
 import type { AuditStore } from './audit-log.ts';
@@ -22,8 +21,11 @@ export interface EvidenceSource {
 export interface EvidenceDeps {
   /** Signs the head when no checkpoint covers the run's last event yet (a run still going). */
   readonly audit: Pick<AuditStore, 'checkpoint'>;
-  /** The public half of the key the server signs checkpoints with: the pack names it. */
-  readonly publicKey: KeyObject;
+  /**
+   * The public keys whose checkpoints a pack may end at, by key id (the store's trusted keys: its own
+   * signing key, and older ones after a rotation). The pack carries the one that signed.
+   */
+  readonly keys: ReadonlyMap<string, KeyObject>;
   readonly maxRecords?: number;
   readonly now?: () => Date;
 }
@@ -44,15 +46,16 @@ function toRecord(row: Selectable<AuditEventsTable>): PackRecord {
 }
 
 export function createEvidenceSource(db: Kysely<Database>, deps: EvidenceDeps): EvidenceSource {
-  const keyId = keyIdOf(deps.publicKey);
+  const keyIds = [...deps.keys.keys()];
   const max = deps.maxRecords ?? MAX_PACK_RECORDS;
 
-  /** The earliest checkpoint of our key at or after `seq`. */
+  /** The earliest checkpoint of a known key at or after `seq`. */
   async function covering(seq: number) {
+    if (keyIds.length === 0) return undefined;
     const row = await db
       .selectFrom('audit_checkpoints')
       .selectAll()
-      .where('key_id', '=', keyId)
+      .where('key_id', 'in', keyIds)
       .where('seq', '>=', seq)
       .orderBy('seq', 'asc')
       .limit(1)
@@ -76,12 +79,19 @@ export function createEvidenceSource(db: Kysely<Database>, deps: EvidenceDeps): 
       const last = Number(span.last);
       // A run still going may have events no checkpoint covers yet: sign the head now.
       const checkpoint = (await covering(last)) ?? (await deps.audit.checkpoint(), await covering(last));
+      if (keyIds.length === 0) {
+        throw new UserError(
+          'CONFIG_INVALID',
+          'this server signs no checkpoints of the audit log (it has no audit signing key), so no evidence pack can be proven',
+        );
+      }
       if (!checkpoint) {
         throw new UserError(
           'SERVER_UNAVAILABLE',
-          `no checkpoint signed by the server's key ${keyId} covers record #${last} of ${executionId} yet; the server signs the log within a minute, so try again then`,
+          `no signed checkpoint covers record #${last} of ${executionId} yet; the server signs the log within a minute, so try again then`,
         );
       }
+      const publicKey = deps.keys.get(checkpoint.keyId)!;
       const count = checkpoint.seq - first + 1;
       if (count > max) {
         throw new UserError(
@@ -140,7 +150,7 @@ export function createEvidenceSource(db: Kysely<Database>, deps: EvidenceDeps): 
         },
         segment,
         checkpoint,
-        publicKey: deps.publicKey,
+        publicKey,
       });
     },
   };

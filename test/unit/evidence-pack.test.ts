@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chainHash } from '../../src/core/audit-chain.ts';
 import { auditEvent, requestedEvent } from '../../src/core/audit-events.ts';
-import { checkpointSigner } from '../../src/core/audit-checkpoint.ts';
+import { checkpointSigner, keyIdOf } from '../../src/core/audit-checkpoint.ts';
 import {
   serializeEvidencePack,
   verifyEvidencePack,
@@ -107,7 +107,10 @@ describe('evidence pack', () => {
       }),
     );
     await audit.append(other(3)); // after the end's checkpoint: not in the pack
-    pack = await createEvidenceSource(db, { audit, publicKey }).pack(RUN, 'dave');
+    pack = await createEvidenceSource(db, { audit, keys: new Map([[keyIdOf(publicKey), publicKey]]) }).pack(
+      RUN,
+      'dave',
+    );
     text = serializeEvidencePack(pack);
   });
   afterAll(async () => {
@@ -276,15 +279,18 @@ describe('evidence pack', () => {
   });
 
   test('a run that is not in the log, and a run still going, are answered', async () => {
-    const source = createEvidenceSource(db, { audit, publicKey });
+    const source = createEvidenceSource(db, { audit, keys: new Map([[keyIdOf(publicKey), publicKey]]) });
     await expect(source.pack('mx-nosuchrun', 'dave')).rejects.toMatchObject({ code: 'EXECUTION_NOT_FOUND' });
     // A pack too large for memory is refused with one sentence.
-    await expect(createEvidenceSource(db, { audit, publicKey, maxRecords: 2 }).pack(RUN, 'dave')).rejects.toMatchObject(
-      {
-        code: 'USAGE',
-        message: expect.stringMatching(/spans \d+ records .* mechanic audit export/),
-      },
-    );
+    await expect(
+      createEvidenceSource(db, { audit, keys: new Map([[keyIdOf(publicKey), publicKey]]), maxRecords: 2 }).pack(
+        RUN,
+        'dave',
+      ),
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/spans \d+ records .* mechanic audit export/),
+    });
   });
 });
 

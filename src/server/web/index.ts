@@ -28,6 +28,7 @@ import type { ExecutionService } from '../executions.ts';
 import type { WebSessions } from '../web-session.ts';
 import { CSRF_FIELD, csrfTokens, webRouteOf, type CsrfTokens } from './auth.ts';
 import { LIVE_SCRIPT, ProblemPage, STYLESHEET, html } from './layout.tsx';
+import { packPages } from './pack.ts';
 import { runPage } from './run.tsx';
 import { runbookPages } from './runbooks.tsx';
 import { runListPages } from './runs.tsx';
@@ -210,6 +211,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   });
 
   // Page modules: one line each.
+  packPages(app, deps);
   runListPages(app, deps);
   runPage(app, deps);
   runbookPages(app, deps);
