@@ -110,7 +110,8 @@ describe('the compiled lint', () => {
     for (const args of cases) {
       expect(await compiled(bundle, args.slice(1)), args.join(' ')).toEqual(await sources(args));
     }
-  });
+    // A dozen fresh processes, a few of them compiling: minutes on a loaded machine.
+  }, 300_000);
 
   test('only a fresh cache of this user is loaded: a changed input, an open folder or MECHANIC_LINT_CACHE=off runs the sources', async () => {
     const built = await buildCache('lint', dir);
@@ -142,7 +143,7 @@ describe('the compiled lint', () => {
     const rebuilt = await readManifest();
     expect(rebuilt.inputs).not.toContain(path.relative(ROOT, input));
     expect(rebuilt.digest).toBe(inputsDigest(ROOT, rebuilt.inputs, process.version, 'lint'));
-  });
+  }, 300_000);
 
   test('a cache that cannot be written changes nothing in the answer', async () => {
     // The cache "folder" is a file: compiling fails after lint has answered, and says nothing.
@@ -152,5 +153,5 @@ describe('the compiled lint', () => {
     const r = await mechanic(args, { XDG_CACHE_HOME: blocked });
     expect(r).toEqual(await sources(args));
     expect(r.code).toBe(1);
-  });
+  }, 300_000);
 });
