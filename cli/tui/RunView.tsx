@@ -18,6 +18,7 @@ import { TextDialog } from './TextDialog.tsx';
 import { RISK_TONE, riskOf, riskText } from './risk.ts';
 import { STATUS_LOOK, STEP_LOOK, instanceTone, tone } from './theme.ts';
 import { duration, fit, inert } from './text.ts';
+import { plannedStepAt, stepRunNotes } from '../../src/core/step-controls-text.ts';
 import type { Execution, Me, ScreenProps } from './types.ts';
 
 export interface RunViewProps extends ScreenProps {
@@ -405,6 +406,8 @@ export function RunView(props: RunViewProps) {
               const elapsed =
                 t?.start !== undefined ? ((t.end ?? (isFinal(view) ? t.start : nowMs)) - t.start) / 1000 : undefined;
               const done = step.instances.length;
+              // Its attempt, a failure the run went past, why it was skipped (step controls).
+              const notes = stepRunNotes(step, plannedStepAt(view.plan, row.index));
               return (
                 <Text key={`s${row.index}`} inverse={selected} wrap="truncate-end">
                   {selected ? '›' : ' '}
@@ -412,6 +415,7 @@ export function RunView(props: RunViewProps) {
                   {fit(`${step.phase === 'onFailure' ? 'on failure: ' : ''}${inert(step.name)}`, 24).padEnd(24)}{' '}
                   <ProgressBar done={done} total={view.plan.targets.length} width={barWidth} look={sl.tone} />{' '}
                   {step.status}
+                  {notes.length ? ` · ${inert(notes.join(' · '))}` : ''}
                   {elapsed !== undefined ? ` ${duration(elapsed)}` : ''}
                 </Text>
               );
