@@ -33,6 +33,7 @@ import { packRoutes } from './routes/pack.ts';
 import { codecRoutes, type CodecEndpointDeps } from './codec-endpoint.ts';
 import { createEvidenceSource } from '../store/evidence.ts';
 import { webRoutes } from './web/index.ts';
+import type { ReportPageSettings } from './web/reports.tsx';
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
@@ -58,6 +59,8 @@ export interface AppDeps {
   readonly webSessions?: WebSessions;
   /** Slack's interactions and slash command (src/slack), mounted at /slack when configured. */
   readonly slack?: Hono;
+  /** The reports' working hours and time zone (config.reports); unset, Mon–Fri 08:00–18:00 UTC. */
+  readonly reports?: ReportPageSettings;
   /** The codec endpoint for Temporal's Web UI and CLI (/codec, src/server/codec-endpoint.ts); unset, not served. */
   readonly codec?: Pick<CodecEndpointDeps, 'codec' | 'namespace' | 'allowedOrigins'>;
 }
@@ -214,6 +217,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         tail: deps.tail,
         denials,
         log: deps.log,
+        reports: deps.reports,
       }),
     );
     app.get('/', (c) => c.redirect('/ui/runs', 302));

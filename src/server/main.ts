@@ -134,6 +134,7 @@ export async function runServer(): Promise<number> {
     tail,
     log,
     limits: config.limits,
+    reports: config.reports,
     denials,
     // The worker's codec, for Temporal's Web UI and CLI (dataConverterFrom above refused a server without keys).
     codec: {

@@ -28,11 +28,12 @@ import type { ExecutionService } from '../executions.ts';
 import type { WebSessions } from '../web-session.ts';
 import { CSRF_FIELD, csrfTokens, webRouteOf, type CsrfTokens } from './auth.ts';
 import { LIVE_SCRIPT, ProblemPage, STYLESHEET, html } from './layout.tsx';
-import { packPages } from './pack.ts';
 import { runPage } from './run.tsx';
 import { runbookPages } from './runbooks.tsx';
 import { runListPages } from './runs.tsx';
 import { searchPage } from './search.tsx';
+import { reportPages, type ReportPageSettings } from './reports.tsx';
+import { packPages } from './pack.ts';
 import { exportPages } from './exports.tsx';
 
 export interface WebDeps {
@@ -51,6 +52,8 @@ export interface WebDeps {
   readonly log: Logger;
   /** CSRF tokens for forms; made with a random key when not given (tokens then last one process). */
   readonly csrf?: CsrfTokens;
+  /** The reports' working hours and time zone (config.reports); unset, Mon–Fri 08:00–18:00 UTC. */
+  readonly reports?: ReportPageSettings | undefined;
 }
 
 export type WebEnv = {
@@ -211,11 +214,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   });
 
   // Page modules: one line each.
-  packPages(app, deps);
   runListPages(app, deps);
   runPage(app, deps);
   runbookPages(app, deps);
   searchPage(app, deps);
+  reportPages(app, deps, deps.reports);
+  packPages(app, deps);
   exportPages(app, deps);
 
   app.all('/ui/*', (c) =>
