@@ -8,12 +8,20 @@ import { LOCKED, launchRefusal } from './launch.ts';
 
 /** A runbook's parameters, targets and steps, as the catalog's detail pane shows them. */
 export function RunbookDetail({ runbook, width }: { readonly runbook: RunbookInfo; readonly width: number }) {
+  type Scope = Exclude<RunbookInfo['targets'], { fromParameter: string }>;
+  const scope = (t: Scope) =>
+    'instanceIds' in t
+      ? `instances ${t.instanceIds.join(', ')}`
+      : 'names' in t
+        ? `names ${t.names.join(', ')}`
+        : `tags ${Object.entries(t.tags)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`;
   const targets =
-    'instanceIds' in runbook.targets
-      ? `instances ${runbook.targets.instanceIds.join(', ')}`
-      : `tags ${Object.entries(runbook.targets.tags)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(', ')}`;
+    'fromParameter' in runbook.targets
+      ? `from parameter ${runbook.targets.fromParameter}` +
+        (runbook.targets.within ? `, within ${scope(runbook.targets.within)}` : ', any instance the role reaches')
+      : scope(runbook.targets);
   const params = Object.entries(runbook.parameters);
   const risk = riskOf(runbook);
   const owners = ownersOf(runbook);

@@ -13,6 +13,7 @@ import { auditEvent, instanceEventId, type NewAuditEvent } from '../core/audit-e
 import { cap, redact } from '../core/redact.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { RUN_SHELL_SCRIPT } from '../core/session-policy.ts';
+import { rateLimitCount } from '../core/targets.ts';
 import { SendCommandOutcomeUnknownError, type SessionCredentials } from './aws.ts';
 import type { CredentialLeases } from './credentials.ts';
 import { AuditEventConflictError } from '../store/audit-log.ts';
@@ -225,13 +226,30 @@ function sendCommandFor(req: StepRequest, token: string, deliveryTimeoutSeconds:
     DocumentName: RUN_SHELL_SCRIPT,
     InstanceIds: [...req.instanceIds],
     Parameters: { commands: req.step.script.split('\n'), executionTimeout: [String(req.step.timeoutSeconds)] },
-    TimeoutSeconds: Math.max(30, deliveryTimeoutSeconds),
+    TimeoutSeconds: deliveryTimeoutFor(req, deliveryTimeoutSeconds),
     Comment: token,
-    MaxConcurrency: '50',
-    // Stop at the first failing instance: a runbook that breaks one host should not
-    // go on to break the rest.
-    MaxErrors: '0',
+    // The runbook's rate control when it sets one, else SSM's own defaults, stated: at most 50
+    // at once, and stop at the first failing instance, so a runbook that breaks one host does
+    // not go on to break the rest.
+    MaxConcurrency: req.step.maxConcurrency ?? '50',
+    MaxErrors: req.step.maxErrors ?? '0',
   });
+}
+
+/** SSM's longest TimeoutSeconds (30 days). */
+const MAX_DELIVERY_TIMEOUT_SECONDS = 2_592_000;
+
+/**
+ * TimeoutSeconds counts from the send for every instance: one still waiting for a concurrency slot
+ * when it passes is never run (DeliveryTimedOut). So a rate-limited step gives the instances of
+ * each later wave the step's timeout again on top of the delivery timeout.
+ */
+function deliveryTimeoutFor(req: StepRequest, deliveryTimeoutSeconds: number): number {
+  const base = Math.max(30, deliveryTimeoutSeconds);
+  const targets = req.instanceIds.length;
+  if (req.step.maxConcurrency === undefined || targets === 0) return base;
+  const waves = Math.ceil(targets / rateLimitCount(req.step.maxConcurrency, targets, 'concurrency'));
+  return Math.min(MAX_DELIVERY_TIMEOUT_SECONDS, base + (waves - 1) * req.step.timeoutSeconds);
 }
 
 async function findCommand(client: SSMClient, token: string, notBefore: string): Promise<string | undefined> {

@@ -55,6 +55,9 @@ const PlannedStepSchema = z.object({
   retries: z.number().int().exactOptional(),
   retryDelaySeconds: z.number().int().exactOptional(),
   continueOnError: z.literal(true).exactOptional(),
+  // SSM rate control ("5", "25%"), present only when the runbook sets it (core/plan.ts).
+  maxConcurrency: z.string().exactOptional(),
+  maxErrors: z.string().exactOptional(),
 });
 
 export const PlanSchema = z.object({
@@ -164,6 +167,17 @@ export const RunbookInfoSchema = z.looseObject({
   targets: z.union([
     z.object({ instanceIds: z.array(z.string()) }),
     z.object({ tags: z.record(z.string(), z.string()) }),
+    z.object({ names: z.array(z.string()) }),
+    z.object({
+      fromParameter: z.string(),
+      within: z
+        .union([
+          z.object({ instanceIds: z.array(z.string()) }),
+          z.object({ tags: z.record(z.string(), z.string()) }),
+          z.object({ names: z.array(z.string()) }),
+        ])
+        .optional(),
+    }),
   ]),
   approval: z.object({
     required: z.number().int(),

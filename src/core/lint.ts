@@ -416,14 +416,17 @@ class Locator {
       return meant[0]!.flatMap((i) => this.explain({ ...i, path: [...path, ...i.path] }));
     }
     const name = pathText(path);
+    // A union that says what it accepts (rate control: a number or a percentage) is quoted as it says it.
+    const stated = issue.message.startsWith('must ') ? `${name} ${issue.message}` : undefined;
     return [
       {
         offset: this.offsetOf(path),
         rule: 'invalid-value',
         message:
           name === 'targets'
-            ? 'targets must be either instanceIds (a list of instance ids) or tags (1 to 5 "key: value" pairs)'
-            : `${name} matches none of the forms it may take; see the runbook schema (mechanic runbook schema)`,
+            ? 'targets must be one of instanceIds (a list of instance ids), tags (1 to 5 "key: value" pairs), names (a list of Name tags) or fromParameter (a parameter naming them)'
+            : (stated ??
+              `${name} matches none of the forms it may take; see the runbook schema (mechanic runbook schema)`),
       },
     ];
   }

@@ -7,6 +7,7 @@ import { renderScript } from './template.ts';
 import { accountOf, buildSessionPolicy } from './session-policy.ts';
 import { digestOf } from './canonical.ts';
 import { UserError } from './errors.ts';
+import { rateControlOf, rateLimitCount } from './targets.ts';
 import { conditionHolds, describeCondition, type StepCondition } from './step-condition.ts';
 
 export interface PlannedStep {
@@ -26,6 +27,23 @@ export interface PlannedStep {
   readonly retryDelaySeconds?: number;
   /** Set only when true: a failure of this step is recorded and the run goes on. */
   readonly continueOnError?: true;
+  /**
+   * SSM rate control as SendCommand takes it ("5", "25%"): how many instances run the step at
+   * once, and how many may fail before SSM starts it on no further instance. Set only when the
+   * runbook or the step sets it (SSM's defaults otherwise), so older plans keep their digests.
+   */
+  readonly maxConcurrency?: string;
+  readonly maxErrors?: string;
+}
+
+/**
+ * The extra time a rate-limited step may take: with at most N instances at once, the instances
+ * run in waves, and each wave after the first may take the step's whole timeout again.
+ */
+export function queuedSeconds(s: PlannedStep, targets: number): number {
+  if (s.maxConcurrency === undefined || s.skipped !== undefined || targets === 0) return 0;
+  const waves = Math.ceil(targets / rateLimitCount(s.maxConcurrency, targets, 'concurrency'));
+  return (waves - 1) * s.timeoutSeconds * (1 + (s.retries ?? 0));
 }
 
 /** The pause before a retry when the runbook names none. */
@@ -131,11 +149,15 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
       ...(step.condition !== undefined ? conditionOutcome(step.condition, params) : {}),
       ...(retries > 0 ? { retries, retryDelaySeconds: step.retryDelaySeconds ?? DEFAULT_RETRY_DELAY_SECONDS } : {}),
       ...(step.continueOnError === true ? { continueOnError: true as const } : {}),
+      ...rateControlOf(runbook, step),
     };
   };
   const steps = runbook.steps.map(render);
   const onFailure = runbook.onFailure.map(render);
-  const work = [...steps, ...onFailure].reduce((sum, s) => sum + stepBudgetSeconds(s), 0);
+  const work = [...steps, ...onFailure].reduce(
+    (sum, s) => sum + stepBudgetSeconds(s) + queuedSeconds(s, input.targets.length),
+    0,
+  );
   if (work + RUN_OVERHEAD_SECONDS > MAX_CREDENTIAL_SECONDS) {
     throw new UserError(
       'RUNBOOK_INVALID',

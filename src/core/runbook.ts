@@ -77,15 +77,69 @@ const InstanceIdSchema = z
   .regex(/^(i-(\w{8}|\w{17})|mi-\w{17})$/, 'must be an instance id like i-0123456789abcdef0');
 const TagKeySchema = z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be a tag key');
 
+/**
+ * A `Name` tag value, as AWS allows tag values: letters, digits, spaces and _ . : / = + - @.
+ * A name is looked up as the instance's `Name` tag, never its host name.
+ */
+const NameTagSchema = z
+  .string()
+  .regex(
+    /^[\p{L}\p{N} _.:/=+@-]{1,256}$/u,
+    'must be a Name tag value like "web-1" (letters, digits, spaces, _ . : / = + - @)',
+  );
+
+const InstanceIdsTargetSchema = z.strictObject({ instanceIds: z.array(InstanceIdSchema).min(1).max(50) });
+const TagsTargetSchema = z.strictObject({ tags: z.record(TagKeySchema, z.string().min(1).max(256)) }).refine((t) => {
+  const n = Object.keys(t.tags).length;
+  return n >= 1 && n <= 5;
+}, 'tags must name between 1 and 5 tags');
+/** Instances by their `Name` tag; a name no instance carries is refused when the run is planned. */
+const NamesTargetSchema = z.strictObject({ names: z.array(NameTagSchema).min(1).max(50) });
+
+/**
+ * The instances come from a parameter the operator fills: each value an instance id or a `Name`
+ * tag. `within` is the author's bound (ids, tags or names): a value naming an instance outside it
+ * is refused at plan time, so an operator never reaches an instance the runbook does not allow.
+ * Without `within`, any managed instance the runbook's role may reach can be named.
+ */
+const FromParameterTargetSchema = z.strictObject({
+  fromParameter: ParamNameSchema,
+  within: z.union([InstanceIdsTargetSchema, TagsTargetSchema, NamesTargetSchema]).optional(),
+});
+
 /** Which instances a runbook may touch. The operator may narrow this at launch, never widen it. */
 export const TargetsSchema = z.union([
-  z.strictObject({ instanceIds: z.array(InstanceIdSchema).min(1).max(50) }),
-  z.strictObject({ tags: z.record(TagKeySchema, z.string().min(1).max(256)) }).refine((t) => {
-    const n = Object.keys(t.tags).length;
-    return n >= 1 && n <= 5;
-  }, 'tags must name between 1 and 5 tags'),
+  InstanceIdsTargetSchema,
+  TagsTargetSchema,
+  NamesTargetSchema,
+  FromParameterTargetSchema,
 ]);
 export type Targets = z.infer<typeof TargetsSchema>;
+
+/**
+ * Rate control, sent to SSM's SendCommand as MaxConcurrency and MaxErrors: how many instances run
+ * a step at once (a number, or a percentage of the step's targets), and how many may fail before
+ * SSM starts it on no further instance (0: stop after the first failure, SSM's default).
+ */
+const RATE_FORMS = {
+  concurrency: 'a whole number of at least 1 or a percentage from 1% to 100%, like 5 or "25%"',
+  errors: 'a whole number of at least 0 or a percentage from 0% to 100%, like 0 or "10%"',
+};
+export const MaxConcurrencySchema = z.union(
+  [
+    z.number().int().min(1, `must be ${RATE_FORMS.concurrency}`).max(9_999_999),
+    z.string().regex(/^([1-9]\d?|100)%$/, `must be ${RATE_FORMS.concurrency}`),
+  ],
+  { error: `must be ${RATE_FORMS.concurrency}` },
+);
+export const MaxErrorsSchema = z.union(
+  [
+    z.number().int().min(0, `must be ${RATE_FORMS.errors}`).max(9_999_999),
+    z.string().regex(/^(\d{1,2}|100)%$/, `must be ${RATE_FORMS.errors}`),
+  ],
+  { error: `must be ${RATE_FORMS.errors}` },
+);
+export type RateLimit = z.infer<typeof MaxConcurrencySchema>;
 
 const ConditionValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 const ConditionListSchema = z.array(ConditionValueSchema).min(1).max(50);
@@ -103,6 +157,9 @@ export const StepSchema = z.strictObject({
   /** A bash script; `{{ name }}` placeholders are replaced by shell-quoted parameter values. */
   script: z.string().min(1).max(16_000),
   timeoutSeconds: z.number().int().min(1).max(172_800).default(300),
+  /** This step's own rate control; the runbook's applies where it sets none. */
+  maxConcurrency: MaxConcurrencySchema.optional(),
+  maxErrors: MaxErrorsSchema.optional(),
   /**
    * The step runs only when this test on one parameter holds, decided when the plan is made:
    * `{ param: mode, equals: full }`, `notEquals`, `in: [...]`, `notIn: [...]`, or `{ param: drain }`
@@ -166,6 +223,9 @@ export const RunbookSchema = z
     roleArn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
     parameters: z.record(ParamNameSchema, ParameterSchema).default({}),
     targets: TargetsSchema,
+    /** Rate control for every step that sets none (SSM's defaults otherwise: 50 at once, stop at the first error). */
+    maxConcurrency: MaxConcurrencySchema.optional(),
+    maxErrors: MaxErrorsSchema.optional(),
     approval: ApprovalSchema.default({ required: 1, expiresAfterMinutes: 60, groups: [] }),
     steps: z.array(StepSchema).min(1).max(50),
     onFailure: z.array(StepSchema).max(10).default([]),
@@ -234,6 +294,9 @@ export const RunbookSchema = z
           message: `step "${step.name}" has a "{{" that is not a placeholder like {{ name }}`,
         });
       }
+    }
+    for (const problem of targetProblems(rb)) {
+      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     }
     for (const [name, p] of Object.entries(rb.parameters)) {
       if (BUILTIN_PLACEHOLDERS.has(name) || name.startsWith('mechanic_')) {
@@ -353,6 +416,65 @@ function stepControlProblems(
       path: ['continueOnError'],
       message: `step "${step.name}" is an onFailure step, and every onFailure step runs whatever the others do, so continueOnError means nothing here; remove it (rule continue-on-error-in-on-failure)`,
     });
+  }
+  return out;
+}
+
+/** The parameter types whose values can name instances: instance ids or Name tags are text. */
+const TARGET_PARAMETER_TYPES = new Set(['string', 'enum']);
+
+/**
+ * Problems of the targets and rate control that the field schemas cannot see alone: a
+ * `fromParameter` naming no parameter, or one whose values cannot be instance names; a maxErrors
+ * above the number of instances the runbook lists, which could never stop a step.
+ */
+function targetProblems(rb: {
+  readonly targets: Targets;
+  readonly parameters: Readonly<Record<string, Parameter>>;
+  readonly maxErrors?: RateLimit | undefined;
+  readonly steps: readonly Step[];
+  readonly onFailure: readonly Step[];
+}): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const { targets } = rb;
+  if ('fromParameter' in targets) {
+    const name = targets.fromParameter;
+    const param = Object.hasOwn(rb.parameters, name) ? rb.parameters[name] : undefined;
+    // Read as plain strings: a list parameter's items say what each value is.
+    const type: string | undefined = param?.type;
+    const itemType: string | undefined = (param as { items?: { type?: string } } | undefined)?.items?.type;
+    if (param === undefined) {
+      out.push({
+        path: ['targets', 'fromParameter'],
+        message: `targets.fromParameter names "${name}", which is not a declared parameter; declare it under parameters (a string or a list of strings) or fix the name (rule target-parameter)`,
+      });
+    } else if (!(
+      TARGET_PARAMETER_TYPES.has(type ?? '') ||
+      (type === 'list' && TARGET_PARAMETER_TYPES.has(itemType ?? ''))
+    )) {
+      const article = (w: string) => (/^[aeiou]/.test(w) ? `an ${w}` : `a ${w}`);
+      const what = type === 'list' ? `a list of ${itemType ?? 'values'}` : `${article(type ?? 'typed')} parameter`;
+      out.push({
+        path: ['targets', 'fromParameter'],
+        message: `targets.fromParameter names "${name}", ${what}, but targets come from instance ids or Name tags; make it a string, enum or list of strings (rule target-parameter-type)`,
+      });
+    }
+  }
+  // Only a runbook that lists its instances knows how many a step runs on before the plan.
+  const listed = 'instanceIds' in targets ? targets.instanceIds.length : 'names' in targets ? targets.names.length : 0;
+  if (listed > 0) {
+    const check = (value: RateLimit | undefined, path: (string | number)[]) => {
+      if (typeof value === 'number' && value > listed) {
+        out.push({
+          path,
+          message: `maxErrors is ${value}, more than the ${listed} instance${listed === 1 ? '' : 's'} this runbook targets, so no failure could ever stop a step; lower it, or write "100%" to never stop (rule max-errors-above-targets)`,
+        });
+      }
+    };
+    check(rb.maxErrors, ['maxErrors']);
+    for (const list of ['steps', 'onFailure'] as const) {
+      rb[list].forEach((step, i) => check(step.maxErrors, [list, i, 'maxErrors']));
+    }
   }
   return out;
 }

@@ -63,6 +63,10 @@ const ServiceFaultsSchema = z.strictObject({
 
 const InstanceSchema = z.strictObject({
   id: z.string().regex(/^i-[0-9a-f]{17}$/, 'must be i- followed by 17 lowercase hex digits'),
+  /**
+   * The host name (SSM's ComputerName and InstanceName). What people call an instance is its
+   * `Name` tag, under `tags`, as in AWS: mechanic resolves names from the tag, never from this.
+   */
   name: z.string().min(1).max(255).optional(),
   tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   faults: FaultsSchema.optional(),
@@ -170,15 +174,27 @@ export const DEMO_INSTANCE_IDS = {
   'db-1': 'i-0d3f1ee7000000003',
 } as const;
 
+/**
+ * The demo instances' host names: like EC2's, distinct from their `Name` tags (web-1, …), so
+ * anything that resolved names from the host name instead of the tag would show.
+ */
+export const DEMO_HOST_NAMES = {
+  'web-1': 'ip-10-0-1-11.ec2.internal',
+  'web-2': 'ip-10-0-1-12.ec2.internal',
+  'db-1': 'ip-10-0-2-21.ec2.internal',
+} as const;
+
 /** The demo fleet: one runner role (12 h) and three staging instances, two web and one db. */
 export function defaultFleetConfig(root: { accessKeyId: string; secretAccessKey: string }): FleetConfig {
   return parseFleetConfig({
     credentials: [{ accessKeyId: root.accessKeyId, secretAccessKey: root.secretAccessKey, name: 'mechanic' }],
     roles: [{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }],
     instances: [
-      { id: DEMO_INSTANCE_IDS['web-1'], name: 'web-1', tags: { Role: 'web', Env: 'staging' } },
-      { id: DEMO_INSTANCE_IDS['web-2'], name: 'web-2', tags: { Role: 'web', Env: 'staging' } },
-      { id: DEMO_INSTANCE_IDS['db-1'], name: 'db-1', tags: { Role: 'db', Env: 'staging' } },
+      ...(['web-1', 'web-2', 'db-1'] as const).map((n) => ({
+        id: DEMO_INSTANCE_IDS[n],
+        name: DEMO_HOST_NAMES[n],
+        tags: { Name: n, Role: n.startsWith('web') ? 'web' : 'db', Env: 'staging' },
+      })),
     ],
   });
 }

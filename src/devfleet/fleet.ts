@@ -516,7 +516,8 @@ export class Fleet {
         // The instance's own identity (its instance profile), never this process's keys.
         ...awsEnv,
         AWS_SSM_INSTANCE_ID: inv.instanceId,
-        MECHANIC_INSTANCE_NAME: instance.name ?? inv.instanceId,
+        // What people call the instance: its Name tag, else its host name, else its id.
+        MECHANIC_INSTANCE_NAME: instance.tags['Name'] ?? instance.name ?? inv.instanceId,
       },
     });
     r.child = child;

@@ -19,7 +19,8 @@ export async function seedHost(
   const marker = path.join(root, '.devfleet-seeded');
   if (await exists(marker)) return;
   const now = options.now ?? Date.now();
-  const name = instance.name ?? path.basename(path.dirname(root));
+  // What people call the host: its Name tag (host names are EC2's ip-… names).
+  const name = instance.tags['Name'] ?? instance.name ?? path.basename(path.dirname(root));
   const web = instance.tags['Role'] === 'web';
   const put = async (file: string, content: string, ageDays = 0) => {
     const full = path.join(root, file);

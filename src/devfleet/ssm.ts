@@ -94,6 +94,22 @@ const DescribeInstanceInformationSchema = z.object({
   NextToken: z.string().optional(),
 });
 
+const PropertyValuesSchema = z.array(z.string().min(1)).min(1).max(40);
+const DescribeInstancePropertiesSchema = z.object({
+  InstancePropertyFilterList: z.array(z.object({ key: z.string(), valueSet: PropertyValuesSchema })).optional(),
+  FiltersWithOperator: z
+    .array(
+      z.object({
+        Key: z.string().min(1),
+        Values: PropertyValuesSchema,
+        Operator: z.enum(['Equal', 'NotEqual', 'BeginWith', 'LessThan', 'GreaterThan']).optional(),
+      }),
+    )
+    .optional(),
+  MaxResults: z.number().int().min(5).max(1000).optional(),
+  NextToken: z.string().optional(),
+});
+
 function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
   const r = schema.safeParse(input);
   if (!r.success) {
@@ -201,6 +217,8 @@ export class SsmApi {
         return getParameter(this.parameterDeps(caller), input);
       case 'PutParameter':
         return putParameter(this.parameterDeps(caller), input);
+      case 'DescribeInstanceProperties':
+        return this.describeInstanceProperties(input, caller);
       default:
         throw new AwsError('UnknownOperationException', `devfleet does not implement the SSM operation ${operation}.`);
     }
@@ -604,6 +622,83 @@ export class SsmApi {
         PlatformVersion: '1',
         ResourceType: 'EC2Instance',
         IPAddress: '127.0.0.1',
+        ComputerName: inst.name ?? inst.id,
+        SourceId: inst.id,
+        SourceType: 'AWS::EC2::Instance',
+      })),
+      ...(nextToken ? { NextToken: nextToken } : {}),
+    };
+  }
+
+  /**
+   * DescribeInstanceProperties: like DescribeInstanceInformation, but each node carries `Name`, the
+   * value of its EC2 `Name` tag (blank without one), beside `ComputerName`, its host name. Filter
+   * keys InstanceIds, PingStatus, PlatformTypes and ResourceType (both filter forms; Equal,
+   * NotEqual and BeginWith), as the model documents them.
+   */
+  private describeInstanceProperties(raw: unknown, caller: Principal) {
+    const input = parseInput(DescribeInstancePropertiesSchema, raw);
+    this.require(caller, 'ssm:DescribeInstanceProperties', '*');
+    const nowMs = this.deps.now();
+    const ping = (i: FleetInstance) => (i.faults?.offline ? 'ConnectionLost' : 'Online');
+    const field = (key: string): ((i: FleetInstance) => string) => {
+      switch (key) {
+        case 'InstanceIds':
+          return (i) => i.id;
+        case 'PingStatus':
+          return ping;
+        case 'PlatformTypes':
+          return () => 'Linux';
+        case 'ResourceType':
+          return () => 'EC2Instance';
+        default:
+          throw new AwsError('InvalidInstancePropertyFilterValue', `devfleet does not support the filter key ${key}.`);
+      }
+    };
+    const tests = [
+      ...(input.InstancePropertyFilterList ?? []).map((f) => ({ Key: f.key, Values: f.valueSet, Operator: 'Equal' })),
+      ...(input.FiltersWithOperator ?? []),
+    ].map((f): ((i: FleetInstance) => boolean) => {
+      const get = field(f.Key);
+      switch (f.Operator ?? 'Equal') {
+        case 'Equal':
+          return (i) => f.Values.includes(get(i));
+        case 'NotEqual':
+          return (i) => !f.Values.includes(get(i));
+        case 'BeginWith':
+          return (i) => f.Values.some((v) => get(i).startsWith(v));
+        default:
+          throw new AwsError(
+            'InvalidFilterOption',
+            `devfleet does not support the operator ${f.Operator} for ${f.Key}.`,
+          );
+      }
+    });
+    const all = this.deps.config.instances
+      .map((inst, index) => ({ inst, index }))
+      .filter(({ inst }) => tests.every((t) => t(inst)));
+    const { slice, nextToken } = page(
+      all,
+      (r) => [r.index],
+      'DescribeInstanceProperties',
+      input.NextToken,
+      input.MaxResults ?? 50,
+    );
+    return {
+      InstanceProperties: slice.map(({ inst }) => ({
+        Name: inst.tags['Name'] ?? '',
+        InstanceId: inst.id,
+        InstanceType: 't3.micro',
+        InstanceState: 'running',
+        Architecture: 'x86_64',
+        IPAddress: '127.0.0.1',
+        PingStatus: ping(inst),
+        LastPingDateTime: epochSeconds(inst.faults?.offline ? nowMs - 3600_000 : nowMs),
+        AgentVersion: '3.3.0.0',
+        PlatformType: 'Linux',
+        PlatformName: 'devfleet sandbox',
+        PlatformVersion: '1',
+        ResourceType: 'EC2Instance',
         ComputerName: inst.name ?? inst.id,
         SourceId: inst.id,
         SourceType: 'AWS::EC2::Instance',

@@ -22,7 +22,9 @@ import { refusalEvent, requestedEvent, type AuditEventData, type RefusalType } f
 import type { Plan } from '../core/plan.ts';
 import type { User } from '../authz/users.ts';
 import { buildPlan } from '../core/plan.ts';
-import { selectTargets } from '../core/targets.ts';
+import { lookupsFor, selectTargets, type FleetInstance, type PlannedTarget } from '../core/targets.ts';
+import { parseParams } from '../core/params.ts';
+import type { Runbook } from '../core/runbook.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
@@ -192,8 +194,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       origin,
       null,
     );
-    const inventory = await deps.inventory.instancesFor(entry.runbook.roleArn, entry.runbook.targets);
-    const targets = selectTargets(entry.runbook.name, entry.runbook.targets, inventory, req.targets ?? []);
+    const targets = await resolveTargets(deps.inventory, entry.runbook, req);
     const planned = buildPlan({
       executionId: newId(),
       runbook: entry.runbook,
@@ -381,6 +382,29 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 }
 
 export type ExecutionService = ReturnType<typeof createExecutionService>;
+
+/**
+ * The instances a launch will touch. Targets taken from a parameter are looked up from its
+ * checked value (ids and Name tags), and so is the runbook's bound on them, so that a value
+ * outside the bound is refused naming it before anything starts.
+ */
+async function resolveTargets(
+  inventory: Inventory,
+  runbook: Runbook,
+  req: Pick<LaunchRequest, 'params' | 'targets'>,
+): Promise<PlannedTarget[]> {
+  const params = 'fromParameter' in runbook.targets ? parseParams(runbook, req.params) : {};
+  const lookups = lookupsFor(runbook.name, runbook.targets, params);
+  const found = new Map<string, FleetInstance>();
+  for (const selector of lookups.wanted) {
+    for (const i of await inventory.instancesFor(runbook.roleArn, selector)) found.set(i.id, i);
+  }
+  const within = lookups.within ? await inventory.instancesFor(runbook.roleArn, lookups.within) : undefined;
+  return selectTargets(runbook.name, runbook.targets, [...found.values()], req.targets ?? [], {
+    ...(lookups.values ? { values: lookups.values } : {}),
+    ...(within ? { within } : {}),
+  });
+}
 
 function notFound(executionId: string): UserError {
   return new UserError(

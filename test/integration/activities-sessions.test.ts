@@ -76,11 +76,12 @@ describe('the planner', () => {
   const A = 'i-0bbbbbbbbbbbbbbb1';
   const B = 'i-0bbbbbbbbbbbbbbb2';
 
-  test('finds the instances a scope names, with their names and whether SSM sees them online', async () => {
+  test('finds the instances a scope names, with their Name tags and whether SSM sees them online', async () => {
     h = await startHarness({
       config: fleetWith([
-        { id: A, name: 'app-1', tags: { Role: 'app' } },
-        { id: B, name: 'app-2', tags: { Role: 'app' }, faults: { offline: true } },
+        // Host names differ from the Name tags: a name is the tag, as in AWS.
+        { id: A, name: 'ip-10-0-3-1.ec2.internal', tags: { Role: 'app', Name: 'app-1' } },
+        { id: B, name: 'ip-10-0-3-2.ec2.internal', tags: { Role: 'app', Name: 'app-2' }, faults: { offline: true } },
       ]),
     });
     const aws = { region: REGION, endpoint: h.fleet.endpoint, baseCredentials: ROOT };
@@ -129,7 +130,13 @@ describe('the planner', () => {
     });
     expect(JSON.parse(asked[0]!.Policy!)).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: 'ssm:DescribeInstanceInformation', Resource: '*' }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: ['ssm:DescribeInstanceInformation', 'ssm:DescribeInstanceProperties'],
+          Resource: '*',
+        },
+      ],
     });
 
     // Thirteen minutes on, two are left: still reused.

@@ -10,7 +10,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, test } from 'vitest';
-import { DEMO_INSTANCE_IDS, readCommandLog } from '../../src/devfleet/index.ts';
+import { DEMO_HOST_NAMES, DEMO_INSTANCE_IDS, readCommandLog } from '../../src/devfleet/index.ts';
 import {
   fileText,
   gone,
@@ -75,7 +75,13 @@ describe('SendCommand and reading results', () => {
     expect(cmd.RequestedDateTime).toBeInstanceOf(Date);
 
     const [inv] = await waitCommand(ssm, cmd.CommandId!);
-    expect(inv).toMatchObject({ InstanceId: WEB1, InstanceName: 'web-1', Status: 'Success', StatusDetails: 'Success' });
+    // InstanceName is the host name, as in AWS; web-1 is the instance's Name tag.
+    expect(inv).toMatchObject({
+      InstanceId: WEB1,
+      InstanceName: DEMO_HOST_NAMES['web-1'],
+      Status: 'Success',
+      StatusDetails: 'Success',
+    });
     expect(inv!.CommandPlugins).toHaveLength(1);
     expect(inv!.CommandPlugins![0]).toMatchObject({ Name: 'aws:runShellScript', Status: 'Success', ResponseCode: 0 });
     expect(inv!.CommandPlugins![0]!.Output).toContain('answer 42\n');

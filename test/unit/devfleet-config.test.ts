@@ -14,9 +14,10 @@ describe('fleet config', () => {
     expect(c.region).toBe('us-east-1');
     expect(c.roles).toEqual([{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }]);
     expect(c.instances.map((i) => [i.name, i.id, i.tags])).toEqual([
-      ['web-1', DEMO_INSTANCE_IDS['web-1'], { Role: 'web', Env: 'staging' }],
-      ['web-2', DEMO_INSTANCE_IDS['web-2'], { Role: 'web', Env: 'staging' }],
-      ['db-1', DEMO_INSTANCE_IDS['db-1'], { Role: 'db', Env: 'staging' }],
+      // Host names as EC2 gives them; what people call an instance is its Name tag, as in AWS.
+      ['ip-10-0-1-11.ec2.internal', DEMO_INSTANCE_IDS['web-1'], { Name: 'web-1', Role: 'web', Env: 'staging' }],
+      ['ip-10-0-1-12.ec2.internal', DEMO_INSTANCE_IDS['web-2'], { Name: 'web-2', Role: 'web', Env: 'staging' }],
+      ['ip-10-0-2-21.ec2.internal', DEMO_INSTANCE_IDS['db-1'], { Name: 'db-1', Role: 'db', Env: 'staging' }],
     ]);
   });
 
