@@ -2,6 +2,7 @@ import type { ExecutionView } from '../src/core/execution.ts';
 import type { Plan } from '../src/core/plan.ts';
 import type { ExecutionSummary } from '../src/core/audit.ts';
 import { neutralize } from '../src/core/text.ts';
+import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../src/core/step-controls-text.ts';
 import { rateControlText } from '../src/core/targets.ts';
 
 /*
@@ -29,7 +30,7 @@ export function formatPlan(plan: Plan, planDigest: string): string {
     `targets   ${plan.targets.map((x) => (x.name ? `${t(x.name)} (${t(x.instanceId)})` : t(x.instanceId))).join(', ')}`,
     `role      ${t(plan.roleArn)}, credentials for at most ${Math.round(plan.budgetSeconds / 60)} min`,
     `approval  ${plan.approval.required} approval(s) within ${Math.round(plan.approval.expiresAfterSeconds / 60)} min`,
-    `steps     ${plan.steps.map((s, i) => `${i + 1}. ${t(s.name)}`).join('  ')}`,
+    `steps     ${plan.steps.map((s, i) => `${i + 1}. ${t(s.name)}${s.skipped !== undefined ? ' (skipped)' : ''}`).join('  ')}`,
     ...(plan.onFailure.length ? [`on failure ${plan.onFailure.map((s) => t(s.name)).join(', ')}`] : []),
     `plan      ${t(planDigest)}`,
   ];
@@ -61,9 +62,11 @@ export function formatExecution(view: ExecutionView, opts: { output?: boolean } 
   if (view.credentials) {
     out.push(`creds     ${t(view.credentials.accessKeyId)}, expire ${t(view.credentials.expiration)}`);
   }
-  for (const step of view.steps) {
+  for (const [index, step] of view.steps.entries()) {
+    // Its attempt, a failure the run went past, why it was skipped (step controls).
+    const notes = stepRunNotes(step, plannedStepAt(view.plan, index));
     out.push(
-      `${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${t(step.name)}  ${t(step.status)}${step.commandId ? `  (${t(step.commandId)})` : ''}`,
+      `${MARK[step.status] ?? '?'} ${step.phase === 'onFailure' ? '[on failure] ' : ''}${t(step.name)}  ${t(step.status)}${step.commandId ? `  (${t(step.commandId)})` : ''}${notes.length ? ` — ${notes.map(t).join('; ')}` : ''}`,
     );
     for (const inst of step.instances) {
       out.push(`    ${t(inst.instanceId)}  ${t(inst.statusDetails || inst.status)}  exit ${t(inst.responseCode)}`);
@@ -190,17 +193,27 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
     const text = rateControlText(s, plan.targets.length);
     return text === undefined ? '' : `, ${text}`;
   };
+  // Step controls: a step the plan skips is one line (never sent: no instances, no script); the
+  // others say when they run, how often they are retried, whether a failure stops the run.
+  const notesText = (s: Plan['steps'][number]) =>
+    plannedStepNotes(s)
+      .map((n) => `, ${t(n)}`)
+      .join('');
   const steps = (list: Plan['steps'], label: string) =>
-    list.flatMap((s, i) => [
-      '',
-      `${label} ${i + 1} of ${list.length}: ${t(s.name)} — times out after ${s.timeoutSeconds} s, runs on ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}${rateText(s)}:`,
-      ...targets.map((x) => `    ${x}`),
-      '  script, as it will run (parameters already quoted):',
-      ...neutralize(s.script, { multiline: true })
-        .trimEnd()
-        .split('\n')
-        .map((l) => `    | ${l}`),
-    ]);
+    list.flatMap((s, i) =>
+      s.skipped !== undefined
+        ? ['', `${label} ${i + 1} of ${list.length}: ${t(s.name)} — ${t(plannedStepNotes(s).join('; '))}`]
+        : [
+            '',
+            `${label} ${i + 1} of ${list.length}: ${t(s.name)} — times out after ${s.timeoutSeconds} s, runs on ${plan.targets.length} instance${plan.targets.length === 1 ? '' : 's'}${rateText(s)}${notesText(s)}:`,
+            ...targets.map((x) => `    ${x}`),
+            '  script, as it will run (parameters already quoted):',
+            ...neutralize(s.script, { multiline: true })
+              .trimEnd()
+              .split('\n')
+              .map((l) => `    | ${l}`),
+          ],
+    );
   let policy = plan.sessionPolicy;
   try {
     policy = JSON.stringify(JSON.parse(plan.sessionPolicy), null, 2);

@@ -5,6 +5,7 @@
  */
 import { approvalGroupsOf, ownersOf, riskOf, riskText } from './risk.ts';
 import { duration, inert, inertLines } from './text.ts';
+import { plannedStepNotes } from '../../src/core/step-controls-text.ts';
 import { rateControlText } from '../../src/core/targets.ts';
 import type { PlanInfo } from './types.ts';
 
@@ -43,10 +44,17 @@ export function planLines(plan: PlanInfo, planDigest: string | undefined): PlanL
     if (list.length === 0) return;
     add(title, 'title');
     list.forEach((s, i) => {
+      // Step controls: a step the plan skips is one line (it is never sent); the others say when they
+      // run, how often they are retried and whether a failure stops the run.
+      if (s.skipped !== undefined) {
+        add(`${i + 1}. ${inert(s.name)}  skipped, never sent: ${inert(s.skipped)}`, 'dim');
+        return;
+      }
       const rate = rateControlText(s, plan.targets.length);
       add(
         `${i + 1}. ${inert(s.name)}  (timeout ${duration(s.timeoutSeconds)}) on every target${rate ? `, ${rate}` : ''}:`,
       );
+      for (const note of plannedStepNotes(s)) add(`   ${inert(note)}`, 'dim');
       for (const l of inertLines(s.script)) add(`   │ ${l}`, 'code');
     });
   };
