@@ -11,13 +11,20 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
-/** `--param k=v` pairs into an object; a value may itself contain "=". */
-export function keyValues(pairs: readonly string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * `--param k=v` pairs into an object; a value may itself contain "=". A name given more than once
+ * collects its values in order, as the items of a list parameter (`--param hosts=a --param hosts=b`).
+ * A value is never split (not at commas, not at spaces): one `--param` is one item.
+ */
+export function keyValues(pairs: readonly string[] | undefined, flag: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
   for (const pair of pairs ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UserError('USAGE', `${flag} takes name=value; got "${pair}"`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const name = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    const before = Object.hasOwn(out, name) ? out[name] : undefined;
+    out[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
   }
   return out;
 }

@@ -7,6 +7,8 @@ import { editText } from './edit.ts';
 import { toProblem, type Problem } from './errors.ts';
 import {
   choicesOf,
+  fieldHint,
+  fieldProblems,
   formProblems,
   initialForm,
   launchBody,
@@ -189,12 +191,15 @@ export function LaunchForm(props: LaunchFormProps) {
     const p = problems[name];
     // A field's problem shows once it has been visited or typed in, or after a submit attempt.
     if (p === undefined || !(tried || focus === i || touched(form, name, opened.form))) return null;
-    return (
-      <Text color={tone('bad')} wrap="truncate-end">
+    // A list's problems are one line per bad item, each naming its index.
+    const field = i < form.params.length ? form.params[i] : undefined;
+    const lines = field?.spec.type === 'list' ? fieldProblems(field) : [p];
+    return lines.map((line, n) => (
+      <Text key={n} color={tone('bad')} wrap="truncate-end">
         {'    ✗ '}
-        {inert(p)}
+        {inert(line)}
       </Text>
-    );
+    ));
   };
   const kept = new Set(form.targets ?? resolved?.map((t) => t.instanceId) ?? []);
 
@@ -225,7 +230,13 @@ export function LaunchForm(props: LaunchFormProps) {
                   {focus === i ? '▏' : ''}
                 </Text>
               )}
-              <Text color={tone('dim')}> {fit(inert(field.spec.description ?? ''), Math.max(0, width - 40))}</Text>
+              <Text color={tone('dim')}>
+                {' '}
+                {fit(
+                  inert([fieldHint(field.spec), field.spec.description].filter(Boolean).join(' · ')),
+                  Math.max(0, width - 40),
+                )}
+              </Text>
             </Text>
             {showProblem(field.name, i)}
           </Box>

@@ -4,7 +4,7 @@
  * the form only submits when `formProblems` is empty, so invalid values never leave it.
  */
 import { z } from 'zod';
-import { checkParamValue, type ParamValue, type ScalarValue } from '../../src/core/params.ts';
+import { checkParamValue, listProblems, type ParamValue, type ScalarValue } from '../../src/core/params.ts';
 import type { ListItem, Parameter } from '../../src/core/runbook.ts';
 import { humanTextProblem } from '../../src/core/text.ts';
 import type { RunbookInfo } from '../../src/api/schemas.ts';
@@ -196,6 +196,23 @@ function scalarOf(items: ListItem | undefined, text: string): ScalarValue {
   if (items?.type === 'integer') return /^-?\d{1,15}$/.test(text) ? Number(text) : text;
   if (items?.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;
   return text;
+}
+
+/**
+ * The problems of one field, one sentence each: a list names each bad item with its index
+ * (`hosts[2]`), so the form can show one line per item beside the field.
+ */
+export function fieldProblems(field: ParamField): string[] {
+  if (field.spec.type === 'list') return listProblems(field.name, field.spec, valueOf(field));
+  const problem = paramProblem(field);
+  return problem === undefined ? [] : [problem];
+}
+
+/** What the form says beside a field of this kind, before any problem: how to type it. */
+export function fieldHint(spec: Parameter): string | undefined {
+  if (spec.type === 'list') return `items separated by commas (${spec.minItems}–${spec.maxItems})`;
+  if (spec.type === 'secret') return 'an SSM Parameter Store name, read on the instance; never the secret itself';
+  return undefined;
 }
 
 /** The problem with one field as typed so far, with the server's own rule; undefined when fine. */
