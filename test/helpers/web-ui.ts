@@ -40,9 +40,10 @@ export interface WebUi {
   close(): Promise<void>;
 }
 
-export async function startWebUi(): Promise<WebUi> {
+/** `storeFile`: serve an existing SQLite log (the bench's) instead of a new one. */
+export async function startWebUi(options: { readonly storeFile?: string } = {}): Promise<WebUi> {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-web-'));
-  const store = { kind: 'sqlite' as const, file: path.join(home, 'audit.db') };
+  const store = { kind: 'sqlite' as const, file: options.storeFile ?? path.join(home, 'audit.db') };
   const signing = await loadAuditSigning(path.join(home, 'audit-key.pem'), { create: true, store });
   const audit = await openAuditStore(store, { signing });
   const registryDb = await openDatabase(store);
