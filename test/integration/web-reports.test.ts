@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createInventory } from '../../src/activities/inventory.ts';
 import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { roleAuthorizer } from '../../src/authz/authorizer.ts';
+import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { WEB_CLIENT_ID, startDevIdp, type DevIdp } from '../../src/authz/dev-idp.ts';
 import { oidcAuthenticator } from '../../src/authz/oidc.ts';
 import { DEMO_USERS, tokenAuthenticator } from '../../src/authz/users.ts';
@@ -150,9 +150,11 @@ describe('the reports page', () => {
         }),
       },
     );
+    // The shipped Cedar policies, as the server runs them: auditors may readAudit, operators may not.
+    const authorizer = await loadCedarAuthorizer();
     deps = {
       authenticator: tokenAuthenticator({ users: [] }),
-      authorizer: roleAuthorizer(),
+      authorizer,
       executions: createExecutionService({
         client: temporal,
         taskQueue: 'unused',
@@ -161,7 +163,7 @@ describe('the reports page', () => {
         audit,
         region: 'us-east-1',
         settings: { heartbeatTimeoutSeconds: 60 },
-        authorizer: roleAuthorizer(),
+        authorizer,
       }),
       registry,
       audit,
