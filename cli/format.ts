@@ -2,6 +2,7 @@ import type { ExecutionView } from '../src/core/execution.ts';
 import type { Plan } from '../src/core/plan.ts';
 import type { ExecutionSummary } from '../src/core/audit.ts';
 import { neutralize } from '../src/core/text.ts';
+import { planParamText } from '../src/core/params.ts';
 import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../src/core/step-controls-text.ts';
 import { rateControlText } from '../src/core/targets.ts';
 
@@ -24,7 +25,7 @@ export function formatPlan(plan: Plan, planDigest: string): string {
     `requester ${t(plan.requester)} — "${t(plan.reason)}"`,
     `params    ${
       Object.entries(plan.params)
-        .map(([k, v]) => `${t(k)}=${t(JSON.stringify(v))}`)
+        .map(([k, v]) => t(planParamText(k, v, plan.secretParams)))
         .join(' ') || '(none)'
     }`,
     `targets   ${plan.targets.map((x) => (x.name ? `${t(x.name)} (${t(x.instanceId)})` : t(x.instanceId))).join(', ')}`,
@@ -228,7 +229,7 @@ export function formatPlanDetail(plan: Plan, planDigest: string): string {
     `requester  ${t(plan.requester)} — "${t(plan.reason)}"`,
     `params     ${
       Object.entries(plan.params)
-        .map(([k, v]) => `${t(k)}=${t(JSON.stringify(v))}`)
+        .map(([k, v]) => t(planParamText(k, v, plan.secretParams)))
         .join(' ') || '(none)'
     }`,
     `role       ${t(plan.roleArn)} in ${t(plan.region)}`,

@@ -7,6 +7,7 @@ import { approvalGroupsOf, ownersOf, riskOf, riskText } from './risk.ts';
 import { duration, inert, inertLines } from './text.ts';
 import { plannedStepNotes } from '../../src/core/step-controls-text.ts';
 import { rateControlText } from '../../src/core/targets.ts';
+import { planParamText } from '../../src/core/params.ts';
 import type { PlanInfo } from './types.ts';
 
 export interface PlanLine {
@@ -25,7 +26,9 @@ export function planLines(plan: PlanInfo, planDigest: string | undefined): PlanL
   );
   add(`requested by ${inert(plan.requester)}: ${inert(plan.reason)}`);
   const params = Object.entries(plan.params);
-  add(`parameters   ${params.length ? params.map(([k, v]) => `${k}=${inert(JSON.stringify(v))}`).join('  ') : 'none'}`);
+  add(
+    `parameters   ${params.length ? params.map(([k, v]) => inert(planParamText(k, v, plan.secretParams))).join('  ') : 'none'}`,
+  );
   add(
     `targets      ${plan.targets.length}: ${plan.targets.map((t) => (t.name ? `${inert(t.name)} (${t.instanceId})` : t.instanceId)).join(', ')}`,
   );

@@ -215,6 +215,16 @@ function describe(spec: Parameter | ListItem): string {
 }
 
 /**
+ * A plan's parameter as a person reads it (before neutralising): a secret reference says it is
+ * one, since its value is only the name of the secret, read on the instance.
+ */
+export function planParamText(name: string, value: ParamValue, secretParams: readonly string[] = []): string {
+  return secretParams.includes(name)
+    ? `${name}=secret ${String(value)} (SSM Parameter Store, read on the instance)`
+    : `${name}=${JSON.stringify(value)}`;
+}
+
+/**
  * True when a value holds a control, separator, direction-changing or invisible format character
  * (see core/text.ts): such a value could make a rendered script or a plan read differently to a
  * reviewer than it runs. Kept for the template's last-line check; new code uses humanTextProblem.

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { checkParamValue, parseParams, ssmParameterNameProblem } from '../../src/core/params.ts';
+import { formatPlan, formatPlanDetail } from '../../cli/format.ts';
+import { checkParamValue, parseParams, planParamText, ssmParameterNameProblem } from '../../src/core/params.ts';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook, type Runbook } from '../../src/core/runbook.ts';
 import { analyzeScript } from '../../src/core/shell-placement.ts';
@@ -273,6 +274,28 @@ describe('secret references', () => {
     expect(secretFetchLine('db_password', '/prod/db/password')).toBe(
       `__mechanic_secret_db_password=$(aws ssm get-parameter --name '/prod/db/password' --with-decryption --query Parameter.Value --output text) || { echo 'mechanic: cannot read the SSM parameter /prod/db/password with this instance'\\''s role; see the error above' >&2; exit 1; }`,
     );
+  });
+
+  test('plans show a secret as a reference, and a list as its items', () => {
+    expect(planParamText('pw', '/prod/db', ['pw'])).toBe(
+      'pw=secret /prod/db (SSM Parameter Store, read on the instance)',
+    );
+    expect(planParamText('hosts', ['a', 'b'], ['pw'])).toBe('hosts=["a","b"]');
+    const { plan, planDigest } = buildPlan({
+      executionId: 'mx-secret2',
+      runbook: secrets,
+      runbookDigest: 'f'.repeat(64),
+      rawParams: { user: 'app' },
+      targets: [{ instanceId: 'i-0d3f1ee7000000001' }],
+      requester: 'alice',
+      reason: 'rotate check',
+      region: 'us-east-1',
+      now: new Date('2026-11-01T00:00:00Z'),
+    });
+    for (const text of [formatPlan(plan, planDigest), formatPlanDetail(plan, planDigest)]) {
+      expect(text).toContain('db_password=secret /prod/db/password (SSM Parameter Store, read on the instance)');
+      expect(text).toContain('user="app"');
+    }
   });
 
   test('a plan without secrets has no secretParams field (old digests hold)', () => {

@@ -3,7 +3,8 @@ import { cleanup, render } from 'ink-testing-library';
 import { LaunchForm } from '../../cli/tui/LaunchForm.tsx';
 import { fieldProblems, formProblems, initialForm, listItemsOf, valueOf } from '../../cli/tui/form-model.ts';
 import type { RunbookInfo } from '../../src/api/schemas.ts';
-import { KEY, RUNBOOKS, fakeApi, press, tick, until } from '../helpers/tui.ts';
+import { planLines } from '../../cli/tui/plan-lines.ts';
+import { KEY, RUNBOOKS, fakeApi, makePlan, press, tick, until } from '../helpers/tui.ts';
 
 afterEach(() => cleanup());
 
@@ -112,5 +113,19 @@ describe('list fields: the form', () => {
     );
     const body = (api.calls.filter((c) => c.name === 'plan').at(-1)!.input as { body: Record<string, unknown> }).body;
     expect(body['params']).toEqual({ hosts: ['web-1', 'web-2'], ports: [80, 443], db_password: '/app/db/password' });
+  });
+});
+
+describe('the plan review', () => {
+  test('shows a secret as a reference and a list as its items', () => {
+    const plan = makePlan({
+      params: { db_password: '/app/db/password', hosts: ['web-1', 'web-2'] },
+      secretParams: ['db_password'],
+    });
+    const text = planLines(plan, 'd'.repeat(64))
+      .map((l) => l.text)
+      .join('\n');
+    expect(text).toContain('db_password=secret /app/db/password (SSM Parameter Store, read on the instance)');
+    expect(text).toContain('hosts=["web-1","web-2"]');
   });
 });
