@@ -14,6 +14,7 @@ import {
   type PackVerdict,
 } from '../../src/core/evidence-pack.ts';
 import { buildPlan } from '../../src/core/plan.ts';
+import { digestOf } from '../../src/core/canonical.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
 import { openDatabase } from '../../src/store/db.ts';
@@ -269,6 +270,44 @@ describe('evidence pack', () => {
     }
     p.votes[0]!.comment = 'forged';
     expect(problem(verify(p))).toMatch(/is not the record the checkpoint signed/);
+  });
+
+  /** What a holder of the signing key could forge: every hash recomputed and the checkpoint signed again. */
+  const resigned = (p: EvidencePack): EvidencePack => {
+    const all = [...p.events, ...p.proof.records].sort((a, b) => a.seq - b.seq);
+    let prev = all[0]!.prevHash;
+    for (const r of all) {
+      r.prevHash = prev;
+      r.hash = chainHashOf(r);
+      prev = r.hash;
+    }
+    p.checkpoint = checkpointSigner(privateKey).sign({ seq: p.checkpoint.seq, hash: prev }, new Date(p.checkpoint.at));
+    return p;
+  };
+
+  test('a pack that starts after the request fails, though its chain still links to the checkpoint', () => {
+    const p = changed((q) => {
+      q.events.shift();
+      q.proof.records = q.proof.records.filter((r) => r.seq > q.events[0]!.seq);
+      q.proof.from = q.events[0]!.seq;
+    });
+    expect(problem(verify(p))).toMatch(
+      /^the run's first event #\d+ is approval\.granted, not its request: events before it are missing/,
+    );
+  });
+
+  test('even signed again, a plan that is not the one its digest names fails', () => {
+    const p = resigned(changed((q) => ((q.events[0]!.data['plan'] as { reason: string }).reason = 'another reason')));
+    expect(problem(verify(p))).toMatch(/^the plan in event #\d+ does not match its planDigest/);
+  });
+
+  test('a runbook version other than the one the plan pinned fails, though it is a valid published version', () => {
+    const other = YAML.replace('version: 2', 'version: 3').replace('echo hello', 'echo goodbye');
+    const definition = parseRunbookYaml(other) as unknown as Record<string, unknown>;
+    const p = changed(
+      (q) => (q.runbook = { ...q.runbook, version: 3, yaml: other, definition, digest: digestOf(definition) }),
+    );
+    expect(problem(verify(p))).toMatch(/^the runbook in the pack \(digest \w+\) is not the version the plan pinned/);
   });
 
   test("a pack signed by another key fails against the auditor's key", () => {
