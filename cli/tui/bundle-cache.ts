@@ -110,7 +110,12 @@ export async function buildCache(kind: CacheKind, dir: string = cacheDir(kind)):
     logLevel: 'silent',
     // A compiled command never rebuilds itself (only one run from sources does): no esbuild inside.
     external: ['esbuild'],
-    define: { 'process.env.NODE_ENV': '"production"', __MECHANIC_TUI_COMPILED__: 'true' },
+    define: {
+      'process.env.NODE_ENV': '"production"',
+      __MECHANIC_TUI_COMPILED__: 'true',
+      // Each module's own source URL (keepModuleUrls declares it); strings and comments are left alone.
+      'import.meta.url': MODULE_URL,
+    },
     // CommonJS packages inside an ES module still call require() for Node's own modules.
     banner: {
       js: "import { createRequire as __mechanicRequire } from 'node:module'; const require = __mechanicRequire(import.meta.url);",
@@ -186,15 +191,20 @@ export function refreshTuiCacheLater(delayMs: number, dir: string = tuiCacheDir(
   return () => clearTimeout(timer);
 }
 
+/** The name each bundled module that reads `import.meta.url` declares it under (see keepModuleUrls). */
+const MODULE_URL = '__mechanicModuleUrl';
+
 /**
  * Gives every bundled module that reads `import.meta.url` the URL of its own source file, as it
  * has when run from the sources: a module that finds files beside it (web-tree-sitter its .wasm,
  * the shell parser tree-sitter-bash's grammar through createRequire) would otherwise look for them
- * next to the bundle in the cache directory. The URL names this checkout, whose hash names the
- * cache directory, so a bundle is never used from another checkout.
+ * next to the bundle in the cache directory. The build's `define` turns each `import.meta.url`
+ * in code into MODULE_URL, and this declares it at the top of the module with the module's URL.
+ * The URL names this checkout, whose hash names the cache directory, so a bundle is never used
+ * from another checkout.
  */
 function keepModuleUrls(): Plugin {
-  // Spelled in parts, so that this file, bundled into a command, is not rewritten by itself.
+  // Spelled in parts: the check below must not match this file for its own sake.
   const META_URL = ['import', 'meta', 'url'].join('.');
   return {
     name: 'keep-module-urls',
@@ -203,8 +213,11 @@ function keepModuleUrls(): Plugin {
         const source = await readFile(args.path, 'utf8');
         if (!source.includes(META_URL)) return undefined;
         const ext = path.extname(args.path);
+        const declare = `var ${MODULE_URL} = ${JSON.stringify(pathToFileURL(args.path).href)};\n`;
+        // A hashbang must stay the first line.
+        const hashbang = source.startsWith('#!') ? source.slice(0, source.indexOf('\n') + 1) : '';
         return {
-          contents: source.replaceAll(META_URL, JSON.stringify(pathToFileURL(args.path).href)),
+          contents: `${hashbang}${declare}${source.slice(hashbang.length)}`,
           loader: ext === '.ts' ? 'ts' : ext === '.tsx' ? 'tsx' : 'js',
           resolveDir: path.dirname(args.path),
         };
