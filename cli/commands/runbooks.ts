@@ -1,4 +1,5 @@
 import { loadConfig } from '../../src/config.ts';
+import { neutralize } from '../../src/core/text.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
 import { formatRunbooks } from '../format.ts';
@@ -18,5 +19,15 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   out.line(formatRunbooks(runbooks, invalid));
+  // The server says which of them this caller may not launch, with the sentence a launch would get.
+  const refused = runbooks.flatMap((r) =>
+    r.launch && !r.launch.allowed ? [{ name: r.name, reason: r.launch.reason }] : [],
+  );
+  if (refused.length > 0) {
+    out.line(
+      `you may not launch ${refused.length === runbooks.length ? 'any of these' : `${refused.length} of these`}:`,
+    );
+    for (const r of refused) out.line(`⊘ ${neutralize(r.name)}  ${neutralize(r.reason)}`);
+  }
   return 0;
 }

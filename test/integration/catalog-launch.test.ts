@@ -14,7 +14,7 @@ import { createApiClient, type ApiClient, type Channel } from '../../src/api/cli
 import type { LaunchDecision } from '../../src/api/schemas.ts';
 import { DEFAULT_POLICY_FILE } from '../../src/authz/cedar-authorizer.ts';
 import { DEMO_USERS } from '../../src/authz/users.ts';
-import { startDevStack, type DevStack } from '../helpers/cli.ts';
+import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 
 /** A team rule: medium-risk runbooks are launched from the CLI only, where the whole plan is printed. */
 const TUI_RULE = `
@@ -92,6 +92,18 @@ describe('the catalog says who may launch what, as the launch itself does', () =
     await expect(
       bob.call('launch', { body: { runbook: 'rotate-logs', params: {}, reason: 'not mine to launch' } }),
     ).rejects.toMatchObject({ code: 'FORBIDDEN', message: reason });
+  });
+
+  test('mechanic runbooks names what the caller may not launch, and why', async () => {
+    const bob = await runCli(['runbooks', '--as', 'bob'], stack.env);
+    expect(bob.code).toBe(0);
+    expect(bob.stdout).toMatch(/^you may not launch any of these:$/m);
+    expect(bob.stdout).toMatch(/^⊘ rotate-logs {2}bob .* may not launch runbooks; that needs the operator role$/m);
+    // From the CLI, the team rule does not apply: alice may launch every one.
+    const alice = await runCli(['runbooks', '--as', 'alice'], stack.env);
+    expect(alice.code).toBe(0);
+    expect(alice.stdout).toContain('deploy-web v');
+    expect(alice.stdout).not.toContain('you may not launch');
   });
 
   test('reading the catalog is not on the audit record; a refused launch is', async () => {
