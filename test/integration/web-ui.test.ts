@@ -218,6 +218,34 @@ describe('the reporting web UI', () => {
     expect(votes).toEqual([]);
   });
 
+  test('pages follow the event stream: a record appended after the page opened arrives as an event', async () => {
+    const abort = new AbortController();
+    const res = await bob.request(`${ui.origin}/ui/events`, { signal: abort.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    await storeRun(ui.audit, {
+      id: 'mx-live0001',
+      runbook: 'deploy-web',
+      operator: 'carol',
+      at: '2026-11-22T10:00:00.000Z',
+      targets: ['i-0abc'],
+      end: 'pending',
+    });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('mx-live0001')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    abort.abort();
+    expect(text).toMatch(/event: audit\ndata: \{"seq":\d+,"type":"execution.requested","executionId":"mx-live0001"\}/);
+    // Only what changed is streamed, never a record's content.
+    expect(text).not.toContain('web test');
+    const page = await get(bob, '/ui/approvals');
+    expect(page.text).toContain('data-live="/ui/events"');
+  });
+
   test('a malformed run id is a 400 page; an unknown one a 404 page', async () => {
     expect((await get(dave, '/ui/runs/%3Cscript%3E')).status).toBe(400);
     const missing = await get(dave, '/ui/runs/mx-nothere00');
