@@ -3,7 +3,7 @@ import { cleanup, render } from 'ink-testing-library';
 import { formatExecution, formatPlan, formatPlanDetail } from '../../cli/format.ts';
 import { planLines } from '../../cli/tui/plan-lines.ts';
 import { RunView } from '../../cli/tui/RunView.tsx';
-import type { ExecutionView } from '../../src/core/execution.ts';
+import type { StepView } from '../../src/core/execution.ts';
 import type { Plan } from '../../src/core/plan.ts';
 import { DIGEST, executionsOf, fakeApi, makePlan, record, requested, until, viewOf } from '../helpers/tui.ts';
 
@@ -51,7 +51,7 @@ describe('the plan, as approvers read it', () => {
   });
 
   test('the TUI plan review says the same', () => {
-    const lines = planLines(plan, DIGEST).map((l) => l.text);
+    const lines = planLines(viewOf(plan).plan, DIGEST).map((l) => l.text);
     const at = lines.indexOf('Steps');
     expect(lines.slice(at, at + 8)).toEqual([
       'Steps',
@@ -66,9 +66,9 @@ describe('the plan, as approvers read it', () => {
   });
 });
 
-const view: ExecutionView = {
+const view = {
   ...viewOf(plan, 'completed'),
-  approval: { status: 'approved', approvedBy: ['bob'] },
+  approval: { status: 'approved' as const, approvedBy: ['bob'] },
   reason: 'completed, but step "warm-cache" failed and the run went on past it (continueOnError)',
   steps: [
     { name: 'deep-check', phase: 'main', status: 'skipped', reason: SKIP, instances: [] },
@@ -76,7 +76,7 @@ const view: ExecutionView = {
     { name: 'warm-cache', phase: 'main', status: 'failed', continuedOnError: true, commandId: 'cmd-3', instances: [] },
     { name: 'verify', phase: 'main', status: 'succeeded', commandId: 'cmd-4', instances: [] },
     { name: 'report', phase: 'onFailure', status: 'skipped', instances: [] },
-  ],
+  ] satisfies StepView[],
 };
 
 describe('the run, as operators follow it', () => {
