@@ -118,8 +118,9 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
   /** Set once the server listens: the endpoint an instance's `aws` shim calls. */
   let endpoint = '';
   const instanceEnv = async (instance: FleetInstance): Promise<Record<string, string>> => {
-    const session =
-      instance.roleArn === undefined ? undefined : await sts.instanceSession(instance.id, instance.roleArn);
+    // Without an instance profile a script gets nothing of devfleet: its `aws` finds no credentials.
+    if (instance.roleArn === undefined) return {};
+    const session = await sts.instanceSession(instance.id, instance.roleArn);
     return {
       AWS_ENDPOINT_URL: endpoint,
       AWS_REGION: config.region,
@@ -128,13 +129,9 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       DEVFLEET_NODE: process.execPath,
-      ...(session
-        ? {
-            AWS_ACCESS_KEY_ID: session.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
-            AWS_SESSION_TOKEN: session.sessionToken,
-          }
-        : {}),
+      AWS_ACCESS_KEY_ID: session.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+      AWS_SESSION_TOKEN: session.sessionToken,
     };
   };
   const fleet = new Fleet({ config, store, dataDir, now, timeScale, instanceEnv });

@@ -212,6 +212,17 @@ describe('the aws shim on an instance', () => {
     expect(inv.StandardErrorContent).toContain('Unable to locate credentials');
   });
 
+  test("a script gets its instance profile's session keys, never devfleet's own, and none without a profile", async () => {
+    const withProfile = await runOn(READS_APP, 'printf "%s\\n" "$AWS_ACCESS_KEY_ID" "${AWS_SESSION_TOKEN:+token}"');
+    const [key, token] = withProfile.StandardOutputContent!.split('\n');
+    expect(key).toMatch(/^ASIA/);
+    expect(key).not.toBe(ROOT.accessKeyId);
+    expect(token).toBe('token');
+    const without = await runOn(NO_PROFILE, 'env | grep -c "^AWS_\\|^DEVFLEET_" || true');
+    // Only the SSM agent's own AWS_SSM_INSTANCE_ID.
+    expect(without.StandardOutputContent).toBe('1\n');
+  });
+
   test('a command line the shim does not know is refused with its usage', async () => {
     const inv = await runOn(READS_APP, 'aws s3 ls');
     expect(inv.ResponseCode).toBe(252);
