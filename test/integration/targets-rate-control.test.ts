@@ -10,12 +10,15 @@ import { createActivities } from '../../src/activities/index.ts';
 import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createInventory } from '../../src/activities/inventory.ts';
 import { roleAuthorizer } from '../../src/authz/authorizer.ts';
-import type { User } from '../../src/authz/users.ts';
+import { tokenAuthenticator, type User, type UsersFile } from '../../src/authz/users.ts';
+import { pino } from 'pino';
 import type { ExecutionInput, ExecutionView } from '../../src/core/execution.ts';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
 import { DEMO_HOST_NAMES, DEMO_INSTANCE_IDS, DEMO_ROLE_ARN, readCommandLog } from '../../src/devfleet/index.ts';
 import type { CommandLogEntry } from '../../src/devfleet/command-log.ts';
+import { createApp } from '../../src/server/app.ts';
+import { createAuditTail } from '../../src/server/audit-tail.ts';
 import { createExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
@@ -198,6 +201,35 @@ describe('planning a launch', () => {
     expect(await refusal(plan('pick-web', { hosts: ['web 1'] }))).toMatchObject({ code: 'PARAMS_INVALID' });
     // Without a bound, any managed instance may be named: the reviewed runbook says so.
     expect((await plan('pick-any', { host: 'db-1' })).plan.targets).toEqual([{ instanceId: DB1, name: 'db-1' }]);
+  });
+
+  test('through the API, a launch naming an instance outside the bound is refused at planning: a 422 in one sentence, on the record', async () => {
+    const users: UsersFile = {
+      users: [{ id: 'alice', displayName: 'Alice', roles: ['operator'], token: 'tok-alice-targets-0123456789abcdef0' }],
+    };
+    const app = createApp({
+      authenticator: tokenAuthenticator(users),
+      authorizer: roleAuthorizer(),
+      executions: service,
+      registry: await loadRunbookRegistry(path.join(home, 'runbooks')),
+      audit,
+      tail: createAuditTail(audit, 50),
+      log: pino({ level: 'silent' }),
+    });
+    const res = await app.request('/api/executions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${users.users[0]!.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ runbook: 'pick-web', params: { hosts: ['db-1'] }, reason: 'reach the database' }),
+    });
+    expect(res.status).toBe(422);
+    const outside = `parameter "hosts" names db-1 (${DB1}), outside what pick-web may target (tags Role=web); name instances inside that bound`;
+    expect(await res.json()).toEqual({ error: { code: 'TARGETS_INVALID', message: outside } });
+    const refused = (await audit.list({ limit: 1000 })).filter((r) => r.type === 'request.refused');
+    expect(refused.map((r) => [r.actor, r.data['code'], r.data['reason']])).toContainEqual([
+      'alice',
+      'TARGETS_INVALID',
+      outside,
+    ]);
   });
 });
 
