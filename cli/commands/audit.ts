@@ -18,7 +18,7 @@ import { formatAudit } from '../format.ts';
 import { out } from '../output.ts';
 
 const USAGE =
-  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] | mechanic audit key [--json]';
+  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json]';
 
 /** One or two lines on what verify found: which guarantee broke, or what the signed checkpoints cover. */
 export function formatVerdict(verdict: AuditVerdict): string {
@@ -62,6 +62,8 @@ async function printKey(json: boolean): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   // Evidence packs (cli/commands/audit-pack.ts): their own options (--out, --key).
   if (argv[0] === 'pack' || argv[0] === 'verify-pack') return (await import('./audit-pack.ts')).run(argv);
+  // Reports (cli/commands/audit-report.ts): what to fix next and the runs to look at.
+  if (argv[0] === 'report') return (await import('./audit-report.ts')).run(argv);
   const { values, positionals } = parse(
     argv,
     {
@@ -257,7 +259,7 @@ async function exportAudit(values: {
   const target = path.resolve(values.out);
   const partial = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.partial`);
   try {
-    await pipeline(source, createWriteStream(partial, { mode: 0o600 }));
+    await pipeline(source, createWriteStream(target, { mode: 0o600 }));
   } catch (e) {
     await rm(partial, { force: true });
     if ((e as NodeJS.ErrnoException).code && (e as NodeJS.ErrnoException).syscall) {

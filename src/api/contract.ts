@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { AuditVerdictSchema } from '../core/audit-chain.ts';
 import { EvidencePackSchema } from '../core/evidence-pack.ts';
+import { ReportQuerySchema, ReportSchema } from './report-schema.ts';
 import {
   ApprovalStateSchema,
   AuditListQuerySchema,
@@ -191,6 +192,15 @@ export const routes = {
     path: '/api/audit/verify',
     summary: 'Walk the hash chain and report the first broken link',
     response: z.object({ verdict: AuditVerdictSchema }),
+    status: 200,
+  }),
+  auditReport: route({
+    method: 'GET',
+    path: '/api/audit/report',
+    summary:
+      'What is run most, fails most and waits longest for approval over a range (from/to: a day or an ISO time, at most 366 days), runs per day by status, and the runs a reviewer should look at',
+    query: ReportQuerySchema,
+    response: z.object({ report: ReportSchema }),
     status: 200,
   }),
 } as const;

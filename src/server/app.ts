@@ -26,6 +26,7 @@ import { DEFAULT_DENIAL_WINDOW_MS, createDenialRecorder, routeOf, type DenialRec
 import type { WebSessions } from './web-session.ts';
 import type { Env, Guard } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { reportRoutes } from './routes/reports.ts';
 import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { runbookRoutes } from './routes/runbooks.ts';
@@ -253,6 +254,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   runbookRoutes(app, guard, deps.registry, deps.runbookStore, deps.authorizer);
   executionRoutes(app, guard, deps.executions);
   auditRoutes(app, guard, deps.audit);
+  reportRoutes(app, guard, deps.audit, deps.reports);
   packRoutes(app, guard, createEvidenceSource(deps.audit.db, { audit: deps.audit, keys: deps.audit.trustedKeys }));
   eventRoutes(app, guard, { audit: deps.audit, tail: deps.tail, authorizer: deps.authorizer });
   return app;
