@@ -259,7 +259,7 @@ async function exportAudit(values: {
   const target = path.resolve(values.out);
   const partial = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.partial`);
   try {
-    await pipeline(source, createWriteStream(target, { mode: 0o600 }));
+    await pipeline(source, createWriteStream(partial, { mode: 0o600 }));
   } catch (e) {
     await rm(partial, { force: true });
     if ((e as NodeJS.ErrnoException).code && (e as NodeJS.ErrnoException).syscall) {
