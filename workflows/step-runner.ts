@@ -5,7 +5,14 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
-import type { CredentialRequest, ExecutionInput, StepOutcome, StepRequest, StepView } from '../src/core/execution.ts';
+import type {
+  CredentialRequest,
+  ExecutionInput,
+  InstanceResult,
+  StepOutcome,
+  StepRequest,
+  StepView,
+} from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
 import type { Recorder, RunState } from './state.ts';
 
@@ -29,7 +36,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
   const heartbeatTimeout = (input.settings?.heartbeatTimeoutSeconds ?? 60) * 1000;
   // Cancelling a step means cancelling its SSM command; the step that was running when the
   // cancel came is followed to its final per-instance statuses and recorded.
-  let running: { request: StepRequest; commandId: string } | undefined;
+  let running: { request: StepRequest; commandId: string; kept: readonly InstanceResult[] } | undefined;
 
   /**
    * One record per step (per attempt, for a retried step), however it ended; per-instance detail
@@ -72,21 +79,32 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
   /**
    * Runs step `index` (main steps first, then onFailure); true when it succeeded everywhere. With
    * step controls (a plan that uses them, under the workflow's patch), a failed step with retries
-   * is sent again as a new command after its pause, and a failure the step may have
+   * is sent again after its pause as a new command, to the instances it has not yet succeeded on
+   * (an instance where it succeeded does not run it again), and a failure the step may have
    * (continueOnError) is recorded as such.
    */
   const runStep = async (step: PlannedStep, index: number, controls = false): Promise<boolean> => {
+    const all = plan.targets.map((t) => t.instanceId);
     if (!controls || step.retries === undefined) {
-      return runAttempt(step, index, { continuedOnError: controls && step.continueOnError === true });
+      const { ok } = await runAttempt(step, index, {
+        continuedOnError: controls && step.continueOnError === true,
+        instanceIds: all,
+        kept: [],
+      });
+      return ok;
     }
+    let kept: InstanceResult[] = [];
     for (let attempt = 1; ; attempt++) {
       const last = attempt > step.retries;
-      const ok = await runAttempt(step, index, {
+      const { ok, instances } = await runAttempt(step, index, {
         attempt,
         retrying: !last,
         continuedOnError: step.continueOnError === true,
+        instanceIds: all.filter((i) => !kept.some((k) => k.instanceId === i)),
+        kept,
       });
       if (ok || last) return ok;
+      kept = [...kept, ...instances.filter((i) => i.status === 'Success')];
       try {
         await wf.sleep((step.retryDelaySeconds ?? 0) * 1000);
       } catch (e) {
@@ -94,7 +112,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
         if (wf.isCancellation(e)) {
           const phase = index < plan.steps.length ? 'main' : 'onFailure';
           state.setStep(index, { status: 'cancelled' });
-          await stepCompleted(requestFor(step, index, phase, attempt), { ok: false, cancelled: true });
+          await stepCompleted(requestFor(step, index, phase, attempt, all), { ok: false, cancelled: true });
         }
         throw e;
       }
@@ -106,12 +124,13 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
     index: number,
     phase: 'main' | 'onFailure',
     attempt: number | undefined,
+    instanceIds: readonly string[],
   ): StepRequest => ({
     executionId: id,
     stepIndex: index,
     phase,
     step,
-    instanceIds: plan.targets.map((t) => t.instanceId),
+    instanceIds,
     credentials,
     notBefore: plan.createdAt,
     ...(attempt !== undefined ? { attempt } : {}),
@@ -125,17 +144,29 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
     await audit('step.skipped', 'mechanic', { step: step.name, index, phase, reason });
   };
 
-  /** One send of a step, followed to its end and recorded. */
+  /**
+   * One send of a step to `instanceIds`, followed to its end and recorded; `kept` are the results
+   * of instances an earlier attempt succeeded on, shown with this attempt's.
+   */
   const runAttempt = async (
     step: PlannedStep,
     index: number,
-    how: { attempt?: number; retrying?: boolean; continuedOnError: boolean },
-  ): Promise<boolean> => {
+    how: {
+      attempt?: number;
+      retrying?: boolean;
+      continuedOnError: boolean;
+      instanceIds: readonly string[];
+      kept: readonly InstanceResult[];
+    },
+  ): Promise<{ ok: boolean; instances: readonly InstanceResult[] }> => {
     const phase = index < plan.steps.length ? 'main' : 'onFailure';
-    const { attempt } = how;
-    // A new attempt starts with no results; the failed attempt's are in the audit log.
-    state.setStep(index, attempt !== undefined ? { status: 'running', attempt, instances: [] } : { status: 'running' });
-    const request = requestFor(step, index, phase, attempt);
+    const { attempt, kept } = how;
+    // A new attempt shows only what earlier ones succeeded on; their failures are in the audit log.
+    state.setStep(
+      index,
+      attempt !== undefined ? { status: 'running', attempt, instances: [...kept] } : { status: 'running' },
+    );
+    const request = requestFor(step, index, phase, attempt, how.instanceIds);
     // After a failed attempt that will be retried, the step is still under way; a failure the
     // step may have is flagged in the view and its record.
     const failedAs = (): Partial<StepView> =>
@@ -155,7 +186,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       });
       // Never cancel a send half-way: the command id is what a cancellation needs to stop it.
       const { commandId } = await wf.CancellationScope.nonCancellable(() => dispatchStep(request));
-      running = { request, commandId };
+      running = { request, commandId, kept };
       state.setStep(index, { commandId });
       await audit('step.started', 'mechanic', {
         step: step.name,
@@ -172,14 +203,17 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       });
       const result = await awaitStep({ ...request, commandId });
       running = undefined;
-      state.setStep(index, { ...(result.ok ? { status: 'succeeded' } : failedAs()), instances: result.instances });
+      state.setStep(index, {
+        ...(result.ok ? { status: 'succeeded' } : failedAs()),
+        instances: [...kept, ...result.instances],
+      });
       await stepCompleted(request, {
         commandId,
         ok: result.ok,
         result,
         ...(result.ok ? {} : { retrying: how.retrying === true, continuedOnError: how.continuedOnError }),
       });
-      return result.ok;
+      return result;
     } catch (e) {
       if (wf.isCancellation(e)) throw e;
       running = undefined;
@@ -190,14 +224,14 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
         retrying: how.retrying === true,
         continuedOnError: how.continuedOnError,
       });
-      return false;
+      return { ok: false, instances: [] };
     }
   };
 
   /** Cancels the SSM command of the step that was running, and records its final statuses. */
   const stopRunning = async (): Promise<void> => {
     if (!running) return;
-    const { request, commandId } = running;
+    const { request, commandId, kept } = running;
     const index = request.stepIndex;
     const { cancelStep } = wf.proxyActivities<MechanicActivities>({
       startToCloseTimeout: '10 minutes',
@@ -206,7 +240,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
     });
     try {
       const result = await cancelStep({ ...request, commandId });
-      state.setStep(index, { status: 'cancelled', instances: result.instances });
+      state.setStep(index, { status: 'cancelled', instances: [...kept, ...result.instances] });
       await stepCompleted(request, { commandId, ok: false, cancelled: true, result });
     } catch (e) {
       state.setStep(index, { status: 'cancelled' });

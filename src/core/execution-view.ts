@@ -49,11 +49,18 @@ export function viewFromAudit(
       case 'step.started': {
         const step = steps[e.data.index];
         const { attempt } = e.data;
-        // A new attempt of a retried step starts with no results; the failed one's stay in the log.
+        // A new attempt of a retried step runs only where earlier ones did not succeed: it shows
+        // their successes and its own results; the failed results stay in the log.
         if (step) {
           steps[e.data.index] =
             attempt !== undefined
-              ? { ...step, status: 'running', commandId: e.data.commandId, attempt, instances: [] }
+              ? {
+                  ...step,
+                  status: 'running',
+                  commandId: e.data.commandId,
+                  attempt,
+                  instances: step.instances.filter((i) => i.status === 'Success'),
+                }
               : { ...step, status: 'running', commandId: e.data.commandId };
         }
         break;

@@ -166,7 +166,10 @@ export const StepSchema = z.strictObject({
    * for a boolean. Data, never code; checked against the declared parameters.
    */
   condition: StepConditionSchema.optional(),
-  /** How many times a failed step is sent again, each time as a new SSM command (0 to 5). */
+  /**
+   * How many times a failed step is sent again (0 to 5): each time as a new SSM command, to the
+   * instances it has not yet succeeded on.
+   */
   retries: z.number().int().min(0).max(5).optional(),
   /** The pause before each retry (default 10 s). */
   retryDelaySeconds: z.number().int().min(1).max(3600).optional(),

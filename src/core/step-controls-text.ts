@@ -14,7 +14,7 @@ export function plannedStepNotes(s: PlannedStep): string[] {
   if (s.retries !== undefined) {
     const delay = s.retryDelaySeconds ?? 0;
     notes.push(
-      `if it fails, sent again up to ${s.retries} time${s.retries === 1 ? '' : 's'}, ${delay} s apart, each a new command`,
+      `if it fails, sent again up to ${s.retries} time${s.retries === 1 ? '' : 's'}, ${delay} s apart, to the instances it failed on`,
     );
   }
   if (s.continueOnError === true) notes.push('a failure does not stop the run (continueOnError)');

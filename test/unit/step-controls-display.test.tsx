@@ -31,7 +31,7 @@ describe('the plan, as approvers read it', () => {
     expect(text).toContain(`step 1 of 4: deep-check — skipped, never sent: ${SKIP}\n\nstep 2 of 4: install`);
     expect(text).not.toContain('echo deep');
     expect(text).toContain(
-      'step 2 of 4: install — times out after 60 s, runs on 2 instances, if it fails, sent again up to 2 times, 10 s apart, each a new command:',
+      'step 2 of 4: install — times out after 60 s, runs on 2 instances, if it fails, sent again up to 2 times, 10 s apart, to the instances it failed on:',
     );
     expect(text).toContain(
       'step 3 of 4: warm-cache — times out after 30 s, runs on 2 instances, a failure does not stop the run (continueOnError):',
@@ -57,7 +57,7 @@ describe('the plan, as approvers read it', () => {
       'Steps',
       `1. deep-check  skipped, never sent: ${SKIP}`,
       '2. install  (timeout 1m00s) on every target:',
-      '   if it fails, sent again up to 2 times, 10 s apart, each a new command',
+      '   if it fails, sent again up to 2 times, 10 s apart, to the instances it failed on',
       '   │ echo install',
       '3. warm-cache  (timeout 30s) on every target:',
       '   a failure does not stop the run (continueOnError)',
