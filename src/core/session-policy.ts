@@ -17,8 +17,8 @@ export interface SessionPolicyInput {
  * The session policy for one run: SendCommand only with the shell document and only on the
  * planned instances, plus the calls needed to follow and cancel that command (those support no
  * resource types, so they are `*`). The role's own policy still applies; this only narrows it.
- * When listing every instance ARN would pass the STS size limit, tag-scoped runbooks fall back
- * to the runbook's tag conditions — still no wider than what the runbook was reviewed for.
+ * When listing every instance ARN would pass the STS size limit, runbooks bounded by tags or Name
+ * tags fall back to those tag conditions — still no wider than what the runbook was reviewed for.
  */
 export function buildSessionPolicy(input: SessionPolicyInput): string {
   const documentArn = `arn:aws:ssm:${input.region}::document/${RUN_SHELL_SCRIPT}`;
@@ -37,14 +37,15 @@ export function buildSessionPolicy(input: SessionPolicyInput): string {
   };
   const policy = JSON.stringify({ Version: '2012-10-17', Statement: [document, explicit, follow] });
   if (policy.length <= SESSION_POLICY_MAX_CHARS) return policy;
-  if ('tags' in input.scope) {
+  const bound = tagBoundOf(input.scope);
+  if (bound) {
     const byTag = {
       Sid: 'OnlyTaggedInstances',
       Effect: 'Allow',
       Action: 'ssm:SendCommand',
       Resource: `arn:aws:ec2:${input.region}:${input.accountId}:instance/*`,
       Condition: {
-        StringEquals: Object.fromEntries(Object.entries(input.scope.tags).map(([k, v]) => [`ssm:resourceTag/${k}`, v])),
+        StringEquals: Object.fromEntries(Object.entries(bound).map(([k, v]) => [`ssm:resourceTag/${k}`, v])),
       },
     };
     const tagged = JSON.stringify({ Version: '2012-10-17', Statement: [document, byTag, follow] });
@@ -54,6 +55,18 @@ export function buildSessionPolicy(input: SessionPolicyInput): string {
     'TARGETS_INVALID',
     `the session policy for ${input.instanceIds.length} instances is larger than STS allows; target fewer instances`,
   );
+}
+
+/**
+ * The runbook's own bound as tag conditions, for when listing the planned instances is too large:
+ * its tags; its Name tags (any of them); for targets from a parameter, its `within` bound. Never
+ * wider than what the runbook was reviewed for; undefined when the bound is a list of ids (or none).
+ */
+function tagBoundOf(scope: Targets): Record<string, string | string[]> | undefined {
+  if ('tags' in scope) return { ...scope.tags };
+  if ('names' in scope) return { Name: [...scope.names] };
+  if ('fromParameter' in scope && scope.within) return tagBoundOf(scope.within);
+  return undefined;
 }
 
 /** The account id inside an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME). */

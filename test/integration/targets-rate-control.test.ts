@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ListCommandsCommand } from '@aws-sdk/client-ssm';
+import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import type { ExecutionInput, ExecutionView } from '../../src/core/execution.ts';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
+import { buildSessionPolicy } from '../../src/core/session-policy.ts';
 import { DEMO_HOST_NAMES, DEMO_INSTANCE_IDS, DEMO_ROLE_ARN, readCommandLog } from '../../src/devfleet/index.ts';
 import type { CommandLogEntry } from '../../src/devfleet/command-log.ts';
 import { createApp } from '../../src/server/app.ts';
@@ -71,6 +72,31 @@ describe('names', () => {
       [WEB1, 'web-1'],
       [WEB2, 'web-2'],
     ]);
+  });
+});
+
+describe('a session policy bounded by Name tags', () => {
+  test('lets devfleet send to an instance carrying one of the names, and to no other', async () => {
+    // Forty instance ARNs pass the STS limit: the policy falls back to the runbook's Name tags.
+    const many = Array.from({ length: 40 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
+    const policy = buildSessionPolicy({
+      region: REGION,
+      accountId: '123456789012',
+      instanceIds: many,
+      scope: { names: ['web-1', 'web-2'] },
+    });
+    expect(policy).toContain('ssm:resourceTag/Name');
+    const { ssm } = await fleet.assume({ Policy: policy });
+    const send = (instanceId: string) =>
+      ssm.send(
+        new SendCommandCommand({
+          DocumentName: 'AWS-RunShellScript',
+          InstanceIds: [instanceId],
+          Parameters: { commands: ['true'] },
+        }),
+      );
+    await expect(send(WEB2)).resolves.toMatchObject({ Command: { InstanceIds: [WEB2] } });
+    await expect(send(DB1)).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
 });
 

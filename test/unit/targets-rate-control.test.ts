@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { buildPlan, queuedSeconds, type PlanInput } from '../../src/core/plan.ts';
 import { RunbookSchema, parseRunbook, type Runbook } from '../../src/core/runbook.ts';
+import { buildSessionPolicy } from '../../src/core/session-policy.ts';
 import {
   lookupsFor,
   rateControlOf,
@@ -323,5 +324,40 @@ describe('the plan', () => {
     expect(queuedSeconds(serial.steps[0]!, 3)).toBe(7200);
     expect(queuedSeconds(serial.steps[0]!, 1)).toBe(0);
     expect(queuedSeconds(one.steps[0]!, 3)).toBe(0);
+  });
+});
+
+describe('the session policy for many instances', () => {
+  const base = { region: 'eu-west-1', accountId: '123456789012' };
+  // Enough instance ARNs to pass the STS limit, so the policy falls back to the runbook's bound.
+  const many = Array.from({ length: 40 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
+  const sendStatements = (policy: string) =>
+    (JSON.parse(policy) as { Statement: { Sid: string; Resource: unknown; Condition?: unknown }[] }).Statement.filter(
+      (s) => s.Sid !== 'OnlyShellDocument' && s.Sid !== 'FollowAndCancel',
+    );
+
+  test('targets by name fall back to the Name tags the runbook lists', () => {
+    const policy = buildSessionPolicy({ ...base, instanceIds: many, scope: { names: ['web-1', 'web-2'] } });
+    expect(sendStatements(policy)).toEqual([
+      {
+        Sid: 'OnlyTaggedInstances',
+        Effect: 'Allow',
+        Action: 'ssm:SendCommand',
+        Resource: 'arn:aws:ec2:eu-west-1:123456789012:instance/*',
+        Condition: { StringEquals: { 'ssm:resourceTag/Name': ['web-1', 'web-2'] } },
+      },
+    ]);
+  });
+
+  test('targets from a parameter fall back to the within bound, never wider; without a tag bound, refused', () => {
+    const within = { fromParameter: 'hosts', within: { tags: { Role: 'web' } } };
+    expect(sendStatements(buildSessionPolicy({ ...base, instanceIds: many, scope: within }))).toMatchObject([
+      { Condition: { StringEquals: { 'ssm:resourceTag/Role': 'web' } } },
+    ]);
+    for (const scope of [{ fromParameter: 'hosts' }, { fromParameter: 'hosts', within: { instanceIds: many } }]) {
+      expect(caught(() => buildSessionPolicy({ ...base, instanceIds: many, scope }))).toMatchObject({
+        code: 'TARGETS_INVALID',
+      });
+    }
   });
 });
