@@ -462,6 +462,85 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     });
   }
 
+  /**
+   * The side tables the UI filters by (execution_targets, execution_approvers) must hold exactly
+   * the targets and approvers of the index, each with its run's creation time: a row deleted there
+   * would hide a run from "who ran anything on this host". A difference is checked again under
+   * the chain lock against the index row, since appends may land while verify runs.
+   */
+  async function checkFilterTables(
+    rebuilt: ReadonlyMap<string, ExecutionSummary>,
+  ): Promise<{ seq: number; problem: string } | undefined> {
+    const key = (id: string, value: string, at: string) => JSON.stringify([id, value, at]);
+    const expected = (pick: (s: ExecutionSummary) => readonly string[]) => {
+      const set = new Set<string>();
+      for (const s of rebuilt.values()) for (const v of pick(s)) set.add(key(s.id, v, s.createdAt));
+      return set;
+    };
+    const tables = [
+      {
+        table: 'execution_targets' as const,
+        what: 'target',
+        want: expected((s) => s.targets),
+        rows: (await db.selectFrom('execution_targets').selectAll().execute()).map((r) =>
+          key(r.execution_id, r.instance_id, r.created_at),
+        ),
+        of: (s: ExecutionSummary) => s.targets,
+      },
+      {
+        table: 'execution_approvers' as const,
+        what: 'approver',
+        want: expected((s) => s.approvals),
+        rows: (await db.selectFrom('execution_approvers').selectAll().execute()).map((r) =>
+          key(r.execution_id, r.approver, r.created_at),
+        ),
+        of: (s: ExecutionSummary) => s.approvals,
+      },
+    ];
+    for (const t of tables) {
+      const have = new Set(t.rows);
+      const differs = new Set<string>();
+      for (const k of t.want) if (!have.has(k)) differs.add((JSON.parse(k) as string[])[0]!);
+      for (const k of have) if (!t.want.has(k)) differs.add((JSON.parse(k) as string[])[0]!);
+      for (const id of differs) {
+        const problem = await db.transaction().execute(async (trx) => {
+          await lockChain(trx);
+          const row = await trx.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+          const rows =
+            t.table === 'execution_targets'
+              ? (await trx.selectFrom('execution_targets').selectAll().where('execution_id', '=', id).execute()).map(
+                  (r) => key(id, r.instance_id, r.created_at),
+                )
+              : (await trx.selectFrom('execution_approvers').selectAll().where('execution_id', '=', id).execute()).map(
+                  (r) => key(id, r.approver, r.created_at),
+                );
+          const want = row ? new Set(t.of(toSummary(row)).map((v) => key(id, v, row.created_at))) : new Set<string>();
+          const got = new Set(rows);
+          const missing = [...want].filter((k) => !got.has(k));
+          const extra = [...got].filter((k) => !want.has(k));
+          if (missing.length === 0 && extra.length === 0) return undefined;
+          const seqRow = await trx
+            .selectFrom('audit_events')
+            .select('seq')
+            .where('execution_id', '=', id)
+            .orderBy('seq', 'desc')
+            .limit(1)
+            .executeTakeFirst();
+          const name = (k: string) => (JSON.parse(k) as string[])[1]!;
+          return {
+            seq: seqRow ? Number(seqRow.seq) : 0,
+            problem: `the ${t.table} table does not match the executions index for ${id}: ${[
+              ...missing.map((k) => `${t.what} ${name(k)} missing`),
+              ...extra.map((k) => `${t.what} ${name(k)} not in the log`),
+            ].join('; ')}`,
+          };
+        });
+        if (problem) return problem;
+      }
+    }
+    return undefined;
+  }
+
   async function verify(): Promise<AuditVerdict> {
     const fail = (check: AuditCheck, seq: number, reason: string): AuditVerdict => ({ ok: false, seq, reason, check });
 
@@ -618,6 +697,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       const problem = await recheckExecution(id);
       if (problem) return fail('index', problem.seq, problem.problem);
     }
+    const sides = await checkFilterTables(rebuilt);
+    if (sides) return fail('index', sides.seq, sides.problem);
 
     return {
       ok: true,

@@ -140,6 +140,54 @@ describe('run filters over migration 0004', () => {
     }
   });
 
+  test('audit verify finds a side-table row deleted or forged: a run cannot be hidden from the host filter', async () => {
+    const file = path.join(home, 'tamper.db');
+    const store = await openAuditStore({ kind: 'sqlite', file });
+    try {
+      await storeRun(store, {
+        id: 'mx-t0000001',
+        runbook: 'deploy-web',
+        operator: 'alice',
+        approvers: ['bob'],
+        at: '2026-10-01T10:00:00.000Z',
+        targets: ['i-0abc', 'i-0def'],
+      });
+      await storeRun(store, {
+        id: 'mx-t0000002',
+        runbook: 'deploy-web',
+        operator: 'carol',
+        approvers: ['alice'],
+        at: '2026-10-02T10:00:00.000Z',
+        targets: ['i-0def'],
+      });
+      expect(await store.verify()).toMatchObject({ ok: true });
+      const raw = new SQLite(file);
+      try {
+        raw.prepare("delete from execution_targets where instance_id = 'i-0abc'").run();
+        expect(await store.verify()).toMatchObject({
+          ok: false,
+          check: 'index',
+          reason:
+            'the execution_targets table does not match the executions index for mx-t0000001: target i-0abc missing',
+        });
+        raw.prepare("insert into execution_targets values ('i-0abc', '2026-10-01T10:00:00.000Z', 'mx-t0000001')").run();
+        raw
+          .prepare("insert into execution_approvers values ('mallory', '2026-10-02T10:00:00.000Z', 'mx-t0000002')")
+          .run();
+        expect(await store.verify()).toMatchObject({
+          ok: false,
+          check: 'index',
+          reason:
+            'the execution_approvers table does not match the executions index for mx-t0000002: approver mallory not in the log',
+        });
+      } finally {
+        raw.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a page token round-trips, and anything else is refused with one sentence', () => {
     const cursor = { createdAt: '2026-10-01T10:00:00.000Z', id: 'mx-abc' };
     expect(decodePageToken(encodePageToken(cursor))).toEqual(cursor);
