@@ -7,7 +7,8 @@
  * the real app (tests' startWebUi: real sign-in, real Cedar, the real store over that file). Each
  * page is requested `SAMPLES` times after a warm-up; the median and p95 are printed per page.
  *
- * Options (env): BENCH_EVENTS (default 1000000), BENCH_SAMPLES (default 50).
+ * Options (env): BENCH_EVENTS (default 1000000), BENCH_SAMPLES (default 50), BENCH_WARMUP (requests
+ * before each page is timed, default 20: the first requests of a fresh process pay for JIT compilation).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { startWebUi } from '../helpers/web-ui.ts';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 50);
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 20);
 const RUNBOOKS = ['deploy-web', 'rotate-logs', 'restart-service', 'flush-cache', 'patch-packages', 'free-disk-space'];
 const PEOPLE = Array.from({ length: 20 }, (_, i) => `person${String(i).padStart(2, '0')}`);
 const INSTANCES = Array.from({ length: 300 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
@@ -144,13 +146,14 @@ async function main(): Promise<void> {
         ['instance + range', `/ui/runs?instance=${INSTANCES[5]!}&from=2026-05-01&to=2026-05-31`],
         ['search: person', '/ui/search?person=person11'],
         ['search: host in a week', `/ui/search?instance=${INSTANCES[42]!}&from=2026-02-01&to=2026-02-07`],
+        ['list, newest (again)', '/ui/runs'],
       ];
       console.log(
-        `pages over HTTP, ${SAMPLES} samples each after 5 warm-ups (load average ${loadavg()[0]!.toFixed(2)}):`,
+        `pages over HTTP, ${SAMPLES} samples each after ${WARMUP} warm-ups (load average ${loadavg()[0]!.toFixed(2)}):`,
       );
       let worst = 0;
       for (const [label, target] of pages) {
-        for (let i = 0; i < 5; i++) await (await dave.request(`${ui.origin}${target}`)).text();
+        for (let i = 0; i < WARMUP; i++) await (await dave.request(`${ui.origin}${target}`)).text();
         const times: number[] = [];
         let rows = 0;
         for (let i = 0; i < SAMPLES; i++) {
