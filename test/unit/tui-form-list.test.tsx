@@ -122,7 +122,9 @@ describe('the plan review', () => {
       params: { db_password: '/app/db/password', hosts: ['web-1', 'web-2'] },
       secretParams: ['db_password'],
     });
-    const text = planLines(plan, 'd'.repeat(64))
+    // As the API hands it to the TUI (its arrays are plain ones).
+    const info = { ...plan, targets: [...plan.targets], steps: [...plan.steps], onFailure: [...plan.onFailure] };
+    const text = planLines(info, 'd'.repeat(64))
       .map((l) => l.text)
       .join('\n');
     expect(text).toContain('db_password=secret /app/db/password (SSM Parameter Store, read on the instance)');
