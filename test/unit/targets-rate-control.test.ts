@@ -2,6 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { buildPlan, queuedSeconds, type PlanInput } from '../../src/core/plan.ts';
 import { RunbookSchema, parseRunbook, type Runbook } from '../../src/core/runbook.ts';
 import { buildSessionPolicy } from '../../src/core/session-policy.ts';
+import { formatPlanDetail } from '../../cli/format.ts';
+import { planLines } from '../../cli/tui/plan-lines.ts';
 import {
   lookupsFor,
   rateControlOf,
@@ -359,5 +361,37 @@ describe('the session policy for many instances', () => {
         code: 'TARGETS_INVALID',
       });
     }
+  });
+});
+
+describe('what approvers read', () => {
+  const planned = (extra: Record<string, unknown>) =>
+    buildPlan({
+      executionId: 'exec-0001',
+      runbook: runbook(extra),
+      runbookDigest: 'rb-digest-1',
+      rawParams: {},
+      targets: [{ instanceId: WEB_1, name: 'web-1' }, { instanceId: WEB_2 }, { instanceId: DB_1 }],
+      requester: 'alice@example.com',
+      reason: 'INC-42: workers stuck',
+      region: 'eu-west-1',
+      now: new Date('2025-01-01T10:00:00.000Z'),
+    });
+
+  test('mechanic plan and the TUI plan review say how fast a step goes and when it stops', () => {
+    const { plan, planDigest } = planned({ maxConcurrency: 1, maxErrors: 0 });
+    const said = 'at most 1 instance at a time, no further instance after the first failure';
+    expect(formatPlanDetail(plan, planDigest)).toContain(`runs on 3 instances, ${said}:`);
+    expect(planLines(plan, planDigest).map((l) => l.text)).toContainEqual(
+      `1. restart  (timeout 2m00s) on every target, ${said}:`,
+    );
+  });
+
+  test('a plan without rate control reads as before', () => {
+    const { plan, planDigest } = planned({});
+    expect(formatPlanDetail(plan, planDigest)).toContain('runs on 3 instances:');
+    expect(planLines(plan, planDigest).map((l) => l.text)).toContainEqual(
+      '1. restart  (timeout 2m00s) on every target:',
+    );
   });
 });
