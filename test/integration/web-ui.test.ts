@@ -67,6 +67,11 @@ describe('the reporting web UI', () => {
     const res = await fetch(`${ui.origin}/ui/runs?runbook=deploy-web`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/auth/login?next=%2Fui%2Fruns%3Frunbook%3Ddeploy-web');
+    const home = await dave.request(`${ui.origin}/ui`);
+    expect([home.status, home.headers.get('location')]).toEqual([302, '/ui/runs']);
+    const unknown = await get(dave, '/ui/nothing-here');
+    expect(unknown.status).toBe(404);
+    expect(unknown.text).toContain('There is no page /ui/nothing-here in mechanic');
   });
 
   test('the list shows the newest runs first and pages with an opaque token to the end', async () => {

@@ -213,6 +213,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     );
   });
 
+  app.get('/ui', (c) => c.redirect('/ui/runs', 302));
   // Page modules: one line each.
   runListPages(app, deps);
   runPage(app, deps);
