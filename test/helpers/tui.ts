@@ -250,6 +250,9 @@ export function fakeApi(user = { id: 'alice', displayName: 'Alice', roles: ['ope
       if (!h) throw new Error(`fake API: no handler for ${name}`);
       return h(input);
     },
+    async download(name) {
+      throw new Error(`fake API: the TUI does not download (${name})`);
+    },
     emit(r) {
       const list = history.get(r.executionId ?? '') ?? [];
       list.push(r);

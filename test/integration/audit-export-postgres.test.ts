@@ -91,9 +91,9 @@ describe('audit export on PostgreSQL', { timeout: 120_000 }, () => {
     const ocsf = JSON.parse((await exported('ocsf')).toString('utf8')) as unknown[];
     expect(ocsf.filter((e) => !validateOcsf(e))).toEqual([]);
     const bytes = await exported('parquet');
-    const rows = (await parquetReadObjects({
-      file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-    })) as { unmapped: string }[];
+    const file = new ArrayBuffer(bytes.byteLength);
+    new Uint8Array(file).set(bytes);
+    const rows = (await parquetReadObjects({ file })) as { unmapped: string }[];
     expect(rows.map((r) => `${r.unmapped}\n`).join('')).toBe((await exported('jsonl')).toString('utf8'));
   });
 });
