@@ -4,6 +4,7 @@ import { RunbookSchema, parseRunbook, type Runbook } from '../../src/core/runboo
 import { buildSessionPolicy } from '../../src/core/session-policy.ts';
 import { formatPlanDetail } from '../../cli/format.ts';
 import { planLines } from '../../cli/tui/plan-lines.ts';
+import { PlanSchema } from '../../src/api/schemas.ts';
 import {
   lookupsFor,
   rateControlOf,
@@ -378,11 +379,12 @@ describe('what approvers read', () => {
       now: new Date('2025-01-01T10:00:00.000Z'),
     });
 
+  // The TUI reads the plan as the API sends it: through the contract's schema, which must keep the fields.
   test('mechanic plan and the TUI plan review say how fast a step goes and when it stops', () => {
     const { plan, planDigest } = planned({ maxConcurrency: 1, maxErrors: 0 });
     const said = 'at most 1 instance at a time, no further instance after the first failure';
     expect(formatPlanDetail(plan, planDigest)).toContain(`runs on 3 instances, ${said}:`);
-    expect(planLines(plan, planDigest).map((l) => l.text)).toContainEqual(
+    expect(planLines(PlanSchema.parse(plan), planDigest).map((l) => l.text)).toContainEqual(
       `1. restart  (timeout 2m00s) on every target, ${said}:`,
     );
   });
@@ -390,7 +392,7 @@ describe('what approvers read', () => {
   test('a plan without rate control reads as before', () => {
     const { plan, planDigest } = planned({});
     expect(formatPlanDetail(plan, planDigest)).toContain('runs on 3 instances:');
-    expect(planLines(plan, planDigest).map((l) => l.text)).toContainEqual(
+    expect(planLines(PlanSchema.parse(plan), planDigest).map((l) => l.text)).toContainEqual(
       '1. restart  (timeout 2m00s) on every target:',
     );
   });
