@@ -30,10 +30,11 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { chainHash } from './audit-chain.ts';
-import { CheckpointSchema, checkpointProblem, keyIdOf, type Checkpoint } from './audit-checkpoint.ts';
+import type { AuditRecord } from './audit-chain.ts';
+import { CheckpointSchema, keyIdOf, type Checkpoint } from './audit-checkpoint.ts';
 import { readAuditEvent, END_EVENT_STATUS, type AuditEvent } from './audit-events.ts';
 import { canonicalJson, digestOf } from './canonical.ts';
+import { verifyRunProof } from './run-proof.ts';
 
 export const EVIDENCE_PACK_FORMAT = 'mechanic-evidence-pack';
 export const EVIDENCE_PACK_VERSION = 1;
@@ -203,43 +204,19 @@ function firstIssue(error: z.ZodError): string {
 }
 
 /**
- * Checks a chain segment against a signed checkpoint: consecutive seqs ending at the checkpoint's, every
- * hash recomputed from its record's content and the previous hash, and the last hash the signed one.
- * Returns a sentence naming the first record that breaks it, or undefined. `name` says what a record is.
+ * What is missing or doubled in a pack's segment, by seq: a pack-specific reading of the shape, so the
+ * sentence names the records left out. The links and the signature are checked by verifyRunProof.
  */
-export function segmentProblem(
-  records: readonly PackRecord[],
-  checkpoint: Pick<Checkpoint, 'seq' | 'hash'>,
-  name: (r: PackRecord) => string = (r) => `record #${r.seq}`,
-): string | undefined {
-  const first = records[0];
-  if (!first) return 'the proof holds no records';
-  let prev: PackRecord | undefined;
-  for (const r of records) {
-    if (prev && r.seq === prev.seq) return `record #${r.seq} appears twice in the pack`;
-    if (prev && r.seq !== prev.seq + 1) {
-      return prev.seq + 1 === r.seq - 1
-        ? `record #${prev.seq + 1} is missing from the pack: the chain cannot be followed from #${prev.seq} to #${r.seq}`
-        : `records #${prev.seq + 1}–#${r.seq - 1} are missing from the pack: the chain cannot be followed from #${prev.seq} to #${r.seq}`;
+function gapProblem(records: readonly PackRecord[]): string | undefined {
+  for (let i = 1; i < records.length; i++) {
+    const prev = records[i - 1]!;
+    const r = records[i]!;
+    if (r.seq === prev.seq) return `record #${r.seq} appears twice in the pack`;
+    if (r.seq !== prev.seq + 1) {
+      const missing =
+        prev.seq + 1 === r.seq - 1 ? `record #${prev.seq + 1} is` : `records #${prev.seq + 1}–#${r.seq - 1} are`;
+      return `${missing} missing from the pack: the chain cannot be followed from #${prev.seq} to #${r.seq}`;
     }
-    if (prev && r.prevHash !== prev.hash) {
-      return `${name(r)} has a prevHash that is not the hash of record #${prev.seq}: the link between them is broken`;
-    }
-    let actual: string;
-    try {
-      actual = chainHash(r.prevHash, { ...r, type: r.type as AuditEvent['type'] });
-    } catch (e) {
-      return `${name(r)} cannot be hashed: ${(e as Error).message}`;
-    }
-    if (actual !== r.hash) return `${name(r)} does not match its hash: its content or its hash was changed`;
-    prev = r;
-  }
-  const last = prev!;
-  if (last.seq !== checkpoint.seq) {
-    return `the proof ends at record #${last.seq}, but the checkpoint covers #${checkpoint.seq}: records are missing from the end`;
-  }
-  if (last.hash !== checkpoint.hash) {
-    return `record #${last.seq} is not the record the checkpoint signed (its hash differs from the checkpoint's)`;
   }
   return undefined;
 }
@@ -264,8 +241,6 @@ function check(pack: EvidencePack, options: PackVerifyOptions): PackSummary {
         : `the checkpoint names key ${pack.checkpoint.keyId}, but the pack's key is ${keyId}`,
     );
   }
-  const cpProblem = checkpointProblem(pack.checkpoint, new Map([[keyId, key]]));
-  if (cpProblem) broken(`the checkpoint of record #${pack.checkpoint.seq} ${cpProblem}`);
 
   // Which records are the run's: every event names it, no other record does.
   pack.events.forEach((e, i) => {
@@ -286,8 +261,21 @@ function check(pack: EvidencePack, options: PackVerifyOptions): PackSummary {
   if (pack.proof.to !== pack.checkpoint.seq) {
     broken(`proof.to is #${pack.proof.to}, but the checkpoint covers #${pack.checkpoint.seq}`);
   }
-  const chain = segmentProblem(segment, pack.checkpoint, (r) => describe(r, runId));
-  if (chain) broken(chain);
+  const gap = gapProblem(segment);
+  if (gap) broken(gap);
+  // The links and the signature: the one proof check, shared with the run page (src/core/run-proof.ts).
+  const proof = verifyRunProof(
+    { executionId: runId, records: segment as unknown as AuditRecord[], checkpoint: pack.checkpoint, after: [] },
+    new Map([[keyId, key]]),
+  );
+  if (!proof.ok) {
+    const r = segment.find((x) => x.seq === proof.seq);
+    broken(
+      proof.check === 'chain' && r
+        ? `${describe(r, runId)}: ${proof.reason.replace(/^record #\d+: /, '')}`
+        : proof.reason,
+    );
+  }
 
   // The events fit the vocabulary, and the run begins with its request.
   const events = pack.events.map((e) => {

@@ -156,25 +156,25 @@ describe('evidence packs and the codec endpoint on the embedded stack', { timeou
       [
         "an event's data",
         (p) => (p.events[0]!.data['reason'] = 'evidence pack tesT'),
-        /^evidence pack BROKEN: event #\d+ \(execution\.requested\) does not match its hash/,
+        /^evidence pack BROKEN: event #\d+ \(execution\.requested\): hash does not match the record's content/,
       ],
       [
         "an event's hash",
         (p) => (p.events[1]!.hash = flipHex(p.events[1]!.hash)),
-        /^evidence pack BROKEN: event #\d+ \(\S+\) does not match its hash/,
+        /^evidence pack BROKEN: event #\d+ \(\S+\): hash does not match the record's content/,
       ],
       ['a removed event', (p) => p.events.splice(1, 1), /^evidence pack BROKEN: record #\d+ is missing from the pack/],
       [
         'the checkpoint',
-        (p) => (p.checkpoint.seq += 1),
-        /^evidence pack BROKEN: the checkpoint of record #\d+ has a signature that does not match/,
+        (p) => (p.checkpoint.hash = flipHex(p.checkpoint.hash)),
+        /^evidence pack BROKEN: the checkpoint of #\d+ has a signature that does not match/,
       ],
       [
         'the signature',
         (p) =>
           (p.checkpoint.signature =
             (p.checkpoint.signature.startsWith('A') ? 'B' : 'A') + p.checkpoint.signature.slice(1)),
-        /^evidence pack BROKEN: the checkpoint of record #\d+ has a signature that does not match/,
+        /^evidence pack BROKEN: the checkpoint of #\d+ has a signature that does not match/,
       ],
       [
         'the runbook YAML',

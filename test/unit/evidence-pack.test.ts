@@ -176,22 +176,22 @@ describe('evidence pack', () => {
     [
       "an event's data",
       (p) => (p.events[1]!.data['comment'] = 'looks wrong'),
-      /^event #\d+ \(approval\.granted\) does not match its hash/,
+      /^event #\d+ \(approval\.granted\): hash does not match the record's content/,
     ],
     [
       "an event's actor",
       (p) => (p.events[1]!.actor = 'eve'),
-      /^event #\d+ \(approval\.granted\) does not match its hash/,
+      /^event #\d+ \(approval\.granted\): hash does not match the record's content/,
     ],
     [
       "an event's hash",
       (p) => (p.events[1]!.hash = flip(p.events[1]!.hash)),
-      /^event #\d+ \(approval\.granted\) does not match its hash/,
+      /^event #\d+ \(approval\.granted\): hash does not match the record's content/,
     ],
     [
       "a proof record's data",
       (p) => (p.proof.records[0]!.data['reason'] = 'x'),
-      /^record #\d+ of the proof does not match its hash/,
+      /^record #\d+ of the proof: hash does not match the record's content/,
     ],
     [
       'a removed event',
@@ -199,21 +199,29 @@ describe('evidence pack', () => {
       /^record #\d+ is missing from the pack: the chain cannot be followed/,
     ],
     ['a removed request', (p) => p.events.splice(0, 1), /^proof\.from is #\d+, but the run's first event is #\d+/],
-    ['the last record removed', (p) => p.events.pop(), /ends at record #\d+, but the checkpoint covers/],
+    [
+      'the last record removed',
+      (p) => p.events.pop(),
+      /^the checkpoint covers #\d+, but the proof's records end at #\d+/,
+    ],
     [
       'an event hidden among the proof',
       (p) => p.proof.records.push(p.events.splice(1, 1)[0]!),
       /is an event of mx-packdemo01, but it is missing from the events/,
     ],
+    ["the checkpoint's seq", (p) => (p.checkpoint.seq -= 1), /^proof\.to is #\d+, but the checkpoint covers #\d+/],
     [
-      "the checkpoint's seq",
-      (p) => (p.checkpoint.seq -= 1),
-      /^the checkpoint of record #\d+ has a signature that does not match/,
+      "the checkpoint's seq and proof.to together",
+      (p) => {
+        p.checkpoint.seq -= 1;
+        p.proof.to -= 1;
+      },
+      /^the checkpoint of #\d+ has a signature that does not match/,
     ],
     [
       "the checkpoint's hash",
       (p) => (p.checkpoint.hash = flip(p.checkpoint.hash)),
-      /^the checkpoint of record #\d+ has a signature that does not match/,
+      /^the checkpoint of #\d+ has a signature that does not match/,
     ],
     [
       "the checkpoint's time",
@@ -223,7 +231,7 @@ describe('evidence pack', () => {
     [
       'the signature',
       (p) => (p.checkpoint.signature = flip(p.checkpoint.signature, 5)),
-      /^the checkpoint of record #\d+ has a signature that does not match/,
+      /^the checkpoint of #\d+ has a signature that does not match/,
     ],
     [
       'the runbook YAML',
