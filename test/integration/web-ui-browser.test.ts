@@ -74,6 +74,12 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
     const page = await signedIn('dave', '/ui/runs');
     expect(await page.locator('h1').textContent()).toBe('Runs');
     expect(await seriousViolations(page)).toEqual([]);
+    // Progressive enhancement: the page follows the event stream and says when something happened.
+    await page.locator('.live-note').waitFor();
+    expect(await page.locator('.live-note').textContent()).not.toContain('paused');
+    await launch('a run that happens while the page is open');
+    await page.locator('.live-note', { hasText: /new events? since this page was loaded/ }).waitFor();
+    expect(await page.locator('.live-note a').textContent()).toBe('Reload to see them');
     await page.selectOption('#f-status', 'completed');
     await page.fill('#f-runbook', 'deploy-web');
     await Promise.all([page.waitForURL(/status=completed/), page.click('button:has-text("Filter")')]);
