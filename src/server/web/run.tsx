@@ -17,6 +17,7 @@ import { UserError } from '../../core/errors.ts';
 import { verifyRunProof, type RunProofVerdict } from '../../core/run-proof.ts';
 import { humanTextProblem } from '../../core/text.ts';
 import type { Plan } from '../../core/plan.ts';
+import { rateControlText } from '../../core/targets.ts';
 import { viewFromAudit } from '../../core/execution-view.ts';
 import { isRecordedRefusal } from '../executions.ts';
 import { loadRunProof } from '../../store/run-queries.ts';
@@ -106,7 +107,12 @@ function PlanView(props: { readonly plan: Plan; readonly planDigest: string }) {
                 <td>
                   <pre>{inert(s.script, true)}</pre>
                 </td>
-                <td>{s.timeoutSeconds} s</td>
+                <td>
+                  {s.timeoutSeconds} s
+                  {rateControlText(s, p.targets.length) ? (
+                    <div class="muted">{rateControlText(s, p.targets.length)}</div>
+                  ) : null}
+                </td>
               </tr>
             ),
           )}
