@@ -4,11 +4,11 @@
  * way the API records one (access.denied, folded per caller and route) and answered with a 403 page.
  *
  * Forms that change something (a vote) carry a CSRF token bound to the browser's session cookie:
- * an HMAC of the cookie under a server key, so a page of another site cannot forge the POST even
- * though the browser would send the cookie (SameSite=Lax already stops most of that; this is the
- * second lock).
+ * a one-way digest of the cookie, which a page of another site cannot read, so it cannot forge the
+ * POST even though the browser would send the cookie (SameSite=Lax already stops most of that;
+ * this is the second lock).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Action, Resource } from '../../authz/authorizer.ts';
@@ -90,7 +90,13 @@ export interface CsrfTokens {
   check(c: Context, token: string | undefined): boolean;
 }
 
-export function csrfTokens(key: Buffer = randomBytes(32)): CsrfTokens {
+/**
+ * Tokens bound to the session cookie. The cookie is sealed, random per sign-in and HttpOnly, so
+ * another site can neither read it nor guess its one-way digest: the digest needs no key of its
+ * own, and so holds across restarts and across the replicas of a load-balanced server. A `key`
+ * can still be given (tests, or to make tokens differ between deployments sharing cookies).
+ */
+export function csrfTokens(key: Buffer = Buffer.from('mechanic web csrf v1')): CsrfTokens {
   const mac = (cookie: string) =>
     createHmac('sha256', key).update('mechanic web csrf\n').update(cookie).digest('base64url');
   return {

@@ -50,7 +50,7 @@ export interface WebDeps {
   readonly tail: AuditTail;
   readonly denials: DenialRecorder;
   readonly log: Logger;
-  /** CSRF tokens for forms; made with a random key when not given (tokens then last one process). */
+  /** CSRF tokens for forms; unset, digests of the session cookie (the same on every replica and after a restart). */
   readonly csrf?: CsrfTokens;
   /** The reports' working hours and time zone (config.reports); unset, Mon–Fri 08:00–18:00 UTC. */
   readonly reports?: ReportPageSettings | undefined;
