@@ -52,7 +52,16 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic cancel <execution> --reason "why"     stop it, waiting or running
   mechanic status <execution> [--wait]          --wait follows the run's live events to its end
   mechanic list [--status running]
-  mechanic audit list [--execution id] | mechanic audit verify | mechanic audit key
+
+The record auditors read (the audit log; every audit command takes --json)
+  mechanic audit list [--execution id]          the records, newest first
+  mechanic audit show <execution>               one run's timeline
+  mechanic audit verify                         check the hash chain, the index and the signed checkpoints
+  mechanic audit key                            the public key that verifies checkpoints and packs
+  mechanic audit export --format jsonl|csv|ocsf|parquet [--since] [--until] [--execution id] [--out file]
+  mechanic audit report [--since] [--until]     what to automate or fix next, and the runs to look at
+  mechanic audit pack <execution> --out <file>  one run's evidence pack, checkable offline
+  mechanic audit verify-pack <file> [--key <public key file>]   check a pack with only the public key
 
 Author runbooks (offline)
   mechanic runbook lint <file-or-folder>… [--json]   every problem as file:line:column, sentence and rule

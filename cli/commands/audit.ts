@@ -18,7 +18,7 @@ import { formatAudit } from '../format.ts';
 import { out } from '../output.ts';
 
 const USAGE =
-  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json]';
+  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json] | mechanic audit pack <execution> --out <file> [--as user] [--json] | mechanic audit verify-pack <file> [--key <public key file>] [--json]';
 
 /** One or two lines on what verify found: which guarantee broke, or what the signed checkpoints cover. */
 export function formatVerdict(verdict: AuditVerdict): string {
