@@ -53,7 +53,7 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
   mechanic status <execution> [--wait]          --wait follows the run's live events to its end
   mechanic list [--status running]
 
-The record auditors read (the audit log; every audit command takes --json)
+The record auditors read (the audit log)
   mechanic audit list [--execution id]          the records, newest first
   mechanic audit show <execution>               one run's timeline
   mechanic audit verify                         check the hash chain, the index and the signed checkpoints
