@@ -4,7 +4,8 @@
  * registry-e2e.test.ts.)
  */
 import { describe, expect, test } from 'vitest';
-import { formatVersions, lineDiff } from '../../cli/commands/runbook-registry.ts';
+import { formatVersions } from '../../cli/commands/runbook-registry.ts';
+import { lineDiff } from '../../src/core/line-diff.ts';
 
 describe('lineDiff', () => {
   test('keeps common lines, marks removed and added ones, in order', () => {

@@ -6,7 +6,7 @@
  * reviewed and what ran.
  */
 import type { Hono } from 'hono';
-import { lineDiff } from '../../../cli/commands/runbook-registry.ts';
+import { lineDiff } from '../../core/line-diff.ts';
 import { UserError } from '../../core/errors.ts';
 import type { RunbookVersionInfo } from '../../store/runbook-registry.ts';
 import { listRuns } from '../../store/run-queries.ts';
