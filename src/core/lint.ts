@@ -170,6 +170,11 @@ export function lintRunbookText(file: string, text: string): LintResult {
   const versionNode = doc.contents.get('version', true);
   const versionAt = isScalar(versionNode) && versionNode.range ? at(versionNode.range[0]) : undefined;
   if (parsed.success) {
+    const lifetime = credentialLifetimeProblem(parsed.data);
+    const lifetimeNode = doc.contents.get('maxCredentialMinutes', true);
+    if (lifetime !== undefined && isScalar(lifetimeNode) && lifetimeNode.range) {
+      add(lifetimeNode.range[0], 'credential-lifetime', lifetime);
+    }
     return problems.length > 0
       ? { problems: byPosition(problems) }
       : { problems, runbook: parsed.data, ...(versionAt ? { versionAt } : {}) };
@@ -179,6 +184,20 @@ export function lintRunbookText(file: string, text: string): LintResult {
     for (const p of locator.explain(issue)) add(p.offset, p.rule, p.message);
   }
   return { problems: byPosition(problems) };
+}
+
+/**
+ * A `maxCredentialMinutes` that no plan can meet: the timeouts of the steps that always run (no
+ * condition; onFailure steps included, as credentials cover them) already exceed it, before any
+ * retry, wave or overhead. Planning would refuse every run; the author hears it here, at the field.
+ */
+function credentialLifetimeProblem(rb: Runbook): string | undefined {
+  if (rb.maxCredentialMinutes === undefined) return undefined;
+  const seconds = [...rb.steps, ...rb.onFailure]
+    .filter((s) => s.condition === undefined)
+    .reduce((sum, s) => sum + s.timeoutSeconds, 0);
+  if (seconds <= rb.maxCredentialMinutes * 60) return undefined;
+  return `maxCredentialMinutes is ${rb.maxCredentialMinutes}, but the timeouts of the steps that always run (onFailure included) already add up to ${Math.ceil(seconds / 60)} minutes (${seconds} s), so every plan of it would be refused; shorten those timeouts or raise maxCredentialMinutes`;
 }
 
 /** Problems in the order a reader meets them in the file. */

@@ -165,6 +165,14 @@ export function buildPlan(input: PlanInput): { plan: Plan; planDigest: string } 
     );
   }
   const budgetSeconds = Math.max(900, work + RUN_OVERHEAD_SECONDS);
+  // The author's bound on the credential lifetime: checked only, never added to the plan.
+  const acceptedMinutes = runbook.maxCredentialMinutes;
+  if (acceptedMinutes !== undefined && budgetSeconds > acceptedMinutes * 60) {
+    throw new UserError(
+      'RUNBOOK_INVALID',
+      `this run of ${runbook.name} needs credentials for ${Math.ceil(budgetSeconds / 60)} minutes (every step's timeout, retry, pause and wave, plus ${RUN_OVERHEAD_SECONDS / 60} minutes of overhead), more than its maxCredentialMinutes of ${acceptedMinutes}; shorten the steps' timeouts or retries, raise maxConcurrency, or raise maxCredentialMinutes`,
+    );
+  }
   const plan: Plan = {
     executionId: input.executionId,
     runbook: {

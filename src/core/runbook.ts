@@ -224,6 +224,11 @@ export const RunbookSchema = z
       .max(20)
       .default([]),
     roleArn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
+    /**
+     * The longest STS session, in minutes, the author accepts for a run of it (15 to 720): a plan
+     * whose credentials must last longer (every step, retry and wave) is refused. Absent: STS's 12 hours.
+     */
+    maxCredentialMinutes: z.number().int().min(15).max(720).optional(),
     parameters: z.record(ParamNameSchema, ParameterSchema).default({}),
     targets: TargetsSchema,
     /** Rate control for every step that sets none (SSM's defaults otherwise: 50 at once, stop at the first error). */
