@@ -14,109 +14,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import SQLite from 'better-sqlite3';
-import { GENESIS_HASH, chainHash } from '../../src/core/audit-chain.ts';
-import type { NewAuditEvent } from '../../src/core/audit.ts';
-import { canonicalJson } from '../../src/core/canonical.ts';
-import { openDatabase } from '../../src/store/db.ts';
 import { listRuns } from '../../src/store/run-queries.ts';
-import { runEvents } from '../helpers/web-ui.ts';
 import { startWebUi } from '../helpers/web-ui.ts';
+import { INSTANCES, fillAuditLog } from './audit-fill.ts';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 50);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 20);
-const RUNBOOKS = ['deploy-web', 'rotate-logs', 'restart-service', 'flush-cache', 'patch-packages', 'free-disk-space'];
-const PEOPLE = Array.from({ length: 20 }, (_, i) => `person${String(i).padStart(2, '0')}`);
-const INSTANCES = Array.from({ length: 300 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
-
-/** A small deterministic generator, so two runs of the bench fill the same log. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-async function fill(file: string): Promise<{ runs: number; events: number; ms: number }> {
-  const db = await openDatabase({ kind: 'sqlite', file });
-  await db.destroy();
-  const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
-  const insertEvent = sqlite.prepare(
-    'insert into audit_events (seq, event_id, execution_id, type, actor, at, data, prev_hash, hash, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const insertRun = sqlite.prepare(
-    'insert into executions (id, runbook_name, runbook_version, operator, reason, status, plan_digest, params, targets, approvals, created_at, updated_at, finished_at) values (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const insertTarget = sqlite.prepare(
-    'insert into execution_targets (instance_id, created_at, execution_id) values (?, ?, ?)',
-  );
-  const insertApprover = sqlite.prepare(
-    'insert into execution_approvers (approver, created_at, execution_id) values (?, ?, ?)',
-  );
-  const rnd = random(42);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const start = performance.now();
-  let seq = 0;
-  let prev = GENESIS_HASH;
-  let runs = 0;
-  const t0 = Date.parse('2025-12-01T00:00:00.000Z');
-  const span = 365 * 86_400_000;
-  sqlite.transaction(() => {
-    while (seq < EVENTS) {
-      const id = `mx-b${String(runs).padStart(8, '0')}`;
-      const operator = pick(PEOPLE);
-      let approver = pick(PEOPLE);
-      if (approver === operator) approver = PEOPLE[(PEOPLE.indexOf(operator) + 1) % PEOPLE.length]!;
-      const targets = [...new Set([pick(INSTANCES), ...(rnd() < 0.5 ? [pick(INSTANCES)] : [])])];
-      const at = new Date(t0 + Math.floor((runs / (EVENTS / 10)) * span)).toISOString();
-      const outcome = rnd();
-      const end = outcome < 0.8 ? 'completed' : outcome < 0.93 ? 'failed' : 'rejected';
-      const events: NewAuditEvent[] = runEvents({
-        id,
-        runbook: pick(RUNBOOKS),
-        operator,
-        approvers: [approver],
-        at,
-        targets,
-        end,
-      });
-      let last = at;
-      for (const e of events) {
-        seq++;
-        const hash = chainHash(prev, e);
-        insertEvent.run(seq, e.eventId, e.executionId, e.type, e.actor, e.at, canonicalJson(e.data), prev, hash, e.at);
-        prev = hash;
-        last = e.at;
-      }
-      const first = events[0]!;
-      const data = first.data as { runbook: { name: string }; planDigest: string; params: unknown; reason: string };
-      const approved = [approver];
-      insertRun.run(
-        id,
-        data.runbook.name,
-        operator,
-        data.reason,
-        end,
-        data.planDigest,
-        canonicalJson(data.params),
-        canonicalJson(targets),
-        canonicalJson(approved),
-        at,
-        last,
-        last,
-      );
-      for (const t of targets) insertTarget.run(t, at, id);
-      for (const a of approved) insertApprover.run(a, at, id);
-      runs++;
-    }
-  })();
-  sqlite.close();
-  return { runs, events: seq, ms: performance.now() - start };
-}
-
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -125,7 +29,7 @@ async function main(): Promise<void> {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-bench-web-'));
   const file = path.join(home, 'audit.db');
   try {
-    const filled = await fill(file);
+    const filled = await fillAuditLog(file, { events: EVENTS });
     console.log(
       `filled ${filled.events.toLocaleString('en')} events (${filled.runs.toLocaleString('en')} runs) in ${(filled.ms / 1000).toFixed(1)} s`,
     );

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench:verify`: `mechanic audit verify` speed over a million audit events. Goal: over
+ * 200,000 events/s.
+ *
+ * The log is generated straight into SQLite (audit-fill.ts: real hash chain, executions index and
+ * side tables, and the signed checkpoints the real store writes — one at every execution's end),
+ * then verified whole through the real store with its signing key, `RUNS` times; median and p95
+ * wall time and events/s are printed. The baseline, measured in the same run over the same rows:
+ * one pass reading every record's stored bytes and hashing them with sha256 (what verifying could
+ * at best cost: the read plus one hash per record), and one pass checking every checkpoint's
+ * Ed25519 signature (a cost verify cannot avoid either: the real store signs at every end).
+ *
+ * Options (env): BENCH_EVENTS (default 1000000), BENCH_RUNS (default 5).
+ */
+import { createHash, generateKeyPairSync, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import SQLite from 'better-sqlite3';
+import { checkpointMessage, checkpointSigner } from '../../src/core/audit-checkpoint.ts';
+import { openAuditStore } from '../../src/store/audit-log.ts';
+import { signingWith } from '../../src/store/checkpoints.ts';
+import { fillAuditLog } from './audit-fill.ts';
+
+const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 5);
+const GOAL = 200_000;
+if (!Number.isInteger(EVENTS) || EVENTS < 1000) throw new Error('BENCH_EVENTS must be an integer of at least 1000');
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('BENCH_RUNS must be a positive integer');
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+/** Every record's stored columns, read in pages and hashed with sha256: verify's floor. */
+function bareHashPass(file: string): number {
+  const sqlite = new SQLite(file, { readonly: true });
+  try {
+    const page = sqlite
+      .prepare(
+        'select seq, event_id, execution_id, type, actor, at, data, prev_hash, hash from audit_events where seq > ? order by seq limit 10000',
+      )
+      .raw(true);
+    let last = 0;
+    let n = 0;
+    for (;;) {
+      const rows = page.all(last) as unknown[][];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        createHash('sha256')
+          .update(
+            `${r[7] as string}\n${r[1] as string}${r[2] as string}${r[3] as string}${r[4] as string}${r[5] as string}${r[6] as string}`,
+          )
+          .digest('hex');
+        n++;
+      }
+      last = Number(rows.at(-1)![0]);
+    }
+    return n;
+  } finally {
+    sqlite.close();
+  }
+}
+
+/** Every checkpoint's signature checked once, nothing else. */
+function bareSignaturePass(file: string, publicKey: KeyObject): number {
+  const sqlite = new SQLite(file, { readonly: true });
+  try {
+    const rows = sqlite.prepare('select seq, hash, at, key_id, signature from audit_checkpoints').all() as {
+      seq: number;
+      hash: string;
+      at: string;
+      key_id: string;
+      signature: string;
+    }[];
+    for (const r of rows) {
+      const ok = verifySignature(
+        null,
+        checkpointMessage({ seq: r.seq, hash: r.hash, at: r.at, keyId: r.key_id }),
+        publicKey,
+        Buffer.from(r.signature, 'base64'),
+      );
+      if (!ok) throw new Error(`checkpoint #${r.seq} does not verify`);
+    }
+    return rows.length;
+  } finally {
+    sqlite.close();
+  }
+}
+
+function timed<T>(f: () => T): { value: T; ms: number } {
+  const t = performance.now();
+  const value = f();
+  return { value, ms: performance.now() - t };
+}
+
+async function main(): Promise<void> {
+  const home = await mkdtemp(path.join(tmpdir(), 'mechanic-bench-verify-'));
+  const file = path.join(home, 'audit.db');
+  try {
+    const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+    const filled = await fillAuditLog(file, { events: EVENTS, signer });
+    console.log(
+      `filled ${filled.events.toLocaleString('en')} events (${filled.runs.toLocaleString('en')} runs, ${filled.checkpoints.toLocaleString('en')} signed checkpoints) in ${(filled.ms / 1000).toFixed(1)} s; Node ${process.version}, load average ${load()}`,
+    );
+    // The signing key in hand but no checkpoint file: the bench's log has none beside a key.
+    const store = await openAuditStore({ kind: 'sqlite', file }, { signing: signingWith(signer, undefined) });
+    // The same log verified without the key: chain, vocabulary and index, no checkpoint signatures.
+    const unsigned = await openAuditStore({ kind: 'sqlite', file });
+    const verifyMs: number[] = [];
+    const unsignedMs: number[] = [];
+    const hashMs: number[] = [];
+    const signMs: number[] = [];
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        const t = performance.now();
+        const verdict = await store.verify();
+        verifyMs.push(performance.now() - t);
+        if (!verdict.ok) throw new Error(`verify found the bench's log broken at #${verdict.seq}: ${verdict.reason}`);
+        if (verdict.count !== filled.events)
+          throw new Error(`verify counted ${verdict.count} events, not ${filled.events}`);
+        const u = performance.now();
+        const plain = await unsigned.verify();
+        unsignedMs.push(performance.now() - u);
+        if (!plain.ok || plain.count !== filled.events)
+          throw new Error('verify without the key did not pass the whole log');
+        const hashed = timed(() => bareHashPass(file));
+        if (hashed.value !== filled.events) throw new Error(`the bare pass read ${hashed.value} events`);
+        hashMs.push(hashed.ms);
+        signMs.push(timed(() => bareSignaturePass(file, signer.publicKey)).ms);
+        console.log(
+          `  run ${i + 1}: verify ${(verifyMs[i]! / 1000).toFixed(2)} s, without the key ${(unsignedMs[i]! / 1000).toFixed(2)} s, bare sha256 pass ${(hashMs[i]! / 1000).toFixed(2)} s, signatures alone ${(signMs[i]! / 1000).toFixed(2)} s (load average ${load()})`,
+        );
+      }
+    } finally {
+      await store.close();
+      await unsigned.close();
+    }
+    const line = (label: string, ms: number[]) => {
+      const sorted = [...ms].sort((a, b) => a - b);
+      const median = quantile(sorted, 0.5);
+      console.log(
+        `${label.padEnd(34)} median ${(median / 1000).toFixed(2).padStart(6)} s (${Math.round(
+          (filled.events / median) * 1000,
+        )
+          .toLocaleString('en')
+          .padStart(9)} events/s)   p95 ${(quantile(sorted, 0.95) / 1000).toFixed(2).padStart(6)} s`,
+      );
+      return median;
+    };
+    console.log(`${RUNS} runs over ${filled.events.toLocaleString('en')} events (load average now ${load()}):`);
+    const v = line('audit verify (whole, signed)', verifyMs);
+    const u = line('audit verify without the key', unsignedMs);
+    const h = line('baseline: read + sha256 per record', hashMs);
+    const s = line('baseline: checkpoint signatures', signMs);
+    console.log(
+      `verify / (sha256 pass + signatures): ${(v / (h + s)).toFixed(2)}×; without the key / sha256 pass: ${(u / h).toFixed(2)}×`,
+    );
+    for (const [label, ms] of [
+      ['verify', v],
+      ['verify without the key', u],
+    ] as const) {
+      const rate = (filled.events / ms) * 1000;
+      console.log(
+        `${label}: ${Math.round(rate).toLocaleString('en')} events/s, goal (over ${GOAL.toLocaleString('en')}) ${rate > GOAL ? 'met' : 'NOT met'}`,
+      );
+    }
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+await main();
