@@ -88,6 +88,35 @@ export function chainHash(prevHash: string, event: NewAuditEvent): string {
 }
 
 /**
+ * chainHash of a stored record whose `data` column is already canonical JSON (isCanonicalText):
+ * the same bytes hashed, written around the stored text instead of re-encoding the parsed value.
+ * The six fields in canonical key order are actor, at, data, eventId, executionId, type. Returns
+ * undefined when a field is not a string (executionId: string or null) — a tampered row — so the
+ * caller takes chainHash and its refusal instead.
+ */
+export function chainHashOfStored(
+  prevHash: string,
+  event: Omit<NewAuditEvent, 'data'>,
+  canonicalData: string,
+): string | undefined {
+  const { eventId, executionId, type, actor, at } = event as Record<keyof NewAuditEvent, unknown>;
+  if (
+    typeof eventId !== 'string' ||
+    (executionId !== null && typeof executionId !== 'string') ||
+    typeof type !== 'string' ||
+    typeof actor !== 'string' ||
+    typeof at !== 'string'
+  ) {
+    return undefined;
+  }
+  const text =
+    `${prevHash}\n{"actor":${JSON.stringify(actor)},"at":${JSON.stringify(at)},"data":${canonicalData},` +
+    `"eventId":${JSON.stringify(eventId)},"executionId":${executionId === null ? 'null' : JSON.stringify(executionId)},` +
+    `"type":${JSON.stringify(type)}}`;
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
  * An event the store refuses: it does not fit the audit vocabulary, or could not be stored and
  * re-verified. A bug in its writer, so a retry can never succeed (activities: non-retryable).
  */

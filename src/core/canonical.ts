@@ -59,6 +59,42 @@ function encode(value: unknown, path: string, ancestors: object[]): string {
   }
 }
 
+/**
+ * Whether `text` is exactly canonicalJson(`parsed`), where `parsed` is JSON.parse(`text`): the
+ * question `audit verify` asks of every stored record. Cheap in the usual case — the native
+ * JSON.stringify writes the same text (same escapes, numbers, no whitespace, no duplicate keys)
+ * and every object's keys are already in canonical order, which together mean canonicalJson
+ * would write it too — and otherwise exactly canonicalJson's answer (false when it refuses).
+ */
+export function isCanonicalText(text: string, parsed: unknown): boolean {
+  // JSON.stringify writes keys in the objects' own order, which is the text's order, except that
+  // V8 lists integer-like keys first: a canonical text with such keys fails the fast check and
+  // takes the exact path below, never the other way round.
+  if (keysInOrder(parsed) && JSON.stringify(parsed) === text) return true;
+  try {
+    return canonicalJson(parsed) === text;
+  } catch {
+    return false;
+  }
+}
+
+/** Every object's own keys (at any depth) already sorted by UTF-16 code unit, as canonicalJson sorts. */
+function keysInOrder(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!keysInOrder(item)) return false;
+    return true;
+  }
+  const record = value as Record<string, unknown>;
+  let previous: string | undefined;
+  for (const key in record) {
+    if (previous !== undefined && !(previous < key)) return false;
+    if (!keysInOrder(record[key])) return false;
+    previous = key;
+  }
+  return true;
+}
+
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
