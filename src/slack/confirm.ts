@@ -14,6 +14,10 @@ import type { Logger } from 'pino';
 import type { User } from '../authz/users.ts';
 import type { ExecutionView } from '../core/execution.ts';
 import { isMechanicError } from '../core/errors.ts';
+import { planParamText } from '../core/params.ts';
+import type { PlannedStep } from '../core/plan.ts';
+import { plannedStepNotes } from '../core/step-controls-text.ts';
+import { rateControlText } from '../core/targets.ts';
 import { neutralize } from '../core/text.ts';
 import type { WebSessions } from '../server/web-session.ts';
 import type { SlackExecutions } from './interactions.ts';
@@ -87,15 +91,28 @@ function planPage(view: ExecutionView, ticket: ConfirmTicket, user: User): strin
     ['Plan digest', view.planDigest],
   ];
   const params = Object.entries(p.params)
-    .map(([k, v]) => `<tr><th>${h(k)}</th><td><code>${h(String(v))}</code></td></tr>`)
-    .join('');
-  const targets = p.targets.map((t) => `<li>${h(t.name ? `${t.name} (${t.instanceId})` : t.instanceId)}</li>`).join('');
-  const steps = [...p.steps.map((s) => ['', s] as const), ...p.onFailure.map((s) => [' (on failure)', s] as const)]
-    .map(
-      ([phase, s]) =>
-        `<h3>${h(s.name)}${phase} — up to ${s.timeoutSeconds} s</h3><pre><code>${hBlock(s.script)}</code></pre>`,
+    .map(([k, v]) =>
+      // A secret's value is only the name of an SSM parameter, read on the instance: said as mechanic plan says it.
+      p.secretParams?.includes(k)
+        ? `<tr><th>${h(k)}</th><td>${h(planParamText(k, v, p.secretParams))}</td></tr>`
+        : `<tr><th>${h(k)}</th><td><code>${h(String(v))}</code></td></tr>`,
     )
     .join('');
+  const targets = p.targets.map((t) => `<li>${h(t.name ? `${t.name} (${t.instanceId})` : t.instanceId)}</li>`).join('');
+  // As mechanic plan says them: a skipped step is one line saying why, never its script (it is never
+  // sent); the others their timeout, rate control, condition, retries and continueOnError, then the script.
+  const step = (s: PlannedStep, phase: string): string => {
+    if (s.skipped !== undefined) return `<h3>${h(s.name)}${phase} — ${h(plannedStepNotes(s).join('; '))}</h3>`;
+    const notes = [rateControlText(s, p.targets.length), ...plannedStepNotes(s)].filter(
+      (n): n is string => n !== undefined,
+    );
+    return (
+      `<h3>${h(s.name)}${phase} — up to ${s.timeoutSeconds} s</h3>` +
+      (notes.length ? `<ul>${notes.map((n) => `<li>${h(n)}</li>`).join('')}</ul>` : '') +
+      `<pre><code>${hBlock(s.script)}</code></pre>`
+    );
+  };
+  const steps = [...p.steps.map((s) => step(s, '')), ...p.onFailure.map((s) => step(s, ' (on failure)'))].join('');
   return (
     `<p>Signed in as <strong>${h(user.id)}</strong>. You are approving this plan of a <strong>high-risk</strong> runbook. ` +
     'Read it: this is exactly what will run.</p>' +

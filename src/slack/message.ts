@@ -5,6 +5,10 @@
  * escaped for mrkdwn, so it can never become a mention, a link, a channel ping or a button.
  */
 import type { ExecutionView, StepView } from '../core/execution.ts';
+import { planParamText } from '../core/params.ts';
+import type { PlannedStep } from '../core/plan.ts';
+import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../core/step-controls-text.ts';
+import { rateControlText } from '../core/targets.ts';
 import { neutralize } from '../core/text.ts';
 
 /** What the buttons carry: the run and the plan the approver saw. The server checks both. */
@@ -167,9 +171,12 @@ export function runMessage(view: ExecutionView, options: RunMessageOptions = {})
   blocks.push({ type: 'section', text: mrkdwn(`*Reason*\n>${slackText(plan.reason, 500)}`) });
   const params = Object.entries(plan.params);
   if (params.length) {
-    const lines = params
-      .slice(0, PARAMS_SHOWN)
-      .map(([k, v]) => `• ${slackText(k, 60)} = \`${slackText(String(v), VALUE_MAX).replace(/`/g, "'")}\``);
+    const lines = params.slice(0, PARAMS_SHOWN).map(([k, v]) =>
+      // A secret's value is only the name of an SSM parameter, read on the instance: say so.
+      plan.secretParams?.includes(k)
+        ? `• ${slackText(planParamText(k, v, plan.secretParams), VALUE_MAX + 120)}`
+        : `• ${slackText(k, 60)} = \`${slackText(String(v), VALUE_MAX).replace(/`/g, "'")}\``,
+    );
     if (params.length > PARAMS_SHOWN) lines.push(`• …and ${params.length - PARAMS_SHOWN} more`);
     blocks.push({ type: 'section', text: mrkdwn(`*Parameters*\n${lines.join('\n')}`) });
   }
@@ -181,9 +188,14 @@ export function runMessage(view: ExecutionView, options: RunMessageOptions = {})
     type: 'section',
     text: mrkdwn(`*Targets: ${plan.targets.length}*\n${shown.join(', ')}${more}`),
   });
+  if (view.status === 'awaiting_approval') {
+    blocks.push({ type: 'section', text: mrkdwn(`*Steps*\n${plannedStepLines(view).join('\n')}`) });
+  }
   if (view.status !== 'awaiting_approval') {
-    const steps = view.steps.filter((s) => s.status !== 'pending' || view.status === 'running');
-    if (steps.length) blocks.push({ type: 'section', text: mrkdwn(`*Steps*\n${steps.map(stepLine).join('\n')}`) });
+    const steps = view.steps
+      .map((s, index) => stepLine(s, plannedStepAt(plan, index)))
+      .filter((_, index) => view.steps[index]!.status !== 'pending' || view.status === 'running');
+    if (steps.length) blocks.push({ type: 'section', text: mrkdwn(`*Steps*\n${steps.join('\n')}`) });
     if (view.reason) blocks.push({ type: 'context', elements: [mrkdwn(slackText(view.reason, 500))] });
   }
   if (view.status === 'awaiting_approval') {
@@ -204,7 +216,27 @@ export function runMessage(view: ExecutionView, options: RunMessageOptions = {})
   return { text: cut(text, 300).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'), blocks };
 }
 
-function stepLine(step: StepView): string {
+/**
+ * The plan's steps as `mechanic plan` says them (cli/format.ts formatPlanDetail), one line each and
+ * without the scripts (the mechanic page shows those): a skipped step says only why it is never
+ * sent; the others their timeout, rate control, condition, retries and continueOnError.
+ */
+export function plannedStepLines(view: Pick<ExecutionView, 'plan'>): string[] {
+  const { plan } = view;
+  const line = (s: PlannedStep, i: number, list: readonly PlannedStep[], label: string): string => {
+    const head = `${label}${i + 1} of ${list.length}: ${slackText(s.name, 80)}`;
+    if (s.skipped !== undefined) return `${head} — ${slackText(plannedStepNotes(s).join('; '), 300)}`;
+    const rate = rateControlText(s, plan.targets.length);
+    const notes = [rate, ...plannedStepNotes(s)].filter((n): n is string => n !== undefined);
+    return `${head} — times out after ${s.timeoutSeconds} s${notes.map((n) => `, ${slackText(n, 300)}`).join('')}`;
+  };
+  return [
+    ...plan.steps.map((s, i, list) => line(s, i, list, '')),
+    ...plan.onFailure.map((s, i, list) => line(s, i, list, 'if a step fails, ')),
+  ];
+}
+
+function stepLine(step: StepView, planned: PlannedStep | undefined): string {
   const mark: Record<StepView['status'], string> = {
     pending: '·',
     running: '…',
@@ -218,14 +250,18 @@ function stepLine(step: StepView): string {
   const counts = step.instances.length
     ? ` — ${step.instances.length - failed}/${step.instances.length} instances ok`
     : '';
-  return `${mark[step.status]} ${slackText(step.name, 80)}${phase}: ${step.status}${counts}`;
+  // Its attempt of a retried step, a failure the run went past, why it was skipped: the shared wording.
+  const notes = stepRunNotes(step, planned)
+    .map((n) => `, ${slackText(n, 300)}`)
+    .join('');
+  return `${mark[step.status]} ${slackText(step.name, 80)}${phase}: ${step.status}${counts}${notes}`;
 }
 
 /** The threaded summary posted when a run ends: each step and each instance's result. */
 export function summaryMessage(view: ExecutionView): SlackMessage {
   const lines = [`*${STATUS_LINE[view.status]}*${view.reason ? ` — ${slackText(view.reason, 500)}` : ''}`];
-  for (const step of view.steps) {
-    lines.push(stepLine(step));
+  for (const [index, step] of view.steps.entries()) {
+    lines.push(stepLine(step, plannedStepAt(view.plan, index)));
     for (const i of step.instances.slice(0, 10)) {
       const out = (i.stderr || i.stdout).trim().split('\n').pop() ?? '';
       lines.push(
