@@ -7,7 +7,7 @@
  * the head, inserts the row and updates the projection, so the worker and the API server — separate
  * processes — can both write safely.
  */
-import type { KeyObject } from 'node:crypto';
+import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
   GENESIS_HASH,
@@ -28,7 +28,7 @@ import {
   type AuditEventType,
   type NewAuditEvent,
 } from '../core/audit-events.ts';
-import { checkpointProblem, type Checkpoint } from '../core/audit-checkpoint.ts';
+import { CheckpointSchema, checkpointMessage, checkpointProblem, type Checkpoint } from '../core/audit-checkpoint.ts';
 import { canonicalJson, isCanonicalText } from '../core/canonical.ts';
 import {
   TERMINAL_STATUSES,
@@ -190,6 +190,49 @@ function toExecutionRow(s: ExecutionSummary): ExecutionRow {
     updated_at: s.updatedAt,
     finished_at: s.finishedAt,
   };
+}
+
+/** Signatures checked at once on libuv's thread pool, at most this many in flight. */
+const SIGNATURES_IN_FLIGHT = 256;
+
+/**
+ * Which checkpoints are genuine, checked in parallel on libuv's thread pool (a log holds one per
+ * execution end, and Ed25519 verification is most of `audit verify`'s time): true only when the
+ * checkpoint is well-formed, signed by a trusted key and its signature verifies — exactly when
+ * checkpointProblem finds nothing. False is "not shown genuine here": the caller then asks
+ * checkpointProblem, which names the problem.
+ */
+async function signaturesValid(
+  cps: readonly Checkpoint[],
+  trusted: ReadonlyMap<string, KeyObject>,
+): Promise<boolean[]> {
+  const valid = Array.from(cps, () => false);
+  const one = (i: number) =>
+    new Promise<void>((resolve) => {
+      const parsed = CheckpointSchema.safeParse(cps[i]);
+      const key = parsed.success ? trusted.get(parsed.data.keyId) : undefined;
+      if (!parsed.success || !key) return resolve();
+      try {
+        verifySignature(
+          null,
+          checkpointMessage(parsed.data),
+          key,
+          Buffer.from(parsed.data.signature, 'base64'),
+          (error, ok) => {
+            valid[i] = !error && ok;
+            resolve();
+          },
+        );
+      } catch {
+        resolve();
+      }
+    });
+  let next = 0;
+  const lane = async () => {
+    while (next < cps.length) await one(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(SIGNATURES_IN_FLIGHT, cps.length) }, lane));
+  return valid;
 }
 
 function toCheckpoint(row: CheckpointRow): Checkpoint {
@@ -551,9 +594,12 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     let newest: Found | undefined;
     let fileCp: Checkpoint | undefined;
     let checked = 0;
-    /** Takes a genuine checkpoint into account; returns why it is not genuine otherwise. */
-    const admit = (f: Found): string | undefined => {
-      const problem = checkpointProblem(f.cp, signing!.trusted);
+    /**
+     * Takes a genuine checkpoint into account; returns why it is not genuine otherwise. `genuine`:
+     * its signature was already found valid (signaturesValid), so checking it again is skipped.
+     */
+    const admit = (f: Found, genuine = false): string | undefined => {
+      const problem = genuine ? undefined : checkpointProblem(f.cp, signing!.trusted);
       if (problem) return problem;
       signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), f]);
       if (!newest || f.cp.seq > newest.cp.seq) newest = f;
@@ -563,9 +609,12 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     /** Database checkpoints from `fromSeq` on, signed after the first read (appends go on during verify). */
     const catchUp = async (fromSeq: number): Promise<AuditVerdict | undefined> => {
       const rows = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', fromSeq).execute();
-      for (const cp of rows.map(toCheckpoint)) {
-        if ((signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === cp.keyId)) continue;
-        const problem = admit({ cp, source: 'database' });
+      const fresh = rows
+        .map(toCheckpoint)
+        .filter((cp) => !(signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === cp.keyId));
+      const valid = await signaturesValid(fresh, signing!.trusted);
+      for (const [i, cp] of fresh.entries()) {
+        const problem = admit({ cp, source: 'database' }, valid[i]);
         if (problem) return fail('checkpoint', cp.seq, `the checkpoint of record #${cp.seq} ${problem}`);
       }
       return undefined;

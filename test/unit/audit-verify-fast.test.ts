@@ -4,15 +4,18 @@
  * hashes the bytes chainHash would. The store-level breaks (tampered, non-canonical, deleted rows)
  * are pinned in test/integration/store.test.ts; here, the cases the fast path must hand back.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { GENESIS_HASH, chainHash, chainHashOfStored } from '../../src/core/audit-chain.ts';
+import { checkpointSigner, type Checkpoint } from '../../src/core/audit-checkpoint.ts';
 import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { canonicalJson, isCanonicalText } from '../../src/core/canonical.ts';
 import SQLite from 'better-sqlite3';
 import { openAuditStore } from '../../src/store/audit-log.ts';
+import { signingWith } from '../../src/store/checkpoints.ts';
 
 describe('isCanonicalText', () => {
   test.each([
@@ -158,6 +161,77 @@ describe('audit verify takes the exact path when the fast one cannot tell', () =
         seq: 2,
         reason: "hash does not match the record's content",
         check: 'chain',
+      });
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('audit verify checks every checkpoint signature in the database (in parallel)', () => {
+  const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+  const stranger = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+  const flip = (b64: string) => {
+    const bytes = Buffer.from(b64, 'base64');
+    bytes[10] = bytes[10]! ^ 1;
+    return bytes.toString('base64');
+  };
+  test.each<[string, (cp: Checkpoint) => Checkpoint, string]>([
+    [
+      'a signature changed',
+      (cp) => ({ ...cp, signature: flip(cp.signature) }),
+      'has a signature that does not match its seq, hash and time',
+    ],
+    [
+      'a time changed',
+      (cp) => ({ ...cp, at: '2030-01-01T00:00:00.000Z' }),
+      'has a signature that does not match its seq, hash and time',
+    ],
+    [
+      'a key not trusted',
+      () => stranger.sign({ seq: 3, hash: 'a'.repeat(64) }, new Date()),
+      `is signed by key ${stranger.keyId}, which is not a trusted audit key`,
+    ],
+    ['a malformed hash', (cp) => ({ ...cp, hash: 'not a hash' }), 'is malformed'],
+  ])('a checkpoint row with %s is named', async (_what, forge, reason) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-verify-cp-'));
+    const file = path.join(dir, 'audit.db');
+    const store = await openAuditStore(
+      { kind: 'sqlite', file },
+      { signing: signingWith(signer, undefined), checkpointEveryRecords: 1000 },
+    );
+    try {
+      for (let i = 0; i < 5; i++) {
+        await store.append({
+          eventId: `none:access.denied:${i}`,
+          executionId: null,
+          type: 'access.denied',
+          actor: 'mallory',
+          at: `2026-01-01T00:00:0${i}.000Z`,
+          data: { action: 'readAudit', resource: 'audit', reason: 'no' },
+        });
+      }
+      expect(await store.verify()).toMatchObject({ ok: true, count: 5 });
+      const raw = new SQLite(file);
+      try {
+        const head = raw.prepare('select hash from audit_events where seq = 3').get() as { hash: string };
+        const taken = (raw.prepare('select seq from audit_checkpoints').all() as { seq: number }[]).map((r) => r.seq);
+        expect(taken).not.toContain(3);
+        const cp = forge(signer.sign({ seq: 3, hash: head.hash }, new Date('2026-01-01T00:00:03.000Z')));
+        raw
+          .prepare(
+            'insert into audit_checkpoints (seq, key_id, hash, at, signature, recorded_at) values (?, ?, ?, ?, ?, ?)',
+          )
+          .run(cp.seq, cp.keyId, cp.hash, cp.at, cp.signature, cp.at);
+      } finally {
+        raw.close();
+      }
+      expect(await store.verify()).toEqual({
+        ok: false,
+        seq: 3,
+        check: 'checkpoint',
+        reason: expect.stringContaining(`the checkpoint of record #3 ${reason}`) as unknown,
       });
     } finally {
       await store.close();
