@@ -65,7 +65,10 @@ async function seed(): Promise<void> {
 }
 
 /** Launches as alice, approves as bob (a second person), and waits for the run's end. */
-async function run(runbook: string, params: Record<string, string | number | boolean>): Promise<ExecutionView> {
+async function run(
+  runbook: string,
+  params: Record<string, string | number | boolean | string[]>,
+): Promise<ExecutionView> {
   const launched = await alice.call('launch', { body: { runbook, params, reason: `catalog test of ${runbook}` } });
   await bob.call('vote', {
     params: { id: launched.executionId },
@@ -89,6 +92,12 @@ function outputs(view: ExecutionView, step: string): Record<string, string> {
   return Object.fromEntries(s.instances.map((i) => [hostOf(i.instanceId) ?? i.instanceId, i.stdout + i.stderr]));
 }
 const stepStates = (view: ExecutionView) => view.steps.map((s) => `${s.name}:${s.status}`);
+/** One step as it ran on one host. */
+function onHost(view: ExecutionView, step: string, host: Host) {
+  const found = view.steps.find((x) => x.name === step)?.instances.find((i) => hostOf(i.instanceId) === host);
+  if (!found) throw new Error(`${step} has no result for ${host}`);
+  return found;
+}
 
 beforeAll(async () => {
   stack = await startDevStack();
@@ -121,14 +130,27 @@ describe('the catalog', () => {
   test('mechanic plan shows per step and per instance what would run, as which role, for how long, and starts nothing', async () => {
     const before = (await alice.call('listExecutions', { query: {} })).executions.length;
     const human = await runCli(
-      ['plan', 'restart-service', '--param', 'service=web', '--param', 'drain_seconds=2', '--as', 'alice'],
+      [
+        'plan',
+        'restart-service',
+        '--param',
+        'hosts=web-1',
+        '--param',
+        'hosts=web-2',
+        '--param',
+        'service=web',
+        '--param',
+        'drain_seconds=2',
+        '--as',
+        'alice',
+      ],
       stack.env,
     );
     expect(human.stderr).toBe('');
     expect(human.code).toBe(0);
     const text = human.stdout;
     expect(text).toMatch(
-      /^plan only — nothing was started\nrunbook {4}restart-service v1 \(runbook digest [0-9a-f]{12}\)/,
+      /^plan only — nothing was started\nrunbook {4}restart-service v2 \(runbook digest [0-9a-f]{12}\)/,
     );
     expect(text).toContain('role       arn:aws:iam::123456789012:role/mechanic-runner in us-east-1');
     expect(text).toMatch(/lifetime {3}credentials last at most \d+ min \(\d+ s\), issued only after approval/);
@@ -136,6 +158,8 @@ describe('the catalog', () => {
       expect(text).toContain(`step ${i + 1} of 5: ${step} — times out after`);
     }
     expect(text).toContain('if a step fails, step 1 of 1: report');
+    // A rolling restart: every step one host at a time, none after the first failure.
+    expect(text.match(/at most 1 instance at a time, no further instance after the first failure/g)).toHaveLength(6);
     // Per instance, under every step; the script as it will run, the parameter already quoted.
     expect(text.match(/ {4}web-1 {8}i-0d3f1ee7000000001/g)).toHaveLength(6);
     expect(text.match(/ {4}web-2 {8}i-0d3f1ee7000000002/g)).toHaveLength(6);
@@ -160,10 +184,34 @@ describe('the catalog', () => {
 
     // Nothing started: no execution, and a parameter the runbook refuses is one sentence, exit 1.
     expect((await alice.call('listExecutions', { query: {} })).executions.length).toBe(before);
-    const bad = await runCli(['plan', 'restart-service', '--param', 'service=web;reboot', '--as', 'alice'], stack.env);
+    const bad = await runCli(
+      ['plan', 'restart-service', '--param', 'hosts=web-1', '--param', 'service=web;reboot', '--as', 'alice'],
+      stack.env,
+    );
     expect(bad.code).toBe(1);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toMatch(/^mechanic: parameter "service" must match .+\n$/);
+    // The hosts come from the operator, but only inside the runbook's bound (staging web hosts).
+    const outside = await runCli(
+      [
+        'plan',
+        'restart-service',
+        '--param',
+        'hosts=web-1',
+        '--param',
+        'hosts=db-1',
+        '--param',
+        'service=web',
+        '--as',
+        'alice',
+      ],
+      stack.env,
+    );
+    expect({ code: outside.code, stdout: outside.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(outside.stderr).toMatch(
+      /^mechanic: parameter "hosts" names [^\n]*db-1[^\n]*, outside what restart-service may target[^\n]*\n$/,
+    );
+    expect(outside.stderr).not.toContain('web-1');
     const unknown = await runCli(['plan', 'restart-servce', '--as', 'alice'], stack.env);
     expect({ code: unknown.code, stdout: unknown.stdout }).toEqual({ code: 1, stdout: '' });
     expect(unknown.stderr).toMatch(/^mechanic: there is no runbook named "restart-servce"[^\n]*\n$/);
@@ -171,9 +219,10 @@ describe('the catalog', () => {
 
   describe('each runbook runs on devfleet and does what it says, where it says', () => {
     test(
-      'restart-service drains each web host, restarts the unit, waits until active, and puts the host back',
+      'restart-service drains each web host, restarts the unit, waits until active, and puts the host back, one host at a time',
       async () => {
-        const view = await run('restart-service', { service: 'web', drain_seconds: 1 });
+        const view = await run('restart-service', { hosts: ['web-1', 'web-2'], service: 'web', drain_seconds: 1 });
+        expect(view.plan.steps.map((s) => [s.maxConcurrency, s.maxErrors])).toEqual(Array(5).fill(['1', '0']));
         expect(stepStates(view)).toEqual([
           'preflight:succeeded',
           'drain:succeeded',
@@ -196,11 +245,12 @@ describe('the catalog', () => {
     );
 
     test(
-      'restart-service leaves a host drained when its unit does not come back, and reports it',
+      'restart-service stops the roll at the first host whose unit does not come back, leaves it drained, and reports it',
       async () => {
-        await put('web-2', 'etc/systemd/system/web.fail', '');
+        await put('web-1', 'etc/systemd/system/web.fail', '');
         try {
-          const view = await run('restart-service', { service: 'web', drain_seconds: 0 });
+          // Hosts go in the order given, one at a time: web-1 fails, so web-2 is never restarted.
+          const view = await run('restart-service', { hosts: ['web-1', 'web-2'], service: 'web', drain_seconds: 0 });
           expect(view.status).toBe('failed');
           expect(stepStates(view)).toEqual([
             'preflight:succeeded',
@@ -210,21 +260,30 @@ describe('the catalog', () => {
             'undrain:skipped',
             'report:succeeded',
           ]);
-          expect(outputs(view, 'restart')['web-2']).toContain('Job for web.service failed');
-          expect(existsSync(at('web-2', 'srv/lb/DRAINING'))).toBe(true);
-          expect(outputs(view, 'report')['web-2']).toContain('web-2: drained=yes');
+          expect(outputs(view, 'restart')['web-1']).toContain('Job for web.service failed');
+          expect(await read('web-1', 'run/systemd/units/web.restarts')).toBe('2\n');
+          expect(onHost(view, 'restart', 'web-2').status).not.toBe('Success');
+          expect(await read('web-2', 'run/systemd/units/web.restarts')).toBe('1\n');
+          expect(existsSync(at('web-1', 'srv/lb/DRAINING'))).toBe(true);
+          expect(outputs(view, 'report')['web-1']).toContain('web-1: drained=yes');
         } finally {
-          await rm(at('web-2', 'etc/systemd/system/web.fail'));
+          // The unit is fixed by hand, as an operator would, so later runbooks find a healthy host.
+          await rm(at('web-1', 'etc/systemd/system/web.fail'));
+          await put('web-1', 'run/systemd/units/web', 'active\n');
         }
       },
       RUN_TIMEOUT,
     );
 
     test(
-      'collect-diagnostics leaves one bundle per host with the newest log lines, and changes nothing else',
+      'collect-diagnostics leaves one bundle per host with the newest log lines and the listed services, going on past a host that lacks one',
       async () => {
-        const view = await run('collect-diagnostics', { log_lines: 50 });
+        const view = await run('collect-diagnostics', { log_lines: 50, services: ['nginx', 'postgres'] });
+        // No host has both services: the best-effort step fails everywhere, and the bundle is still built.
         expect(view.status).toBe('completed');
+        expect(stepStates(view)).toEqual(['collect:succeeded', 'services:failed', 'bundle:succeeded']);
+        expect(view.steps.find((s) => s.name === 'services')?.continuedOnError).toBe(true);
+        expect(view.reason).toContain('step "services" failed');
         const id = view.executionId;
         for (const host of ALL) {
           const bundle = at(host, `var/tmp/mechanic-diagnostics/diagnostics-${id}.tar.gz`);
@@ -246,6 +305,9 @@ describe('the catalog', () => {
           expect(tail).toContain(`${host} request 119`);
           const services = execFileSync('tar', ['-xzOf', bundle, './services.txt'], { encoding: 'utf8' });
           expect(services).toContain(host === 'db-1' ? '● postgres.service' : '● nginx.service');
+          expect(services).toContain(`Unit ${host === 'db-1' ? 'nginx' : 'postgres'}.service not found`);
+          expect(services).not.toContain('web.service'); // only the listed units
+          expect(outputs(view, 'services')[host]).toContain('1 of the listed services are not running or not on');
           expect(outputs(view, 'bundle')[host]).toMatch(new RegExp(`[0-9a-f]{64}  diagnostics-${id}\\.tar\\.gz\\n$`));
           expect(existsSync(at(host, 'var/tmp/mechanic-diagnostics/collecting'))).toBe(false);
         }
@@ -258,6 +320,14 @@ describe('the catalog', () => {
       async () => {
         const view = await run('patch-packages', { package: 'openssl', canary: 'web-1' });
         expect(view.status).toBe('completed');
+        // The rest goes in batches of half the hosts; no step starts on a host after a failure.
+        expect(view.plan.steps.map((s) => `${s.name}:${s.maxConcurrency ?? '-'}/${s.maxErrors}`)).toEqual([
+          'preview:-/0',
+          'patch-canary:-/0',
+          'verify-canary:-/0',
+          'patch-rest:50%/0',
+          'verify-all:-/0',
+        ]);
         expect(outputs(view, 'preview')['web-2']).toContain('Inst openssl [3.0.11-1] (3.0.13-1)');
         expect(outputs(view, 'patch-canary')).toMatchObject({
           'web-1': expect.stringContaining('Setting up openssl (3.0.13-1)'),
@@ -370,11 +440,54 @@ describe('the catalog', () => {
       async () => {
         const view = await run('flush-cache', { cache: 'nginx' });
         expect(view.status).toBe('completed');
+        expect(stepStates(view)).toEqual([
+          'measure:succeeded',
+          'flush:succeeded',
+          'reload-nginx:succeeded',
+          'verify:succeeded',
+        ]);
+        expect(outputs(view, 'reload-nginx')).toEqual({ 'web-1': 'reloaded nginx\n', 'web-2': 'reloaded nginx\n' });
         for (const host of WEB) {
           expect(outputs(view, 'measure')[host]).toContain('cached files: 2');
           expect(readdirSync(at(host, 'var/cache/nginx'))).toEqual([]);
           expect(await read(host, 'var/log/systemd.log')).toMatch(/reloaded nginx\.service/);
           expect(outputs(view, 'verify')[host]).toBe('var/cache/nginx is empty\n');
+        }
+      },
+      RUN_TIMEOUT,
+    );
+
+    test('flush-cache plans no nginx reload for the application cache', async () => {
+      const planned = await runCli(
+        ['plan', 'flush-cache', '--param', 'cache=app', '--as', 'alice', '--json'],
+        stack.env,
+      );
+      expect(planned.code).toBe(0);
+      const { plan } = JSON.parse(planned.stdout) as { plan: Plan };
+      const reload = plan.steps.find((s) => s.name === 'reload-nginx');
+      expect(reload).toMatchObject({ condition: 'cache is "nginx"', retries: 2, retryDelaySeconds: 5 });
+      expect(reload?.skipped).toContain('cache is "app"');
+      expect(plan.steps.filter((s) => s.skipped !== undefined).map((s) => s.name)).toEqual(['reload-nginx']);
+    }, 240_000);
+
+    test(
+      'flush-cache tries a refused nginx reload again, three times in all, then stops before verifying',
+      async () => {
+        await put('web-2', 'run/systemd/units/nginx', 'inactive\n');
+        try {
+          const view = await run('flush-cache', { cache: 'nginx' });
+          expect(view.status).toBe('failed');
+          expect(stepStates(view)).toEqual([
+            'measure:succeeded',
+            'flush:succeeded',
+            'reload-nginx:failed',
+            'verify:skipped',
+          ]);
+          const reload = view.steps.find((s) => s.name === 'reload-nginx');
+          expect(reload?.attempt).toBe(3);
+          expect(onHost(view, 'reload-nginx', 'web-2').stderr).toContain('nginx.service is not active, cannot reload.');
+        } finally {
+          await put('web-2', 'run/systemd/units/nginx', 'active\n');
         }
       },
       RUN_TIMEOUT,
