@@ -18,6 +18,8 @@ import { verifyRunProof, type RunProofVerdict } from '../../core/run-proof.ts';
 import { humanTextProblem } from '../../core/text.ts';
 import type { Plan } from '../../core/plan.ts';
 import { rateControlText } from '../../core/targets.ts';
+import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../../core/step-controls-text.ts';
+import type { ExecutionView } from '../../core/execution.ts';
 import { viewFromAudit } from '../../core/execution-view.ts';
 import { isRecordedRefusal } from '../executions.ts';
 import { loadRunProof } from '../../store/run-queries.ts';
@@ -97,24 +99,36 @@ function PlanView(props: { readonly plan: Plan; readonly planDigest: string }) {
         </thead>
         <tbody>
           {[...p.steps.map((s) => ({ s, phase: '' })), ...p.onFailure.map((s) => ({ s, phase: ' (on failure)' }))].map(
-            ({ s, phase }) => (
-              <tr>
-                <td>
-                  {inert(s.name)}
-                  {phase}
-                  {s.skipped ? <div class="muted">skipped: {inert(s.skipped)}</div> : null}
-                </td>
-                <td>
-                  <pre>{inert(s.script, true)}</pre>
-                </td>
-                <td>
-                  {s.timeoutSeconds} s
-                  {rateControlText(s, p.targets.length) ? (
-                    <div class="muted">{rateControlText(s, p.targets.length)}</div>
-                  ) : null}
-                </td>
-              </tr>
-            ),
+            ({ s, phase }) =>
+              // A skipped step is never sent: one line saying why, not a script that reads as if it runs.
+              s.skipped !== undefined ? (
+                <tr class="skipped">
+                  <td>
+                    {inert(s.name)}
+                    {phase}
+                  </td>
+                  <td colspan={2}>{inert(plannedStepNotes(s).join('; '))}</td>
+                </tr>
+              ) : (
+                <tr>
+                  <td>
+                    {inert(s.name)}
+                    {phase}
+                    {plannedStepNotes(s).map((n) => (
+                      <div class="muted">{inert(n)}</div>
+                    ))}
+                  </td>
+                  <td>
+                    <pre>{inert(s.script, true)}</pre>
+                  </td>
+                  <td>
+                    {s.timeoutSeconds} s
+                    {rateControlText(s, p.targets.length) ? (
+                      <div class="muted">{rateControlText(s, p.targets.length)}</div>
+                    ) : null}
+                  </td>
+                </tr>
+              ),
           )}
         </tbody>
       </table>
@@ -122,10 +136,49 @@ function PlanView(props: { readonly plan: Plan; readonly planDigest: string }) {
   );
 }
 
+/**
+ * How each step ended, in the words of mechanic status: its status, the attempt of a retried step,
+ * a failure the run went past (continueOnError), why a step was skipped.
+ */
+function StepsView(props: { readonly view: ExecutionView }) {
+  const { view } = props;
+  if (view.steps.length === 0) return null;
+  return (
+    <section aria-labelledby="steps-h">
+      <h2 id="steps-h">Steps</h2>
+      <ol class="steps">
+        {view.steps.map((step, index) => {
+          const notes = stepRunNotes(step, plannedStepAt(view.plan, index));
+          return (
+            <li>
+              {inert(step.name)}
+              {step.phase === 'onFailure' ? ' (on failure)' : ''}: {step.status}
+              {notes.length > 0 ? ` — ${inert(notes.join('; '))}` : ''}
+            </li>
+          );
+        })}
+      </ol>
+    </section>
+  );
+}
+
+/** "attempt 2 of 3" for a record of a retried step; empty for a step that is never retried. */
+function attemptOf(d: Readonly<Record<string, unknown>>, plan: Plan | undefined): string {
+  if (typeof d['attempt'] !== 'number') return '';
+  const planned =
+    plan && typeof d['index'] === 'number'
+      ? d['phase'] === 'onFailure'
+        ? plan.onFailure[d['index']]
+        : plan.steps[d['index']]
+      : undefined;
+  return ` (attempt ${d['attempt']}${planned?.retries !== undefined ? ` of ${planned.retries + 1}` : ''})`;
+}
+
 /** One record of the timeline, told in words; the raw record stays in the log and its exports. */
-function Entry(props: { readonly r: AuditRecord }) {
+function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
   const { r } = props;
   const d = r.data;
+  const attempt = attemptOf(d, props.plan);
   const head = (what: string) => (
     <p>
       <strong>{what}</strong> <span class="muted">— {inert(r.actor)}, </span>
@@ -174,14 +227,14 @@ function Entry(props: { readonly r: AuditRecord }) {
     case 'step.started':
       return (
         <li>
-          {head(`Step ${inert(d['step'])} sent`)}
+          {head(`Step ${inert(d['step'])} sent${attempt}`)}
           <p class="muted mono">command {inert(d['commandId'])}</p>
         </li>
       );
     case 'step.instance':
       return (
         <li>
-          {head(`Step ${inert(d['step'])} on ${inert(d['instanceId'])}: ${inert(d['status'])}`)}
+          {head(`Step ${inert(d['step'])}${attempt} on ${inert(d['instanceId'])}: ${inert(d['status'])}`)}
           <p>
             Exit code <span class="mono">{str(d['responseCode'])}</span>
             {str(d['statusDetails']) ? ` (${inert(d['statusDetails'])})` : ''}
@@ -204,9 +257,13 @@ function Entry(props: { readonly r: AuditRecord }) {
       return (
         <li>
           {head(
-            `Step ${inert(d['step'])} ${d['ok'] === true ? 'succeeded' : d['cancelled'] === true ? 'cancelled' : 'failed'}`,
+            `Step ${inert(d['step'])}${attempt} ${d['ok'] === true ? 'succeeded' : d['cancelled'] === true ? 'cancelled' : 'failed'}`,
           )}
           {str(d['error']) ? <p>{inert(d['error'])}</p> : null}
+          {d['ok'] !== true && d['retrying'] === true ? <p>It is sent again after its pause.</p> : null}
+          {d['ok'] !== true && d['continuedOnError'] === true ? (
+            <p>The run went on past it (continueOnError).</p>
+          ) : null}
         </li>
       );
     case 'step.skipped':
@@ -225,6 +282,11 @@ function Entry(props: { readonly r: AuditRecord }) {
         <li>
           {head(`Ended: ${r.type.slice('execution.'.length)}`)}
           {str(d['reason']) ? <p>{inert(d['reason'])}</p> : null}
+          {Array.isArray(d['failedSteps']) && d['failedSteps'].length > 0 ? (
+            <p>
+              Steps that failed and were allowed to (continueOnError): {inert(d['failedSteps'].map(str).join(', '))}
+            </p>
+          ) : null}
         </li>
       );
     default:
@@ -364,11 +426,12 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
           </p>
         ) : null}
         <PlanView plan={view.plan} planDigest={view.planDigest} />
+        <StepsView view={view} />
         <section aria-labelledby="timeline-h">
           <h2 id="timeline-h">Timeline</h2>
           <ol class="timeline">
             {records.map((r) => (
-              <Entry r={r} />
+              <Entry r={r} plan={view.plan} />
             ))}
           </ol>
         </section>
