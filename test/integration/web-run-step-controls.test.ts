@@ -11,6 +11,7 @@ import { PLAN_DIGEST, runEvents, startWebUi, type WebUi } from '../helpers/web-u
 describe('the step language on a run’s page', () => {
   let ui: WebUi;
   let dave: Browser;
+  let alice: Browser;
   const SKIP_WHY = 'mode is "quick", and this step runs only when mode is "full"';
 
   /** A stored run of three steps: `first` skipped, `second` retried once and then fine, `third` failed and allowed to. */
@@ -84,6 +85,7 @@ describe('the step language on a run’s page', () => {
     ui = await startWebUi();
     await storeRun('mx-ctrl0001');
     dave = await ui.signIn('dave');
+    alice = await ui.signIn('alice');
   }, 180_000);
   afterAll(async () => {
     await ui?.close();
@@ -126,5 +128,21 @@ describe('the step language on a run’s page', () => {
     expect(html).toContain('The run went on past it (continueOnError).');
     expect(html).toMatch(/third: failed — failed, and the run went on \(continueOnError\)/);
     expect(html).toContain('Steps that failed and were allowed to (continueOnError): third');
+  });
+
+  test('a reader who may export the log gets a link to the run’s evidence pack', async () => {
+    // The store signs a checkpoint at a run's end, so it covers this run. (The download itself, with
+    // a runbook the registry holds, is in the browser test, web-ui-browser.test.ts.)
+    expect(await page('mx-ctrl0001')).toContain(
+      '<a href="/ui/runs/mx-ctrl0001/pack" id="pack-link" download="">Download the evidence pack</a>',
+    );
+  });
+
+  test('a reader who may not export the log sees no pack link', async () => {
+    const res = await alice.request(`${ui.origin}/ui/runs/mx-ctrl0001`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).not.toContain('pack-link');
+    expect(html).not.toContain('pack-note');
   });
 });

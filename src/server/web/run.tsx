@@ -343,6 +343,30 @@ function ProofView(props: { readonly verdict: RunProofVerdict | undefined }) {
   );
 }
 
+/**
+ * The run's evidence pack (/ui/runs/:id/pack, the file `mechanic audit pack` writes), once a signed
+ * checkpoint covers the run's end; until then, when it will be.
+ */
+function PackLink(props: { readonly id: string; readonly verdict: RunProofVerdict | undefined }) {
+  const v = props.verdict;
+  if (v === undefined || !v.ok) return null;
+  if (v.checkpoint === null || v.uncovered.length > 0) {
+    return (
+      <p class="muted" id="pack-note">
+        The evidence pack can be downloaded once a signed checkpoint covers the run's last record (within a minute).
+      </p>
+    );
+  }
+  return (
+    <p>
+      <a href={`/ui/runs/${encodeURIComponent(props.id)}/pack`} id="pack-link" download>
+        Download the evidence pack
+      </a>{' '}
+      — one file that <code>mechanic audit verify-pack</code> checks offline with only the public key.
+    </p>
+  );
+}
+
 export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
   app.get('/ui/runs/:id', async (c) => {
     const id = runId(c.req.param('id'));
@@ -368,6 +392,8 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
       else if (!(await mayAct(c, 'approve', resource))) voteNote = 'Your role does not allow you to vote on this run.';
       else mayVote = true;
     }
+    // The evidence pack holds other runs' records too (the chain proof), so it asks exportAudit.
+    const mayExport = await mayAct(c, 'exportAudit', { kind: 'audit' });
     const vote = c.req.query('voted');
     return html(
       c,
@@ -436,6 +462,7 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
           </ol>
         </section>
         <ProofView verdict={verdict} />
+        {mayExport ? <PackLink id={id} verdict={verdict} /> : null}
       </Page>,
     );
   });
