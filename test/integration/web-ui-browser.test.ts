@@ -2,10 +2,11 @@
  * The reporting UI in Chromium against the whole embedded stack (`mechanic dev`: Temporal, devfleet,
  * worker, API server, the development provider): an auditor signs in, filters the runs, opens a
  * timeline; an approver approves another person's waiting run on its page, and the run goes on to
- * run on devfleet; each page passes axe with no serious or critical violation.
+ * run on devfleet; an auditor downloads a run's evidence pack and `mechanic audit verify-pack`
+ * accepts it with the server's public key; each page passes axe with no serious or critical violation.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -99,6 +100,34 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
       expect(await seriousViolations(page), target).toEqual([]);
     }
   });
+
+  test('an auditor downloads a run’s evidence pack from its page, and it verifies offline with the public key', async () => {
+    const page = await signedIn('dave', `/ui/runs/${done}`);
+    // The link shows once a signed checkpoint covers the run's end (signed at the end, and at least every minute).
+    for (let i = 0; i < 60 && (await page.locator('#pack-link').count()) === 0; i++) {
+      expect(await page.locator('#pack-note').count()).toBe(1);
+      await page.waitForTimeout(2_000);
+      await page.reload();
+    }
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#pack-link')]);
+    expect(download.suggestedFilename()).toBe(`${done}.evidence-pack.json`);
+    const file = path.join(stack.home, 'downloaded.evidence-pack.json');
+    await download.saveAs(file);
+    const key = await runCli(['audit', 'key', '--json'], stack.env);
+    expect(key.code, key.stderr).toBe(0);
+    const keyFile = path.join(stack.home, 'audit-public.pem');
+    await writeFile(keyFile, (JSON.parse(key.stdout) as { publicKey: string }).publicKey);
+    const verified = await runCli(['audit', 'verify-pack', file, '--key', keyFile], stack.env);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^evidence pack OK\n/);
+    // The same file with one byte changed does not verify.
+    const text = await readFile(file, 'utf8');
+    expect(text).toContain('"first deploy"');
+    await writeFile(file, text.replace('"first deploy"', '"first deplay"'));
+    const broken = await runCli(['audit', 'verify-pack', file, '--key', keyFile], stack.env);
+    expect(broken.code).not.toBe(0);
+    expect(broken.stdout).toContain('evidence pack BROKEN');
+  }, 240_000);
 
   test('an approver approves another person’s waiting run on its page, with the plan shown', async () => {
     const page = await signedIn('bob', '/ui/approvals');
