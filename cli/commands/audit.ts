@@ -4,7 +4,7 @@ import { keyIdOf, publicKeyPem } from '../../src/core/audit-checkpoint.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { createPublicKey } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +18,7 @@ import { formatAudit } from '../format.ts';
 import { out } from '../output.ts';
 
 const USAGE =
-  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json] | mechanic audit pack <execution> --out <file> [--as user] [--json] | mechanic audit verify-pack <file> [--key <public key file>] [--json]';
+  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] [--json] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json] | mechanic audit pack <execution> --out <file> [--as user] [--json] | mechanic audit verify-pack <file> [--key <public key file>] [--json]';
 
 /** One or two lines on what verify found: which guarantee broke, or what the signed checkpoints cover. */
 export function formatVerdict(verdict: AuditVerdict): string {
@@ -227,6 +227,7 @@ async function exportAudit(values: {
   execution?: string | undefined;
   out?: string | undefined;
   as?: string | undefined;
+  json?: boolean | undefined;
 }): Promise<number> {
   const format = exportFormat(values.format);
   exportRange({ since: values.since, until: values.until });
@@ -268,6 +269,8 @@ async function exportAudit(values: {
     throw cutOff(`; nothing was written to ${values.out}`);
   }
   await rename(partial, target);
-  out.info(`wrote ${values.out} (${format})`);
+  // Without --out the export itself is the machine-readable output; with it, --json says what was written.
+  if (values.json) out.json({ file: target, format, bytes: (await stat(target)).size });
+  else out.info(`wrote ${values.out} (${format})`);
   return 0;
 }

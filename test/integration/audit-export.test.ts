@@ -256,9 +256,11 @@ describe('audit export', () => {
 
   test('parquet: row groups of bounded size, read back by hyparquet equal to the jsonl export', async () => {
     const file = path.join(home, 'all.parquet');
-    const r = await runCli(['audit', 'export', '--format', 'parquet', '--out', file], as('dave'));
+    const r = await runCli(['audit', 'export', '--format', 'parquet', '--out', file, '--json'], as('dave'));
     expect(r.code).toBe(0);
     const bytes = await readFile(file);
+    // --json says what was written, for scripts.
+    expect(JSON.parse(r.stdout)).toEqual({ file, format: 'parquet', bytes: bytes.byteLength });
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     const rows = (await parquetReadObjects({ file: buffer })) as Record<string, unknown>[];
     const jsonl = await runCli(['audit', 'export', '--format', 'jsonl'], as('dave'));
