@@ -148,6 +148,18 @@ describe('list parameters: the runbook', () => {
     ).toMatch(/parameter "l" has an item pattern/);
   });
 
+  test('maxItems may be 500 at most, and a 500-item list is taken', () => {
+    const atCap = runbookWith({ l: { type: 'list', items: { type: 'integer' }, maxItems: 500 } }, 'echo {{ l }}');
+    const items = Array.from({ length: 500 }, (_, i) => i);
+    expect(parseParams(atCap, { l: items })).toEqual({ l: items });
+    expect(() =>
+      runbookWith({ l: { type: 'list', items: { type: 'integer' }, maxItems: 501 } }, 'echo {{ l }}'),
+    ).toThrow(/maxItems/);
+    expect(() =>
+      runbookWith({ l: { type: 'list', items: { type: 'integer' }, minItems: 501, maxItems: 501 } }, 'echo {{ l }}'),
+    ).toThrow(/minItems|maxItems/);
+  });
+
   test('a default list is checked item by item', () => {
     expect(caught(() => runbookWith({ l: { ...hostsList, default: ['ok', 'NO'] } }, 'echo {{ l }}')).message).toMatch(
       /the default of parameter "l\[1\]" must match/,
