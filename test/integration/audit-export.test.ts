@@ -173,6 +173,23 @@ describe('audit export', () => {
     expect(pages).toBe(Math.ceil(all.length / 97));
   });
 
+  test('by default a page holds at most 1,000 records, and the export the API serves is read in such pages', async () => {
+    const all = await audit.list({ limit: 10_000 });
+    // More than one default page, so a larger default would show as a longer first page.
+    expect(all.length).toBeGreaterThan(1000);
+    const sizes: number[] = [];
+    for await (const page of auditExportPages(audit.db, {})) sizes.push(page.length);
+    expect(sizes.every((n) => n <= 1000)).toBe(true);
+    expect(sizes[0]).toBe(1000);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(all.length);
+    // The route streams auditExportChunks with no page size of its own: jsonl is one chunk per page.
+    const chunkLines: number[] = [];
+    for await (const chunk of auditExportChunks(audit.db, {}, 'jsonl')) {
+      chunkLines.push(new TextDecoder().decode(chunk).split('\n').length - 1);
+    }
+    expect(chunkLines).toEqual(sizes);
+  });
+
   test('jsonl to a file: every record exactly as stored, and the whole chain re-verifies', async () => {
     const file = path.join(home, 'all.jsonl');
     const r = await runCli(['audit', 'export', '--format', 'jsonl', '--out', file], as('dave'));
