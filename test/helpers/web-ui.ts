@@ -18,7 +18,7 @@ import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
 import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { WEB_CLIENT_ID, startDevIdp, type DevIdp } from '../../src/authz/dev-idp.ts';
 import { oidcAuthenticator } from '../../src/authz/oidc.ts';
-import { DEMO_USERS, tokenAuthenticator } from '../../src/authz/users.ts';
+import { DEMO_USERS, tokenAuthenticator, type User } from '../../src/authz/users.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import { createApp } from '../../src/server/app.ts';
 import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
@@ -40,15 +40,20 @@ export interface WebUi {
   close(): Promise<void>;
 }
 
-/** `storeFile`: serve an existing SQLite log (the bench's) instead of a new one. */
-export async function startWebUi(options: { readonly storeFile?: string } = {}): Promise<WebUi> {
+/**
+ * `storeFile`: serve an existing SQLite log (the bench's) instead of a new one. `users`: the people the
+ * development provider signs in (the demo users by default).
+ */
+export async function startWebUi(
+  options: { readonly storeFile?: string; readonly users?: readonly User[] } = {},
+): Promise<WebUi> {
   const home = await mkdtemp(path.join(tmpdir(), 'mechanic-web-'));
   const store = { kind: 'sqlite' as const, file: options.storeFile ?? path.join(home, 'audit.db') };
   const signing = await loadAuditSigning(path.join(home, 'audit-key.pem'), { create: true, store });
   const audit = await openAuditStore(store, { signing });
   const registryDb = await openDatabase(store);
   const registry = createRunbookStore(registryDb, { audit });
-  const idp = await startDevIdp({ users: DEMO_USERS });
+  const idp = await startDevIdp({ users: options.users ?? DEMO_USERS });
   const authorizer = await loadCedarAuthorizer();
   const tail: AuditTail = createAuditTail(audit, 50);
   const temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });

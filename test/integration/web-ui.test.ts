@@ -5,6 +5,7 @@
  * malformed or forbidden (and record it), show stored text inert, and verify each run's proof.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DEMO_USERS } from '../../src/authz/users.ts';
 import type { Browser } from '../helpers/browser.ts';
 import { PLAN_DIGEST, startWebUi, storeRun, type WebUi } from '../helpers/web-ui.ts';
 
@@ -15,6 +16,7 @@ describe('the reporting web UI', () => {
   let dave: Browser;
   let bob: Browser;
   let alice: Browser;
+  let erin: Browser;
   const get = async (b: Browser, path: string) => {
     const res = await b.request(`${ui.origin}${path}`);
     return { status: res.status, text: await res.text(), res };
@@ -25,7 +27,10 @@ describe('the reporting web UI', () => {
     );
 
   beforeAll(async () => {
-    ui = await startWebUi();
+    // erin writes runbooks and nothing else: the author role has no readRun.
+    ui = await startWebUi({
+      users: [...DEMO_USERS, { id: 'erin', displayName: 'Erin (author)', roles: ['author'], groups: ['dev'] }],
+    });
     // 120 runs over ten days: three runbooks, two operators, approvers, instances, every ending.
     for (let i = 0; i < 120; i++) {
       const day = 1 + (i % 10);
@@ -57,7 +62,12 @@ describe('the reporting web UI', () => {
       targets: ['i-0abc'],
       end: 'pending',
     });
-    [dave, bob, alice] = await Promise.all([ui.signIn('dave'), ui.signIn('bob'), ui.signIn('alice')]);
+    [dave, bob, alice, erin] = await Promise.all([
+      ui.signIn('dave'),
+      ui.signIn('bob'),
+      ui.signIn('alice'),
+      ui.signIn('erin'),
+    ]);
   }, 120_000);
   afterAll(async () => {
     await ui?.close();
@@ -153,6 +163,18 @@ describe('the reporting web UI', () => {
     const denied = (await refusals('bob')).filter((r) => r.type === 'access.denied');
     expect(denied.length).toBeGreaterThan(before);
     expect(denied.at(-1)!.data).toMatchObject({ action: 'readAudit', channel: 'web' });
+  });
+
+  test('a run’s page needs readRun: someone without it gets the 403 page, the run unshown, the denial recorded', async () => {
+    const before = (await refusals('erin')).filter((r) => r.type === 'access.denied').length;
+    const page = await get(erin, '/ui/runs/mx-hostile01');
+    expect(page.status).toBe(403);
+    expect(page.text).toContain('Not allowed');
+    expect(page.text).not.toContain('ship it');
+    expect(page.text).not.toContain('ASIATESTKEY0000001');
+    const denied = (await refusals('erin')).filter((r) => r.type === 'access.denied');
+    expect(denied.length).toBe(before + 1);
+    expect(denied.at(-1)!.data).toMatchObject({ action: 'readRun', channel: 'web' });
   });
 
   test('a run’s timeline shows the plan, votes, credentials, output and end, with stored text inert', async () => {
@@ -302,5 +324,42 @@ describe('the reporting web UI', () => {
     const list = await get(dave, '/ui/runbooks');
     expect(list.text).toContain('href="/ui/runbooks/deploy-web"');
     expect((await get(dave, '/ui/runbooks/deploy-web?from=x&to=2')).status).toBe(400);
+  });
+
+  test('every page type is served with the whole strict Content-Security-Policy', async () => {
+    // After the runbooks test, so /ui/runbooks/deploy-web has versions to show.
+    const policy = [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self' 'unsafe-inline'",
+      "img-src 'self' data:",
+      "connect-src 'self'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ].join('; ');
+    for (const path of [
+      '/ui/runs',
+      '/ui/runs/mx-run0003',
+      '/ui/runbooks',
+      '/ui/runbooks/deploy-web',
+      '/ui/search?person=alice',
+      '/ui/reports',
+      '/ui/exports',
+      '/ui/approvals',
+    ]) {
+      const page = await get(dave, path);
+      expect(page.status, path).toBe(200);
+      expect(page.res.headers.get('content-security-policy'), path).toBe(policy);
+    }
+    // Refusals and error pages carry it too.
+    for (const [b, path] of [
+      [erin, '/ui/runs/mx-run0003'],
+      [dave, '/ui/runs?status=exploded'],
+      [dave, '/ui/nothing-here'],
+    ] as const) {
+      const page = await get(b, path);
+      expect(page.res.headers.get('content-security-policy'), path).toBe(policy);
+    }
   });
 });
