@@ -138,6 +138,53 @@ describe('the step language on a run’s page', () => {
     );
   });
 
+  test('until a signed checkpoint covers the run’s last record there is no pack link, only the note', async () => {
+    // A run still waiting: its records come after the checkpoint signed at mx-ctrl0001's end.
+    const id = 'mx-ctrl0002';
+    const at = '2026-11-21T11:00:00.000Z';
+    for (const e of runEvents({
+      id,
+      runbook: 'deploy-web',
+      operator: 'alice',
+      at,
+      targets: ['i-0abc'],
+      end: 'pending',
+    })) {
+      await ui.audit.append(e);
+    }
+    const waiting = await page(id);
+    expect(waiting).not.toContain('pack-link');
+    expect(waiting).not.toContain(`/ui/runs/${id}/pack`);
+    expect(waiting).toContain(
+      '<p class="muted" id="pack-note">The evidence pack can be downloaded once a signed checkpoint covers the run\'s last record (within a minute).</p>',
+    );
+    // Another run's end signs a checkpoint over these records; a record after it is not covered yet.
+    await storeRun('mx-ctrl0003');
+    await ui.audit.append({
+      eventId: `${id}:vote`,
+      executionId: id,
+      type: 'approval.granted',
+      actor: 'bob',
+      at: '2026-11-21T11:01:00.000Z',
+      data: { planDigest: PLAN_DIGEST(id) },
+    });
+    const partly = await page(id);
+    expect(partly).not.toContain('pack-link');
+    expect(partly).toContain('id="pack-note"');
+    // Its end is signed in the same transaction, and the link takes the note's place.
+    await ui.audit.append({
+      eventId: `${id}:end`,
+      executionId: id,
+      type: 'execution.cancelled',
+      actor: 'alice',
+      at: '2026-11-21T11:05:00.000Z',
+      data: {},
+    });
+    const ended = await page(id);
+    expect(ended).toContain(`<a href="/ui/runs/${id}/pack" id="pack-link" download="">Download the evidence pack</a>`);
+    expect(ended).not.toContain('pack-note');
+  });
+
   test('a reader who may not export the log sees no pack link', async () => {
     const res = await alice.request(`${ui.origin}/ui/runs/mx-ctrl0001`);
     expect(res.status).toBe(200);
