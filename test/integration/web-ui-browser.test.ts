@@ -147,6 +147,24 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
     expect(vote).toMatchObject({ actor: 'bob', data: { comment: 'looks good from the web' } });
   });
 
+  test('an approver rejects another person’s waiting run on its page with a comment, and it ends rejected', async () => {
+    const doomed = await launch('fourth deploy');
+    const page = await signedIn('bob', `/ui/runs/${doomed}`);
+    await page.fill('#comment', 'not this release');
+    await Promise.all([page.waitForURL(/voted=reject/), page.click('button[value=reject]')]);
+    expect(await page.locator('.notice[role=status]').textContent()).toContain('Your rejection was recorded');
+    const waited = await runCli(['status', doomed, '--wait', '--as', 'alice', '--json'], stack.env);
+    expect((JSON.parse(waited.stdout) as { status: string }).status, waited.stderr).toBe('rejected');
+    const audit = await runCli(['audit', 'list', '--execution', doomed, '--as', 'dave', '--json'], stack.env);
+    const records = JSON.parse(audit.stdout) as { type: string; actor: string; data: { comment?: string } }[];
+    expect(records.find((e) => e.type === 'approval.rejected')).toMatchObject({
+      actor: 'bob',
+      data: { comment: 'not this release' },
+    });
+    expect(records.map((e) => e.type)).toContain('execution.rejected');
+    expect(records.map((e) => e.type)).not.toContain('credentials.issued');
+  });
+
   test('the requester sees why there is nothing to vote on their own run', async () => {
     const other = await launch('third deploy');
     const page = await signedIn('alice', `/ui/runs/${other}`);
