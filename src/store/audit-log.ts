@@ -156,7 +156,8 @@ function toRecord(row: AuditRow): AuditRecord {
   };
 }
 
-function toSummary(row: ExecutionRow): ExecutionSummary {
+/** One row of the executions index as the domain reads it (also the reporting UI's queries). */
+export function toSummary(row: ExecutionRow): ExecutionSummary {
   return {
     id: row.id,
     runbookName: row.runbook_name,

@@ -11,7 +11,8 @@ import type { Checkpoint } from '../core/audit-checkpoint.ts';
 import { UserError } from '../core/errors.ts';
 import type { ExecutionStatus, ExecutionSummary } from '../core/execution-index.ts';
 import type { RunProof } from '../core/run-proof.ts';
-import type { Database, ExecutionsTable } from './schema.ts';
+import { toSummary } from './audit-log.ts';
+import type { Database } from './schema.ts';
 
 export interface RunFilters {
   readonly runbook?: string | undefined;
@@ -65,24 +66,6 @@ export function decodePageToken(token: string): PageCursor {
   if (typeof createdAt !== 'string' || !ISO_MS.test(createdAt) || Number.isNaN(Date.parse(createdAt))) throw bad();
   if (typeof id !== 'string' || !ID.test(id)) throw bad();
   return { createdAt, id };
-}
-
-function toSummary(row: Selectable<ExecutionsTable>): ExecutionSummary {
-  return {
-    id: row.id,
-    runbookName: row.runbook_name,
-    runbookVersion: Number(row.runbook_version),
-    operator: row.operator,
-    reason: row.reason,
-    status: row.status as ExecutionStatus,
-    planDigest: row.plan_digest,
-    params: JSON.parse(row.params) as Record<string, unknown>,
-    targets: JSON.parse(row.targets) as string[],
-    approvals: JSON.parse(row.approvals) as string[],
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    finishedAt: row.finished_at,
-  };
 }
 
 /** One keyset-paged query for filters without `person` (limit + 1 rows, to know whether more follow). */
