@@ -28,6 +28,7 @@ import { requireAction } from './auth.ts';
 import { STATUS_COLORS, approvalWaitChart, mostRunChart, runsPerDayChart, type Chart } from './charts.ts';
 import type { WebDeps, WebEnv } from './index.ts';
 import { Page, html } from './layout.tsx';
+import { STATUS_LABEL } from './parts.tsx';
 
 /** The configured working hours and time zone (config.reports); unset, Mon–Fri 08:00–18:00 UTC. */
 export interface ReportPageSettings {
@@ -37,16 +38,6 @@ export interface ReportPageSettings {
 
 /** How many flags of one kind the page lists; the rest are counted. */
 const FLAGS_SHOWN = 100;
-
-const STATUS_LABELS: Readonly<Record<ExecutionStatus, string>> = {
-  awaiting_approval: 'awaiting approval',
-  running: 'running',
-  completed: 'completed',
-  failed: 'failed',
-  expired: 'expired',
-  cancelled: 'cancelled',
-  rejected: 'rejected',
-};
 
 const runHref = (id: string) => `/ui/runs/${encodeURIComponent(id)}`;
 const percent = (rate: number) => `${Math.round(rate * 100)}%`;
@@ -78,7 +69,7 @@ function Legend(props: { readonly statuses: readonly ExecutionStatus[] }) {
             style={`display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle;background:${STATUS_COLORS[s]}`}
             aria-hidden="true"
           ></span>
-          {STATUS_LABELS[s]}
+          {STATUS_LABEL[s]}
         </li>
       ))}
     </ul>
@@ -211,7 +202,7 @@ function PerDay(props: { readonly report: Report }) {
               <tr>
                 <th scope="col">Day</th>
                 {statuses.map((s) => (
-                  <th scope="col">{STATUS_LABELS[s]}</th>
+                  <th scope="col">{STATUS_LABEL[s]}</th>
                 ))}
                 <th scope="col">All</th>
               </tr>
