@@ -385,6 +385,18 @@ export class SsmApi {
    * Targets: keys are ANDed, values of one key ORed. `tag:K`, `tag-key` and `InstanceIds` are
    * supported; an unknown id in an InstanceIds target yields an Undeliverable invocation (a string).
    */
+  /** The fleet's instances that pass every filter, one page of them in fleet order (both Describe calls). */
+  private instancePage(
+    tests: readonly ((i: FleetInstance) => boolean)[],
+    op: string,
+    input: { NextToken?: string | undefined; MaxResults?: number | undefined },
+  ) {
+    const all = this.deps.config.instances
+      .map((inst, index) => ({ inst, index }))
+      .filter(({ inst }) => tests.every((t) => t(inst)));
+    return page(all, (r) => [r.index], op, input.NextToken, input.MaxResults ?? 50);
+  }
+
   private resolveTargets(targets: readonly { Key: string; Values: string[] }[]): (FleetInstance | string)[] {
     let candidates: FleetInstance[] = [...this.deps.config.instances];
     const missing: string[] = [];
@@ -599,16 +611,7 @@ export class SsmApi {
           );
       }
     });
-    const all = this.deps.config.instances
-      .map((inst, index) => ({ inst, index }))
-      .filter(({ inst }) => tests.every((t) => t(inst)));
-    const { slice, nextToken } = page(
-      all,
-      (r) => [r.index],
-      'DescribeInstanceInformation',
-      input.NextToken,
-      input.MaxResults ?? 50,
-    );
+    const { slice, nextToken } = this.instancePage(tests, 'DescribeInstanceInformation', input);
     return {
       InstanceInformationList: slice.map(({ inst }) => ({
         InstanceId: inst.id,
@@ -674,16 +677,7 @@ export class SsmApi {
           );
       }
     });
-    const all = this.deps.config.instances
-      .map((inst, index) => ({ inst, index }))
-      .filter(({ inst }) => tests.every((t) => t(inst)));
-    const { slice, nextToken } = page(
-      all,
-      (r) => [r.index],
-      'DescribeInstanceProperties',
-      input.NextToken,
-      input.MaxResults ?? 50,
-    );
+    const { slice, nextToken } = this.instancePage(tests, 'DescribeInstanceProperties', input);
     return {
       InstanceProperties: slice.map(({ inst }) => ({
         Name: inst.tags['Name'] ?? '',
