@@ -26,8 +26,28 @@ const RoleSchema = z.strictObject({
 });
 
 const FaultsSchema = z.strictObject({
-  /** The agent never answers: invocations stay Pending until the delivery timeout. */
+  /**
+   * The agent is not connected (PingStatus ConnectionLost). As in AWS, SendCommand naming the
+   * instance is refused with InvalidInstanceId; tag targets that reach it get an Undeliverable
+   * invocation. A command it already had waits Pending until its delivery timeout.
+   */
   offline: z.boolean().optional(),
+  /**
+   * The agent still looks Online (its last ping was recent) but never picks a command up: SSM
+   * accepts the command and the invocation stays Pending until the delivery timeout, then
+   * TimedOut / DeliveryTimedOut, as for an instance that died a moment ago.
+   */
+  unresponsive: z.boolean().optional(),
+  /**
+   * SSM's first delivery attempts fail and it retries: each invocation is Delayed for this long,
+   * then delivered (DeliveryTimedOut instead if the delivery timeout passes first). Not scaled.
+   */
+  delayedMs: z.number().int().min(1).max(600_000).optional(),
+  /**
+   * SSM accepts commands for it but cannot deliver them (the node went away after the send):
+   * each invocation ends Failed / Undeliverable with ResponseCode -1, without running.
+   */
+  undeliverable: z.boolean().optional(),
   /** Delivery takes this long (the invocation is Pending meanwhile). Not scaled by timeScale. */
   slowMs: z.number().int().min(0).max(600_000).optional(),
   /** Every invocation fails with exit code 1 without running the script. */
@@ -49,6 +69,21 @@ const ServiceFaultsSchema = z.strictObject({
    * documents such lags for the read calls right after SendCommand, without a bound).
    */
   listCommandsLagMs: z.number().int().min(0).max(600_000).optional(),
+  /**
+   * A token bucket per SSM operation, as AWS rate-limits each API: `burst` calls at once, refilled
+   * at `ratePerSecond`; a call with no token left gets ThrottlingException "Rate exceeded" (and
+   * takes no effect). `operations` limits it to those operations (default: all).
+   */
+  throttle: z
+    .strictObject({
+      ratePerSecond: z.number().positive().max(100_000),
+      burst: z.number().int().min(1).max(100_000),
+      operations: z
+        .array(z.string().regex(/^[A-Za-z]+$/, 'must be an SSM operation name'))
+        .min(1)
+        .optional(),
+    })
+    .optional(),
   sendCommand: z
     .discriminatedUnion('acceptThen', [
       z.strictObject({ acceptThen: z.enum(['503', 'drop']), times: TimesSchema }),
@@ -69,6 +104,12 @@ const InstanceSchema = z.strictObject({
    */
   name: z.string().min(1).max(255).optional(),
   tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /**
+   * The instance's platform (default Linux). AWS-RunShellScript is for Linux: SendCommand naming a
+   * Windows instance is refused with UnsupportedPlatformType; tag targets reaching one get an
+   * InvalidPlatform invocation.
+   */
+  platform: z.enum(['Linux', 'Windows']).optional(),
   faults: FaultsSchema.optional(),
   /**
    * The role of the instance's instance profile (one of `roles`): what the instance's own AWS

@@ -18,12 +18,15 @@ const SHIMS_DIR = fileURLToPath(new URL('./shims', import.meta.url));
  * in for the SSM agent. It owns every status transition, so the rules live in one place:
  *
  *   Pending ──deliver──▶ InProgress ──exit 0──▶ Success
- *      │                     ├─exit ≠ 0──────▶ Failed / Failed
- *      │                     ├─executionTimeout▶ TimedOut / ExecutionTimedOut
- *      │                     └─CancelCommand──▶ Cancelling ─▶ Cancelled
+ *    │ ▲ │                   ├─exit ≠ 0──────▶ Failed / Failed
+ *    │ │ │                   ├─executionTimeout▶ TimedOut / ExecutionTimedOut
+ *    ▼ │ │                   └─CancelCommand──▶ Cancelling ─▶ Cancelled
+ *  Delayed (delivery failed, SSM retries; fault delayedMs)
  *      ├─TimeoutSeconds passes before delivery ─▶ TimedOut / DeliveryTimedOut
+ *      ├─the node cannot be reached (fault undeliverable) ─▶ Failed / Undeliverable
  *      ├─CancelCommand ─▶ Cancelled
  *      └─MaxErrors exceeded ─▶ Cancelled / Terminated
+ *   Born final at SendCommand (tag targets): Failed / AccessDenied, Undeliverable, InvalidPlatform.
  *
  * Rate control: at most MaxConcurrency invocations of a command are in flight (dispatched and not
  * finished) at once, in target order. AWS ramps up exponentially to that level; devfleet starts at
@@ -53,8 +56,12 @@ export interface NewCommand {
   parameters: Record<string, string[]>;
   instanceIds: string[];
   targets: { Key: string; Values: string[] }[];
-  /** Every invocation to create, in order; some are born final (AccessDenied, Undeliverable). */
-  invocations: { instanceId: string; instanceName: string; deniedAs?: 'AccessDenied' | 'Undeliverable' }[];
+  /** Every invocation to create, in order; some are born final (AccessDenied, Undeliverable, InvalidPlatform). */
+  invocations: {
+    instanceId: string;
+    instanceName: string;
+    deniedAs?: 'AccessDenied' | 'Undeliverable' | 'InvalidPlatform';
+  }[];
   timeoutSeconds: number;
   executionTimeoutSeconds: number;
   maxConcurrency: string;
@@ -97,9 +104,14 @@ export function rateLimit(value: string, targets: number, round: 'up' | 'down'):
 }
 
 /**
- * The command-level status from its invocations (see the module comment for the rules).
- * Inferred where AWS documents only the vocabulary: a command whose non-successes stay within
- * MaxErrors is Failed/Incomplete; one whose targets matched nothing is Success/NoInstancesInTag.
+ * The command-level status from its invocations (see the module comment for the rules). As SSM
+ * documents it, Undeliverable invocations neither count toward MaxErrors nor decide between
+ * Success and Incomplete (four Undeliverable and one Success: Success; all Undeliverable: Failed);
+ * DeliveryTimedOut, AccessDenied and InvalidPlatform do not count toward MaxErrors but do make a
+ * command Incomplete. Inferred where AWS documents only the vocabulary: a command whose
+ * non-successes stay within MaxErrors is Failed/Incomplete, or names the one reason when nothing
+ * succeeded and every invocation ended for it; targets that matched nothing give
+ * Success/NoInstancesInTag.
  */
 export function aggregateStatus(
   cmd: Pick<CommandRecord, 'cancelRequested' | 'maxErrors' | 'targets'>,
@@ -116,7 +128,9 @@ export function aggregateStatus(
     if (invs.every((i) => i.status === 'Pending')) return { status: 'Pending', details: 'Pending' };
     return { status: 'InProgress', details: 'InProgress' };
   }
-  const nonSuccess = invs.filter((i) => i.status !== 'Success');
+  const counted = invs.filter((i) => i.statusDetails !== 'Undeliverable');
+  if (counted.length === 0) return { status: 'Failed', details: 'Undeliverable' };
+  const nonSuccess = counted.filter((i) => i.status !== 'Success');
   if (nonSuccess.length === 0) return { status: 'Success', details: 'Success' };
   if (cmd.cancelRequested && nonSuccess.some((i) => i.status === 'Cancelled' && i.statusDetails === 'Cancelled')) {
     return { status: 'Cancelled', details: 'Cancelled' };
@@ -127,10 +141,11 @@ export function aggregateStatus(
       ? { status: 'TimedOut', details: 'ExecutionTimedOut' }
       : { status: 'Failed', details: 'Failed' };
   }
-  const only = (d: string) => nonSuccess.every((i) => i.statusDetails === d);
+  // One reason for everything that did not succeed, and nothing succeeded: that reason.
+  const only = (d: string) => nonSuccess.length === counted.length && nonSuccess.every((i) => i.statusDetails === d);
   if (only('DeliveryTimedOut')) return { status: 'TimedOut', details: 'DeliveryTimedOut' };
   if (only('AccessDenied')) return { status: 'Failed', details: 'AccessDenied' };
-  if (only('Undeliverable')) return { status: 'Failed', details: 'Undeliverable' };
+  if (only('InvalidPlatform')) return { status: 'Failed', details: 'InvalidPlatform' };
   return { status: 'Failed', details: 'Incomplete' };
 }
 
@@ -244,6 +259,13 @@ export class Fleet {
         stderr: 'devfleet restarted while this command was running; its outcome is unknown and it was not run again.',
       });
     }
+    // A delivery SSM was retrying (Delayed) is tried again by this devfleet.
+    for (const inv of store.invocations.values()) {
+      if (inv.status === 'Delayed') {
+        inv.status = 'Pending';
+        inv.statusDetails = 'Pending';
+      }
+    }
     for (const cmd of store.commands.values()) {
       this.applyMaxErrors(cmd);
       for (const inv of store.invocationsOf(cmd.commandId))
@@ -355,7 +377,7 @@ export class Fleet {
     const deadline = cmd.requestedAtMs + this.scaled(cmd.timeoutSeconds);
     const fire = () => {
       r.deliveryTimer = undefined;
-      if (inv.status === 'Pending')
+      if (inv.status === 'Pending' || inv.status === 'Delayed')
         this.finish(cmd, inv, { status: 'TimedOut', details: 'DeliveryTimedOut', responseCode: -1 });
     };
     r.deliveryTimer = setTimeout(fire, Math.max(0, deadline - this.opts.now()));
@@ -385,10 +407,31 @@ export class Fleet {
       this.finish(cmd, inv, { status: 'Failed', details: 'Undeliverable', responseCode: -1 });
       return;
     }
-    // An offline agent never picks the command up; the delivery timer ends it.
-    if (instance.faults?.offline) return;
+    // An agent that is not connected, or does not answer, never picks the command up; the
+    // delivery timer ends it.
+    if (instance.faults?.offline || instance.faults?.unresponsive) return;
     const slow = instance.faults?.slowMs ?? 0;
+    const delayed = instance.faults?.delayedMs ?? 0;
+    const r = this.rt(inv);
     const go = () => {
+      r.slowTimer = undefined;
+      if (this.closing || (inv.status !== 'Pending' && inv.status !== 'Delayed')) return;
+      if (instance.faults?.undeliverable) {
+        this.finish(cmd, inv, { status: 'Failed', details: 'Undeliverable', responseCode: -1 });
+        return;
+      }
+      if (delayed > 0 && inv.status === 'Pending') {
+        // The first delivery failed; SSM says Delayed and tries again.
+        inv.status = 'Delayed';
+        inv.statusDetails = 'Delayed';
+        this.updateCommand(cmd);
+        this.opts.store.markDirty();
+        r.slowTimer = setTimeout(run, delayed);
+        return;
+      }
+      run();
+    };
+    const run = () => {
       const p: Promise<void> = this.start(cmd, inv, instance)
         .catch((e: unknown) => {
           // Whatever failed (the log, the sandbox, spawn), the invocation must end, and visibly.
@@ -402,7 +445,7 @@ export class Fleet {
         .finally(() => this.starting.delete(p));
       this.starting.add(p);
     };
-    if (slow > 0) this.rt(inv).slowTimer = setTimeout(go, slow);
+    if (slow > 0) r.slowTimer = setTimeout(go, slow);
     else go();
   }
 
@@ -410,7 +453,7 @@ export class Fleet {
     const { store, now, dataDir } = this.opts;
     const r = this.rt(inv);
     r.slowTimer = undefined;
-    if (inv.status !== 'Pending' || this.closing) return;
+    if ((inv.status !== 'Pending' && inv.status !== 'Delayed') || this.closing) return;
     clearTimeout(r.deliveryTimer);
     r.deliveryTimer = undefined;
     const startedAtMs = now();
@@ -651,7 +694,7 @@ export class Fleet {
     if (errors <= rateLimit(cmd.maxErrors, invs.length, 'down')) return;
     cmd.halted = true;
     for (const other of invs) {
-      if (other.status === 'Pending')
+      if (other.status === 'Pending' || other.status === 'Delayed')
         this.finish(cmd, other, { status: 'Cancelled', details: 'Terminated', responseCode: -1 });
     }
   }

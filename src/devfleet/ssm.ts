@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FleetConfig, FleetInstance, ServiceFaults } from './config.ts';
-import { PLUGIN_NAME, PLUGIN_OUTPUT_LIMIT, isTerminal, type Fleet } from './fleet.ts';
+import { PLUGIN_NAME, PLUGIN_OUTPUT_LIMIT, isTerminal, type Fleet, type NewCommand } from './fleet.ts';
 import { evaluateSession, instanceContext } from './iam.ts';
 import { getParameter, putParameter, type ParameterDeps } from './parameters.ts';
 import {
@@ -169,9 +169,42 @@ function parseTime(value: string): number {
   return t;
 }
 
+/** An instance's platform: AWS-RunShellScript runs on Linux only. */
+const platformOf = (i: FleetInstance): 'Linux' | 'Windows' => i.platform ?? 'Linux';
+/** What DescribeInstanceInformation / DescribeInstanceProperties report as PingStatus. */
+const pingOf = (i: FleetInstance): 'Online' | 'ConnectionLost' => (i.faults?.offline ? 'ConnectionLost' : 'Online');
+
+/**
+ * AWS limits each API's request rate per account: a token bucket per operation, `burst` deep,
+ * refilled at `ratePerSecond` by the real clock (a test's frozen devfleet clock must not freeze it).
+ */
+class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
+  /** Throttled calls per operation, for tests and the README's bench. */
+  readonly throttled: Record<string, number> = {};
+  constructor(private readonly spec: NonNullable<ServiceFaults['throttle']>) {}
+
+  /** Takes a token for `operation`; false (and counted) when there is none. */
+  take(operation: string): boolean {
+    if (this.spec.operations && !this.spec.operations.includes(operation)) return true;
+    const nowMs = performance.now();
+    const b = this.buckets.get(operation) ?? { tokens: this.spec.burst, atMs: nowMs };
+    b.tokens = Math.min(this.spec.burst, b.tokens + ((nowMs - b.atMs) / 1000) * this.spec.ratePerSecond);
+    b.atMs = nowMs;
+    this.buckets.set(operation, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    this.throttled[operation] = (this.throttled[operation] ?? 0) + 1;
+    return false;
+  }
+}
+
 export class SsmApi {
   private calls = 0;
   private readonly throttleEvery: number[];
+  private readonly buckets: TokenBuckets | undefined;
   private lostSendAnswers: number;
 
   constructor(
@@ -181,6 +214,13 @@ export class SsmApi {
       i.faults?.throttleEveryNth !== undefined ? [i.faults.throttleEveryNth] : [],
     );
     this.lostSendAnswers = deps.config.faults?.sendCommand?.times ?? 0;
+    const throttle = deps.config.faults?.throttle;
+    this.buckets = throttle ? new TokenBuckets(throttle) : undefined;
+  }
+
+  /** How many calls of each operation the `faults.throttle` rate refused so far. */
+  throttledCalls(): Readonly<Record<string, number>> {
+    return { ...this.buckets?.throttled };
   }
 
   /**
@@ -200,6 +240,7 @@ export class SsmApi {
     this.calls++;
     if (this.throttleEvery.some((n) => this.calls % n === 0))
       throw new AwsError('ThrottlingException', 'Rate exceeded');
+    if (this.buckets && !this.buckets.take(operation)) throw new AwsError('ThrottlingException', 'Rate exceeded');
     switch (operation) {
       case 'SendCommand':
         return this.sendCommand(input, caller);
@@ -326,17 +367,28 @@ export class SsmApi {
     }
     if (new Set(instanceIds).size !== instanceIds.length)
       throw new AwsError('DuplicateInstanceId', 'The same instance id is listed more than once.');
-    const unknownIds = instanceIds.filter((id) => !this.deps.fleet.instance(id));
-    if (unknownIds.length > 0) {
+    // Unknown, and (as AWS refuses them too) instances whose agent is not connected.
+    const invalidIds = instanceIds.filter((id) => {
+      const inst = this.deps.fleet.instance(id);
+      return !inst || pingOf(inst) !== 'Online';
+    });
+    if (invalidIds.length > 0) {
       throw new AwsError(
         'InvalidInstanceId',
-        `Instances [[${unknownIds.join(', ')}]] not in a valid state for account ${config.accountId}`,
+        `Instances [[${invalidIds.join(', ')}]] not in a valid state for account ${config.accountId}`,
+      );
+    }
+    const windows = instanceIds.find((id) => platformOf(this.deps.fleet.instance(id) as FleetInstance) !== 'Linux');
+    if (windows !== undefined) {
+      throw new AwsError(
+        'UnsupportedPlatformType',
+        `Cannot perform operation for instance id ${windows} of platform type ${platformOf(this.deps.fleet.instance(windows) as FleetInstance)}`,
       );
     }
 
     // The document is always a resource of SendCommand; without it nothing else matters.
     this.require(caller, 'ssm:SendCommand', docArn);
-    const planned: { instanceId: string; instanceName: string; deniedAs?: 'AccessDenied' | 'Undeliverable' }[] = [];
+    const planned: NewCommand['invocations'] = [];
     if (instanceIds.length > 0) {
       // Named instances: one the caller may not touch fails the whole call, as in AWS.
       for (const id of instanceIds) {
@@ -353,10 +405,19 @@ export class SsmApi {
           continue;
         }
         const ok = this.check(caller, 'ssm:SendCommand', this.instanceArn(t.id), instanceContext(t.tags)).allowed;
+        // The service resolves tags to nodes and reports each it cannot use as an invocation:
+        // no access, an agent that is not connected, a platform the document does not run on.
+        const deniedAs = !ok
+          ? ('AccessDenied' as const)
+          : pingOf(t) !== 'Online'
+            ? ('Undeliverable' as const)
+            : platformOf(t) !== 'Linux'
+              ? ('InvalidPlatform' as const)
+              : undefined;
         planned.push({
           instanceId: t.id,
           instanceName: t.name ?? '',
-          ...(ok ? {} : { deniedAs: 'AccessDenied' as const }),
+          ...(deniedAs ? { deniedAs } : {}),
         });
       }
     }
@@ -587,7 +648,7 @@ export class SsmApi {
       ...(input.Filters ?? []),
     ];
     const nowMs = this.deps.now();
-    const ping = (i: FleetInstance) => (i.faults?.offline ? 'ConnectionLost' : 'Online');
+    const ping = pingOf;
     const tests = filters.map((f): ((i: FleetInstance) => boolean) => {
       if (f.Key.startsWith('tag:')) {
         const k = f.Key.slice(4);
@@ -599,7 +660,7 @@ export class SsmApi {
         case 'PingStatus':
           return (i) => f.Values.includes(ping(i));
         case 'PlatformTypes':
-          return () => f.Values.includes('Linux');
+          return (i) => f.Values.includes(platformOf(i));
         case 'ResourceType':
           return () => f.Values.includes('EC2Instance');
         case 'tag-key':
@@ -620,7 +681,7 @@ export class SsmApi {
         LastPingDateTime: epochSeconds(inst.faults?.offline ? nowMs - 3600_000 : nowMs),
         AgentVersion: '3.3.0.0',
         IsLatestVersion: true,
-        PlatformType: 'Linux',
+        PlatformType: platformOf(inst),
         PlatformName: 'devfleet sandbox',
         PlatformVersion: '1',
         ResourceType: 'EC2Instance',
@@ -643,7 +704,7 @@ export class SsmApi {
     const input = parseInput(DescribeInstancePropertiesSchema, raw);
     this.require(caller, 'ssm:DescribeInstanceProperties', '*');
     const nowMs = this.deps.now();
-    const ping = (i: FleetInstance) => (i.faults?.offline ? 'ConnectionLost' : 'Online');
+    const ping = pingOf;
     const field = (key: string): ((i: FleetInstance) => string) => {
       switch (key) {
         case 'InstanceIds':
@@ -651,7 +712,7 @@ export class SsmApi {
         case 'PingStatus':
           return ping;
         case 'PlatformTypes':
-          return () => 'Linux';
+          return platformOf;
         case 'ResourceType':
           return () => 'EC2Instance';
         default:
@@ -689,7 +750,7 @@ export class SsmApi {
         PingStatus: ping(inst),
         LastPingDateTime: epochSeconds(inst.faults?.offline ? nowMs - 3600_000 : nowMs),
         AgentVersion: '3.3.0.0',
-        PlatformType: 'Linux',
+        PlatformType: platformOf(inst),
         PlatformName: 'devfleet sandbox',
         PlatformVersion: '1',
         ResourceType: 'EC2Instance',

@@ -50,12 +50,16 @@ function send(
 }
 
 describe('faults', () => {
-  test('an offline instance stays Pending until the delivery timeout, then DeliveryTimedOut', async () => {
-    h = await startHarness({ config: fleetWith([instance(A, { offline: true }), instance(B)]), timeScale: 0.01 });
+  test('an unresponsive instance (still Online to SSM) stays Pending until the delivery timeout, then DeliveryTimedOut', async () => {
+    h = await startHarness({
+      config: fleetWith([instance(A, { unresponsive: true }), instance(B)]),
+      timeScale: 0.01,
+    });
     const { ssm } = await h.assume();
     const info = await ssm.send(new DescribeInstanceInformationCommand({}));
+    // SSM has not noticed yet: it accepts the command, which is never picked up.
     expect(info.InstanceInformationList?.map((i) => [i.InstanceId, i.PingStatus])).toEqual([
-      [A, 'ConnectionLost'],
+      [A, 'Online'],
       [B, 'Online'],
     ]);
 

@@ -81,9 +81,12 @@ describe('durable state', () => {
     ]);
   });
 
-  test('a pending invocation on an offline instance keeps its delivery deadline across a restart', async () => {
+  test('a pending invocation on an unresponsive instance keeps its delivery deadline across a restart', async () => {
     const A = 'i-0bbbbbbbbbbbbbbb1';
-    h = await startHarness({ config: fleetWith([{ id: A, tags: {}, faults: { offline: true } }]), timeScale: 0.01 });
+    h = await startHarness({
+      config: fleetWith([{ id: A, tags: {}, faults: { unresponsive: true } }]),
+      timeScale: 0.01,
+    });
     const { ssm, credentials } = await h.assume();
     const cmd = await send(ssm, ['true'], [A], { TimeoutSeconds: 60 }); // 600 ms
     await h.restart();
