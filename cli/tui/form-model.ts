@@ -52,7 +52,12 @@ const ParameterSpecSchema = z.discriminatedUnion('type', [
     maxItems: z.number().int().default(100),
     default: z.array(z.union([z.string(), z.number(), z.boolean()])).optional(),
   }),
-  z.looseObject({ type: z.literal('secret'), description: z.string().optional(), default: z.string().optional() }),
+  z.looseObject({
+    type: z.literal('secret'),
+    description: z.string().optional(),
+    default: z.string().optional(),
+    prefix: z.string().optional(),
+  }),
 ]);
 
 /** A list field is typed as its items separated by commas (an item of this form cannot hold a comma). */
@@ -124,7 +129,12 @@ export function readParameter(raw: unknown): Parameter | undefined {
       };
     }
     case 'secret':
-      return { ...base, type: 'secret', ...(p.default !== undefined ? { default: p.default } : {}) };
+      return {
+        ...base,
+        type: 'secret',
+        ...(p.default !== undefined ? { default: p.default } : {}),
+        ...(p.prefix !== undefined ? { prefix: p.prefix } : {}),
+      };
   }
 }
 

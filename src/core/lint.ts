@@ -15,6 +15,7 @@ import type { z } from 'zod';
 import { RunbookSchema, type Runbook } from './runbook.ts';
 import { runbookJsonSchema } from './runbook-json-schema.ts';
 import { analyzeScript, type PlaceholderUse } from './shell-placement.ts';
+import { describeSelector, lookupsFor } from './targets.ts';
 import { closestWord, describeCharacter } from './text.ts';
 
 /**
@@ -40,7 +41,10 @@ export interface LintProblem {
 
 export interface LintResult {
   readonly problems: readonly LintProblem[];
-  /** The runbook, when the file is one (then `problems` holds nothing from the file itself). */
+  /**
+   * The runbook, when the file is one the registry accepts; `problems` then holds only lint's
+   * advice about it (credential-lifetime, secret-without-prefix, within-unreachable).
+   */
   readonly runbook?: Runbook;
   /** Where the file's `version` value stands, to locate a clash with another file. */
   readonly versionAt?: { readonly line: number; readonly column: number };
@@ -170,14 +174,20 @@ export function lintRunbookText(file: string, text: string): LintResult {
   const versionNode = doc.contents.get('version', true);
   const versionAt = isScalar(versionNode) && versionNode.range ? at(versionNode.range[0]) : undefined;
   if (parsed.success) {
+    // Hidden characters make the registry refuse the file; what follows is lint's advice about a
+    // runbook the registry accepts, so the runbook is still returned (an evidence pack reads it).
+    const refused = problems.length > 0;
     const lifetime = credentialLifetimeProblem(parsed.data);
     const lifetimeNode = doc.contents.get('maxCredentialMinutes', true);
     if (lifetime !== undefined && isScalar(lifetimeNode) && lifetimeNode.range) {
       add(lifetimeNode.range[0], 'credential-lifetime', lifetime);
     }
-    return problems.length > 0
+    for (const p of [...secretPrefixProblems(parsed.data), ...unreachableTargetValues(parsed.data)]) {
+      add(offsetIn(doc, p.path), p.rule, p.message);
+    }
+    return refused
       ? { problems: byPosition(problems) }
-      : { problems, runbook: parsed.data, ...(versionAt ? { versionAt } : {}) };
+      : { problems: byPosition(problems), runbook: parsed.data, ...(versionAt ? { versionAt } : {}) };
   }
   const locator = new Locator(doc, text, data);
   for (const issue of parsed.error.issues) {
@@ -198,6 +208,84 @@ function credentialLifetimeProblem(rb: Runbook): string | undefined {
     .reduce((sum, s) => sum + s.timeoutSeconds, 0);
   if (seconds <= rb.maxCredentialMinutes * 60) return undefined;
   return `maxCredentialMinutes is ${rb.maxCredentialMinutes}, but the timeouts of the steps that always run (onFailure included) already add up to ${Math.ceil(seconds / 60)} minutes (${seconds} s), so every plan of it would be refused; shorten those timeouts or raise maxCredentialMinutes`;
+}
+
+/** A problem of a runbook that parses, at the path of the field it is about. */
+interface FieldProblem {
+  readonly path: readonly (string | number)[];
+  readonly rule: string;
+  readonly message: string;
+}
+
+/**
+ * A secret parameter without `prefix` takes any Parameter Store name: what it can read then rests
+ * on the instances' role alone, which the runbook's reviewers do not see. Reported at its `type`.
+ */
+function secretPrefixProblems(rb: Runbook): FieldProblem[] {
+  return Object.entries(rb.parameters).flatMap(([name, p]) => {
+    if (p.type !== 'secret' || p.prefix !== undefined) return [];
+    // The folder of its default, when it has one in a hierarchy, is the likely bound.
+    const folder = p.default?.startsWith('/') ? p.default.slice(0, p.default.lastIndexOf('/') + 1) : '';
+    const example = folder.length > 1 ? folder : '/prod/app/';
+    return [
+      {
+        path: ['parameters', name, 'type'],
+        rule: 'secret-without-prefix',
+        message: `parameter "${name}" is a secret reference without a prefix, so an operator may name any Parameter Store secret the instances' role can read; add the path it may read, e.g. prefix: ${example}`,
+      },
+    ];
+  });
+}
+
+/**
+ * The values of an enum target parameter (or a list of enum items) that `targets.within` can never
+ * admit, so that choosing one is always refused at plan time. Each value is read as the planner
+ * reads it (lookupsFor: an instance id, else a Name tag). Offline, lint knows an id's own id and a
+ * name's own Name tag, nothing else: an id against an instanceIds bound and a name against a names
+ * bound (or a tags bound on Name) are decided here; an id against a names or tags bound, or a name
+ * against an instanceIds bound, depends on the fleet and is checked only when the run is planned.
+ */
+function unreachableTargetValues(rb: Runbook): FieldProblem[] {
+  const { targets } = rb;
+  if (!('fromParameter' in targets) || targets.within === undefined) return [];
+  const { fromParameter: name, within } = targets;
+  const p = rb.parameters[name];
+  const offered =
+    p?.type === 'enum'
+      ? { values: p.values, path: ['parameters', name, 'values'] }
+      : p?.type === 'list' && p.items.type === 'enum'
+        ? { values: p.items.values, path: ['parameters', name, 'items', 'values'] }
+        : undefined;
+  if (offered === undefined) return [];
+  const out: FieldProblem[] = [];
+  offered.values.forEach((value, i) => {
+    if (value.trim() === '') return;
+    const [selector] = lookupsFor(rb.name, targets, { [name]: value }).wanted;
+    const asId = selector !== undefined && 'instanceIds' in selector;
+    const v = value.trim();
+    const outside =
+      'instanceIds' in within
+        ? asId && !within.instanceIds.includes(v)
+        : 'names' in within
+          ? !asId && !within.names.includes(v)
+          : !asId && Object.hasOwn(within.tags, 'Name') && within.tags['Name'] !== v;
+    if (!outside) return;
+    out.push({
+      path: [...offered.path, i],
+      rule: 'within-unreachable',
+      message: `parameter "${name}" offers ${JSON.stringify(value)}, ${asId ? 'an instance id' : 'a Name tag'} outside targets.within (${describeSelector(within)}), so choosing it is always refused when the run is planned; remove the value or widen within`,
+    });
+  });
+  return out;
+}
+
+/** The start of the value at `path`, or of the nearest ancestor that exists. */
+function offsetIn(doc: Document, path: readonly (string | number)[]): number {
+  for (let n = path.length; n > 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as YamlNode | undefined;
+    if (node && typeof node === 'object' && 'range' in node && node.range) return node.range[0];
+  }
+  return 0;
 }
 
 /** Problems in the order a reader meets them in the file. */

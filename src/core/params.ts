@@ -87,7 +87,13 @@ export function checkParamValue(name: string, spec: Parameter, given: unknown): 
       if (refused !== undefined) return refused;
       const problem = ssmParameterNameProblem(given);
       // The name is shown (it is not the secret); a wrong name is the usual mistake to fix.
-      return problem === undefined ? undefined : `parameter "${name}" ${problem}; got ${quoteForMessage(given)}`;
+      if (problem !== undefined) return `parameter "${name}" ${problem}; got ${quoteForMessage(given)}`;
+      // The author's bound: the instance role decides what can be read, this decides what may be
+      // asked for. A valid name has no "..", "//" or trailing "/", so a plain prefix test is exact.
+      if (spec.prefix !== undefined && !given.startsWith(spec.prefix)) {
+        return `parameter "${name}" must name an SSM parameter under ${spec.prefix}, the only path this runbook lets it read; got ${quoteForMessage(given)}`;
+      }
+      return undefined;
     }
     default:
       return checkScalar(name, spec, given);

@@ -28,6 +28,20 @@ export const ListItemSchema = z.discriminatedUnion('type', [
 ]);
 export type ListItem = z.infer<typeof ListItemSchema>;
 
+/**
+ * A Parameter Store path a secret parameter's names must lie under: "/", then levels of letters,
+ * digits and `_.-`, each followed by "/" (`/app/staging/`). It ends with "/" so that `/app/`
+ * never admits `/application/…`; names are compared as SSM compares them, case and all.
+ */
+const SecretPrefixSchema = z
+  .string()
+  .max(1024)
+  .regex(
+    /^\/(?:[a-zA-Z0-9_.-]+\/)*$/,
+    'must be a Parameter Store path that starts and ends with "/", like /app/staging/',
+  )
+  .refine((p) => !p.includes('..'), 'must not contain ".." (a Parameter Store name is not a file path)');
+
 /** The most items a list parameter may declare (maxItems): each becomes one word of a command line. */
 export const LIST_ITEMS_CAP = 500;
 
@@ -68,7 +82,17 @@ export const ParameterSchema = z.discriminatedUnion('type', [
    * secret. `{{ name }}` becomes a fetch that runs on the instance under the instance's own role,
    * so mechanic, the plan, the audit log and Temporal only ever hold the name.
    */
-  z.strictObject({ ...ParamBase, type: z.literal('secret'), default: z.string().optional() }),
+  z.strictObject({
+    ...ParamBase,
+    type: z.literal('secret'),
+    default: z.string().optional(),
+    /**
+     * The Parameter Store path the operator's name must lie under (`/app/staging/`): a name
+     * outside it is refused when the run is planned. Without it, any name the instance's role may
+     * read can be given; lint flags that (rule secret-without-prefix).
+     */
+    prefix: SecretPrefixSchema.optional(),
+  }),
 ]);
 export type Parameter = z.infer<typeof ParameterSchema>;
 
@@ -328,6 +352,8 @@ export const RunbookSchema = z
         }
       }
       if (p.type === 'list' && !listRulesHold(name, p, ctx)) continue;
+      // A malformed prefix is reported at its field; its default cannot be judged against it.
+      if (p.type === 'secret' && p.prefix !== undefined && !SecretPrefixSchema.safeParse(p.prefix).success) continue;
       if (p.default !== undefined) {
         // A default must pass the same checks as a value an operator types.
         const problem = checkParamValue(name, p, p.default);

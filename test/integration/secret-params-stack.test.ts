@@ -64,6 +64,20 @@ steps:
       printf %s -- {{ token }} | wc -c
       echo this line must not run
 `,
+  'bounded-secret.yaml': `
+name: bounded-secret
+version: 1
+description: Reads a secret the operator names, only from under /app/.
+roleArn: arn:aws:iam::123456789012:role/mechanic-runner
+parameters:
+  token: { type: secret, prefix: /app/ }
+targets:
+  tags: { Role: web }
+steps:
+  - name: read
+    timeoutSeconds: 120
+    script: printf %s {{ token }} | sha256sum
+`,
 };
 
 describe('secret references and lists on the embedded stack', { timeout: 300_000 }, () => {
@@ -226,6 +240,38 @@ describe('secret references and lists on the embedded stack', { timeout: 300_000
       expect(instance.stdout).not.toContain('this line must not run');
     }
     expect(JSON.stringify(view)).not.toContain(`other-${SECRET}`);
+  });
+
+  test('a secret named outside its prefix is refused at plan and launch in one sentence, recorded, and nothing starts', async () => {
+    const before = JSON.parse((await cli('list', '--as', 'alice', '--json')).stdout) as unknown[];
+    const sentence =
+      'parameter "token" must name an SSM parameter under /app/, the only path this runbook lets it read; got "/other/token"';
+    for (const command of ['plan', 'launch']) {
+      const r = await cli(
+        command,
+        'bounded-secret',
+        '--param',
+        'token=/other/token',
+        '--reason',
+        'outside',
+        '--as',
+        'alice',
+      );
+      expect(r.code, command).not.toBe(0);
+      expect(r.stderr, command).toContain(sentence);
+      expect(r.stderr, command).not.toMatch(/\n\s+at /);
+      expect(r.stdout, command).not.toContain(`other-${SECRET}`);
+    }
+    expect(JSON.parse((await cli('list', '--as', 'alice', '--json')).stdout)).toEqual(before);
+    const audit = await cli('audit', 'list', '--limit', '200', '--as', 'dave', '--json');
+    const refusals = (JSON.parse(audit.stdout) as AuditRecord[]).filter(
+      (r) => r.type === 'request.refused' && r.actor === 'alice' && r.data['reason'] === sentence,
+    );
+    expect(refusals.map((r) => r.data['code'])).toContain('PARAMS_INVALID');
+    // Inside the prefix, the same runbook plans.
+    const ok = await cli('plan', 'bounded-secret', '--param', 'token=/app/db/password', '--as', 'alice');
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toContain('/app/db/password');
   });
 
   test('a list item that breaks its rule is refused at launch with its index, and nothing starts', async () => {
