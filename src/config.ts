@@ -96,7 +96,22 @@ const EnvSchema = z.object({
   MECHANIC_AWS_ENDPOINT: optional,
   AWS_ACCESS_KEY_ID: optional,
   AWS_SECRET_ACCESS_KEY: optional,
+  /** With the two above when they are a role session's (then every run's lease is role chaining: one hour at most). */
+  AWS_SESSION_TOKEN: optional,
   MECHANIC_DEVFLEET_PORT: port.default(4580),
+  /**
+   * The longest STS session a run's lease asks for, in seconds. Unset: what the plan needs, at most
+   * an hour when the worker's own credentials are a role session (role chaining); longer runs live on
+   * refreshed leases. Set it for a role whose MaxSessionDuration is shorter than a plan.
+   */
+  MECHANIC_CREDENTIAL_MAX_SECONDS: optional.pipe(
+    z.coerce.number<string | undefined>().int().min(900).max(43200).optional(),
+  ),
+  /**
+   * What the embedded stack's worker signs with: a session of devfleet's mechanic-worker role from
+   * devfleet's container-credentials endpoint (role, as a worker on ECS), or devfleet's long-term keys (keys).
+   */
+  MECHANIC_DEV_WORKER_CREDENTIALS: z.enum(['role', 'keys']).default('role'),
 
   /** PostgreSQL for the audit store; SQLite under MECHANIC_HOME when unset. */
   DATABASE_URL: optional,
@@ -205,8 +220,13 @@ export interface Config {
   readonly aws: {
     readonly region: string;
     readonly endpoint: string | undefined;
-    readonly baseCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+    readonly baseCredentials:
+      { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
     readonly devfleetPort: number;
+    /** MECHANIC_CREDENTIAL_MAX_SECONDS: the most a run's lease asks STS for. */
+    readonly credentialMaxSeconds: number | undefined;
+    /** MECHANIC_DEV_WORKER_CREDENTIALS: the embedded stack's worker as a role session, or with long-term keys. */
+    readonly devWorkerCredentials: 'role' | 'keys';
   };
   readonly store:
     { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
@@ -368,9 +388,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       endpoint: e.MECHANIC_AWS_ENDPOINT,
       baseCredentials:
         e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+          ? {
+              accessKeyId: e.AWS_ACCESS_KEY_ID,
+              secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+              ...(e.AWS_SESSION_TOKEN !== undefined ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
+            }
           : undefined,
       devfleetPort: e.MECHANIC_DEVFLEET_PORT,
+      credentialMaxSeconds: e.MECHANIC_CREDENTIAL_MAX_SECONDS,
+      devWorkerCredentials: e.MECHANIC_DEV_WORKER_CREDENTIALS,
     },
     store: e.DATABASE_URL
       ? { kind: 'postgres' as const, url: e.DATABASE_URL }

@@ -5,8 +5,12 @@ export interface AwsSettings {
   readonly region: string;
   /** Endpoint override: devfleet in the embedded stack; unset in production. */
   readonly endpoint?: string | undefined;
-  /** Long-term credentials of the worker itself; unset in production (default provider chain). */
-  readonly baseCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  /**
+   * The worker's own credentials from the environment (long-term keys, or a session's with its
+   * token); unset in production, where the default provider chain finds them.
+   */
+  readonly baseCredentials?:
+    { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
 }
 
 export interface SessionCredentials {
@@ -28,6 +32,19 @@ export function createStsClient(settings: AwsSettings): STSClient {
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.baseCredentials ? { credentials: settings.baseCredentials } : {}),
   });
+}
+
+/**
+ * Whether the worker's own credentials are a role session: they carry a session token (an ECS task
+ * role, an EKS pod role, an instance profile, the embedded stack's worker role). AssumeRole from
+ * them is role chaining, which AWS caps at one hour. Resolved through the client's own provider,
+ * so it is the credentials the client really signs with.
+ */
+export function baseIsRoleSession(sts: STSClient): () => Promise<boolean> {
+  return async () => {
+    const identity = await sts.config.credentials();
+    return typeof identity.sessionToken === 'string' && identity.sessionToken !== '';
+  };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { NewAuditEvent } from '../core/audit.ts';
 import { AuditEventConflictError } from '../store/audit-log.ts';
 import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
 import type { SessionCredentials } from './aws.ts';
-import { CredentialLeases } from './credentials.ts';
+import { CredentialLeases, type CredentialDeps } from './credentials.ts';
 import { createSsmActivities, type SsmDeps } from './ssm.ts';
 
 export interface ActivityDeps {
@@ -14,12 +14,14 @@ export interface ActivityDeps {
   readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly pollIntervalMs: SsmDeps['pollIntervalMs'];
   readonly deliveryTimeoutSeconds: number;
+  /** How long a run's leases may last: what the worker's credentials allow and the operator's ceiling. */
+  readonly credentialLimits?: Pick<CredentialDeps, 'baseIsRoleSession' | 'maxSeconds'>;
 }
 
 /** Every activity the workflow calls, built once per worker from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
   const record = (event: NewAuditEvent) => deps.audit.append(event);
-  const leases = new CredentialLeases({ sts: deps.sts, record });
+  const leases = new CredentialLeases({ sts: deps.sts, record, ...deps.credentialLimits });
   return {
     /** Appends one audit event; idempotent on its eventId, so retries never duplicate it. */
     async recordEvent(event: NewAuditEvent): Promise<void> {

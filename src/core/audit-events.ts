@@ -107,7 +107,8 @@ export const AUDIT_EVENT_DATA = {
     policyDigest: Text,
     packedPolicySize: z.number().optional(),
     roleArn: Text,
-    reason: z.enum(['approved', 'reissued']),
+    /** approved: the run's first lease; reissued: a worker without one; refreshed: one near its end, replaced. */
+    reason: z.enum(['approved', 'reissued', 'refreshed']),
   }),
   'execution.running': z.strictObject({ approvedBy: z.array(Text).readonly() }),
   'step.started': z.strictObject({ ...StepRefShape, commandId: Id }),
@@ -326,6 +327,10 @@ export function workflowEventId(executionId: string, counter: number, type: Audi
 /** One per credential key: a worker that re-issues records each new key once. */
 export function reissuedEventId(executionId: string, accessKeyId: string): string {
   return `${executionId}:credentials.reissued:${accessKeyId}`;
+}
+/** One per refreshed lease: a run longer than a lease records each new key once. */
+export function refreshedEventId(executionId: string, accessKeyId: string): string {
+  return `${executionId}:credentials.refreshed:${accessKeyId}`;
 }
 /**
  * One per instance and step (and attempt, from the second on), however many times its result is

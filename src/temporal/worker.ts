@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createActivities } from '../activities/index.ts';
-import { createStsClient, ssmClients } from '../activities/aws.ts';
+import { baseIsRoleSession, createStsClient, ssmClients } from '../activities/aws.ts';
 import type { AuditStore } from '../store/audit-log.ts';
 import { UserError } from '../core/errors.ts';
 import { connectionOptions, dataConverterFrom } from './connect.ts';
@@ -23,9 +23,11 @@ export interface WorkerHandle {
  */
 export async function startWorker(config: Config, audit: AuditStore, log: Logger): Promise<WorkerHandle> {
   const aws = { region: config.aws.region, endpoint: config.aws.endpoint, baseCredentials: config.aws.baseCredentials };
+  const sts = createStsClient(aws);
   const activities = createActivities({
     audit,
-    sts: createStsClient(aws),
+    sts,
+    credentialLimits: { baseIsRoleSession: baseIsRoleSession(sts), maxSeconds: config.aws.credentialMaxSeconds },
     ssmFor: ssmClients(aws),
     pollIntervalMs: { min: config.ssm.pollMinMs, max: config.ssm.pollMaxMs },
     deliveryTimeoutSeconds: config.ssm.deliveryTimeoutSeconds,

@@ -208,12 +208,12 @@ describe('credential leases', () => {
     expect((await leases.credentialsFor(request)).accessKeyId).toBe(s1.accessKeyId);
     await expect(works(s1)).resolves.toBeDefined();
 
-    // 59 minutes on, one is left: too close to expiry for a step, so a new session is issued and audited.
+    // 59 minutes on, one is left: too close to expiry for a step, so the lease is refreshed and audited.
     move(2 * MINUTE);
     const s2 = await leases.credentialsFor(request);
     expect(s2.accessKeyId).not.toBe(s1.accessKeyId);
     expect(events.map((e) => [e.type, e.data['reason'], e.data['accessKeyId']])).toEqual([
-      ['credentials.issued', 'reissued', s2.accessKeyId],
+      ['credentials.issued', 'refreshed', s2.accessKeyId],
     ]);
 
     // Past the first session's hour: devfleet refuses it, and the run's lease is the second one, which works.

@@ -167,19 +167,19 @@ describe('credentialsFor', () => {
     expect(h.inputs).toHaveLength(1);
   });
 
-  test.each([2 * MINUTE, MINUTE])('a lease with %i ms left is re-issued, and the re-issue is audited', async (left) => {
+  test.each([2 * MINUTE, MINUTE])('a lease with %i ms left is refreshed, and the refresh is audited', async (left) => {
     const h = harness();
     await h.leases.issue(request(), 'approved');
     h.advance(60 * MINUTE - left);
     expect((await h.leases.credentialsFor(request())).accessKeyId).toBe('ASIAFAKE2');
     expect(h.events).toEqual([
       {
-        eventId: 'mx-0000000001:credentials.reissued:ASIAFAKE2',
+        eventId: 'mx-0000000001:credentials.refreshed:ASIAFAKE2',
         executionId: 'mx-0000000001',
         type: 'credentials.issued',
         actor: 'mechanic',
         at: new Date(T0 + 60 * MINUTE - left).toISOString(),
-        data: expect.objectContaining({ accessKeyId: 'ASIAFAKE2', reason: 'reissued' }) as unknown,
+        data: expect.objectContaining({ accessKeyId: 'ASIAFAKE2', reason: 'refreshed' }) as unknown,
       },
     ]);
   });

@@ -207,7 +207,13 @@ function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
     case 'credentials.issued':
       return (
         <li>
-          {head(d['reason'] === 'reissued' ? 'Credentials issued again' : 'Credentials issued')}
+          {head(
+            d['reason'] === 'reissued'
+              ? 'Credentials issued again'
+              : d['reason'] === 'refreshed'
+                ? 'Credentials refreshed'
+                : 'Credentials issued',
+          )}
           <dl class="facts">
             <dt>Key id</dt>
             <dd class="mono">{inert(d['accessKeyId'])}</dd>
