@@ -9,6 +9,9 @@
  *   run         one approved one-step run on the embedded stack, request to completed
  *               (Temporal, STS, SSM through devfleet, audit) vs. the same command sent and
  *               followed directly with the AWS SDK against devfleet
+ *   step gap, approval → 1st SendCommand
+ *               what the worker adds between steps and after an approval, on the embedded
+ *               stack with its own settings, vs. a bare Temporal workflow (step-overhead.ts)
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -25,6 +28,7 @@ import { openSigningAuditStore } from '../../src/store/audit-log.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 import { connectApi } from '../../cli/api.ts';
+import { benchStepOverhead, formatOverhead } from './step-overhead.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -220,6 +224,7 @@ async function benchRun(dir: string): Promise<Row> {
 const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-bench-'));
 try {
   const rows = [await benchPlan(), await benchAudit(dir), await benchRun(dir)];
+  const overhead = await benchStepOverhead(dir);
   const f = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`);
   process.stdout.write(
     '| bench | n | median | p95 | baseline | baseline median | ratio |\n|---|---|---|---|---|---|---|\n',
@@ -229,6 +234,7 @@ try {
       `| ${r.name} | ${r.n} | ${f(r.median)} | ${f(r.p95)} | ${r.baseline} | ${f(r.baseMedian)} | ${(r.median / r.baseMedian).toFixed(1)}× |\n`,
     );
   }
+  process.stdout.write(`\n${formatOverhead(overhead)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
