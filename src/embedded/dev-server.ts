@@ -63,12 +63,22 @@ export interface DevServer {
 
 /**
  * Dynamic config the SDK's own test server sets (sdk-core ephemeral_server): updates must be enabled for approvals,
- * and the version check would otherwise phone home on every start.
+ * and the version check would otherwise phone home on every start. Then interactive latency, for a server that has
+ * one shard and one user (temporalio/temporal common/dynamicconfig/constants.go):
+ * - each history queue reader (transfer: a new workflow or activity task for matching; timer: retries, sleeps and
+ *   timeouts; visibility: the run list's status) polls at most 20 times a second by default, which a run waits out
+ *   at every task; 1000 lets a task through as soon as it is written.
+ * - eager activity execution: an activity scheduled on the worker's own task queue comes back in the answer to the
+ *   workflow task that scheduled it, instead of a trip through matching (the SDK asks for it by default).
  */
 const DYNAMIC_CONFIG = [
   'frontend.enableServerVersionCheck=false',
   'frontend.enableUpdateWorkflowExecution=true',
   'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+  'history.transferProcessorMaxPollRPS=1000',
+  'history.timerProcessorMaxPollRPS=1000',
+  'history.visibilityProcessorMaxPollRPS=1000',
+  'system.enableActivityEagerExecution=true',
 ];
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
