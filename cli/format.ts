@@ -5,6 +5,7 @@ import { neutralize } from '../src/core/text.ts';
 import { planParamText } from '../src/core/params.ts';
 import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../src/core/step-controls-text.ts';
 import { rateControlText } from '../src/core/targets.ts';
+import { truncationNote } from '../src/core/ssm-output.ts';
 
 /*
  * Every text here was stored by someone (a reason, a comment, a parameter, an instance's Name tag,
@@ -74,6 +75,7 @@ export function formatExecution(view: ExecutionView, opts: { output?: boolean } 
       if (opts.output !== false) {
         for (const l of lines(inst.stdout)) out.push(`      | ${l}`);
         for (const l of lines(inst.stderr)) out.push(`      ! ${l}`);
+        for (const s of inst.truncatedBySsm ?? []) out.push(`      [${truncationNote(s)}]`);
       }
     }
   }

@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import { Scroller } from './Scroller.tsx';
 import type { PlanLine } from './plan-lines.ts';
+import { truncationNote } from '../../src/core/ssm-output.ts';
 import { inertLines } from './text.ts';
 
 export interface InstanceOutput {
@@ -10,6 +11,8 @@ export interface InstanceOutput {
   readonly responseCode: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** The streams SSM cut at its limit, when it did. */
+  readonly truncatedBySsm?: readonly ('stdout' | 'stderr')[];
 }
 
 /** An instance's output as lines: stdout, then stderr if any, every control character neutralised. */
@@ -20,8 +23,10 @@ export function outputLines(output: InstanceOutput): PlanLine[] {
       ? inertLines(output.stdout).map((text) => ({ text }))
       : [{ text: '(empty)', style: 'dim' as const }]),
   );
+  if (output.truncatedBySsm?.includes('stdout')) out.push({ text: truncationNote('stdout'), style: 'dim' });
   if (output.stderr)
     out.push({ text: 'stderr', style: 'title' }, ...inertLines(output.stderr).map((text) => ({ text })));
+  if (output.truncatedBySsm?.includes('stderr')) out.push({ text: truncationNote('stderr'), style: 'dim' });
   return out;
 }
 

@@ -287,6 +287,7 @@ export function RunView(props: RunViewProps) {
         responseCode: result.responseCode,
         stdout: result.stdout,
         stderr: result.stderr,
+        ...(result.truncatedBySsm ? { truncatedBySsm: result.truncatedBySsm } : {}),
       });
     }
   };

@@ -11,6 +11,7 @@ import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import type { InstanceResult, StepOutcome, StepRequest } from '../core/execution.ts';
 import { auditEvent, instanceEventId, type NewAuditEvent } from '../core/audit-events.ts';
 import { cap, redact } from '../core/redact.ts';
+import { sendRefusal, ssmTruncated } from '../core/ssm-output.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { RUN_SHELL_SCRIPT } from '../core/session-policy.ts';
 import { rateLimitCount } from '../core/targets.ts';
@@ -162,6 +163,12 @@ export function createSsmActivities(deps: SsmDeps) {
         const stdout = cap(redact(detail.StandardOutputContent ?? ''), AUDIT_OUTPUT_CHARS);
         const stderr = cap(redact(detail.StandardErrorContent ?? ''), AUDIT_OUTPUT_CHARS);
         const outputSha256 = sha256Hex(`${stdout}\u0000${stderr}`);
+        // SSM returns only the first 24,000 / 8,000 characters and does not say it cut: mark it.
+        const cut = ssmTruncated({
+          stdout: detail.StandardOutputContent ?? '',
+          stderr: detail.StandardErrorContent ?? '',
+        });
+        const truncated = cut.length > 0 ? { truncatedBySsm: cut } : {};
         const result: InstanceResult = {
           instanceId,
           status: detail.Status ?? inv.Status ?? 'Failed',
@@ -170,6 +177,7 @@ export function createSsmActivities(deps: SsmDeps) {
           stdout: cap(stdout, PREVIEW_CHARS),
           stderr: cap(stderr, PREVIEW_CHARS),
           outputSha256,
+          ...truncated,
         };
         await recordOnce(
           auditEvent('step.instance', {
@@ -190,6 +198,7 @@ export function createSsmActivities(deps: SsmDeps) {
               stdout,
               stderr,
               outputSha256,
+              ...truncated,
             },
           }),
         );
@@ -298,6 +307,8 @@ function toFailure(e: unknown, dropLease: () => void): unknown {
       'CREDENTIALS_REFUSED',
     );
   }
+  const refused = sendRefusal(name, err.message ?? '');
+  if (refused) return ApplicationFailure.nonRetryable(refused, 'SSM_COMMAND_FAILED');
   if (NOT_RETRYABLE.has(name)) return ApplicationFailure.nonRetryable(message, 'SSM_COMMAND_FAILED');
   // Retryable too: the retried dispatch looks for the command before it sends.
   if (e instanceof SendCommandOutcomeUnknownError) return ApplicationFailure.retryable(message, 'SSM_SEND_UNCONFIRMED');

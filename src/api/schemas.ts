@@ -111,6 +111,11 @@ const InstanceResultSchema = z.object({
   stdout: z.string(),
   stderr: z.string(),
   outputSha256: z.string(),
+  /** Set only when SSM cut the output at its limit (24,000 / 8,000 characters): which streams. */
+  truncatedBySsm: z
+    .array(z.enum(['stdout', 'stderr']))
+    .readonly()
+    .exactOptional(),
 });
 
 const StepViewSchema = z.object({

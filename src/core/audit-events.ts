@@ -123,6 +123,11 @@ export const AUDIT_EVENT_DATA = {
     stdout: Text,
     stderr: Text,
     outputSha256: Text,
+    /** Which streams SSM cut at its limit (24,000 / 8,000 characters); absent when none. */
+    truncatedBySsm: z
+      .array(z.enum(['stdout', 'stderr']))
+      .readonly()
+      .optional(),
   }),
   /** One record per step, however it ended. */
   'step.completed': z.strictObject({

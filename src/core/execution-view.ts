@@ -84,6 +84,7 @@ export function viewFromAudit(
           stdout: d.stdout,
           stderr: d.stderr,
           outputSha256: d.outputSha256,
+          ...(d.truncatedBySsm !== undefined ? { truncatedBySsm: d.truncatedBySsm } : {}),
         };
         steps[d.index] = {
           ...step,

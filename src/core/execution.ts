@@ -85,6 +85,8 @@ export interface InstanceResult {
   readonly stdout: string;
   readonly stderr: string;
   readonly outputSha256: string;
+  /** Set only when SSM cut the output at its limit (24,000 / 8,000 characters): which streams. */
+  readonly truncatedBySsm?: readonly ('stdout' | 'stderr')[];
 }
 
 export interface StepOutcome {

@@ -18,6 +18,7 @@ import { verifyRunProof, type RunProofVerdict } from '../../core/run-proof.ts';
 import { humanTextProblem } from '../../core/text.ts';
 import type { Plan } from '../../core/plan.ts';
 import { rateControlText } from '../../core/targets.ts';
+import { truncationNote } from '../../core/ssm-output.ts';
 import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../../core/step-controls-text.ts';
 import type { ExecutionView } from '../../core/execution.ts';
 import { viewFromAudit } from '../../core/execution-view.ts';
@@ -175,6 +176,12 @@ function attemptOf(d: Readonly<Record<string, unknown>>, plan: Plan | undefined)
 }
 
 /** One record of the timeline, told in words; the raw record stays in the log and its exports. */
+/** The note under output SSM cut at its limit (step.instance's truncatedBySsm), or nothing. */
+function cutBySsm(d: Readonly<Record<string, unknown>>, stream: 'stdout' | 'stderr') {
+  const cut = d['truncatedBySsm'];
+  return Array.isArray(cut) && cut.includes(stream) ? <p class="muted">{truncationNote(stream)}</p> : null;
+}
+
 function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
   const { r } = props;
   const d = r.data;
@@ -249,12 +256,14 @@ function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
             <details open>
               <summary>Output</summary>
               <pre>{inert(d['stdout'], true)}</pre>
+              {cutBySsm(d, 'stdout')}
             </details>
           ) : null}
           {str(d['stderr']) ? (
             <details open>
               <summary>Errors</summary>
               <pre>{inert(d['stderr'], true)}</pre>
+              {cutBySsm(d, 'stderr')}
             </details>
           ) : null}
         </li>
