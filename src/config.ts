@@ -121,7 +121,12 @@ const EnvSchema = z.object({
    */
   MECHANIC_AUDIT_KEY_FILE: optional,
 
-  MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(2000),
+  /**
+   * Following a running command: the first pause between two looks, grown by half after each look
+   * up to the largest. Short steps are noticed within a tenth of a second; a long step costs about a
+   * dozen extra ListCommandInvocations calls before it settles at one look every 15 s.
+   */
+  MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(100),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
   /** Slack approvals: the bot token (xoxb-…); unset, Slack is off. */
   MECHANIC_SLACK_BOT_TOKEN: optional,

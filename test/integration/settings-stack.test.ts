@@ -14,8 +14,8 @@ import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
  * and a heartbeat timeout that are not the defaults, a runbook run through the CLI, and then what
  * devfleet was asked (the SendCommand's TimeoutSeconds) and what the workflow scheduled (each
  * step activity's heartbeat timeout, in the run's Temporal history) are read back. The polling
- * interval bounds are the stack helper's own (100 ms to 500 ms); they are only checked by the
- * configuration refusing bounds the heartbeat could not outlast.
+ * interval bounds are the stack helper's own (100 ms to 500 ms); how the step activity honours
+ * them is counted in workflow-polling.test.ts.
  */
 describe('MECHANIC_DELIVERY_TIMEOUT_SECONDS and MECHANIC_HEARTBEAT_TIMEOUT_SECONDS on the embedded stack', () => {
   let stack: DevStack;
