@@ -30,6 +30,9 @@ const PlanShapeSchema = z.looseObject({
   approval: z.looseObject({ required: z.number().int(), expiresAfterSeconds: z.number() }),
   createdAt: Text,
 });
+const isPlanShape = (v: unknown): boolean => PlanShapeSchema.safeParse(v).success;
+/** The schema behind each custom check of the vocabulary, so audit-event-check.ts can compile it too. */
+export const AUDIT_CUSTOM_CHECK_SCHEMAS: ReadonlyMap<unknown, z.ZodType> = new Map([[isPlanShape, PlanShapeSchema]]);
 
 const StepRefShape = {
   step: Text,
@@ -88,7 +91,7 @@ export const AUDIT_EVENT_DATA = {
     planDigest: Id,
     reason: Text,
     requester: Id,
-    plan: z.custom<Plan>((v) => PlanShapeSchema.safeParse(v).success, 'not a plan'),
+    plan: z.custom<Plan>(isPlanShape, 'not a plan'),
     /** The ids of the policies that allowed the launch. */
     policies: Policies,
   }),
@@ -249,6 +252,10 @@ function envelopeSchema<T extends AuditEventType>(type: T) {
 const ENVELOPES = Object.fromEntries(AUDIT_EVENT_TYPES.map((t) => [t, envelopeSchema(t)])) as {
   [T in AuditEventType]: ReturnType<typeof envelopeSchema<T>>;
 };
+/** The schema of one event type's whole envelope (audit-event-check.ts compiles these for `audit verify`). */
+export function auditEventSchemaOf<T extends AuditEventType>(type: T): (typeof ENVELOPES)[T] {
+  return ENVELOPES[type];
+}
 /** Every event, discriminated on `type`: what a store refuses to write when it does not fit. */
 export const AuditEventSchema = z.discriminatedUnion(
   'type',
