@@ -8,7 +8,9 @@
  * processes — can both write safely.
  */
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { fitsAuditVocabulary } from '../core/audit-event-check.ts';
 import {
   GENESIS_HASH,
   chainHash,
@@ -119,7 +121,10 @@ const LIST_DEFAULT = 1000;
 const LIST_MAX = 10_000;
 const EXECUTIONS_DEFAULT = 50;
 const EXECUTIONS_MAX = 1000;
-const VERIFY_PAGE = 1000;
+/** Records per page of verify's walk. */
+const VERIFY_PAGE = 5000;
+/** The columns verify reads of each record, in this order (a raw row). */
+const VERIFY_COLUMNS = ['seq', 'event_id', 'execution_id', 'type', 'actor', 'at', 'data', 'prev_hash', 'hash'] as const;
 /** Two int4 keys for pg_advisory_xact_lock: 'mech' and 'audt' in ASCII, unlikely to collide. */
 const PG_LOCK_CLASS = 0x6d656368;
 const PG_LOCK_OBJECT = 0x61756474;
@@ -193,8 +198,23 @@ function toExecutionRow(s: ExecutionSummary): ExecutionRow {
   };
 }
 
-/** Signatures checked at once on libuv's thread pool, at most this many in flight. */
-const SIGNATURES_IN_FLIGHT = 256;
+/**
+ * Whether an index row holds exactly `s`, column by column as the store writes it: then
+ * diffSummaries finds nothing (a canonical JSON column reads back to the same canonical JSON), and
+ * verify skips it. Anything else — including a row that differs only in how it is written — is
+ * left to diffSummaries.
+ */
+function sameAsRow(row: ExecutionRow, s: ExecutionSummary): boolean {
+  const want = toExecutionRow(s);
+  for (const key of Object.keys(want) as (keyof ExecutionRow)[]) if (row[key] !== want[key]) return false;
+  return true;
+}
+
+/**
+ * Signatures checked at once on libuv's thread pool, at most this many in flight: enough that the
+ * pool never runs dry while verify's walk holds the main thread for a page.
+ */
+const SIGNATURES_IN_FLIGHT = 2048;
 
 /**
  * Which checkpoints are genuine, checked in parallel on libuv's thread pool (a log holds one per
@@ -234,6 +254,73 @@ async function signaturesValid(
   };
   await Promise.all(Array.from({ length: Math.min(SIGNATURES_IN_FLIGHT, cps.length) }, lane));
   return valid;
+}
+
+/** A page of records as raw rows (VERIFY_COLUMNS), in seq order, after `afterSeq` (from the start without one). */
+interface RecordPages {
+  page(afterSeq: number | undefined, limit: number): Promise<unknown[][]>;
+  close(): void;
+}
+
+/** The file of a SQLite database opened through Kysely, or undefined (in memory, or PostgreSQL). */
+async function sqliteFileOf(db: Kysely<Database>): Promise<string | undefined> {
+  const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
+  const main = rows.find((r) => r.name === 'main');
+  return main?.file ? main.file : undefined;
+}
+
+/**
+ * Reads the log page by page for verify. SQLite: through a read-only connection of its own, with
+ * rows as arrays (better-sqlite3's raw mode), which skips building an object per row — most of a
+ * plain read's cost over a million records. Otherwise through Kysely, each row turned into the
+ * same array.
+ */
+async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
+  const file = isPostgres(db) ? undefined : await sqliteFileOf(db);
+  if (file) {
+    const conn = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
+    try {
+      const columns = VERIFY_COLUMNS.join(', ');
+      // No lower bound on the first page: a stray row below seq 1 must be reported, not skipped.
+      const first = conn.prepare(`select ${columns} from audit_events order by seq limit ?`).raw(true);
+      const next = conn.prepare(`select ${columns} from audit_events where seq > ? order by seq limit ?`).raw(true);
+      return {
+        async page(afterSeq, limit) {
+          // Let the event loop turn between pages (checkpoint signatures complete on the thread pool).
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          return (afterSeq === undefined ? first.all(limit) : next.all(afterSeq, limit)) as unknown[][];
+        },
+        close: () => conn.close(),
+      };
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+  }
+  return {
+    async page(afterSeq, limit) {
+      let q = db.selectFrom('audit_events').select(VERIFY_COLUMNS).orderBy('seq', 'asc').limit(limit);
+      if (afterSeq !== undefined) q = q.where('seq', '>', afterSeq);
+      return (await q.execute()).map((r) => VERIFY_COLUMNS.map((c) => r[c]));
+    },
+    close: () => undefined,
+  };
+}
+
+/** A raw row (VERIFY_COLUMNS) as toRecord reads it; throws when data is not JSON. */
+function recordOfRaw(r: readonly unknown[]): AuditRecord {
+  return toRecord({
+    seq: r[0],
+    event_id: r[1],
+    execution_id: r[2],
+    type: r[3],
+    actor: r[4],
+    at: r[5],
+    data: r[6],
+    prev_hash: r[7],
+    hash: r[8],
+    recorded_at: '',
+  } as AuditRow);
 }
 
 function toCheckpoint(row: CheckpointRow): Checkpoint {
@@ -597,7 +684,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     let checked = 0;
     /**
      * Takes a genuine checkpoint into account; returns why it is not genuine otherwise. `genuine`:
-     * its signature was already found valid (signaturesValid), so checking it again is skipped.
+     * its signature was already found valid (signaturesValid), or is being checked (the database's
+     * checkpoints, below), so checking it here is skipped.
      */
     const admit = (f: Found, genuine = false): string | undefined => {
       const problem = genuine ? undefined : checkpointProblem(f.cp, signing!.trusted);
@@ -607,174 +695,227 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       checked++;
       return undefined;
     };
+    /** The first of `cps` whose signature is not valid, named; undefined when all are. */
+    const firstForged = async (cps: readonly Checkpoint[]): Promise<AuditVerdict | undefined> => {
+      const valid = await signaturesValid(cps, signing!.trusted);
+      for (const [i, cp] of cps.entries()) {
+        if (valid[i]) continue;
+        const problem = checkpointProblem(cp, signing!.trusted) ?? 'has a signature that does not match';
+        return fail('checkpoint', cp.seq, `the checkpoint of record #${cp.seq} ${problem}`);
+      }
+      return undefined;
+    };
     /** Database checkpoints from `fromSeq` on, signed after the first read (appends go on during verify). */
     const catchUp = async (fromSeq: number): Promise<AuditVerdict | undefined> => {
       const rows = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', fromSeq).execute();
       const fresh = rows
         .map(toCheckpoint)
         .filter((cp) => !(signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === cp.keyId));
-      const valid = await signaturesValid(fresh, signing!.trusted);
-      for (const [i, cp] of fresh.entries()) {
-        const problem = admit({ cp, source: 'database' }, valid[i]);
-        if (problem) return fail('checkpoint', cp.seq, `the checkpoint of record #${cp.seq} ${problem}`);
-      }
+      const forged = await firstForged(fresh);
+      if (forged) return forged;
+      for (const cp of fresh) admit({ cp, source: 'database' }, true);
       return undefined;
     };
-    if (signing) {
-      const bad = await catchUp(0);
-      if (bad) return bad;
-      if (signing.headFile) {
-        const file = await readHeadFile(signing.headFile, signing.trusted);
-        if (file.kind === 'bad') {
-          return fail(
-            'checkpoint',
-            0,
-            `the checkpoint kept outside the database (${signing.headFile}) ${file.problem}`,
-          );
-        }
-        if (file.kind === 'ok') {
-          fileCp = file.checkpoint;
-          admit({ cp: fileCp, source: 'file' });
-        }
-      }
-    }
-    const coveredTo = () => newest?.cp.seq ?? 0;
-    /** A record that differs from what a checkpoint signed at its seq: the log was rewritten. */
-    const notAsSigned = (record: AuditRecord): AuditVerdict | undefined => {
-      const f = (signed.get(record.seq) ?? []).find(({ cp }) => cp.hash !== record.hash);
-      if (!f) return undefined;
-      const where = f.source === 'file' ? 'kept outside the database' : 'in the database';
-      return fail(
-        'checkpoint',
-        record.seq,
-        `record #${record.seq} is not the record signed by the checkpoint ${where}: the log was rewritten from here`,
-      );
-    };
-
-    let prevHash = GENESIS_HASH;
-    let lastSeq: number | undefined;
-    let count = 0;
-    const ended = new Map<string, number>();
-    const rebuilt = new Map<string, ExecutionSummary>();
-    for (;;) {
-      let page = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc').limit(VERIFY_PAGE);
-      // No lower bound on the first page: a stray row below seq 1 must be reported, not skipped.
-      if (lastSeq !== undefined) page = page.where('seq', '>', lastSeq);
-      const rows = await page.execute();
-      for (const row of rows) {
-        const seq = Number(row.seq);
-        let record: AuditRecord;
-        try {
-          record = toRecord(row);
-        } catch {
-          return fail('chain', seq, 'data is not valid JSON');
-        }
-        // The hash is over the canonical form; the stored text must be exactly that form, so an
-        // export re-verifies byte for byte without re-encoding. When it is, the hash is taken
-        // around the stored text (the same bytes chainHash would encode); anything else takes
-        // the full path below, which names what is wrong.
-        const intact =
-          typeof row.data === 'string' &&
-          record.seq === (lastSeq ?? 0) + 1 &&
-          record.prevHash === prevHash &&
-          isCanonicalText(row.data, record.data) &&
-          chainHashOfStored(prevHash, record, row.data) === record.hash;
-        if (!intact) {
-          const verdict = verifyChain([record], prevHash, (lastSeq ?? 0) + 1);
-          if (!verdict.ok) return fail('chain', verdict.seq, verdict.reason);
-          if (row.data !== canonicalJson(record.data)) {
-            return fail('chain', seq, 'data is not stored in canonical form');
-          }
-        }
-        const unsigned = notAsSigned(record);
-        if (unsigned) return unsigned;
-        const read = readAuditEvent(record);
-        if (!read.ok) return fail('schema', seq, read.problem);
-        const event = read.event;
-        if (signing && seq > coveredTo() && event.executionId !== null) {
-          const endedAt = ended.get(event.executionId);
-          const ends = endStatusOf(event.type) !== undefined;
-          // Signed in the transaction that wrote it, so its checkpoint may just be newer than our first read.
-          if (ends || endedAt !== undefined) {
-            const bad = (await catchUp(seq)) ?? notAsSigned(record);
-            if (bad) return bad;
-          }
-          if ((ends || endedAt !== undefined) && seq > coveredTo()) {
-            return fail(
-              'checkpoint',
-              seq,
-              `record #${seq} (${event.type} by ${event.actor}) ${ends && endedAt === undefined ? 'ends' : `follows the end (#${endedAt}) of`} execution ${event.executionId}, but no signed checkpoint covers it${newest ? ` (the newest covers #${coveredTo()})` : ''}: it was written without the signing key`,
+    /**
+     * The signatures of the checkpoints in the database when verify started, checked on libuv's
+     * thread pool while the walk below runs on this thread (a log holds one per execution end, and
+     * Ed25519 is most of a signed log's verify). They are admitted up front as if genuine; any that
+     * is not is reported before anything the walk finds, as if it had been checked first, so the
+     * verdict is the same as checking them before the walk.
+     */
+    let forgedAtStart: Promise<AuditVerdict | undefined> = Promise.resolve(undefined);
+    const pages = await recordPages(db);
+    try {
+      if (signing) {
+        const cps = (await db.selectFrom('audit_checkpoints').selectAll().execute()).map(toCheckpoint);
+        forgedAtStart = firstForged(cps);
+        for (const cp of cps) admit({ cp, source: 'database' }, true);
+        if (signing.headFile) {
+          const file = await readHeadFile(signing.headFile, signing.trusted);
+          if (file.kind === 'bad') {
+            return (
+              (await forgedAtStart) ??
+              fail('checkpoint', 0, `the checkpoint kept outside the database (${signing.headFile}) ${file.problem}`)
             );
           }
+          if (file.kind === 'ok') {
+            fileCp = file.checkpoint;
+            admit({ cp: fileCp, source: 'file' });
+          }
         }
-        if (event.executionId !== null) {
-          if (endStatusOf(event.type) !== undefined && !ended.has(event.executionId)) ended.set(event.executionId, seq);
-          const next = projectExecution(rebuilt.get(event.executionId), event);
-          if (next) rebuilt.set(event.executionId, next);
-        }
-        prevHash = record.hash;
-        lastSeq = seq;
-        count++;
       }
-      // A checkpoint admitted on the way may cover records appended since this page was read.
-      if (rows.length === 0 || (rows.length < VERIFY_PAGE && coveredTo() <= (lastSeq ?? 0))) break;
+      const verdict = await walk();
+      return (await forgedAtStart) ?? verdict;
+    } finally {
+      // Never left pending unobserved: signaturesValid does not reject, but a bug there must not crash the process.
+      forgedAtStart.catch(() => undefined);
+      pages.close();
     }
-    const end = lastSeq ?? 0;
-    if (newest && newest.cp.seq > end) {
-      return fail(
-        'checkpoint',
-        end + 1,
-        `the log ends at #${end}, but a signed checkpoint ${newest.source === 'file' ? 'kept outside the database' : 'in the database'} covers #${newest.cp.seq}: records were deleted from the end`,
-      );
-    }
-    if (fileCp) {
-      // Re-read: the file is written after its checkpoint's commit, possibly after our first read.
-      const inDb = await db
-        .selectFrom('audit_checkpoints')
-        .select('seq')
-        .where('seq', '=', fileCp.seq)
-        .where('key_id', '=', fileCp.keyId)
-        .executeTakeFirst();
-      if (!inDb) {
+
+    async function walk(): Promise<AuditVerdict> {
+      const coveredTo = () => newest?.cp.seq ?? 0;
+      /** A record that differs from what a checkpoint signed at its seq: the log was rewritten. */
+      const notAsSigned = (seq: number, hash: string): AuditVerdict | undefined => {
+        const at = signed.get(seq);
+        if (at === undefined) return undefined;
+        const f = at.find(({ cp }) => cp.hash !== hash);
+        if (!f) return undefined;
+        const where = f.source === 'file' ? 'kept outside the database' : 'in the database';
         return fail(
           'checkpoint',
-          fileCp.seq,
-          `the checkpoint of #${fileCp.seq} kept outside the database is missing from the database: checkpoints were deleted`,
+          seq,
+          `record #${seq} is not the record signed by the checkpoint ${where}: the log was rewritten from here`,
+        );
+      };
+
+      let prevHash = GENESIS_HASH;
+      let lastSeq: number | undefined;
+      let count = 0;
+      const ended = new Map<string, number>();
+      const rebuilt = new Map<string, ExecutionSummary>();
+      for (;;) {
+        const rows = await pages.page(lastSeq, VERIFY_PAGE);
+        for (const row of rows) {
+          const seq = Number(row[0]);
+          const text = row[6];
+          let data: unknown;
+          // The hash is over the canonical form; the stored text must be exactly that form, so an
+          // export re-verifies byte for byte without re-encoding. When it is, the hash is taken
+          // around the stored text (the same bytes chainHash would encode). Anything else — a
+          // seq or link out of place, text that is not canonical JSON, a field of the wrong type —
+          // takes the full path below, which names what is wrong.
+          let intact = false;
+          if (typeof text === 'string' && seq === (lastSeq ?? 0) + 1 && row[7] === prevHash) {
+            try {
+              data = JSON.parse(text);
+            } catch {
+              data = undefined;
+            }
+          }
+          const candidate = {
+            eventId: row[1] as string,
+            executionId: row[2] as string | null,
+            type: row[3] as AuditEventType,
+            actor: row[4] as string,
+            at: row[5] as string,
+            data: data as Record<string, unknown>,
+          };
+          if (data !== undefined) {
+            intact =
+              isCanonicalText(text as string, data) &&
+              chainHashOfStored(prevHash, candidate, text as string) === row[8];
+          }
+          if (!intact) {
+            let record: AuditRecord;
+            try {
+              record = recordOfRaw(row);
+            } catch {
+              return fail('chain', seq, 'data is not valid JSON');
+            }
+            const verdict = verifyChain([record], prevHash, (lastSeq ?? 0) + 1);
+            if (!verdict.ok) return fail('chain', verdict.seq, verdict.reason);
+            if (row[6] !== canonicalJson(record.data))
+              return fail('chain', seq, 'data is not stored in canonical form');
+            candidate.data = record.data;
+          }
+          const hash = row[8] as string;
+          const unsigned = notAsSigned(seq, hash);
+          if (unsigned) return unsigned;
+          let event: AuditEvent;
+          if (fitsAuditVocabulary(candidate)) event = candidate as AuditEvent;
+          else {
+            // The schema decides, and names what does not fit.
+            const read = readAuditEvent({ ...candidate, seq });
+            if (!read.ok) return fail('schema', seq, read.problem);
+            event = read.event;
+          }
+          if (signing && seq > coveredTo() && event.executionId !== null) {
+            const endedAt = ended.get(event.executionId);
+            const ends = endStatusOf(event.type) !== undefined;
+            // Signed in the transaction that wrote it, so its checkpoint may just be newer than our first read.
+            if (ends || endedAt !== undefined) {
+              const bad = (await catchUp(seq)) ?? notAsSigned(seq, hash);
+              if (bad) return bad;
+            }
+            if ((ends || endedAt !== undefined) && seq > coveredTo()) {
+              return fail(
+                'checkpoint',
+                seq,
+                `record #${seq} (${event.type} by ${event.actor}) ${ends && endedAt === undefined ? 'ends' : `follows the end (#${endedAt}) of`} execution ${event.executionId}, but no signed checkpoint covers it${newest ? ` (the newest covers #${coveredTo()})` : ''}: it was written without the signing key`,
+              );
+            }
+          }
+          if (event.executionId !== null) {
+            if (endStatusOf(event.type) !== undefined && !ended.has(event.executionId))
+              ended.set(event.executionId, seq);
+            const next = projectExecution(rebuilt.get(event.executionId), event);
+            if (next) rebuilt.set(event.executionId, next);
+          }
+          prevHash = hash;
+          lastSeq = seq;
+          count++;
+        }
+        // A checkpoint admitted on the way may cover records appended since this page was read.
+        if (rows.length === 0 || (rows.length < VERIFY_PAGE && coveredTo() <= (lastSeq ?? 0))) break;
+      }
+      const end = lastSeq ?? 0;
+      if (newest && newest.cp.seq > end) {
+        return fail(
+          'checkpoint',
+          end + 1,
+          `the log ends at #${end}, but a signed checkpoint ${newest.source === 'file' ? 'kept outside the database' : 'in the database'} covers #${newest.cp.seq}: records were deleted from the end`,
         );
       }
-    }
+      if (fileCp) {
+        // Re-read: the file is written after its checkpoint's commit, possibly after our first read.
+        const inDb = await db
+          .selectFrom('audit_checkpoints')
+          .select('seq')
+          .where('seq', '=', fileCp.seq)
+          .where('key_id', '=', fileCp.keyId)
+          .executeTakeFirst();
+        if (!inDb) {
+          return fail(
+            'checkpoint',
+            fileCp.seq,
+            `the checkpoint of #${fileCp.seq} kept outside the database is missing from the database: checkpoints were deleted`,
+          );
+        }
+      }
 
-    // The index must equal the one rebuilt from the log. Appends may land while this runs, so a
-    // difference is checked again under the chain lock before it is reported.
-    const suspects = new Set<string>();
-    const indexed = await db.selectFrom('executions').selectAll().execute();
-    for (const row of indexed) {
-      const fromLog = rebuilt.get(row.id);
-      if (!fromLog || diffSummaries(toSummary(row), fromLog).length > 0) suspects.add(row.id);
-    }
-    const ids = new Set(indexed.map((r) => r.id));
-    for (const id of rebuilt.keys()) if (!ids.has(id)) suspects.add(id);
-    for (const id of suspects) {
-      const problem = await recheckExecution(id);
-      if (problem) return fail('index', problem.seq, problem.problem);
-    }
-    const sides = await checkFilterTables(rebuilt);
-    if (sides) return fail('index', sides.seq, sides.problem);
+      // The index must equal the one rebuilt from the log. Appends may land while this runs, so a
+      // difference is checked again under the chain lock before it is reported.
+      const suspects = new Set<string>();
+      const indexed = await db.selectFrom('executions').selectAll().execute();
+      for (const row of indexed) {
+        const fromLog = rebuilt.get(row.id);
+        if (!fromLog || (!sameAsRow(row, fromLog) && diffSummaries(toSummary(row), fromLog).length > 0))
+          suspects.add(row.id);
+      }
+      const ids = new Set(indexed.map((r) => r.id));
+      for (const id of rebuilt.keys()) if (!ids.has(id)) suspects.add(id);
+      for (const id of suspects) {
+        const problem = await recheckExecution(id);
+        if (problem) return fail('index', problem.seq, problem.problem);
+      }
+      const sides = await checkFilterTables(rebuilt);
+      if (sides) return fail('index', sides.seq, sides.problem);
 
-    return {
-      ok: true,
-      count,
-      head: lastSeq === undefined ? null : { seq: lastSeq, hash: prevHash },
-      checkpoints: signing
-        ? {
-            latest: newest ? { seq: newest.cp.seq, at: newest.cp.at, keyId: newest.cp.keyId } : null,
-            source: newest?.source ?? null,
-            uncovered: end - coveredTo(),
-            checked,
-          }
-        : null,
-      executions: indexed.length,
-    };
+      return {
+        ok: true,
+        count,
+        head: lastSeq === undefined ? null : { seq: lastSeq, hash: prevHash },
+        checkpoints: signing
+          ? {
+              latest: newest ? { seq: newest.cp.seq, at: newest.cp.at, keyId: newest.cp.keyId } : null,
+              source: newest?.source ?? null,
+              uncovered: end - coveredTo(),
+              checked,
+            }
+          : null,
+        executions: indexed.length,
+      };
+    }
   }
 
   async function checkpoint(): Promise<Checkpoint | undefined> {

@@ -1,0 +1,172 @@
+/**
+ * What `audit verify` proves with the checkpoint signatures, against a real SQLite log forged with
+ * database access but without the signing key.
+ *
+ * Why every checkpoint's signature is checked, not only the newest one's: the signer vouches for
+ * the records since the newest checkpoint row it finds, and it trusts that row. A forger can
+ * append a row after an execution's end, add a checkpoint row naming that row's true hash with a
+ * made-up signature, and let the next genuine execution end be signed over both: the newest
+ * checkpoint is then genuine and covers the forged row. Only the forged checkpoint's own signature
+ * gives it away.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { afterEach, describe, expect, test } from 'vitest';
+import { chainHash, type NewAuditEvent } from '../../src/core/audit-chain.ts';
+import { canonicalJson } from '../../src/core/canonical.ts';
+import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
+import { loadAuditSigning, type AuditSigning } from '../../src/store/checkpoints.ts';
+import { runEvents } from '../helpers/web-ui.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function signedLog(): Promise<{ store: AuditStore; file: string; signing: AuditSigning }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-verify-sig-'));
+  const file = path.join(dir, 'audit.db');
+  const loc = { kind: 'sqlite' as const, file };
+  const signing = await loadAuditSigning(path.join(dir, 'audit-key.pem'), { create: true, store: loc });
+  const store = await openAuditStore(loc, { signing });
+  cleanups.push(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { store, file, signing };
+}
+
+const run = (id: string, at: string, end: 'completed' | 'rejected' = 'completed') =>
+  runEvents({ id, runbook: 'rb', operator: 'alice', approvers: ['bob'], at, targets: ['i-1'], end });
+
+/** Straight into the database, as someone with write access but not the key would. */
+function raw<T>(file: string, f: (db: SQLite.Database) => T): T {
+  const db = new SQLite(file);
+  try {
+    return f(db);
+  } finally {
+    db.close();
+  }
+}
+
+function forgeAppend(file: string, event: NewAuditEvent): { seq: number; hash: string } {
+  return raw(file, (db) => {
+    const head = db.prepare('select seq, hash from audit_events order by seq desc limit 1').get() as {
+      seq: number;
+      hash: string;
+    };
+    const seq = head.seq + 1;
+    const hash = chainHash(head.hash, event);
+    db.prepare(
+      'insert into audit_events (seq, event_id, execution_id, type, actor, at, data, prev_hash, hash, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      seq,
+      event.eventId,
+      event.executionId,
+      event.type,
+      event.actor,
+      event.at,
+      canonicalJson(event.data),
+      head.hash,
+      hash,
+      event.at,
+    );
+    return { seq, hash };
+  });
+}
+
+function forgeCheckpoint(file: string, signing: AuditSigning, cp: { seq: number; hash: string; at: string }): void {
+  raw(file, (db) =>
+    db
+      .prepare(
+        'insert into audit_checkpoints (seq, key_id, hash, at, signature, recorded_at) values (?, ?, ?, ?, ?, ?)',
+      )
+      .run(cp.seq, signing.signer.keyId, cp.hash, cp.at, Buffer.alloc(64, 7).toString('base64'), cp.at),
+  );
+}
+
+const checkpointSeqs = (file: string) =>
+  raw(file, (db) =>
+    (db.prepare('select seq from audit_checkpoints order by seq').all() as { seq: number }[]).map((r) => r.seq),
+  );
+
+describe('audit verify and the checkpoint signatures', () => {
+  test('a forged append laundered through a forged checkpoint row is still found', async () => {
+    const { store, file, signing } = await signedLog();
+    const first = run('mx-a', '2026-01-01T00:00:00.000Z');
+    for (const e of first) await store.append(e);
+    const end = first.length; // mx-a's end, signed
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: { latest: { seq: end } } });
+
+    // An approval forged after mx-a's end, and a checkpoint row naming its true hash, unsigned.
+    const forged = forgeAppend(file, {
+      eventId: 'mx-a:9999:approval.granted',
+      executionId: 'mx-a',
+      type: 'approval.granted',
+      actor: 'mallory',
+      at: '2026-01-01T00:10:00.000Z',
+      data: { planDigest: 'whatever' },
+    });
+    forgeCheckpoint(file, signing, { ...forged, at: new Date().toISOString() });
+    // The index as the store would have projected it, so nothing but the signatures tells.
+    raw(file, (db) =>
+      db.prepare("update executions set updated_at = ? where id = 'mx-a'").run('2026-01-01T00:10:00.000Z'),
+    );
+
+    // The next run's end is signed by the real store, over the forged rows.
+    const second = run('mx-b', '2026-01-02T00:00:00.000Z', 'rejected');
+    for (const e of second) await store.append(e);
+    const head = forged.seq + second.length;
+    expect(checkpointSeqs(file)).toContain(head);
+
+    // The newest checkpoint is genuine and covers the forged approval; the row it trusted is not.
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: forged.seq,
+      check: 'checkpoint',
+      reason: `the checkpoint of record #${forged.seq} has a signature that does not match its seq, hash and time`,
+    });
+  });
+
+  test('a garbage signature on the newest checkpoint fails verify', async () => {
+    const { store, file, signing } = await signedLog();
+    for (const e of run('mx-a', '2026-01-01T00:00:00.000Z')) await store.append(e);
+    const extra = run('mx-b', '2026-01-02T00:00:00.000Z').slice(0, 2); // not ended: not signed
+    for (const e of extra) await store.append(e);
+    const head = raw(file, (db) =>
+      db.prepare('select seq, hash from audit_events order by seq desc limit 1').get(),
+    ) as {
+      seq: number;
+      hash: string;
+    };
+    forgeCheckpoint(file, signing, { ...head, at: new Date().toISOString() });
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: head.seq,
+      check: 'checkpoint',
+      reason: `the checkpoint of record #${head.seq} has a signature that does not match its seq, hash and time`,
+    });
+  });
+
+  test('a forged checkpoint is reported before a break the walk finds (signatures are checked alongside it)', async () => {
+    const { store, file, signing } = await signedLog();
+    const events = run('mx-a', '2026-01-01T00:00:00.000Z');
+    for (const e of events) await store.append(e);
+    for (const e of run('mx-b', '2026-01-02T00:00:00.000Z')) await store.append(e);
+    const at3 = raw(file, (db) => db.prepare('select hash from audit_events where seq = 3').get()) as { hash: string };
+    forgeCheckpoint(file, signing, { seq: 3, hash: at3.hash, at: '2026-01-01T00:00:03.000Z' });
+    // …and a record edited further on, which the walk finds while the signatures are being checked.
+    raw(file, (db) => {
+      db.exec('drop trigger audit_events_no_update');
+      db.prepare("update audit_events set actor = 'mallory' where seq = 2").run();
+    });
+    expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 3,
+      check: 'checkpoint',
+      reason: 'the checkpoint of record #3 has a signature that does not match its seq, hash and time',
+    });
+  });
+});
