@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
 import { PolicyDocumentSchema, type PolicyDocument } from './iam.ts';
@@ -137,6 +138,26 @@ export const FleetConfigSchema = z
     faults: ServiceFaultsSchema.optional(),
     /** Parameter Store parameters devfleet holds from its start (a changed value becomes a new version). */
     parameters: z.array(ParameterSeedSchema).max(1000).optional(),
+    /**
+     * Multiplies every STS session's lifetime (AssumeRole, instance profiles, the container
+     * endpoint): at 0.001 a 3600 s session expires after 3.6 s, and its Expiration says so, while
+     * the limits (DurationSeconds 900–43200, the role-chaining hour) keep AWS's numbers. For tests
+     * of runs that outlive many sessions.
+     */
+    stsTimeScale: z.number().positive().max(1).optional(),
+    /**
+     * ECS's container-credentials endpoint (GET /container-credentials with this Authorization
+     * token), handing out sessions of `roleArn` as a task role: what the AWS SDK's default chain
+     * reads from AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN.
+     */
+    containerCredentials: z
+      .strictObject({
+        roleArn: z.string().regex(/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]{1,64}$/, 'must be an IAM role ARN'),
+        authorizationToken: z.string().regex(/^[\x21-\x7e]{32,512}$/, 'must be 32 to 512 printable characters'),
+      })
+      .optional(),
+    /** Append every call (service, operation, key, the key's expiry, outcome) to calls.jsonl in the data folder. */
+    callLog: z.boolean().optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (what: string, values: readonly string[], path: string) => {
@@ -175,6 +196,13 @@ export const FleetConfigSchema = z
         });
       }
     });
+    if (cfg.containerCredentials && !cfg.roles.some((r) => r.arn === cfg.containerCredentials?.roleArn)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the container credentials' role ${cfg.containerCredentials.roleArn} is not one of the fleet's roles; add it under roles`,
+        path: ['containerCredentials', 'roleArn'],
+      });
+    }
     cfg.roles.forEach((r, i) => {
       // A role of another account could never be assumed here; say so at start-up, not at AssumeRole.
       if (r.arn.split(':')[4] !== cfg.accountId) {
@@ -207,6 +235,18 @@ export const DEFAULT_ROLE_POLICY: PolicyDocument = {
 };
 
 export const DEMO_ROLE_ARN = 'arn:aws:iam::123456789012:role/mechanic-runner';
+/** Where devfleet serves ECS's container-credentials endpoint (config.containerCredentials). */
+export const CONTAINER_CREDENTIALS_PATH = '/container-credentials';
+/** The worker's own role in the demo fleet (a task role): it may only assume the account's roles. */
+export const DEMO_WORKER_ROLE_ARN = 'arn:aws:iam::123456789012:role/mechanic-worker';
+
+/**
+ * The container-credentials token of a demo fleet, derived from its root secret so that whoever
+ * holds one holds the other, and a fleet file written from the same root keys agrees with it.
+ */
+export function containerTokenFor(root: { secretAccessKey: string }): string {
+  return createHmac('sha256', root.secretAccessKey).update('devfleet container credentials').digest('base64url');
+}
 
 /** Stable ids so that demo runbooks, docs and tests can name the demo instances. */
 export const DEMO_INSTANCE_IDS = {
@@ -225,11 +265,24 @@ export const DEMO_HOST_NAMES = {
   'db-1': 'ip-10-0-2-21.ec2.internal',
 } as const;
 
-/** The demo fleet: one runner role (12 h) and three staging instances, two web and one db. */
+/**
+ * The demo fleet: one runner role (12 h), the worker's role (a task role from the container
+ * endpoint, which may assume the account's roles: role chaining) and three staging instances.
+ */
 export function defaultFleetConfig(root: { accessKeyId: string; secretAccessKey: string }): FleetConfig {
   return parseFleetConfig({
     credentials: [{ accessKeyId: root.accessKeyId, secretAccessKey: root.secretAccessKey, name: 'mechanic' }],
-    roles: [{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }],
+    roles: [
+      { arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 },
+      {
+        arn: DEMO_WORKER_ROLE_ARN,
+        policy: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: 'arn:aws:iam::123456789012:role/*' }],
+        },
+      },
+    ],
+    containerCredentials: { roleArn: DEMO_WORKER_ROLE_ARN, authorizationToken: containerTokenFor(root) },
     instances: [
       ...(['web-1', 'web-2', 'db-1'] as const).map((n) => ({
         id: DEMO_INSTANCE_IDS[n],

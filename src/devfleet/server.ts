@@ -3,7 +3,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../core/errors.ts';
-import { parseFleetConfig, type FleetConfig } from './config.ts';
+import { CONTAINER_CREDENTIALS_PATH, parseFleetConfig, type FleetConfig } from './config.ts';
 import { Fleet } from './fleet.ts';
 import { SigV4Error, parseAuthorization, safeEqual, verifySigV4, type ParsedAuthorization } from './sigv4.ts';
 import { seedHost } from './seed.ts';
@@ -12,7 +12,19 @@ import { seedParameters } from './parameters.ts';
 import type { FleetInstance } from './config.ts';
 import { StateStore } from './state.ts';
 import { Sts, type Principal } from './sts.ts';
-import { AwsError, sendJson, sendJsonError, sendQueryError, sendQueryResult, type Protocol } from './wire.ts';
+import {
+  AwsError,
+  isoSeconds,
+  sendJson,
+  sendJsonError,
+  sendQueryError,
+  sendQueryResult,
+  type Protocol,
+} from './wire.ts';
+import { appendCallLog, type CallLogEntry } from './call-log.ts';
+
+/** What the call log records of one request, filled in as the request is understood. */
+type CallNote = Omit<CallLogEntry, 'at' | 'outcome'>;
 
 /**
  * devfleet's HTTP front: one endpoint for both services, as the SDKs' endpoint override wants.
@@ -142,7 +154,12 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
   /** Set when close() begins; later requests get 503 instead of touching a stopping fleet. */
   let closing: Promise<void> | undefined;
 
-  async function authenticate(req: IncomingMessage, body: Buffer, protocol: Protocol): Promise<Principal> {
+  async function authenticate(
+    req: IncomingMessage,
+    body: Buffer,
+    protocol: Protocol,
+    note: CallNote,
+  ): Promise<Principal> {
     const expectedService = protocol === 'json' ? 'ssm' : 'sts';
     let auth: ParsedAuthorization;
     try {
@@ -152,6 +169,7 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
         throw authError(protocol, e.kind === 'missing' ? 'missing' : 'incomplete', e.message);
       throw e;
     }
+    note.accessKeyId = auth.accessKeyId;
     if (auth.service !== expectedService) {
       throw authError(protocol, 'signature', `Credential should be scoped to correct service: '${expectedService}'.`);
     }
@@ -193,6 +211,7 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     }
     const principal = sts.principalFor(auth.accessKeyId);
     if (!principal) throw authError(protocol, 'unknownKey', invalidToken);
+    if (principal.kind === 'session') note.keyExpiresAt = new Date(principal.session.expiresAtMs).toISOString();
     if (principal.kind === 'session' && sts.isExpired(principal.session)) {
       throw authError(protocol, 'expiredToken', 'The security token included in the request is expired');
     }
@@ -203,8 +222,9 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     req: IncomingMessage,
     body: Buffer,
     target: string,
+    note: CallNote,
   ): Promise<{ operation: string; answer: unknown }> {
-    const principal = await authenticate(req, body, 'json');
+    const principal = await authenticate(req, body, 'json', note);
     const m = /^AmazonSSM\.(\w+)$/.exec(target);
     if (!m)
       throw new AwsError('UnknownOperationException', `devfleet serves only AmazonSSM operations, not ${target}.`);
@@ -245,10 +265,17 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     if (!res.destroyed) sendJson(res, now(), answer);
   }
 
-  async function handleQuery(req: IncomingMessage, body: Buffer): Promise<{ action: string; xml: string }> {
-    const principal = await authenticate(req, body, 'query');
+  async function handleQuery(
+    req: IncomingMessage,
+    body: Buffer,
+    note: CallNote,
+  ): Promise<{ action: string; xml: string }> {
     const params = new URLSearchParams(body.toString('utf8'));
     const action = params.get('Action') ?? '';
+    note.operation = action;
+    const asked = params.get('DurationSeconds');
+    if (action === 'AssumeRole' && asked !== null) note.durationSeconds = asked;
+    const principal = await authenticate(req, body, 'query', note);
     switch (action) {
       case 'AssumeRole':
         return { action, xml: await sts.assumeRole(principal, params) };
@@ -259,15 +286,62 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
     }
   }
 
+  /**
+   * ECS's container-credentials endpoint: a task-role session for whoever presents the token, in
+   * the JSON the AWS SDK's HTTP credential provider reads. Renewed well before it expires.
+   */
+  async function containerCredentials(req: IncomingMessage, res: ServerResponse, note: CallNote): Promise<void> {
+    const given = req.headers.authorization;
+    const cc = config.containerCredentials;
+    if (!cc || given === undefined || !safeEqual(given, cc.authorizationToken)) {
+      throw new AwsError('AccessDenied', 'The container credentials endpoint needs its authorization token.', 401);
+    }
+    const session = await sts.taskRoleSession('mechanic-worker', cc.roleArn);
+    note.accessKeyId = session.accessKeyId;
+    note.keyExpiresAt = new Date(session.expiresAtMs).toISOString();
+    const text = JSON.stringify({
+      AccessKeyId: session.accessKeyId,
+      SecretAccessKey: session.secretAccessKey,
+      Token: session.sessionToken,
+      Expiration: isoSeconds(session.expiresAtMs),
+      RoleArn: cc.roleArn,
+    });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  function logCall(note: CallNote, outcome: string): void {
+    if (config.callLog !== true) return;
+    appendCallLog(dataDir, { at: new Date(now()).toISOString(), ...note, outcome });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = req.headers['x-amz-target'];
     const protocol: Protocol = typeof target === 'string' ? 'json' : 'query';
+    const note: CallNote =
+      protocol === 'json'
+        ? { service: 'ssm', operation: String(target).replace(/^AmazonSSM\./, '') }
+        : { service: 'sts', operation: '' };
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === CONTAINER_CREDENTIALS_PATH) {
+      const cnote: CallNote = { service: 'container-credentials', operation: 'GetCredentials' };
+      try {
+        if (closing) throw new AwsError('ServiceUnavailable', 'devfleet is shutting down.', 503);
+        await containerCredentials(req, res, cnote);
+        logCall(cnote, 'ok');
+      } catch (e) {
+        const err =
+          e instanceof AwsError ? e : new AwsError('InternalFailure', 'devfleet failed to hand out credentials.', 500);
+        logCall(cnote, err.code);
+        if (!res.headersSent) sendJson(res, now(), { code: err.code, message: err.message }, err.status);
+      }
+      return;
+    }
     try {
       if (closing) throw new AwsError('ServiceUnavailable', 'devfleet is shutting down.', 503);
       if (req.method !== 'POST') throw new AwsError('InvalidAction', 'devfleet accepts only POST requests.', 405);
       const body = await readBody(req);
       if (protocol === 'json') {
-        const { operation, answer } = await handleJson(req, body, target as string);
+        const { operation, answer } = await handleJson(req, body, target as string, note);
         await answerJson(res, operation, answer);
       } else {
         const contentType = req.headers['content-type'] ?? '';
@@ -277,12 +351,14 @@ export async function startDevfleet(opts: DevfleetOptions): Promise<Devfleet> {
             'A request without x-amz-target must be a form-encoded STS Query request.',
           );
         }
-        const { action, xml } = await handleQuery(req, body);
+        const { action, xml } = await handleQuery(req, body, note);
         sendQueryResult(res, now(), action, xml);
       }
+      logCall(note, 'ok');
     } catch (e) {
       const err =
         e instanceof AwsError ? e : new AwsError('InternalFailure', 'devfleet failed to handle the request.', 500);
+      logCall(note, err.code);
       if (!(e instanceof AwsError)) {
         // A bug in devfleet, not a caller mistake: keep the stack where a developer will look.
         process.emitWarning(`devfleet: unexpected error: ${(e as Error)?.stack ?? String(e)}`);

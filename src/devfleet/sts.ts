@@ -49,6 +49,13 @@ const FORGET_EXPIRED_AFTER_MS = 24 * 3600 * 1000;
 
 /** Who issued an instance profile's session (EC2 assumes the role for the instance). */
 const INSTANCE_PROFILE_ISSUER = 'ec2.amazonaws.com';
+/** Who issued a container's task-role session (ECS assumes the role for the task). */
+const TASK_ROLE_ISSUER = 'ecs-tasks.amazonaws.com';
+/**
+ * AWS caps a session assumed with role credentials (role chaining) at one hour. devfleet applies
+ * it to every session caller: instance profiles included, which AWS does not count as chaining.
+ */
+const ROLE_CHAINING_MAX_SECONDS = 3600;
 
 const validation = (message: string): AwsError =>
   new AwsError('ValidationError', `1 validation error detected: ${message}`);
@@ -57,6 +64,8 @@ export class Sts {
   private readonly users = new Map<string, FleetCredential>();
   private readonly roles = new Map<string, FleetRole>();
   private readonly sessionPolicies = new Map<string, PolicyDocument | undefined>();
+  /** Multiplies every session lifetime (config.stsTimeScale), so a test lives through many in seconds. */
+  private readonly lifetimeScale: number;
 
   constructor(
     private readonly config: FleetConfig,
@@ -65,7 +74,13 @@ export class Sts {
   ) {
     for (const c of config.credentials) this.users.set(c.accessKeyId, c);
     for (const r of config.roles) this.roles.set(r.arn, r);
+    this.lifetimeScale = config.stsTimeScale ?? 1;
     this.forgetOldSessions();
+  }
+
+  /** A session lifetime as devfleet lives it: `seconds` scaled by stsTimeScale, in ms. */
+  private lifetimeMs(seconds: number): number {
+    return Math.max(1, Math.round(seconds * 1000 * this.lifetimeScale));
   }
 
   /** The secret (and token) behind an access key id, or undefined when devfleet never issued it. */
@@ -206,7 +221,7 @@ export class Sts {
         'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
       );
     }
-    if (chained && duration > 3600) {
+    if (chained && duration > ROLE_CHAINING_MAX_SECONDS) {
       throw new AwsError(
         'ValidationError',
         'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.',
@@ -288,7 +303,7 @@ export class Sts {
       assumedRoleId: `${stableId('AROA', roleArn)}:${sessionName}`,
       issuedTo: caller.arn,
       issuedAtMs: nowMs,
-      expiresAtMs: nowMs + duration * 1000,
+      expiresAtMs: nowMs + this.lifetimeMs(duration),
       ...(policy !== undefined ? { policy } : {}),
       tags,
       ...(sourceIdentity !== undefined ? { sourceIdentity } : {}),
@@ -317,14 +332,27 @@ export class Sts {
    * session of the instance's role named after the instance, lasting 6 hours and renewed when less
    * than 15 minutes are left. The instance's own AWS calls (the `aws` shim) sign with them.
    */
-  async instanceSession(instanceId: string, roleArn: string): Promise<Session> {
+  instanceSession(instanceId: string, roleArn: string): Promise<Session> {
+    return this.serviceSession(INSTANCE_PROFILE_ISSUER, instanceId, roleArn);
+  }
+
+  /**
+   * A task role's credentials, as ECS's container-credentials endpoint hands them out: a session of
+   * the role named `sessionName`, lasting 6 hours and renewed when less than 15 minutes are left.
+   * AssumeRole from it is role chaining (one hour at most).
+   */
+  taskRoleSession(sessionName: string, roleArn: string): Promise<Session> {
+    return this.serviceSession(TASK_ROLE_ISSUER, sessionName, roleArn);
+  }
+
+  private async serviceSession(issuer: string, sessionName: string, roleArn: string): Promise<Session> {
     const nowMs = this.now();
     for (const s of this.store.sessions.values()) {
       if (
-        s.issuedTo === INSTANCE_PROFILE_ISSUER &&
-        s.roleSessionName === instanceId &&
+        s.issuedTo === issuer &&
+        s.roleSessionName === sessionName &&
         s.roleArn === roleArn &&
-        s.expiresAtMs - nowMs > 15 * 60_000
+        s.expiresAtMs - nowMs > this.lifetimeMs(15 * 60)
       ) {
         return s;
       }
@@ -335,11 +363,11 @@ export class Sts {
       secretAccessKey: randomBytes(30).toString('base64'),
       sessionToken: 'IQoJZGV2ZmxlZXQ' + randomBytes(96).toString('base64'),
       roleArn,
-      roleSessionName: instanceId,
-      assumedRoleId: `${stableId('AROA', roleArn)}:${instanceId}`,
-      issuedTo: INSTANCE_PROFILE_ISSUER,
+      roleSessionName: sessionName,
+      assumedRoleId: `${stableId('AROA', roleArn)}:${sessionName}`,
+      issuedTo: issuer,
       issuedAtMs: nowMs,
-      expiresAtMs: nowMs + 6 * 3600 * 1000,
+      expiresAtMs: nowMs + this.lifetimeMs(6 * 3600),
       tags: [],
     };
     if (this.store.isClosed) throw new AwsError('ServiceUnavailable', 'devfleet is shutting down.', 503);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../config.ts';
 import { UserError } from '../core/errors.ts';
 import { ensureDemoUsers } from '../authz/users.ts';
-import { defaultFleetConfig } from '../devfleet/config.ts';
+import { CONTAINER_CREDENTIALS_PATH, defaultFleetConfig, parseFleetConfig } from '../devfleet/config.ts';
 import { CLI_CLIENT_ID, WEB_CLIENT_ID } from '../authz/dev-idp.ts';
 import { findTemporalCli } from './provision.ts';
 import { startDevServer, type DevServer, type DevServerOptions } from './dev-server.ts';
@@ -339,7 +339,9 @@ export async function startStack(
     envFor.set('devfleet', { ...baseEnv, MECHANIC_DEVFLEET_PORT: new URL(endpoint).port });
     envFor.set('idp', { ...baseEnv, MECHANIC_IDP_PORT: new URL(issuer).port });
     const partEnv = { ...baseEnv, MECHANIC_AWS_ENDPOINT: endpoint };
-    envFor.set('worker', partEnv);
+    const worker = await workerAwsEnv(config, partEnv, endpoint);
+    if (worker.note !== undefined) events.progress(worker.note);
+    envFor.set('worker', worker.env);
     if (config.authz.oidc !== undefined && config.authz.oidc.issuer !== issuer) {
       events.warn?.(
         `the embedded stack's API server trusts its own sign-in provider, not MECHANIC_OIDC_ISSUER (${config.authz.oidc.issuer}); run "mechanic server" on its own to use that one`,
@@ -387,6 +389,64 @@ export async function startStack(
     await stopAll();
     throw e;
   }
+}
+
+/** What the worker must not inherit when it signs as a role session: any other source of AWS credentials. */
+const OTHER_AWS_CREDENTIALS = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+];
+
+/**
+ * The worker's AWS credentials in the embedded stack. By default (MECHANIC_DEV_WORKER_CREDENTIALS=role) they are a
+ * session of devfleet's worker role from its container-credentials endpoint, which the AWS SDK's default chain reads
+ * and renews as on ECS: every run's lease is then role chaining, an hour at most and refreshed, as it will be in AWS.
+ * With `keys`, or a fleet file without containerCredentials (written before it existed), the worker signs with
+ * devfleet's long-term keys, as it used to.
+ */
+export async function workerAwsEnv(
+  config: Config,
+  partEnv: NodeJS.ProcessEnv,
+  endpoint: string,
+): Promise<{ env: NodeJS.ProcessEnv; note?: string }> {
+  if (config.aws.devWorkerCredentials === 'keys') return { env: partEnv };
+  let container: { authorizationToken: string } | undefined;
+  try {
+    container = parseFleetConfig(JSON.parse(await readFile(config.devfleetConfigFile, 'utf8'))).containerCredentials;
+  } catch (e) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      `the fleet file ${config.devfleetConfigFile} cannot be read for the worker's credentials: ${(e as Error).message.split('\n')[0]}`,
+      { cause: e },
+    );
+  }
+  if (container === undefined) {
+    return {
+      env: partEnv,
+      note: `the worker signs with devfleet's long-term keys: the fleet file ${config.devfleetConfigFile} has no containerCredentials (MECHANIC_DEV_WORKER_CREDENTIALS=keys says so on purpose)`,
+    };
+  }
+  const env: NodeJS.ProcessEnv = { ...partEnv };
+  for (const k of OTHER_AWS_CREDENTIALS) delete env[k];
+  const devfleetDir = path.join(config.home, 'devfleet');
+  return {
+    env: {
+      ...env,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${endpoint}${CONTAINER_CREDENTIALS_PATH}`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: container.authorizationToken,
+      // Only the container endpoint: never the shell's shared AWS files (a real account's profile), nor a metadata probe.
+      AWS_SHARED_CREDENTIALS_FILE: path.join(devfleetDir, 'no-shared-credentials'),
+      AWS_CONFIG_FILE: path.join(devfleetDir, 'no-shared-config'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  };
 }
 
 function isRunning(child: ChildProcess | undefined): child is ChildProcess {

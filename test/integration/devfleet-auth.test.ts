@@ -168,6 +168,8 @@ describe('STS', () => {
     const config = {
       ...defaultFleetConfig(ROOT),
       roles: [{ arn: 'arn:aws:iam::123456789012:role/short', maxSessionDurationSeconds: 3600 }],
+      // Its only role is the short one: no worker role for the container endpoint to hand out.
+      containerCredentials: undefined,
     };
     h = await startHarness({ config });
     const sts = h.sts();

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
-import { DEMO_INSTANCE_IDS, DEMO_ROLE_ARN, defaultFleetConfig, parseFleetConfig } from '../../src/devfleet/config.ts';
+import {
+  DEMO_INSTANCE_IDS,
+  DEMO_ROLE_ARN,
+  DEMO_WORKER_ROLE_ARN,
+  containerTokenFor,
+  defaultFleetConfig,
+  parseFleetConfig,
+} from '../../src/devfleet/config.ts';
 
 const root = { accessKeyId: 'AKIAEXAMPLEROOT00001', secretAccessKey: 'example-secret-0001' };
 
@@ -12,7 +19,25 @@ describe('fleet config', () => {
     const c = defaultFleetConfig(root);
     expect(c.accountId).toBe('123456789012');
     expect(c.region).toBe('us-east-1');
-    expect(c.roles).toEqual([{ arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 }]);
+    expect(c.roles).toEqual([
+      { arn: DEMO_ROLE_ARN, maxSessionDurationSeconds: 43200 },
+      // The worker's own role (a task role): it may assume the account's roles and do nothing else.
+      {
+        arn: DEMO_WORKER_ROLE_ARN,
+        maxSessionDurationSeconds: 3600,
+        policy: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: 'arn:aws:iam::123456789012:role/*' }],
+        },
+      },
+    ]);
+    expect(c.containerCredentials).toEqual({
+      roleArn: DEMO_WORKER_ROLE_ARN,
+      authorizationToken: containerTokenFor(root),
+    });
+    // The token follows from the root secret, and only from it.
+    expect(containerTokenFor(root)).not.toBe(containerTokenFor({ secretAccessKey: `${root.secretAccessKey}x` }));
+    expect(containerTokenFor(root)).not.toContain(root.secretAccessKey);
     expect(c.instances.map((i) => [i.name, i.id, i.tags])).toEqual([
       // Host names as EC2 gives them; what people call an instance is its Name tag, as in AWS.
       ['ip-10-0-1-11.ec2.internal', DEMO_INSTANCE_IDS['web-1'], { Name: 'web-1', Role: 'web', Env: 'staging' }],
@@ -59,6 +84,26 @@ describe('fleet config', () => {
       'flaky',
     ],
     [{ credentials: [], roles: [], instances: [], extra: 1 }, 'extra'],
+    [
+      {
+        credentials: [],
+        roles: [],
+        instances: [],
+        containerCredentials: { roleArn: 'arn:aws:iam::123456789012:role/w', authorizationToken: 't'.repeat(40) },
+      },
+      "the container credentials' role arn:aws:iam::123456789012:role/w is not one of the fleet's roles",
+    ],
+    [
+      {
+        credentials: [],
+        roles: [{ arn: 'arn:aws:iam::123456789012:role/w' }],
+        instances: [],
+        containerCredentials: { roleArn: 'arn:aws:iam::123456789012:role/w', authorizationToken: 'short' },
+      },
+      '32 to 512 printable characters',
+    ],
+    [{ credentials: [], roles: [], instances: [], stsTimeScale: 0 }, 'stsTimeScale'],
+    [{ credentials: [], roles: [], instances: [], stsTimeScale: 2 }, 'stsTimeScale'],
   ])('rejects %j mentioning %s', (input, words) => {
     expect(() => parseFleetConfig(input)).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(words) }),
