@@ -277,8 +277,13 @@ async function sqliteFileOf(db: Kysely<Database>): Promise<string | undefined> {
  */
 async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
   const file = isPostgres(db) ? undefined : await sqliteFileOf(db);
-  if (file) {
-    const conn = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
+  let conn: BetterSqlite3.Database | undefined;
+  try {
+    if (file) conn = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
+  } catch {
+    conn = undefined; // e.g. a file this process may write through its own handle but not open again: read through Kysely
+  }
+  if (conn) {
     try {
       const columns = VERIFY_COLUMNS.join(', ');
       // No lower bound on the first page: a stray row below seq 1 must be reported, not skipped.
