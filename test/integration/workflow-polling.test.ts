@@ -65,9 +65,12 @@ describe('following a step polls from MECHANIC_POLL_MIN_MS, backing off to MECHA
       notBefore: new Date().toISOString(),
     };
     const env = new MockActivityEnvironment();
-    const { commandId } = await env.run(activities.dispatchStep, req);
+    // The environment's run() cannot infer the result type from the function; this wrapper can.
+    const run = <P extends unknown[], R>(fn: (...a: P) => Promise<R>, ...args: P): Promise<R> =>
+      env.run<P, R, typeof fn>(fn, ...args);
+    const { commandId } = await run(activities.dispatchStep, req);
     listed = 0;
-    const outcome = await env.run(activities.awaitStep, { ...req, commandId });
+    const outcome = await run(activities.awaitStep, { ...req, commandId });
     expect(outcome.ok).toBe(true);
     return listed;
   };
