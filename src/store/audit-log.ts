@@ -734,6 +734,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       if (signing) {
         const cps = (await db.selectFrom('audit_checkpoints').selectAll().execute()).map(toCheckpoint);
         forgedAtStart = firstForged(cps);
+        // Observed at once: signaturesValid does not reject, but a bug there must surface as verify's error, not as an unhandled rejection.
+        forgedAtStart.catch(() => undefined);
         for (const cp of cps) admit({ cp, source: 'database' }, true);
         if (signing.headFile) {
           const file = await readHeadFile(signing.headFile, signing.trusted);
@@ -752,8 +754,6 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       const verdict = await walk();
       return (await forgedAtStart) ?? verdict;
     } finally {
-      // Never left pending unobserved: signaturesValid does not reject, but a bug there must not crash the process.
-      forgedAtStart.catch(() => undefined);
       pages.close();
     }
 
