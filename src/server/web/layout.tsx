@@ -105,7 +105,8 @@ export function ProblemPage(props: { readonly title: string; readonly sentence: 
 
 /**
  * The stylesheet. Visible focus on everything focusable, contrast above WCAG AA, and a print
- * style that drops navigation and forms and prints link targets, so a printed run is a record.
+ * style that drops navigation and forms (and the vote box around its form) and prints link
+ * targets, so a printed run is a record.
  */
 export const STYLESHEET = `
 :root { color-scheme: light; --fg: #1a1a1a; --muted: #4a4a4a; --bg: #ffffff; --line: #c8c8c8; --accent: #0b4f9c; --bad: #a4161a; --good: #1b5e20; --warn: #7a4b00; }
@@ -150,6 +151,7 @@ ol.timeline > li { margin: 0 0 1rem 0; padding-left: 1rem; }
 .live-note { font-size: .9rem; color: var(--muted); }
 @media print {
   .banner nav, .who, .skip, form, .pager, .live-note { display: none !important; }
+  section:has(#vote-h) { display: none !important; }
   body { font-size: 11pt; }
   main { max-width: none; padding: 0; }
   a[href^="/"]::after { content: " (" attr(href) ")"; font-size: 9pt; color: var(--muted); }
