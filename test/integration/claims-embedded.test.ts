@@ -31,6 +31,8 @@ import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
  */
 
 const SHORT_ROLE = 'arn:aws:iam::123456789012:role/mechanic-short-sessions';
+/** A role the planner may assume but the worker's own role may not (as a trust policy would refuse it). */
+const BARRED_ROLE = 'arn:aws:iam::123456789012:role/mechanic-barred';
 
 // Secrets a step prints. The script assembles them at run time, so they exist only in output.
 const PASSWORD = 'hunter2';
@@ -64,13 +66,25 @@ steps:
   'short-role.yaml': `
 name: short-role
 version: 1
-description: Its role cannot be assumed for as long as its plan needs, so no credentials can be had.
+description: Its plan needs longer than one session of its role may last, so it runs on shorter, refreshed leases.
 roleArn: ${SHORT_ROLE}
 targets:
   tags: { Role: web }
 steps:
-  - name: never
+  - name: long-allowed
     timeoutSeconds: 3600
+    script: echo ran on a lease of an hour at most
+`,
+  'barred-role.yaml': `
+name: barred-role
+version: 1
+description: The worker may not assume its role, so no credentials can be had.
+roleArn: ${BARRED_ROLE}
+targets:
+  tags: { Role: web }
+steps:
+  - name: never
+    timeoutSeconds: 60
     script: echo this must never run
 `,
   'fail-then-report.yaml': `
@@ -143,7 +157,16 @@ describe('claims on the embedded stack', { timeout: 300_000 }, () => {
       secretAccessKey: 'x'.repeat(40),
     };
     const fleet = defaultFleetConfig(root);
-    fleet.roles.push({ arn: SHORT_ROLE, maxSessionDurationSeconds: 3600 });
+    fleet.roles.push({ arn: SHORT_ROLE, maxSessionDurationSeconds: 3600 }, { arn: BARRED_ROLE });
+    // The worker's own role may assume the account's roles, but not the barred one.
+    const workerRole = fleet.roles.find((r) => r.arn === fleet.containerCredentials?.roleArn);
+    workerRole!.policy = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'sts:AssumeRole', Resource: 'arn:aws:iam::123456789012:role/*' },
+        { Effect: 'Deny', Action: 'sts:AssumeRole', Resource: BARRED_ROLE },
+      ],
+    };
     await writeOwnerOnly(path.join(home, 'devfleet', 'root.json'), JSON.stringify(root));
     await writeOwnerOnly(path.join(home, 'devfleet', 'fleet.json'), JSON.stringify(fleet));
     const users = usersFile({
@@ -449,13 +472,29 @@ describe('claims on the embedded stack', { timeout: 300_000 }, () => {
     expect(await statusAttribute(id)).toBe('failed');
   });
 
+  test("a plan longer than its role's maximum session runs on a lease of an hour at most (role chaining)", async () => {
+    const id = await launch('alice', 'short-role');
+    expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
+    const view = await statusOf(id, true);
+    expect(view.status).toBe('completed');
+    const records = await auditOf(id);
+    const plan = records[0]!.data['plan'] as { budgetSeconds: number };
+    expect(plan.budgetSeconds).toBeGreaterThan(3600);
+    const issued = records.find((r) => r.type === 'credentials.issued')!;
+    expect(issued.data['reason']).toBe('approved');
+    expect(Date.parse(String(issued.data['expiration'])) - Date.parse(issued.at)).toBeLessThanOrEqual(3600_000);
+    expect(await commandsRunFor(id)).toHaveLength(2);
+  });
+
   describe('credentials that cannot be had', () => {
     test('end the run failed, with the reason, before any step runs', async () => {
-      const id = await launch('alice', 'short-role');
+      const id = await launch('alice', 'barred-role');
       expect((await cli('approve', id, '--yes', '--as', 'bob')).code).toBe(0);
       const view = await statusOf(id, true);
       expect(view.status).toBe('failed');
-      expect(view.reason).toMatch(/^could not obtain credentials: AssumeRole failed: .*MaxSessionDuration/);
+      expect(view.reason).toMatch(
+        /^could not obtain credentials: AssumeRole failed: AccessDenied: User: arn:aws:sts::123456789012:assumed-role\/mechanic-worker\/mechanic-worker is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role\/mechanic-barred with an explicit deny/,
+      );
       expect(view.steps.map((s) => s.status)).not.toContain('succeeded');
       const records = await auditOf(id);
       const types = records.map((e) => e.type);
@@ -471,8 +510,8 @@ describe('claims on the embedded stack', { timeout: 300_000 }, () => {
       expect(await statusAttribute(id)).toBe('failed');
       expect(await foundByQuery('MechanicStatus = "failed"', id)).toBe(id);
       // The failure's message is encrypted like every payload.
-      const found = findInSqlite(path.join(home, 'temporal.db'), ['MaxSessionDuration']);
-      expect(found.get('MaxSessionDuration')).toEqual([]);
+      const found = findInSqlite(path.join(home, 'temporal.db'), ['is not authorized to perform']);
+      expect(found.get('is not authorized to perform')).toEqual([]);
     });
   });
 
