@@ -17,7 +17,7 @@ import { TERMINAL_STATUSES, usesStepControls } from '../src/core/execution.ts';
 import type { CancelRequest, CredentialRequest, ExecutionInput, ExecutionView } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
 import { cancelUpdate, statusQuery, voteUpdate } from './messages.ts';
-import { RunState, auditRecorder, recordAsIs } from './state.ts';
+import { LOCAL_RECORDS_PATCH, RunState, auditRecorder, recordAsIs } from './state.ts';
 import { failureMessage, stepRunner } from './step-runner.ts';
 
 export { cancelUpdate, statusQuery, voteUpdate } from './messages.ts';
@@ -31,7 +31,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   const { plan, planDigest } = input;
   const id = plan.executionId;
   const state = new RunState(input);
-  const audit = auditRecorder(id);
+  // Asked once, first: a run recorded before local records keeps recordEvent activities all its life.
+  const audit = auditRecorder(id, wf.patched(LOCAL_RECORDS_PATCH));
   // The steps run in this scope; a cancel request cancels it, whatever step is under way.
   const stepsScope = new wf.CancellationScope();
 

@@ -1,7 +1,8 @@
 /**
  * A run's state inside the workflow, and the audit recorder: what the status query shows and how
  * each event gets its id. Pure bookkeeping; the only commands issued here are the search-attribute
- * upsert of a status change and the recordEvent activity.
+ * upsert of a status change and the recordEvent activity (a local activity in runs that carry the
+ * local-records patch).
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
@@ -29,6 +30,20 @@ const { recordEvent } = wf.proxyActivities<MechanicActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
+// The same activity run inside the workflow task (runs with the local-records patch): no server
+// round trip and no task of its own per record, so a step costs two activities instead of four.
+// Retried as long as it takes, like the activity above; the workflow task is kept alive meanwhile.
+const local = wf.proxyLocalActivities<MechanicActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * The patch id of audit records written by local activities (recorded histories depend on it):
+ * runs recorded before it keep their recordEvent activities when they replay.
+ */
+export const LOCAL_RECORDS_PATCH = 'local-records';
+
 /** Appends one event as written (the request, whose id and content the API server shares). */
 export function recordAsIs(event: NewAuditEvent): Promise<void> {
   return recordEvent(event);
@@ -39,8 +54,9 @@ export type Recorder = <T extends AuditEventType>(type: T, actor: string, data: 
 /**
  * Records the workflow's own events, numbered in the order they are recorded (0 is the request).
  * Audit writes happen even while a cancellation is unwinding the run: they are the record of it.
+ * With `localRecords`, each is written by a local activity in the workflow task that decided it.
  */
-export function auditRecorder(executionId: string): Recorder {
+export function auditRecorder(executionId: string, localRecords = false): Recorder {
   let counter = 1;
   return (type, actor, data) => {
     const event = auditEvent(type, {
@@ -49,9 +65,24 @@ export function auditRecorder(executionId: string): Recorder {
       actor,
       at: new Date().toISOString(),
       data,
-    });
-    return wf.CancellationScope.nonCancellable(() => recordEvent(event as NewAuditEvent));
+    }) as NewAuditEvent;
+    return wf.CancellationScope.nonCancellable(() => (localRecords ? recordLocally(event) : recordEvent(event)));
   };
+}
+
+/**
+ * A local activity's result is kept only once its workflow task completes: a worker that dies
+ * before that runs the task again, and the record again, stamped with the new task's time. The id
+ * is this run's own (its counter is deterministic), so a record already under it is this very
+ * record from the attempt that died, and it stands.
+ */
+async function recordLocally(event: NewAuditEvent): Promise<void> {
+  try {
+    await local.recordEvent(event);
+  } catch (e) {
+    if (failureType(e) === 'AUDIT_EVENT_CONFLICT') return;
+    throw e;
+  }
 }
 
 /** Everything the status query shows, and the flags the handlers and the main line share. */
@@ -107,4 +138,13 @@ export class RunState {
   skipPending(from: number, to: number): void {
     for (let i = from; i < to; i++) if (this.steps[i]!.status === 'pending') this.setStep(i, { status: 'skipped' });
   }
+}
+
+/**
+ * The type of a local activity's failure: by its type, as instanceof is unreliable across the
+ * sandbox, and on the failure itself or its cause (wrapped in an ActivityFailure or not).
+ */
+function failureType(e: unknown): unknown {
+  const failure = e as { type?: unknown; cause?: { type?: unknown } } | undefined;
+  return failure?.type ?? failure?.cause?.type;
 }

@@ -142,9 +142,16 @@ function scripted(failures: Record<string, number | 'always'>) {
 /** The patch ids a history's markers record. */
 function patchesOf(historyJson: string): string[] {
   const { events } = JSON.parse(historyJson) as {
-    events: { markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> } }[];
+    events: {
+      markerRecordedEventAttributes?: {
+        markerName?: string;
+        details?: Record<string, { payloads?: { data?: string }[] }>;
+      };
+    }[];
   };
-  return events.flatMap((e) =>
+  // Local activities (the run's records) leave markers too; only core_patch ones name a patch.
+  const patches = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+  return patches.flatMap((e) =>
     Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((d) =>
       (d.payloads ?? []).map((p) => (JSON.parse(Buffer.from(p.data ?? '', 'base64').toString()) as { id: string }).id),
     ),
@@ -220,7 +227,7 @@ describe('the workflow with step controls', () => {
     expect(rebuilt.status).toBe('completed');
     expect(rebuilt.reason).toBe(view.reason);
     // The branch is marked in history, so a change to it is caught by the replay suite.
-    expect(patchesOf(historyToJSON(history))).toEqual(['step-controls']);
+    expect(patchesOf(historyToJSON(history))).toEqual(['local-records', 'step-controls']);
   });
 
   test('a step that fails every attempt fails the run after 1 + retries sends; onFailure skips its own false condition', async () => {

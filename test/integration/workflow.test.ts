@@ -114,6 +114,82 @@ describe('runbookExecution', () => {
     expect(fake.events.filter((e) => e.type === 'approval.granted').map((e) => e.actor)).toEqual(['bob']);
   });
 
+  test('a step costs two activities and two workflow tasks: its records are local activities in those tasks', async () => {
+    const fake = fakeActivities();
+    const input = testInput();
+    const { result, events } = await withWorker(fake, async (taskQueue) => {
+      const handle = await start(taskQueue, input);
+      await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
+      const view = await handle.result();
+      const history = await handle.fetchHistory();
+      if (process.env['RECORD_HISTORIES'] === '1') {
+        const file = fileURLToPath(new URL('../replay/histories/local-records.json', import.meta.url));
+        await writeFile(file, historyToJSON(history));
+      }
+      return { result: view, events: history.events ?? [] };
+    });
+    expect(result.status).toBe('completed');
+    const scheduled = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    // Only the request is an activity of its own: its id and content are shared with the API server's write.
+    expect(scheduled).toEqual([
+      'recordEvent',
+      'issueCredentials',
+      'dispatchStep',
+      'awaitStep',
+      'dispatchStep',
+      'awaitStep',
+      'releaseCredentials',
+    ]);
+    const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    // Every other record (approval, running, credentials, two steps started and completed, the end).
+    expect(markers).toHaveLength(fake.events.length - 1);
+    expect(fake.events.map((e) => e.type)).toEqual([
+      'execution.requested',
+      'approval.granted',
+      'execution.running',
+      'credentials.issued',
+      'step.started',
+      'step.completed',
+      'step.started',
+      'step.completed',
+      'execution.completed',
+    ]);
+    // From one step's dispatch to the next: its two activities, two workflow tasks, two records.
+    const at = (n: number) =>
+      events.findIndex(
+        (e, i) =>
+          e.activityTaskScheduledEventAttributes?.activityType?.name === 'dispatchStep' &&
+          events
+            .slice(0, i)
+            .filter((x) => x.activityTaskScheduledEventAttributes?.activityType?.name === 'dispatchStep').length === n,
+      );
+    expect(at(1) - at(0)).toBe(14);
+  });
+
+  test('a record a dead worker already wrote stands: a local activity that meets it again does not fail the run', async () => {
+    const fake = fakeActivities();
+    const input = testInput();
+    let conflicts = 0;
+    const activities = {
+      ...fake.activities,
+      // As after a worker died between writing step.started and completing its workflow task: the
+      // retried task writes it again with a later stamp, and the store refuses the different content.
+      async recordEvent(e: Parameters<typeof fake.activities.recordEvent>[0]) {
+        await fake.activities.recordEvent(e);
+        if (e.type === 'step.started' && conflicts++ === 0)
+          throw ApplicationFailure.nonRetryable('recorded with different content', 'AUDIT_EVENT_CONFLICT');
+      },
+    };
+    const result = await withWorker({ ...fake, activities }, async (taskQueue) => {
+      const handle = await start(taskQueue, input);
+      await handle.executeUpdate(voteUpdate, { args: [vote('bob', input.planDigest)] });
+      return handle.result();
+    });
+    expect(conflicts).toBe(2);
+    expect(result.status).toBe('completed');
+    expect(fake.events.filter((e) => e.type === 'step.started')).toHaveLength(2);
+  });
+
   test('a quorum of two needs two different approvers, and the same approver cannot vote twice', async () => {
     const fake = fakeActivities();
     const input = testInput({ required: 2 });
