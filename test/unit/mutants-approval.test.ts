@@ -79,6 +79,14 @@ describe('checkVote refusals name what to do', () => {
     });
   });
 
+  test('a voter outside several approval groups is told all of them', () => {
+    const rules: ApprovalRules = { risk: 'medium', approvalGroups: ['sre', 'dba'] };
+    expect(refusal(ctx({ rules }), vote('bob', 'approve', 'net'))).toEqual({
+      code: 'APPROVAL_NOT_ALLOWED',
+      message: "bob is in none of this runbook's approval groups (sre, dba); a member of one of them must vote",
+    });
+  });
+
   const HIGH: ApprovalRules = { risk: 'high', approvalGroups: ['sre', 'dba', 'net'] };
 
   test('a high-risk run without an approval count needs two groups for its first approval', () => {

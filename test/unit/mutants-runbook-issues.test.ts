@@ -105,6 +105,102 @@ describe('each cross-field rule raises one custom issue at its path', () => {
       ['parameters', 'hosts', 'minItems'],
       'parameter "hosts" has minItems greater than maxItems; swap them or fix one (rule list-bounds)',
     ],
+    [
+      'an integer whose min is above its max',
+      { parameters: { n: { type: 'integer', min: 2, max: 1 } } },
+      [],
+      'parameter "n" has min greater than max',
+    ],
+    [
+      'an enum that lists a value twice',
+      { parameters: { m: { type: 'enum', values: ['a', 'a'] } } },
+      [],
+      'parameter "m" lists a value twice',
+    ],
+    [
+      'a list with bad bounds: its default is not judged against them',
+      { parameters: { hosts: { type: 'list', items: { type: 'string' }, minItems: 3, maxItems: 2, default: ['a'] } } },
+      ['parameters', 'hosts', 'minItems'],
+      /rule list-bounds\)$/,
+    ],
+    [
+      'a list glued to other text',
+      {
+        parameters: { hosts: { type: 'list', items: { type: 'string' } } },
+        steps: [{ name: 's', script: 'echo x{{ hosts }}' }],
+      },
+      ['steps'],
+      /^step "s", line 1: \{\{ hosts \}\} is a list, .*\(rule list-placement\)/,
+    ],
+    [
+      'a secret in arithmetic',
+      { parameters: { token: { type: 'secret' } }, steps: [{ name: 's', script: 'echo $(( {{ token }} + 1 ))' }] },
+      ['steps'],
+      /^step "s", line 1: \{\{ token \}\} is a secret reference, .*\(rule secret-placement\)/,
+    ],
+    [
+      'a condition on an undeclared parameter',
+      { steps: [{ name: 's', script: 'echo hi', condition: { param: 'mode', equals: 'full' } }] },
+      ['steps', 0, 'condition', 'param'],
+      /rule condition-parameter\)$/,
+    ],
+    [
+      'a condition value listed under in that the parameter can never take',
+      {
+        parameters: { n: { type: 'integer' } },
+        steps: [{ name: 's', script: 'echo hi', condition: { param: 'n', in: [1, 'x'] } }],
+      },
+      ['steps', 0, 'condition', 'in', 1],
+      /rule condition-value\)$/,
+    ],
+    [
+      'a retry delay with zero retries',
+      { steps: [{ name: 's', script: 'echo hi', retries: 0, retryDelaySeconds: 5 }] },
+      ['steps', 0, 'retryDelaySeconds'],
+      /rule retry-delay-without-retries\)$/,
+    ],
+    [
+      'continueOnError on an onFailure step',
+      { onFailure: [{ name: 'undo', script: 'echo undo', continueOnError: true }] },
+      ['onFailure', 0, 'continueOnError'],
+      /rule continue-on-error-in-on-failure\)$/,
+    ],
+    [
+      'targets from an integer parameter',
+      { parameters: { n: { type: 'integer' } }, targets: { fromParameter: 'n' } },
+      ['targets', 'fromParameter'],
+      'targets.fromParameter names "n", an integer parameter, but targets come from instance ids or Name tags; make it a string, enum or list of strings (rule target-parameter-type)',
+    ],
+    [
+      'targets from a boolean parameter',
+      { parameters: { b: { type: 'boolean' } }, targets: { fromParameter: 'b' } },
+      ['targets', 'fromParameter'],
+      /^targets.fromParameter names "b", a boolean parameter, /,
+    ],
+    [
+      'targets from a list of integers',
+      { parameters: { ns: { type: 'list', items: { type: 'integer' } } }, targets: { fromParameter: 'ns' } },
+      ['targets', 'fromParameter'],
+      /^targets.fromParameter names "ns", a list of integer, /,
+    ],
+    [
+      'a runbook maxErrors above the instances it lists',
+      { targets: { instanceIds: ['i-0123456789abcdef0', 'i-0123456789abcdef1'] }, maxErrors: 3 },
+      ['maxErrors'],
+      'maxErrors is 3, more than the 2 instances this runbook targets, so no failure could ever stop a step; lower it, or write "100%" to never stop (rule max-errors-above-targets)',
+    ],
+    [
+      "a step's maxErrors above the one instance named",
+      { targets: { names: ['web-1'] }, steps: [{ name: 's', script: 'echo hi', maxErrors: 2 }] },
+      ['steps', 0, 'maxErrors'],
+      /^maxErrors is 2, more than the 1 instance this runbook targets, /,
+    ],
+    [
+      "an onFailure step's maxErrors above the instances listed",
+      { targets: { names: ['web-1'] }, onFailure: [{ name: 'undo', script: 'echo undo', maxErrors: 2 }] },
+      ['onFailure', 0, 'maxErrors'],
+      /rule max-errors-above-targets\)$/,
+    ],
   ])('%s', (_what, overrides, path, message) => {
     const found = issues(overrides);
     expect(found).toHaveLength(1);
@@ -122,4 +218,44 @@ describe('a placeholder is written {{ name }} with or without spaces inside the 
       parseRunbook({ ...base, parameters: { who: { type: 'string' } }, steps: [{ name: 's', script }] }),
     ).not.toThrow();
   });
+});
+
+describe('what the cross-field rules accept', () => {
+  test.each<[string, Record<string, unknown>]>([
+    ['a retry delay with retries', { steps: [{ name: 's', script: 'echo hi', retries: 1, retryDelaySeconds: 5 }] }],
+    ['continueOnError on a main step', { steps: [{ name: 's', script: 'echo hi', continueOnError: true }] }],
+    ['targets from a string parameter', { parameters: { h: { type: 'string' } }, targets: { fromParameter: 'h' } }],
+    [
+      'targets from a list of strings',
+      { parameters: { hs: { type: 'list', items: { type: 'string' } } }, targets: { fromParameter: 'hs' } },
+    ],
+    ['maxErrors equal to the instances listed', { targets: { names: ['web-1', 'web-2'] }, maxErrors: 2 }],
+    ['maxErrors as a share', { targets: { names: ['web-1'] }, maxErrors: '100%' }],
+    ['maxErrors with targets by tag', { maxErrors: 7 }],
+    [
+      'a list as a whole argument, and in a comment',
+      {
+        parameters: { hosts: { type: 'list', items: { type: 'string' } } },
+        steps: [{ name: 's', script: 'ls {{ hosts }} # {{ hosts }}' }],
+      },
+    ],
+    [
+      'a secret as an argument',
+      {
+        parameters: { token: { type: 'secret', prefix: '/app/' } },
+        steps: [{ name: 's', script: 'echo {{ token }}' }],
+      },
+    ],
+    [
+      'an integer in arithmetic',
+      { parameters: { n: { type: 'integer' } }, steps: [{ name: 's', script: 'echo $(( {{ n }} + 1 ))' }] },
+    ],
+  ])('%s', (_what, overrides) => {
+    expect(issues(overrides)).toEqual([]);
+  });
+});
+
+test('a secret whose prefix is malformed is refused there once: its default is not judged against it', () => {
+  const found = issues({ parameters: { token: { type: 'secret', prefix: 'app', default: '/other/token' } } });
+  expect(found).toEqual([expect.objectContaining({ path: ['parameters', 'token', 'prefix'] })]);
 });
