@@ -66,7 +66,12 @@ export interface AppDeps {
   readonly codec?: Pick<CodecEndpointDeps, 'codec' | 'namespace' | 'allowedOrigins'>;
 }
 
-const CHANNELS: readonly Channel[] = ['cli', 'tui', 'slack', 'web', 'api'];
+/**
+ * The channels a bearer-token caller may claim (x-mechanic-channel). `web` and `slack` are set by
+ * the server itself, on its browser pages and Slack's signed requests: a policy about them must not
+ * be satisfied, or dodged, by a header.
+ */
+const CLAIMABLE_CHANNELS: readonly Channel[] = ['cli', 'tui', 'api'];
 const MAX_BODY_BYTES = 256 * 1024;
 
 function errorBody(code: ErrorCode, message: string): ErrorBody {
@@ -79,9 +84,9 @@ function errorBody(code: ErrorCode, message: string): ErrorBody {
  */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  /** The face the caller says it uses (x-mechanic-channel); an unknown claim is plain 'api'. */
+  /** The face the caller says it uses (x-mechanic-channel); an unknown or server-only claim is plain 'api'. */
   const channelOf = (claimed: string | undefined): Channel => {
-    return CHANNELS.find((ch) => ch === claimed) ?? 'api';
+    return CLAIMABLE_CHANNELS.find((ch) => ch === claimed) ?? 'api';
   };
   /** The execution a request is about, when its path names a well-formed one. */
   const executionOf = (c: Context<Env>): string | null => {

@@ -36,6 +36,13 @@ const USERS: UsersFile = {
     },
     { id: 'dave', displayName: 'Dave', roles: ['auditor'], token: 'tok-dave-0123456789abcdef01234567890' },
     { id: 'bob', displayName: 'Bob', roles: ['approver'], token: 'tok-bob-0123456789abcdef012345678901' },
+    // One auditor per channel claim below, so no refusal folds into another's count.
+    ...['web', 'slack', 'tui', 'nonsense'].map((claim) => ({
+      id: `auditor-${claim}`,
+      displayName: `Auditor ${claim}`,
+      roles: ['auditor' as const],
+      token: `tok-auditor-${claim}-0123456789abcdef0123456789`,
+    })),
   ],
 };
 const token = (id: string) => USERS.users.find((u) => u.id === id)!.token;
@@ -149,6 +156,30 @@ describe('the HTTP API', () => {
     const added = (await audit.list({ limit: 10_000 })).slice(before.length);
     expect(added.map((r) => [r.type, r.actor, r.executionId])).toEqual([['access.denied', 'dave', 'mx-abcdefghij']]);
   });
+
+  test.each([
+    ['web', 'api'],
+    ['slack', 'api'],
+    ['tui', 'tui'],
+    ['nonsense', 'api'],
+  ])(
+    'a bearer-token caller claiming channel %s is decided and recorded as %s: web and slack are the server’s own',
+    async (claimed, seen) => {
+      const before = await audit.list({ limit: 10_000 });
+      const res = await fetch(`${url}/api/executions/mx-abcdefghij/votes`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token(`auditor-${claimed}`)}`,
+          'content-type': 'application/json',
+          'x-mechanic-channel': claimed,
+        },
+        body: JSON.stringify({ decision: 'approve', planDigest: 'a'.repeat(64) }),
+      });
+      expect(res.status).toBe(403);
+      const added = (await audit.list({ limit: 10_000 })).slice(before.length);
+      expect(added.map((r) => [r.type, (r.data as { channel?: string }).channel])).toEqual([['access.denied', seen]]);
+    },
+  );
 
   test('authorization comes before the body: a forbidden caller with a bad body is still refused as forbidden', async () => {
     const res = await fetch(`${url}/api/executions`, {
