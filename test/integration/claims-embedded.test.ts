@@ -157,7 +157,10 @@ describe('claims on the embedded stack', { timeout: 300_000 }, () => {
       secretAccessKey: 'x'.repeat(40),
     };
     const fleet = defaultFleetConfig(root);
-    fleet.roles.push({ arn: SHORT_ROLE, maxSessionDurationSeconds: 3600 }, { arn: BARRED_ROLE });
+    fleet.roles.push(
+      { arn: SHORT_ROLE, maxSessionDurationSeconds: 3600 },
+      { arn: BARRED_ROLE, maxSessionDurationSeconds: 3600 },
+    );
     // The worker's own role may assume the account's roles, but not the barred one.
     const workerRole = fleet.roles.find((r) => r.arn === fleet.containerCredentials?.roleArn);
     workerRole!.policy = {
