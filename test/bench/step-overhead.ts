@@ -125,6 +125,8 @@ async function measureMechanic(
 ): Promise<{ gaps: number[]; approvals: number[] }> {
   const alice = await connectApi(config, 'alice');
   const bob = await connectApi(config, 'bob');
+  // An auditor, to say why a bench run failed.
+  const dave = await connectApi(config, 'dave');
   const gaps: number[] = [];
   const approvals: number[] = [];
   // One warm-up run: the first workflow task of a fresh worker pays for loading the workflow code.
@@ -139,7 +141,7 @@ async function measureMechanic(
       const { execution } = await alice.call('getExecution', { params: { id: launched.executionId } });
       if (execution.status === 'completed') break;
       if (execution.status !== 'running' && execution.status !== 'awaiting_approval') {
-        const { records } = await alice.call('listAudit', { query: { executionId: launched.executionId } });
+        const { records } = await dave.call('listAudit', { query: { executionId: launched.executionId } });
         const errors = records.flatMap((e) => ('error' in e.data ? [String(e.data['error'])] : []));
         throw new Error(`bench run ended ${execution.status} (${execution.reason ?? ''}): ${errors.join('; ')}`);
       }
