@@ -148,10 +148,15 @@ describe('a four-hour runbook on role-chained credentials', { timeout: 300_000 }
     expect(calls.some((c) => c.service === 'container-credentials' && c.outcome === 'ok')).toBe(true);
   });
 
-  test('the later step was sent with a fresh key, not the first step’s', () => {
+  test('the first step was followed on more than one key, and the later step was sent with a fresh one', () => {
     const sends = calls.filter((c) => c.operation === 'SendCommand' && c.outcome === 'ok');
     expect(sends).toHaveLength(2);
     expect(sends[1]!.accessKeyId).not.toBe(sends[0]!.accessKeyId);
+    // Between the two sends the worker followed the first command: its polls moved to refreshed keys.
+    const first = calls.indexOf(sends[0]!);
+    const second = calls.indexOf(sends[1]!);
+    const follow = calls.slice(first + 1, second).filter((c) => c.service === 'ssm' && c.outcome === 'ok');
+    expect(new Set(follow.map((c) => c.accessKeyId)).size).toBeGreaterThanOrEqual(2);
   });
 
   test("the audit chain verifies, and the worker never held devfleet's long-term keys", async () => {
