@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -373,4 +375,16 @@ describe('runbookExecution', () => {
     expect(fake.dispatched.map((d) => d.step.name)).toEqual(['first']);
     expect(fake.events.map((e) => e.type).slice(-2)).toEqual(['step.completed', 'execution.cancelled']);
   });
+});
+
+test('the dev server runs tuned for interactive latency: queue readers at 1000 polls a second, eager activities', async () => {
+  // The same server `mechanic dev` starts (startDevServer): read back from its command line.
+  const { stdout } = await promisify(execFile)('ps', ['-ww', '-o', 'args=', '-p', String(temporal.server.pid)]);
+  for (const setting of [
+    'history.transferProcessorMaxPollRPS=1000',
+    'history.timerProcessorMaxPollRPS=1000',
+    'history.visibilityProcessorMaxPollRPS=1000',
+    'system.enableActivityEagerExecution=true',
+  ])
+    expect(stdout).toContain(`--dynamic-config-value ${setting}`);
 });
