@@ -234,6 +234,8 @@ export async function startStack(
     AWS_ACCESS_KEY_ID: secrets.root.accessKeyId,
     AWS_SECRET_ACCESS_KEY: secrets.root.secretAccessKey,
   };
+  // devfleet's root keys are long-term: a session token left in the shell (a real account's) must not ride with them.
+  delete baseEnv['AWS_SESSION_TOKEN'];
   const envFor = new Map<PartName, NodeJS.ProcessEnv>();
 
   const launch = (name: PartName): Part => {

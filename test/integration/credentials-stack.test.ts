@@ -70,6 +70,8 @@ describe('a four-hour runbook on role-chained credentials', { timeout: 300_000 }
       MECHANIC_HOME: home,
       MECHANIC_USERS_FILE: usersPath,
       MECHANIC_RUNBOOKS_DIR: runbooksDir,
+      // A session token left in the shell (another account's) must not reach any part.
+      AWS_SESSION_TOKEN: 'a-token-of-some-real-account',
     });
 
     const launched = await cli('launch', 'four-hours', '--reason', 'long run', '--as', 'alice', '--json');
