@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ListCommandsCommand, SSMClient, type Command } from '@aws-sdk/client-ssm';
@@ -235,9 +235,6 @@ describe('the catalog on devfleet', () => {
   test(
     'collect-diagnostics and check-tls-expiry change nothing on the hosts; the diagnostics bundle is the one file written',
     async () => {
-      // devfleet's docker stand-in makes its (empty) state folder on every call, \`docker ps\` too, which
-      // a host's docker does not: db-1, which runs no containers, gets that folder first.
-      await mkdir(path.join(hostRoot('db-1'), 'var/lib/docker/containers'), { recursive: true });
       const before = new Map(await Promise.all(HOSTS.map(async (h) => [h, await snapshot(h)] as const)));
       const diagnostics = await run('collect-diagnostics', { log_lines: 20 });
       expect(diagnostics.status).toBe('completed');
