@@ -40,6 +40,11 @@ const TERMINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
 const PREVIEW_CHARS = 2_000;
 /** What one instance's output may take in the audit log (after redaction). */
 const AUDIT_OUTPUT_CHARS = 24_000;
+/**
+ * GetCommandInvocation calls in flight at once when a step ends: well under SSM's throttling, and
+ * only that many outputs held at a time however many instances the step ran on.
+ */
+const DETAIL_BATCH = 5;
 
 /**
  * The token that makes dispatch exactly-once: SendCommand has no client token, so the Comment
@@ -155,11 +160,28 @@ export function createSsmActivities(deps: SsmDeps) {
         wait = Math.min(deps.pollIntervalMs.max, Math.round(wait * 1.5));
       }
       const instances: InstanceResult[] = [];
-      for (const inv of invocations) {
+      // Outputs fetched a few at a time, then recorded one by one in SSM's order: the step's end
+      // waits for one round trip per batch instead of one per instance.
+      const details = async function* () {
+        for (let from = 0; from < invocations.length; from += DETAIL_BATCH) {
+          const batch = invocations.slice(from, from + DETAIL_BATCH);
+          yield* await Promise.all(
+            batch.map(async (inv) => ({
+              inv,
+              detail: await call(req, (ssm) =>
+                ssm.send(
+                  new GetCommandInvocationCommand({
+                    CommandId: req.commandId,
+                    InstanceId: inv.InstanceId ?? 'unknown',
+                  }),
+                ),
+              ),
+            })),
+          );
+        }
+      };
+      for await (const { inv, detail } of details()) {
         const instanceId = inv.InstanceId ?? 'unknown';
-        const detail = await call(req, (ssm) =>
-          ssm.send(new GetCommandInvocationCommand({ CommandId: req.commandId, InstanceId: instanceId })),
-        );
         const stdout = cap(redact(detail.StandardOutputContent ?? ''), AUDIT_OUTPUT_CHARS);
         const stderr = cap(redact(detail.StandardErrorContent ?? ''), AUDIT_OUTPUT_CHARS);
         const outputSha256 = sha256Hex(`${stdout}\u0000${stderr}`);

@@ -24,18 +24,29 @@ describe('following a step polls from MECHANIC_POLL_MIN_MS, backing off to MECHA
   });
 
   /** Runs a step of `seconds` on the hosts and answers how many times awaitStep listed its invocations. */
+  let detailsInFlight = 0;
+  let mostDetailsInFlight = 0;
+  let recorded: NewAuditEvent[] = [];
   const polls = async (pollIntervalMs: { min: number; max: number }, seconds: number): Promise<number> => {
     let listed = 0;
+    detailsInFlight = mostDetailsInFlight = 0;
+    recorded = [];
     const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
     const activities = createActivities({
-      audit: { append: async (e: NewAuditEvent) => e },
+      audit: { append: async (e: NewAuditEvent) => recorded.push(e) },
       sts: createStsClient(aws),
       ssmFor: (c) => {
         const client = createSsmClient(aws, c);
         client.middlewareStack.add(
-          (next, context) => (args) => {
+          (next, context) => async (args) => {
             if (context.commandName === 'ListCommandInvocationsCommand') listed++;
-            return next(args);
+            if (context.commandName !== 'GetCommandInvocationCommand') return next(args);
+            mostDetailsInFlight = Math.max(mostDetailsInFlight, ++detailsInFlight);
+            try {
+              return await next(args);
+            } finally {
+              detailsInFlight--;
+            }
           },
           { step: 'initialize', name: 'countListCommandInvocations' },
         );
@@ -86,6 +97,17 @@ describe('following a step polls from MECHANIC_POLL_MIN_MS, backing off to MECHA
     // Looks at 0, 0.1, 0.25, 0.48, 0.81, 1.32, 2.08 and 3.22 s at the earliest: jitter and load only
     // lengthen a pause, so a worker that never grew its pause would look about 27 times.
     expect(await polls({ min: 100, max: 60_000 }, 3)).toBeLessThanOrEqual(8);
+  });
+
+  test("a step's end fetches its instances' outputs together, and records them in SSM's order", async () => {
+    await polls({ min: 100, max: 100 }, 0);
+    // Every instance's GetCommandInvocation overlaps the others' instead of waiting its turn.
+    expect(testInput().plan.targets.length).toBeGreaterThan(1);
+    expect(mostDetailsInFlight).toBe(testInput().plan.targets.length);
+    const instances = recorded
+      .filter((e) => e.type === 'step.instance')
+      .map((e) => (e.data as { instanceId: string }).instanceId);
+    expect(instances).toEqual(testInput().plan.targets.map((t) => t.instanceId));
   });
 
   test('the defaults start at 100 ms and back off to 15 s', () => {
