@@ -201,6 +201,54 @@ describe('each cross-field rule raises one custom issue at its path', () => {
       ['onFailure', 0, 'maxErrors'],
       /rule max-errors-above-targets\)$/,
     ],
+    [
+      'a list of integers whose item min is above its item max',
+      { parameters: { ns: { type: 'list', items: { type: 'integer', min: 5, max: 1 } } } },
+      ['parameters', 'ns', 'items', 'min'],
+      'parameter "ns" has items.min greater than items.max; swap them or fix one (rule min-above-max)',
+    ],
+    [
+      'a list of enum values that lists one twice',
+      { parameters: { ms: { type: 'list', items: { type: 'enum', values: ['a', 'a'] } } } },
+      ['parameters', 'ms', 'items', 'values'],
+      'parameter "ms" lists an item value twice; remove the second one (rule duplicate-value)',
+    ],
+    [
+      'a list of strings whose item pattern RE2 cannot run',
+      { parameters: { hs: { type: 'list', items: { type: 'string', pattern: '(a)\\1' } } } },
+      ['parameters', 'hs', 'items', 'pattern'],
+      /^parameter "hs" has an item pattern .*\(rule pattern\)$/,
+    ],
+    [
+      'a list default its rules refuse',
+      { parameters: { hs: { type: 'list', items: { type: 'string' }, maxItems: 1, default: ['a', 'b'] } } },
+      [],
+      /^the default of /,
+    ],
+    [
+      'a secret without a prefix whose default is no Parameter Store name',
+      { parameters: { token: { type: 'secret', default: 'not a name' } } },
+      [],
+      /^the default of parameter "token" /,
+    ],
+    [
+      'a list where bash would run it as code',
+      {
+        parameters: { hosts: { type: 'list', items: { type: 'string' } } },
+        steps: [{ name: 's', script: 'eval {{ hosts }}' }],
+      },
+      ['steps'],
+      /^step "s", line 1: \{\{ hosts \}\} stands /,
+    ],
+    [
+      'a list in arithmetic',
+      {
+        parameters: { hosts: { type: 'list', items: { type: 'integer' } } },
+        steps: [{ name: 's', script: 'echo $(( {{ hosts }} + 1 ))' }],
+      },
+      ['steps'],
+      /\(rule list-placement\)/,
+    ],
   ])('%s', (_what, overrides, path, message) => {
     const found = issues(overrides);
     expect(found).toHaveLength(1);
@@ -230,6 +278,10 @@ describe('what the cross-field rules accept', () => {
       { parameters: { hs: { type: 'list', items: { type: 'string' } } }, targets: { fromParameter: 'hs' } },
     ],
     ['maxErrors equal to the instances listed', { targets: { names: ['web-1', 'web-2'] }, maxErrors: 2 }],
+    [
+      'a list whose minItems equals its maxItems',
+      { parameters: { hs: { type: 'list', items: { type: 'string' }, minItems: 2, maxItems: 2 } } },
+    ],
     ['maxErrors as a share', { targets: { names: ['web-1'] }, maxErrors: '100%' }],
     ['maxErrors with targets by tag', { maxErrors: 7 }],
     [

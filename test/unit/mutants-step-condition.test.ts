@@ -104,6 +104,14 @@ describe('plannedStepNotes', () => {
     ]);
   });
 
+  test('a step with a condition says why it runs; continueOnError says a failure does not stop the run', () => {
+    expect(plannedStepNotes(step({ condition: 'mode is "full"' }))).toEqual(['runs because mode is "full"']);
+    expect(plannedStepNotes(step({ continueOnError: true }))).toEqual([
+      'a failure does not stop the run (continueOnError)',
+    ]);
+    expect(plannedStepNotes(step({}))).toEqual([]);
+  });
+
   test('one retry reads "1 time", more read "times"; the delay defaults to 0 s', () => {
     expect(plannedStepNotes(step({ retries: 1 }))).toEqual([
       'if it fails, sent again up to 1 time, 0 s apart, to the instances it failed on',
