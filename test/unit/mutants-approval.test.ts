@@ -30,7 +30,7 @@ const ctx = (over: Partial<VoteContext>): VoteContext => ({
   open: true,
   ...over,
 });
-function refusal(c: VoteContext, v: Vote): { code?: string; message: string } | undefined {
+function refusal(c: VoteContext, v: Vote): { code: string | undefined; message: string } | undefined {
   try {
     checkVote(c, v);
     return undefined;
