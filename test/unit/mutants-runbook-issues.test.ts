@@ -282,6 +282,24 @@ describe('what the cross-field rules accept', () => {
       'a list whose minItems equals its maxItems',
       { parameters: { hs: { type: 'list', items: { type: 'string' }, minItems: 2, maxItems: 2 } } },
     ],
+    [
+      'a list of integers with item bounds in order, or equal',
+      {
+        parameters: {
+          ns: { type: 'list', items: { type: 'integer', min: 1, max: 5 } },
+          one: { type: 'list', items: { type: 'integer', min: 2, max: 2 } },
+        },
+      },
+    ],
+    [
+      'a list of distinct enum values, and a list of strings with a pattern RE2 runs',
+      {
+        parameters: {
+          ms: { type: 'list', items: { type: 'enum', values: ['a', 'b'] } },
+          hs: { type: 'list', items: { type: 'string', pattern: '^web-[0-9]+$' } },
+        },
+      },
+    ],
     ['maxErrors as a share', { targets: { names: ['web-1'] }, maxErrors: '100%' }],
     ['maxErrors with targets by tag', { maxErrors: 7 }],
     [
