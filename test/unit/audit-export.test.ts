@@ -2,6 +2,7 @@
  * The export formats, record by record: JSON Lines exactly as stored, CSV quoting and formula
  * safety, OCSF API Activity events checked against the class's JSON Schema (ajv), and the ranges.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, test } from 'vitest';
@@ -231,15 +232,18 @@ describe('ranges', () => {
     expect(exportTime('2026-03-01T12:30:00+02:00', 'since')).toBe(Date.parse('2026-03-01T10:30:00Z'));
   });
   test('a time without an offset is UTC on a machine in another zone too', () => {
-    const tz = process.env['TZ'];
-    process.env['TZ'] = 'America/New_York';
-    try {
-      expect(new Date('2026-03-01T12:30').getUTCHours()).not.toBe(12); // the zone really applies
-      expect(exportTime('2026-03-01T12:30', 'since')).toBe(Date.parse('2026-03-01T12:30:00Z'));
-    } finally {
-      if (tz === undefined) delete process.env['TZ'];
-      else process.env['TZ'] = tz;
-    }
+    // In a process of its own: a zone set on process.env in this one does not apply in a worker thread.
+    const module = new URL('../../src/core/audit-export.ts', import.meta.url).href;
+    const script = `
+      const { exportTime } = await import(${JSON.stringify(module)});
+      console.log(JSON.stringify([new Date('2026-03-01T12:30').getUTCHours(), exportTime('2026-03-01T12:30', 'since')]));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, TZ: 'America/New_York' },
+      encoding: 'utf8',
+    });
+    const [localHours, since] = JSON.parse(out) as [number, number];
+    expect(localHours).not.toBe(12); // the zone really applies
+    expect(since).toBe(Date.parse('2026-03-01T12:30:00Z'));
   });
   test.each(['yesterday', 'March 7', '2026-13-01', '2026-03-01T25:00Z', '1700000000', '2026-03-01 12:00'])(
     '%j is one sentence naming the flag',
