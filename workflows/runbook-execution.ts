@@ -32,7 +32,12 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   const id = plan.executionId;
   const state = new RunState(input);
   // Asked once, first: a run recorded before local records keeps recordEvent activities all its life.
-  const audit = auditRecorder(id, wf.patched(LOCAL_RECORDS_PATCH));
+  const localRecords = wf.patched(LOCAL_RECORDS_PATCH);
+  const audit = auditRecorder(id, localRecords);
+  // With local records, the step-controls patch is asked here too, before any local activity: a
+  // patch asked after one can land in another workflow task on replay than it did when recorded
+  // (a local activity's result is met early on replay), and the run would fail as nondeterministic.
+  const earlyControls = localRecords && usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
   // The steps run in this scope; a cancel request cancels it, whatever step is under way.
   const stepsScope = new wf.CancellationScope();
 
@@ -168,7 +173,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   const steps = stepRunner({ input, state, audit, credentials: credentialRequest });
   // Conditions, retries and continueOnError: only plans that use them take this branch, so runs
   // recorded before it replay unchanged; their histories carry the marker.
-  const controls = usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
+  const controls = localRecords ? earlyControls : usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
   /** A step the plan skips is recorded as skipped, with why; with controls, it is never sent. */
   const run = async (step: PlannedStep, index: number): Promise<boolean> => {
     if (controls && step.skipped !== undefined) {

@@ -3,6 +3,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApiClient, type ApiClient } from '../../src/api/client.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
@@ -11,6 +13,8 @@ import { lintRunbookText } from '../../src/core/lint.ts';
 import type { Plan } from '../../src/core/plan.ts';
 import { DEMO_INSTANCE_IDS } from '../../src/devfleet/config.ts';
 import { seedHost } from '../../src/devfleet/seed.ts';
+import { dataConverterFor, parseCodecKeys } from '../../src/temporal/codec.ts';
+import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { runCli, startDevStack, type DevStack } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/parts.ts';
 
@@ -493,4 +497,33 @@ describe('the catalog', () => {
       RUN_TIMEOUT,
     );
   });
+
+  test('every run above replays from its history alone, as a worker with an empty cache replays it', async () => {
+    // A query or a worker restart replays a run from its history; a workflow change that orders
+    // its commands differently on replay (a patch asked after a local record, met there in an
+    // earlier workflow task than it was recorded in) fails here, and on the stack strands the run.
+    const connection = await Connection.connect({ address: stack.info.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: 'default' });
+      const keys = parseCodecKeys(await readFile(path.join(stack.home, 'codec-keys'), 'utf8'));
+      const histories: { workflowId: string; history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> }[] = [];
+      for await (const run of client.workflow.list({ query: 'WorkflowType = "runbookExecution"' })) {
+        histories.push({
+          workflowId: run.workflowId,
+          history: await client.workflow.getHandle(run.workflowId).fetchHistory(),
+        });
+      }
+      expect(histories.length).toBeGreaterThanOrEqual(CATALOG.length);
+      const failures: string[] = [];
+      for await (const result of Worker.runReplayHistories(
+        { workflowsPath: WORKFLOWS_PATH, dataConverter: dataConverterFor(keys) },
+        histories,
+      )) {
+        if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+      }
+      expect(failures).toEqual([]);
+    } finally {
+      await connection.close();
+    }
+  }, 240_000);
 });
