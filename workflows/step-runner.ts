@@ -217,7 +217,9 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
     } catch (e) {
       if (wf.isCancellation(e)) throw e;
       running = undefined;
-      state.setStep(index, failedAs());
+      // Why the step could not run (e.g. SSM refused an instance), once no attempt follows: every
+      // view of the run says it.
+      state.setStep(index, { ...failedAs(), ...(how.retrying === true ? {} : { reason: failureMessage(e) }) });
       await stepCompleted(request, {
         ok: false,
         error: failureMessage(e),

@@ -103,6 +103,9 @@ export function viewFromAudit(
               d.cancelled === true ? 'cancelled' : d.ok ? 'succeeded' : d.retrying === true ? 'running' : 'failed',
             ...(d.attempt !== undefined ? { attempt: d.attempt } : {}),
             ...(d.continuedOnError === true && !d.ok ? { continuedOnError: true as const } : {}),
+            ...(!d.ok && d.cancelled !== true && d.retrying !== true && d.error !== undefined
+              ? { reason: d.error }
+              : {}),
           };
         }
         break;

@@ -101,7 +101,10 @@ export interface StepView {
   readonly status: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
   readonly commandId?: string;
   readonly instances: readonly InstanceResult[];
-  /** Why a skipped step did not run, when the plan decided it (its condition does not hold). */
+  /**
+   * Why a skipped step did not run, when the plan decided it (its condition does not hold); why a
+   * failed step could not run at all (its dispatch or follow failed, e.g. SSM refused an instance).
+   */
   readonly reason?: string;
   /** Set for a step that may be retried: the attempt under way or the last one made (1 is the first send). */
   readonly attempt?: number;

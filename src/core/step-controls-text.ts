@@ -29,7 +29,7 @@ export function stepRunNotes(step: StepView, planned: PlannedStep | undefined): 
     notes.push(`attempt ${step.attempt}${of}`);
   }
   if (step.continuedOnError === true) notes.push('failed, and the run went on (continueOnError)');
-  if (step.status === 'skipped' && step.reason !== undefined) notes.push(step.reason);
+  if ((step.status === 'skipped' || step.status === 'failed') && step.reason !== undefined) notes.push(step.reason);
   return notes;
 }
 

@@ -173,6 +173,10 @@ describe('an instance SendCommand refuses', () => {
     );
     expect(completed?.data).toMatchObject({ step: 'work', ok: false, error: sentence });
     expect(sentence).toContain(`instance ${WEB2} `);
+    // Every view says why: the live one, the one rebuilt from the log, and `mechanic status`.
+    expect(view.steps[0]?.reason).toBe(sentence);
+    expect(viewFromAudit(await recordsOf(given.plan.executionId))?.steps[0]?.reason).toBe(sentence);
+    expect(formatExecution(view)).toContain(`work  failed — ${sentence}`);
     // One dispatch, not a retry loop; nothing reached SSM or ran.
     expect(attempts(history, 'dispatchStep')).toBe(1);
     expect(await commandsFor(fleet, given.plan.executionId)).toEqual([]);

@@ -26,8 +26,20 @@ describe('aggregateStatus', () => {
     ['one failed, MaxErrors 1', cmd({ maxErrors: '1' }), [inv('Success'), inv('Failed')], 'Failed', 'Incomplete'],
     ['one failed, MaxErrors 50%', cmd({ maxErrors: '50%' }), [inv('Success'), inv('Failed')], 'Failed', 'Incomplete'],
     ['execution timeout', cmd(), [inv('TimedOut', 'ExecutionTimedOut')], 'TimedOut', 'ExecutionTimedOut'],
-    ['delivery timeout', cmd(), [inv('Success'), inv('TimedOut', 'DeliveryTimedOut')], 'TimedOut', 'DeliveryTimedOut'],
-    ['access denied only', cmd(), [inv('Success'), inv('Failed', 'AccessDenied')], 'Failed', 'AccessDenied'],
+    ['delivery timeout everywhere', cmd(), [inv('TimedOut', 'DeliveryTimedOut')], 'TimedOut', 'DeliveryTimedOut'],
+    // Beside a success, an invocation that never ran does not count toward MaxErrors: Incomplete.
+    [
+      'delivery timeout beside a success',
+      cmd(),
+      [inv('Success'), inv('TimedOut', 'DeliveryTimedOut')],
+      'Failed',
+      'Incomplete',
+    ],
+    ['access denied only', cmd(), [inv('Failed', 'AccessDenied')], 'Failed', 'AccessDenied'],
+    ['access denied beside a success', cmd(), [inv('Success'), inv('Failed', 'AccessDenied')], 'Failed', 'Incomplete'],
+    ['undeliverable only', cmd(), [inv('Failed', 'Undeliverable')], 'Failed', 'Undeliverable'],
+    // Undeliverable decides neither Success nor Incomplete.
+    ['undeliverable beside a success', cmd(), [inv('Success'), inv('Failed', 'Undeliverable')], 'Success', 'Success'],
     ['cancelled', cmd({ cancelRequested: true }), [inv('Success'), inv('Cancelled')], 'Cancelled', 'Cancelled'],
     ['terminated after MaxErrors', cmd(), [inv('Failed'), inv('Cancelled', 'Terminated')], 'Failed', 'Failed'],
   ])('%s', (_name, c, invs, status, details) => {

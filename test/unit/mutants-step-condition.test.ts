@@ -137,11 +137,15 @@ describe('stepRunNotes', () => {
     expect(stepRunNotes(view({ attempt: 1 }), undefined)).toEqual(['attempt 1']);
   });
 
-  test('the reason shows only for a skipped step that has one', () => {
+  test('the reason shows for a skipped or failed step that has one, and for no other', () => {
     expect(stepRunNotes(view({ status: 'skipped', reason: 'mode is not "full"' }), undefined)).toEqual([
       'mode is not "full"',
     ]);
-    expect(stepRunNotes(view({ status: 'failed', reason: 'not shown' }), undefined)).toEqual([]);
+    expect(stepRunNotes(view({ status: 'failed', reason: 'SSM refused instance i-1' }), undefined)).toEqual([
+      'SSM refused instance i-1',
+    ]);
+    expect(stepRunNotes(view({ status: 'succeeded', reason: 'not shown' }), undefined)).toEqual([]);
+    expect(stepRunNotes(view({ status: 'running', reason: 'not shown' }), undefined)).toEqual([]);
     expect(stepRunNotes(view({ status: 'skipped' }), undefined)).toEqual([]);
   });
 });
