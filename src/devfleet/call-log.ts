@@ -1,7 +1,6 @@
-import { appendFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { appendJsonLine, readJsonLines } from './jsonl.ts';
 
 /**
  * The record of every call devfleet answered, when the fleet config asks for it (`callLog: true`):
@@ -30,25 +29,10 @@ export type CallLogEntry = z.infer<typeof CallLogEntrySchema>;
 
 /** Appends one line; synchronous, so the line is there before the answer reaches the caller. */
 export function appendCallLog(dataDir: string, entry: CallLogEntry): void {
-  appendFileSync(join(dataDir, CALL_LOG_FILE), JSON.stringify(entry) + '\n', { mode: 0o600 });
+  appendJsonLine(join(dataDir, CALL_LOG_FILE), entry);
 }
 
 /** Every call logged so far, in the order devfleet answered them (a torn last line is skipped). */
-export async function readCallLog(dataDir: string): Promise<CallLogEntry[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, CALL_LOG_FILE), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  return lines.flatMap((line, i) => {
-    try {
-      return [CallLogEntrySchema.parse(JSON.parse(line))];
-    } catch (e) {
-      if (i === lines.length - 1) return [];
-      throw new Error(`devfleet call log line ${i + 1} is not valid: ${(e as Error).message}`, { cause: e });
-    }
-  });
+export function readCallLog(dataDir: string): Promise<CallLogEntry[]> {
+  return readJsonLines(join(dataDir, CALL_LOG_FILE), CallLogEntrySchema, 'devfleet call log');
 }

@@ -1,7 +1,7 @@
-import { appendFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { appendJsonLine, readJsonLines } from './jsonl.ts';
 
 /**
  * The record of every invocation devfleet actually began executing, so tests can prove that a
@@ -64,33 +64,17 @@ type FinishLine = z.infer<typeof FinishLineSchema>;
  * and before anyone can observe the invocation as InProgress, or a crash could hide a real run.
  */
 export function appendCommandLog(dataDir: string, line: StartLine | SpawnLine | FinishLine): void {
-  appendFileSync(join(dataDir, COMMAND_LOG_FILE), JSON.stringify(line) + '\n', { mode: 0o600 });
+  appendJsonLine(join(dataDir, COMMAND_LOG_FILE), line);
 }
 
 /** One entry per started invocation, in start order, with its final status once it finished. */
 export async function readCommandLog(dataDir: string): Promise<CommandLogEntry[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, COMMAND_LOG_FILE), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const lines = await readJsonLines(join(dataDir, COMMAND_LOG_FILE), LineSchema, 'devfleet command log');
   const entries: CommandLogEntry[] = [];
   const byKey = new Map<string, CommandLogEntry>();
-  const lines = text.split('\n');
-  lines.forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    let parsed: z.infer<typeof LineSchema>;
-    try {
-      parsed = LineSchema.parse(JSON.parse(raw));
-    } catch (e) {
-      // Only the last line can be torn (a crash mid-append); anything else is corruption worth a loud error.
-      if (i >= lines.length - 2) return;
-      throw new Error(`devfleet command log line ${i + 1} is not valid: ${(e as Error).message}`, { cause: e });
-    }
+  for (const parsed of lines) {
     const key = `${parsed.commandId}/${parsed.instanceId}`;
-    if (parsed.type === 'spawn') return;
+    if (parsed.type === 'spawn') continue;
     if (parsed.type === 'start') {
       const { type: _type, ...rest } = parsed;
       const entry: CommandLogEntry = { ...rest, status: 'InProgress' };
@@ -98,12 +82,12 @@ export async function readCommandLog(dataDir: string): Promise<CommandLogEntry[]
       byKey.set(key, entry);
     } else {
       const entry = byKey.get(key);
-      if (!entry) return;
+      if (!entry) continue;
       entry.finishedAt = parsed.finishedAt;
       entry.responseCode = parsed.responseCode;
       entry.status = parsed.status;
     }
-  });
+  }
   return entries;
 }
 
