@@ -220,7 +220,8 @@ describe('command status from its invocations', () => {
 describe('faults.throttle: a token bucket per API', () => {
   test('a burst beyond the bucket is answered ThrottlingException "Rate exceeded", per operation, and refills with time', async () => {
     h = await startHarness({
-      config: { ...fleetWith([instance(A)]), faults: { throttle: { ratePerSecond: 2, burst: 3 } } },
+      // One token back every 5 s: a burst spread out by a loaded machine still meets an empty bucket.
+      config: { ...fleetWith([instance(A)]), faults: { throttle: { ratePerSecond: 0.2, burst: 3 } } },
     });
     const { credentials } = await h.assume();
     const once = h.ssm(credentials, 1); // no SDK retries: see what each call gets
@@ -256,11 +257,16 @@ describe('faults.throttle: a token bucket per API', () => {
         faults: { throttle: { ratePerSecond: 5, burst: 1, operations: ['GetCommandInvocation'] } },
       },
     });
-    const { ssm } = await h.assume();
+    const { ssm, credentials } = await h.assume();
     const cmd = await sendCommand(ssm, [A, B, C], ['echo ok']);
     await waitCommand(ssm, cmd.CommandId!);
+    // Enough attempts that a loaded machine's jitter cannot use them all up while three callers
+    // share one token a fifth of a second (the SDK's default is three).
+    const patient = h.ssm(credentials, 10);
     const outs = await Promise.all(
-      [A, B, C].map((id) => ssm.send(new GetCommandInvocationCommand({ CommandId: cmd.CommandId, InstanceId: id }))),
+      [A, B, C].map((id) =>
+        patient.send(new GetCommandInvocationCommand({ CommandId: cmd.CommandId, InstanceId: id })),
+      ),
     );
     expect(outs.map((o) => o.Status)).toEqual(['Success', 'Success', 'Success']);
     expect(outs.some((o) => (o.$metadata.attempts ?? 1) > 1)).toBe(true);
