@@ -41,6 +41,8 @@ export function viewFromAudit(
           decision: e.type === 'approval.granted' ? 'approve' : 'reject',
           planDigest: e.data.planDigest,
           ...(e.data.comment !== undefined ? { comment: e.data.comment } : {}),
+          // The approval groups it counted for: the high-risk rule reads them off the view.
+          ...(e.data.groups !== undefined ? { groups: e.data.groups } : {}),
         });
         break;
       case 'execution.running':

@@ -11,11 +11,12 @@ import type { AuditStore } from '../store/audit-log.ts';
 import type { RunbookRegistry } from '../store/runbook-registry.ts';
 import type { Inventory } from '../activities/inventory.ts';
 import type { ExecutionSummary } from '../core/audit.ts';
-import { approvalRulesOf, checkVote, votingGroups, type ApprovalState, type Vote } from '../core/approval.ts';
+import { checkVote, votingGroups, type ApprovalState, type Vote } from '../core/approval.ts';
 import type { ExecutionInput, ExecutionSettings, ExecutionStatus, ExecutionView } from '../core/execution.ts';
 import { groupsOf, type Action, type Authorizer, type Decision, type Resource } from '../authz/authorizer.ts';
 import type { Channel } from '../api/client.ts';
 import type { DenialRecorder } from './denials.ts';
+import { executionResource } from './execution-resource.ts';
 import { humanTextProblem } from '../core/text.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
 import { refusalEvent, requestedEvent, type AuditEventData, type RefusalType } from '../core/audit-events.ts';
@@ -148,31 +149,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    */
   async function executionFacts(executionId: string): Promise<{ view: ExecutionView; resource: Resource }> {
     const view = await get(executionId);
-    const { plan } = view;
-    const rules = approvalRulesOf(plan.runbook);
-    const approvedBy = new Set(view.approval.status === 'rejected' ? [] : view.approval.approvedBy);
-    const approvers = view.votes
-      .filter((v) => v.decision === 'approve' && approvedBy.has(v.approver))
-      .map((v) => ({ approver: v.approver, groups: [...(v.groups ?? [])] }));
-    return {
-      view,
-      resource: {
-        kind: 'execution',
-        id: executionId,
-        requester: plan.requester,
-        runbook: {
-          name: plan.runbook.name,
-          owners: plan.runbook.owners,
-          risk: plan.runbook.risk,
-          environment: plan.runbook.environment,
-          tags: plan.runbook.tags,
-          approvalGroups: rules.approvalGroups,
-        },
-        targets: plan.targets.map((t) => t.instanceId),
-        approvers,
-        approvalsRequired: plan.approval.required,
-      },
-    };
+    return { view, resource: executionResource(executionId, view) };
   }
 
   async function plan(user: User, req: LaunchRequest, origin: RequestOrigin): Promise<Planned> {

@@ -140,6 +140,12 @@ export interface RunSpec {
   readonly stdout?: string;
   /** Default: completed after the approvals; 'pending' leaves the run awaiting approval. */
   readonly end?: 'completed' | 'failed' | 'rejected' | 'pending';
+  /** The runbook's approval rules, as its plan pins them; default none. */
+  readonly rules?: { readonly approvalGroups?: readonly string[]; readonly risk?: 'low' | 'medium' | 'high' };
+  /** Approvals needed; default one per approver (at least one). */
+  readonly required?: number;
+  /** For a pending run: approvals already cast, with the approval groups each counted for. */
+  readonly pendingVotes?: readonly { readonly approver: string; readonly groups: readonly string[] }[];
   readonly reason?: string;
 }
 
@@ -150,7 +156,14 @@ const plus = (iso: string, seconds: number) => new Date(Date.parse(iso) + second
 /** The records of one run, as the workflow appends them: request, votes, credentials, step, end. */
 export function runEvents(r: RunSpec): NewAuditEvent[] {
   const planDigest = PLAN_DIGEST(r.id);
-  const runbook = { name: r.runbook, version: 1, digest: `sha256:${'d'.repeat(64)}`, description: 'A test runbook.' };
+  const runbook = {
+    name: r.runbook,
+    version: 1,
+    digest: `sha256:${'d'.repeat(64)}`,
+    description: 'A test runbook.',
+    ...(r.rules?.approvalGroups ? { approvalGroups: [...r.rules.approvalGroups] } : {}),
+    ...(r.rules?.risk ? { risk: r.rules.risk } : {}),
+  };
   const plan = {
     executionId: r.id,
     runbook,
@@ -162,7 +175,7 @@ export function runEvents(r: RunSpec): NewAuditEvent[] {
     region: 'eu-west-1',
     steps: [{ name: 'work', script: "echo 'v1.2.3'", timeoutSeconds: 60 }],
     onFailure: [],
-    approval: { required: Math.max(1, r.approvers?.length ?? 1), expiresAfterSeconds: 3600 },
+    approval: { required: r.required ?? Math.max(1, r.approvers?.length ?? 1), expiresAfterSeconds: 3600 },
     budgetSeconds: 900,
     sessionPolicy: '{"Version":"2012-10-17","Statement":[]}',
     createdAt: r.at,
@@ -187,7 +200,12 @@ export function runEvents(r: RunSpec): NewAuditEvent[] {
       plan,
     }),
   ];
-  if (r.end === 'pending') return events;
+  if (r.end === 'pending') {
+    (r.pendingVotes ?? []).forEach((v, i) =>
+      events.push(ev('approval.granted', v.approver, plus(r.at, 10 + i), { planDigest, groups: [...v.groups] })),
+    );
+    return events;
+  }
   const approvers = r.approvers ?? [];
   approvers.forEach((a, i) =>
     events.push(ev('approval.granted', a, plus(r.at, 10 + i), { planDigest, comment: `fine by ${a}` })),

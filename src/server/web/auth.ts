@@ -11,7 +11,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import type { Action, Resource } from '../../authz/authorizer.ts';
+import type { Action, Decision, Resource } from '../../authz/authorizer.ts';
 import { UserError } from '../../core/errors.ts';
 import { routeOf } from '../denials.ts';
 import { SESSION_COOKIE } from '../web-session.ts';
@@ -42,7 +42,7 @@ export async function mayAct(
 ): Promise<boolean> {
   const user = c.get('user');
   const deps = c.get('web');
-  const decision = deps.authorizer.authorize(user, action, resource, { channel: 'web' });
+  const decision = decide(c, action, resource);
   if (decision.allow) return true;
   if (options.record) {
     await deps.denials.record({
@@ -62,6 +62,11 @@ export async function mayAct(
     c.set('refusalReason', decision.reason);
   }
   return false;
+}
+
+/** The Authorizer's answer for the signed-in person here (channel `web`), with its reason; records nothing. */
+export function decide(c: Context<WebEnv>, action: Action, resource: Resource): Decision {
+  return c.get('web').authorizer.authorize(c.get('user'), action, resource, { channel: 'web' });
 }
 
 /**

@@ -24,7 +24,8 @@ import type { ExecutionView } from '../../core/execution.ts';
 import { viewFromAudit } from '../../core/execution-view.ts';
 import { isRecordedRefusal } from '../executions.ts';
 import { loadRunProof } from '../../store/run-queries.ts';
-import { CSRF_FIELD, csrfToken, mayAct, requireAction } from './auth.ts';
+import { CSRF_FIELD, csrfToken, decide, mayAct, requireAction } from './auth.ts';
+import { executionResource } from '../execution-resource.ts';
 import type { WebDeps, WebEnv } from './index.ts';
 import { Page, html } from './layout.tsx';
 import { Status, Time, inert } from './parts.tsx';
@@ -397,16 +398,23 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
     const proof = await loadRunProof(deps.db, id);
     const verdict = proof ? verifyRunProof(proof, deps.trustedKeys) : undefined;
     const user = c.get('user');
-    // Whether the reader may vote, and if not, why: shown instead of the buttons, never a dead button.
+    // Which votes the reader may cast, and if not, why: shown instead of the buttons, never a dead
+    // button. Asked with the facts the vote itself is decided on (the runbook's approval groups and
+    // risk, who approved so far as which group), so a runbook's own rules hide what they would refuse.
     let voteNote: string | undefined;
-    let mayVote = false;
+    const decisions: ('approve' | 'reject')[] = [];
     if (view.status === 'awaiting_approval' && view.approval.status === 'pending') {
-      const resource = { kind: 'execution' as const, id, requester: summary.operator, targets: summary.targets };
+      const resource = executionResource(id, view);
       if (view.plan.requester === user.id) voteNote = 'You requested this run, and nobody approves their own change.';
       else if (view.votes.some((v) => v.approver === user.id)) voteNote = 'You have already voted on this run.';
-      else if (!(await mayAct(c, 'approve', resource))) voteNote = 'Your role does not allow you to vote on this run.';
-      else mayVote = true;
+      else {
+        const approve = decide(c, 'approve', resource);
+        if (approve.allow) decisions.push('approve');
+        if (decide(c, 'reject', resource).allow) decisions.push('reject');
+        if (!approve.allow) voteNote = `You cannot approve this run: ${approve.reason}.`;
+      }
     }
+    const mayVote = decisions.length > 0;
     // The evidence pack holds other runs' records too (the chain proof), so it asks exportAudit.
     const mayExport = await mayAct(c, 'exportAudit', { kind: 'audit' });
     const vote = c.req.query('voted');
@@ -451,13 +459,18 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
                 <label for="comment">Comment (optional)</label>
                 <textarea id="comment" name="comment" rows={2} cols={60} maxlength={500}></textarea>
               </div>
+              {voteNote ? <p id="vote-note">{voteNote} You may still reject it.</p> : null}
               <p>
-                <button type="submit" name="decision" value="approve">
-                  Approve
-                </button>{' '}
-                <button type="submit" name="decision" value="reject" class="danger">
-                  Reject
-                </button>
+                {decisions.includes('approve') ? (
+                  <button type="submit" name="decision" value="approve">
+                    Approve
+                  </button>
+                ) : null}{' '}
+                {decisions.includes('reject') ? (
+                  <button type="submit" name="decision" value="reject" class="danger">
+                    Reject
+                  </button>
+                ) : null}
               </p>
             </form>
           </section>

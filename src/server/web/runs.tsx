@@ -11,6 +11,8 @@ import { streamSSE } from 'hono/streaming';
 import { EXECUTION_STATUSES } from '../../core/execution.ts';
 import { UserError } from '../../core/errors.ts';
 import { awaitingApproval, listRuns } from '../../store/run-queries.ts';
+import { viewFromAudit } from '../../core/execution-view.ts';
+import { executionResource } from '../execution-resource.ts';
 import { mayAct, requireAction } from './auth.ts';
 import type { WebDeps, WebEnv } from './index.ts';
 import { Page, html } from './layout.tsx';
@@ -91,7 +93,11 @@ export function runListPages(app: Hono<WebEnv>, deps: WebDeps): void {
     const mine = [];
     for (const r of runs) {
       if (r.operator === user.id) continue;
-      if (await mayAct(c, 'approve', { kind: 'execution', id: r.id, requester: r.operator })) mine.push(r);
+      // The facts the vote is decided on (approval groups, risk, approvals so far), as on the run page.
+      const view = viewFromAudit(await deps.audit.list({ executionId: r.id, limit: 1_000 }));
+      if (!view || view.votes.some((v) => v.approver === user.id)) continue;
+      const resource = executionResource(r.id, view);
+      if ((await mayAct(c, 'approve', resource)) || (await mayAct(c, 'reject', resource))) mine.push(r);
     }
     return html(
       c,
