@@ -20,6 +20,10 @@ export const REPORT_USAGE = 'mechanic audit report [--since day|ISO] [--until da
 
 type Report = z.infer<typeof ReportSchema>;
 
+/** How many flags the text lists, and how many runs of one flag; the rest are counted (--json has all). */
+const FLAGS_SHOWN = 100;
+const RUNS_SHOWN = 20;
+
 /** The report as text: a few lines per section, names shown inert. */
 export function formatReport(r: Report): string {
   const name = (s: string) => neutralize(s);
@@ -69,11 +73,17 @@ export function formatReport(r: Report): string {
     r.waitDistribution.map((b) => `${b.label}: ${b.runs}`),
     'no decisions',
   );
+  // Bounded as the web page is: a long range must not print one line per run, or a line of thousands.
+  const runs = (ids: readonly string[]) =>
+    ids.slice(0, RUNS_SHOWN).map(name).join(', ') +
+    (ids.length > RUNS_SHOWN ? ` and ${ids.length - RUNS_SHOWN} more` : '');
   section(
     `For a reviewer to look at (${r.flags.length})`,
-    r.flags.map((f) => `[${FLAG_TITLES[f.kind]}] ${f.why} (${f.runs.map(name).join(', ')})`),
+    r.flags.slice(0, FLAGS_SHOWN).map((f) => `[${FLAG_TITLES[f.kind]}] ${f.why} (${runs(f.runs)})`),
     'nothing to flag',
   );
+  if (r.flags.length > FLAGS_SHOWN)
+    lines.push(`  and ${r.flags.length - FLAGS_SHOWN} more; --json lists every flag and run, or narrow the range`);
   return lines.join('\n');
 }
 
