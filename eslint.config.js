@@ -16,7 +16,7 @@ const nodeBuiltins = [
   'timers',
 ];
 /** Core modules the workflow bundle may load: pure JS, no Node built-ins, no I/O. */
-const SANDBOX_SAFE = ['approval.ts', 'audit-events.ts', 'errors.ts', 'execution.ts', 'text.ts'];
+const SANDBOX_SAFE = ['approval.ts', 'audit-events.ts', 'errors.ts', 'execution.ts', 'targets.ts', 'text.ts'];
 const SANDBOX_SAFE_NAMES = SANDBOX_SAFE.map((m) => m.replace('.', '\\.')).join('|');
 const builtinPatterns = nodeBuiltins.flatMap((m) => [m, `node:${m}`, `${m}/*`, `node:${m}/*`]);
 

@@ -16,6 +16,7 @@ import { isMechanicError } from '../src/core/errors.ts';
 import { TERMINAL_STATUSES, usesStepControls } from '../src/core/execution.ts';
 import type { CancelRequest, CredentialRequest, ExecutionInput, ExecutionView } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
+import { MAX_BATCH } from '../src/core/targets.ts';
 import { cancelUpdate, statusQuery, voteUpdate } from './messages.ts';
 import { LOCAL_RECORDS_PATCH, RunState, auditRecorder, recordAsIs } from './state.ts';
 import { failureMessage, stepRunner } from './step-runner.ts';
@@ -38,6 +39,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // patch asked after one can land in another workflow task on replay than it did when recorded
   // (a local activity's result is met early on replay), and the run would fail as nondeterministic.
   const earlyControls = localRecords && usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
+  // Steps on more than 50 instances go out as batches through a child workflow. Only such runs ask
+  // (older runs had at most 50 targets), and they ask here, before any local activity, as above.
+  const fanOut = plan.targets.length > MAX_BATCH && wf.patched(FAN_OUT_PATCH);
   // The steps run in this scope; a cancel request cancels it, whatever step is under way.
   const stepsScope = new wf.CancellationScope();
 
@@ -170,7 +174,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     return finish('failed', 'mechanic', `could not obtain credentials: ${failureMessage(e)}`);
   }
   await audit('credentials.issued', 'mechanic', { ...state.credentials, roleArn: plan.roleArn, reason: 'approved' });
-  const steps = stepRunner({ input, state, audit, credentials: credentialRequest });
+  const steps = stepRunner({ input, state, audit, credentials: credentialRequest, ...(fanOut ? { fanOut } : {}) });
   // Conditions, retries and continueOnError: only plans that use them take this branch, so runs
   // recorded before it replay unchanged; their histories carry the marker.
   const controls = localRecords ? earlyControls : usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
@@ -224,6 +228,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // nothing stopped the run; the reason and the record name what failed on the way.
   return finish('completed', 'mechanic', completedWithFailures(allowedFailures), undefined, allowedFailures);
 }
+
+/** The patch id of steps sent as batches through a child workflow (recorded histories depend on it). */
+export const FAN_OUT_PATCH = 'fan-out';
 
 /** The patch id of step conditions, retries and continueOnError (recorded histories depend on it). */
 export const STEP_CONTROLS_PATCH = 'step-controls';

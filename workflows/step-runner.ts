@@ -14,6 +14,8 @@ import type {
   StepView,
 } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
+import { MAX_BATCH } from '../src/core/targets.ts';
+import { fanOutStep, stopFanOutSignal, type FanOutResult } from './fan-out.ts';
 import type { Recorder, RunState } from './state.ts';
 
 export interface StepRunnerDeps {
@@ -21,6 +23,11 @@ export interface StepRunnerDeps {
   readonly state: RunState;
   readonly audit: Recorder;
   readonly credentials: CredentialRequest;
+  /**
+   * The run may send a step on more than 50 instances as batches, through a child workflow (the
+   * fan-out patch; only runs on more than 50 instances ask it, and older runs had at most 50).
+   */
+  readonly fanOut?: boolean;
 }
 
 export function failureMessage(e: unknown): string {
@@ -28,7 +35,7 @@ export function failureMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps) {
+export function stepRunner({ input, state, audit, credentials, fanOut = false }: StepRunnerDeps) {
   const { plan } = input;
   const id = plan.executionId;
   // A worker that dies while following a step is noticed after this long.
@@ -175,6 +182,7 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
         : how.continuedOnError
           ? { status: 'failed', continuedOnError: true }
           : { status: 'failed' };
+    if (fanOut && how.instanceIds.length > MAX_BATCH) return runFanOut(request, how, failedAs);
     try {
       // Dispatch is find-or-send (the Comment token), so a retry after a lost response adopts the
       // command it already sent instead of running the step twice. It heartbeats while SSM
@@ -228,6 +236,65 @@ export function stepRunner({ input, state, audit, credentials }: StepRunnerDeps)
       });
       return { ok: false, instances: [] };
     }
+  };
+
+  /**
+   * A step (attempt) on more than 50 instances: its child workflow sends the batches and holds the
+   * step's rate control across them; this run keeps each instance's status and exit code (outputs
+   * are in the audit log) and records the step's end. A cancel of the run stops the child, which
+   * cancels the batches under way in SSM and follows them to their end; the step is then recorded
+   * as cancelled and the cancellation goes on.
+   */
+  const runFanOut = async (
+    request: StepRequest,
+    how: { attempt?: number; retrying?: boolean; continuedOnError: boolean; kept: readonly InstanceResult[] },
+    failedAs: () => Partial<StepView>,
+  ): Promise<{ ok: boolean; instances: readonly InstanceResult[] }> => {
+    const { stepIndex: index, phase } = request;
+    const workflowId = `${id}:${phase}-step-${index}${request.attempt !== undefined ? `:attempt-${request.attempt}` : ''}`;
+    if (state.cancelRequest) throw new wf.CancelledFailure('the run was cancelled before a fan-out step');
+    const result: FanOutResult = await wf.CancellationScope.nonCancellable(async () => {
+      const child = await wf.startChild(fanOutStep, {
+        workflowId,
+        args: [{ request, heartbeatTimeoutMs: heartbeatTimeout }],
+      });
+      const done = child.result();
+      const cancelled = await Promise.race([
+        done.then(() => false),
+        wf.condition(() => state.cancelRequest !== undefined).then(() => true),
+      ]);
+      if (cancelled) {
+        // A child that ended between the cancel and the signal refuses it; its result stands.
+        await child.signal(stopFanOutSignal).catch(() => undefined);
+      }
+      return done;
+    });
+    const instances: InstanceResult[] = result.instances.map((i) => ({
+      ...i,
+      stdout: '',
+      stderr: '',
+      outputSha256: '',
+    }));
+    const all = [...how.kept, ...instances];
+    const stopped = result.stopped === true;
+    state.setStep(index, {
+      ...(stopped ? { status: 'cancelled' } : result.ok ? { status: 'succeeded' } : failedAs()),
+      instances: all,
+      ...(result.error !== undefined && how.retrying !== true && !stopped ? { reason: result.error } : {}),
+    });
+    await stepCompleted(request, {
+      ok: result.ok,
+      ...(stopped ? { cancelled: true } : {}),
+      // Per-instance detail is in the step.instance records the batches wrote; only the instances
+      // never sent have none, so this record names them.
+      ...(result.notSent.length > 0
+        ? { result: { commandId: '', ok: false, instances: instances.slice(instances.length - result.notSent.length) } }
+        : {}),
+      ...(result.error !== undefined ? { error: result.error } : {}),
+      ...(result.ok || stopped ? {} : { retrying: how.retrying === true, continuedOnError: how.continuedOnError }),
+    });
+    if (stopped) throw new wf.CancelledFailure('the run was cancelled during a fan-out step');
+    return { ok: result.ok, instances };
   };
 
   /** Cancels the SSM command of the step that was running, and records its final statuses. */

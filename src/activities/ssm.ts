@@ -57,6 +57,38 @@ export function dispatchToken(req: Pick<StepRequest, 'executionId' | 'stepIndex'
   return req.attempt !== undefined && req.attempt > 1 ? `${base} attempt ${req.attempt}` : base;
 }
 
+/** One SendCommand of a step on more than 50 instances, with its share of the step's rate control. */
+export interface BatchRequest extends StepRequest {
+  /** Which batch of the step this is (0 is the first); `instanceIds` are its own. */
+  readonly batch: number;
+  readonly maxConcurrency: string;
+  readonly maxErrors: string;
+}
+
+/** What a batch leaves in workflow history: each instance's status and exit code, no output. */
+export interface BatchInstance {
+  readonly instanceId: string;
+  readonly status: string;
+  readonly statusDetails: string;
+  readonly responseCode: number;
+}
+
+export interface BatchOutcome {
+  readonly commandId: string;
+  readonly instances: readonly BatchInstance[];
+}
+
+/** A batch's own dispatch token: the step's, and which batch (counted from 1). */
+export function batchToken(req: Parameters<typeof dispatchToken>[0] & { readonly batch: number }): string {
+  return `${dispatchToken(req)} batch ${req.batch + 1}`;
+}
+
+/** The id of a batch's step.started record: one per batch, however often its activity is retried. */
+function batchStartedEventId(req: BatchRequest): string {
+  const base = `${req.executionId}:step.started:${req.phase}:${req.stepIndex}:batch:${req.batch}`;
+  return req.attempt !== undefined && req.attempt > 1 ? `${base}:attempt:${req.attempt}` : base;
+}
+
 export function createSsmActivities(deps: SsmDeps) {
   const clientFor = async (req: StepRequest) => deps.ssmFor(await deps.leases.credentialsFor(req.credentials));
 
@@ -81,8 +113,10 @@ export function createSsmActivities(deps: SsmDeps) {
     }
   };
 
-  const findOrSend = async (req: StepRequest): Promise<{ commandId: string; adopted: boolean }> => {
-    const token = dispatchToken(req);
+  const findOrSend = async (
+    req: StepRequest,
+    token = dispatchToken(req),
+  ): Promise<{ commandId: string; adopted: boolean }> => {
     // A retried attempt may follow one that sent and died before the answer: it looks as long as
     // after a lost answer, because ListCommands may not show that command yet.
     const existing =
@@ -229,6 +263,77 @@ export function createSsmActivities(deps: SsmDeps) {
       const missing = req.instanceIds.filter((id) => !instances.some((i) => i.instanceId === id));
       const ok = missing.length === 0 && instances.every((i) => i.status === 'Success');
       return { commandId: req.commandId, ok, instances };
+    },
+
+    /**
+     * One batch of a step on more than 50 instances, start to end: sends it once (find-or-send on
+     * the batch's own token, so a retry after a lost answer or a killed worker adopts the command
+     * it sent), records that it started, follows it and records each instance's result, like a
+     * step's own dispatch and follow. Answers only each instance's status and exit code: outputs
+     * stay in the audit log, never in workflow history.
+     */
+    async runBatch(req: BatchRequest): Promise<BatchOutcome> {
+      const ctx = Context.current();
+      // The batch's share of the step's rate control, sent as this command's own.
+      const sent: StepRequest = {
+        ...req,
+        step: { ...req.step, maxConcurrency: req.maxConcurrency, maxErrors: req.maxErrors },
+      };
+      const beat = setInterval(() => ctx.heartbeat(), 1_000);
+      let commandId: string;
+      try {
+        ({ commandId } = await findOrSend(sent, batchToken(req)));
+      } finally {
+        clearInterval(beat);
+      }
+      await recordOnce(
+        auditEvent('step.started', {
+          eventId: batchStartedEventId(req),
+          executionId: req.executionId,
+          actor: 'mechanic',
+          at: new Date().toISOString(),
+          data: {
+            step: req.step.name,
+            index: req.stepIndex,
+            phase: req.phase,
+            ...(req.attempt !== undefined ? { attempt: req.attempt } : {}),
+            commandId,
+          },
+        }),
+      );
+      const outcome = await activities.awaitStep({ ...sent, commandId });
+      return {
+        commandId,
+        instances: outcome.instances.map((i) => ({
+          instanceId: i.instanceId,
+          status: i.status,
+          statusDetails: i.statusDetails,
+          responseCode: i.responseCode,
+        })),
+      };
+    },
+
+    /**
+     * Cancels the commands of a step's batches, found by their tokens; answers the batches whose
+     * command SSM does not show yet (still being sent), for the caller to try again. Each batch's
+     * runBatch goes on following its command to its final statuses and records them.
+     */
+    async cancelBatches(req: StepRequest & { readonly batches: readonly number[] }): Promise<number[]> {
+      const notFound: number[] = [];
+      for (const batch of req.batches) {
+        const commandId = await call(req, (ssm) => findCommand(ssm, batchToken({ ...req, batch }), req.notBefore));
+        if (!commandId) {
+          notFound.push(batch);
+          continue;
+        }
+        try {
+          await call(req, (ssm) => ssm.send(new CancelCommandCommand({ CommandId: commandId })));
+        } catch (e) {
+          // A command that finished meanwhile cannot be cancelled, and needs not be.
+          if (!(e instanceof ApplicationFailure) || !e.nonRetryable) throw e;
+        }
+      }
+      return notFound;
     },
 
     /**

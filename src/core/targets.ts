@@ -32,8 +32,19 @@ export interface TargetLookups {
 
 const INSTANCE_ID = /^(i-(\w{8}|\w{17})|mi-\w{17})$/;
 
-/** The most instances one run may target (one SendCommand names at most 50). */
-export const MAX_TARGETS = 50;
+/**
+ * The most instances one run may target. A step on more than MAX_BATCH is sent as batches of
+ * MAX_BATCH (fanOutOf), so 10,000 instances are 200 SendCommands, and the step's child workflow
+ * keeps its history well under Temporal's limits (README "Fleet scale").
+ */
+export const MAX_TARGETS = 10_000;
+/** The most instance ids one SendCommand may name (SSM's own limit). */
+export const MAX_BATCH = 50;
+/**
+ * The most batches of one step sent and followed at once, however high its maxConcurrency: 1,000
+ * instances in flight, well under Temporal's 2,000 pending activities and SSM's throttling.
+ */
+export const MAX_PARALLEL_BATCHES = 20;
 
 /**
  * Turns a runbook's targets into look-ups. A `fromParameter` scope takes the parameter's value:
@@ -137,7 +148,7 @@ export function selectTargets(
   if (chosen.length > MAX_TARGETS) {
     throw new UserError(
       'TARGETS_INVALID',
-      `${chosen.length} instances selected; a run may target at most ${MAX_TARGETS}, so narrow it with --target`,
+      `${chosen.length} instances selected; a run may target at most ${MAX_TARGETS.toLocaleString('en-US')}, so narrow it with --target`,
     );
   }
   return chosen.map((i) => (i.name ? { instanceId: i.id, name: i.name } : { instanceId: i.id }));
@@ -231,4 +242,49 @@ export function rateControlText(
     );
   }
   return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+/** How a step on more than MAX_BATCH instances is sent: its batches and its rate control across them. */
+export interface FanOut {
+  /** The instance ids of each SendCommand, in target order, at most MAX_BATCH each. */
+  readonly batches: readonly (readonly string[])[];
+  /** How many batches are in flight at once. */
+  readonly parallel: number;
+  /** Each batch's MaxConcurrency: parallel × this never exceeds the step's maxConcurrency. */
+  readonly perBatchConcurrency: number;
+  /** The step's maxErrors as a count of its whole target list: more failures than this stop it. */
+  readonly errorBudget: number;
+}
+
+/**
+ * Splits a step into SendCommands of at most MAX_BATCH instances and spreads its rate control
+ * over them, so that it holds for the whole step as SSM holds it for one command: at most
+ * `maxConcurrency` (a count, or a percentage of all the step's targets) instances running at once
+ * across every batch in flight, and no further batch sent once more than `maxErrors` instances
+ * failed in all. Without maxConcurrency, SSM's default for one command (50) holds for the step.
+ */
+export function fanOutOf(
+  instanceIds: readonly string[],
+  step: { readonly maxConcurrency?: string | undefined; readonly maxErrors?: string | undefined },
+): FanOut {
+  const batches: string[][] = [];
+  for (let from = 0; from < instanceIds.length; from += MAX_BATCH)
+    batches.push(instanceIds.slice(from, from + MAX_BATCH));
+  const targets = instanceIds.length;
+  const concurrency = Math.min(
+    Math.max(1, targets),
+    rateLimitCount(step.maxConcurrency ?? String(MAX_BATCH), targets, 'concurrency'),
+  );
+  const parallel = Math.max(1, Math.min(MAX_PARALLEL_BATCHES, batches.length, Math.floor(concurrency / MAX_BATCH)));
+  return {
+    batches,
+    parallel,
+    perBatchConcurrency: Math.min(MAX_BATCH, Math.floor(concurrency / parallel)),
+    errorBudget: rateLimitCount(step.maxErrors ?? '0', targets, 'errors'),
+  };
+}
+
+/** Whether an instance's result counts toward maxErrors, as SSM counts it (Failed, ExecutionTimedOut). */
+export function countsAsError(statusDetails: string): boolean {
+  return statusDetails === 'Failed' || statusDetails === 'ExecutionTimedOut';
 }

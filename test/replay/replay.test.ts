@@ -53,6 +53,10 @@ test('the step-controls and local-records histories took their patched branches,
   // Recorded by test/integration/workflow.test.ts: every record but the request a local activity.
   expect(files).toContain('local-records.json');
   expect(patchesOf(await read('local-records.json'))).toEqual(['local-records']);
-  const patched = new Set(['step-controls.json', 'local-records.json']);
+  // Recorded by test/integration/fanout.test.ts: a step on 120 instances through its child
+  // workflow (fan-out-step.json, which asks no patch of its own).
+  expect(files).toContain('fan-out.json');
+  expect(patchesOf(await read('fan-out.json'))).toEqual(['local-records', 'fan-out']);
+  const patched = new Set(['step-controls.json', 'local-records.json', 'fan-out.json']);
   for (const file of files.filter((f) => !patched.has(f))) expect(patchesOf(await read(file))).toEqual([]);
 });

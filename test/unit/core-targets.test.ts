@@ -124,16 +124,16 @@ describe('size', () => {
       online: true,
     }));
 
-  test('more than 50 instances are refused', () => {
-    const error = caught(() => selectTargets('rotate-logs', { tags: { Env: 'staging' } }, fleet(51)));
+  test('more than 10,000 instances are refused', () => {
+    const error = caught(() => selectTargets('rotate-logs', { tags: { Env: 'staging' } }, fleet(10_001)));
     expect(error).toMatchObject({ code: 'TARGETS_INVALID' });
     expect(error.message).toMatchInlineSnapshot(
-      `"51 instances selected; a run may target at most 50, so narrow it with --target"`,
+      `"10001 instances selected; a run may target at most 10,000, so narrow it with --target"`,
     );
   });
 
-  test('50 instances are accepted', () => {
-    expect(selectTargets('rotate-logs', { tags: { Env: 'staging' } }, fleet(50))).toHaveLength(50);
+  test('10,000 instances are accepted (a step on them goes out as batches of 50)', () => {
+    expect(selectTargets('rotate-logs', { tags: { Env: 'staging' } }, fleet(10_000))).toHaveLength(10_000);
   });
 
   test('a scope of more than 50 narrowed to fewer is accepted', () => {
