@@ -36,6 +36,16 @@ const READ_ONLY_POLICY = JSON.stringify({
 
 /** DescribeInstanceProperties takes at most 40 values in one filter. */
 const PROPERTY_FILTER_VALUES = 40;
+/** DescribeInstanceInformation takes at most 100 values in one filter. */
+const INFORMATION_FILTER_VALUES = 100;
+/** DescribeInstanceInformation pages hold 5–50 instances, DescribeInstanceProperties pages 5–1,000. */
+const INFORMATION_PAGE = 50;
+const PROPERTIES_PAGE = 1000;
+/**
+ * Past this many instances, one listing of every instance's properties (1,000 a page) takes fewer
+ * calls than asking for them 40 ids at a time.
+ */
+const LIST_ALL_PROPERTIES_ABOVE = 400;
 
 /**
  * Resolves target scopes when a run is planned, so the plan names concrete instances and a
@@ -45,6 +55,10 @@ const PROPERTY_FILTER_VALUES = 40;
  * Names are AWS's: the `Name` tag. DescribeInstanceInformation finds instances by tag (so by
  * `tag:Name`) but returns no tags and only the host name (ComputerName); DescribeInstanceProperties
  * returns each instance's `Name` tag, which is what the plan shows and what `--target` matches.
+ *
+ * Fleets are big: every listing follows NextToken to its end, and a selector with more ids or
+ * names than one filter takes (100) is asked in several calls, so nothing past the first page or
+ * the first hundred is silently left out.
  */
 export function createInventory(deps: InventoryDeps): Inventory {
   const sessions = new Map<string, SessionCredentials>();
@@ -71,29 +85,52 @@ export function createInventory(deps: InventoryDeps): Inventory {
   /** Each instance's `Name` tag (instances without one are absent from the map). */
   async function nameTags(client: SSMClient, ids: readonly string[]): Promise<Map<string, string>> {
     const names = new Map<string, string>();
+    const keep = (props: readonly { InstanceId?: string | undefined; Name?: string | undefined }[] = []) => {
+      for (const p of props) if (p.InstanceId && p.Name) names.set(p.InstanceId, p.Name);
+    };
+    if (ids.length > LIST_ALL_PROPERTIES_ABOVE) {
+      const wanted = new Set(ids);
+      for await (const page of paginateDescribeInstanceProperties({ client, pageSize: PROPERTIES_PAGE }, {})) {
+        keep(page.InstanceProperties?.filter((p) => p.InstanceId !== undefined && wanted.has(p.InstanceId)));
+      }
+      return names;
+    }
     for (let i = 0; i < ids.length; i += PROPERTY_FILTER_VALUES) {
       const valueSet = ids.slice(i, i + PROPERTY_FILTER_VALUES);
       const input = { InstancePropertyFilterList: [{ key: 'InstanceIds' as const, valueSet }] };
-      for await (const page of paginateDescribeInstanceProperties({ client, pageSize: 50 }, input)) {
-        for (const p of page.InstanceProperties ?? []) if (p.InstanceId && p.Name) names.set(p.InstanceId, p.Name);
+      for await (const page of paginateDescribeInstanceProperties({ client, pageSize: PROPERTIES_PAGE }, input)) {
+        keep(page.InstanceProperties);
       }
     }
     return names;
   }
 
+  /** The filter sets to ask for a selector: values split so that no filter holds more than SSM takes. */
+  function filterSets(selector: TargetSelector): { Key: string; Values: string[] }[][] {
+    const chunked = (key: string, values: readonly string[]) => {
+      const sets: { Key: string; Values: string[] }[][] = [];
+      for (let i = 0; i < values.length; i += INFORMATION_FILTER_VALUES)
+        sets.push([{ Key: key, Values: values.slice(i, i + INFORMATION_FILTER_VALUES) }]);
+      return sets;
+    };
+    if ('instanceIds' in selector) return chunked('InstanceIds', [...new Set(selector.instanceIds)]);
+    if ('names' in selector) return chunked('tag:Name', [...new Set(selector.names)]);
+    return [Object.entries(selector.tags).map(([k, v]) => ({ Key: `tag:${k}`, Values: [v] }))];
+  }
+
   return {
     async instancesFor(roleArn, selector) {
-      const filters =
-        'instanceIds' in selector
-          ? [{ Key: 'InstanceIds', Values: [...selector.instanceIds] }]
-          : 'names' in selector
-            ? [{ Key: 'tag:Name', Values: [...selector.names] }]
-            : Object.entries(selector.tags).map(([k, v]) => ({ Key: `tag:${k}`, Values: [v] }));
       const client = deps.ssmFor(await credentialsFor(roleArn));
       const found: { id: string; online: boolean }[] = [];
-      for await (const page of paginateDescribeInstanceInformation({ client, pageSize: 50 }, { Filters: filters })) {
-        for (const info of page.InstanceInformationList ?? []) {
-          if (info.InstanceId) found.push({ id: info.InstanceId, online: info.PingStatus === 'Online' });
+      const seen = new Set<string>();
+      for (const filters of filterSets(selector)) {
+        const pages = paginateDescribeInstanceInformation({ client, pageSize: INFORMATION_PAGE }, { Filters: filters });
+        for await (const page of pages) {
+          for (const info of page.InstanceInformationList ?? []) {
+            if (!info.InstanceId || seen.has(info.InstanceId)) continue;
+            seen.add(info.InstanceId);
+            found.push({ id: info.InstanceId, online: info.PingStatus === 'Online' });
+          }
         }
       }
       const names =

@@ -123,6 +123,32 @@ const InstanceSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * A group of light instances: thousands of managed nodes that cost a few hundred bytes each. SSM
+ * treats them exactly like the others (DescribeInstanceInformation, tags, SendCommand by id or tag,
+ * the List/Get calls, IAM, MaxConcurrency/MaxErrors, faults, the command log); only their commands
+ * are simulated in devfleet's process instead of run by bash in a sandbox folder: after `commandMs`
+ * they exit 0 with a one-line stdout naming the instance, or, for every `failEvery`-th instance of
+ * the group (by its number), exit 1. No folder, no process, no seeding.
+ */
+const LightGroupSchema = z.strictObject({
+  count: z.number().int().min(1).max(50_000),
+  /** Instance n (1-based) of the group gets the Name tag `<namePrefix>-<n>`. */
+  namePrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9][\w.-]{0,99}$/, 'must be 1–100 of A–Z a–z 0–9 _ . - (not starting with _ . -)'),
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /** How long each simulated command runs (not scaled by timeScale). */
+  commandMs: z.number().int().min(0).max(600_000).default(100),
+  /** Instances whose number is a multiple of this fail every command with exit code 1 (deterministic). */
+  failEvery: z.number().int().min(1).optional(),
+  faults: FaultsSchema.optional(),
+});
+export type LightGroup = z.infer<typeof LightGroupSchema>;
+
+/** The most light instances one devfleet holds, over all groups. */
+export const MAX_LIGHT_INSTANCES = 50_000;
+
 export const FleetConfigSchema = z
   .strictObject({
     accountId: AccountIdSchema.default('123456789012'),
@@ -133,6 +159,8 @@ export const FleetConfigSchema = z
     credentials: z.array(CredentialSchema),
     roles: z.array(RoleSchema),
     instances: z.array(InstanceSchema).max(1000),
+    /** Groups of light instances (simulated commands, no sandbox), for fleets of thousands. */
+    lightInstances: z.array(LightGroupSchema).max(16).optional(),
     /** Lay each instance out like the host the example runbooks expect (seed.ts), once. */
     seedHosts: z.boolean().default(false),
     faults: ServiceFaultsSchema.optional(),
@@ -187,6 +215,29 @@ export const FleetConfigSchema = z
       (cfg.parameters ?? []).map((p) => p.name),
       'parameters',
     );
+    const light = cfg.lightInstances ?? [];
+    const total = light.reduce((n, g) => n + g.count, 0);
+    if (total > MAX_LIGHT_INSTANCES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${total} light instances is more than devfleet holds (${MAX_LIGHT_INSTANCES}); lower the counts`,
+        path: ['lightInstances'],
+      });
+    }
+    dup(
+      'light instance name prefix',
+      light.map((g) => g.namePrefix),
+      'lightInstances',
+    );
+    cfg.instances.forEach((inst, i) => {
+      if (LIGHT_ID_RE.test(inst.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `instance id ${inst.id} is in the range devfleet keeps for light instances (i-f…); choose another`,
+          path: ['instances', i, 'id'],
+        });
+      }
+    });
     cfg.instances.forEach((inst, i) => {
       if (inst.roleArn !== undefined && !cfg.roles.some((r) => r.arn === inst.roleArn)) {
         ctx.addIssue({
@@ -216,6 +267,47 @@ export const FleetConfigSchema = z
   });
 
 export type FleetConfig = z.infer<typeof FleetConfigSchema>;
+
+/** Light instance ids: `i-f`, the group's index (2 hex digits), the instance's number (14 hex digits). */
+const LIGHT_ID_RE = /^i-f[0-9a-f]{16}$/;
+export const lightInstanceId = (group: number, n: number): string =>
+  `i-f${group.toString(16).padStart(2, '0')}${n.toString(16).padStart(14, '0')}`;
+
+/** What devfleet needs to simulate a light instance's commands. */
+export interface LightSpec {
+  readonly commandMs: number;
+  readonly fails: boolean;
+  readonly failEvery?: number | undefined;
+}
+
+/**
+ * Every light instance of the config as an ordinary FleetInstance (its `Name` tag
+ * `<namePrefix>-<n>`, an EC2-like host name, the group's tags and faults), with its simulation.
+ */
+export function expandLightInstances(
+  cfg: Pick<FleetConfig, 'lightInstances'>,
+): { instance: FleetInstance; light: LightSpec }[] {
+  const out: { instance: FleetInstance; light: LightSpec }[] = [];
+  (cfg.lightInstances ?? []).forEach((g, gi) => {
+    for (let n = 1; n <= g.count; n++) {
+      out.push({
+        instance: {
+          id: lightInstanceId(gi, n),
+          // Host names differ from Name tags, as on EC2 (and as devfleet's ordinary instances do).
+          name: `ip-10-${100 + gi}-${(n >> 8) & 255}-${n & 255}.ec2.internal`,
+          tags: { Name: `${g.namePrefix}-${n}`, ...g.tags },
+          ...(g.faults ? { faults: g.faults } : {}),
+        },
+        light: {
+          commandMs: g.commandMs,
+          fails: g.failEvery !== undefined && n % g.failEvery === 0,
+          failEvery: g.failEvery,
+        },
+      });
+    }
+  });
+  return out;
+}
 export type FleetInstance = FleetConfig['instances'][number];
 export type FleetRole = FleetConfig['roles'][number];
 export type FleetCredential = FleetConfig['credentials'][number];

@@ -6,7 +6,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { appendCommandLog, readSpawnedPids } from './command-log.ts';
-import type { FleetConfig, FleetInstance } from './config.ts';
+import { expandLightInstances, type FleetConfig, type FleetInstance, type LightSpec } from './config.ts';
 import type { CommandRecord, CommandStatus, InvocationRecord, InvocationStatus, StateStore } from './state.ts';
 import { AwsError } from './wire.ts';
 
@@ -83,6 +83,16 @@ interface Runtime {
   exited?: Promise<void> | undefined;
   /** Why devfleet is stopping the script, decided by whoever asked first. */
   stopReason?: 'timeout' | 'cancel' | 'shutdown' | undefined;
+  /** A light instance's simulated run: ends the invocation when it fires. */
+  simTimer?: NodeJS.Timeout | undefined;
+}
+
+/** Per command, what the scheduler needs without scanning every invocation on each change. */
+interface CommandRuntime {
+  /** Every invocation before this index was dispatched or is final (dispatch goes in target order). */
+  cursor: number;
+  /** Dispatched and not final: what MaxConcurrency counts. */
+  inFlight: Set<InvocationRecord>;
 }
 
 interface Outcome {
@@ -180,7 +190,15 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 
 export class Fleet {
   private readonly instances = new Map<string, FleetInstance>();
+  /** Every instance in fleet order: the configured ones, then the light ones. */
+  private readonly ordered: FleetInstance[] = [];
+  /** The light instances' simulations, by id. */
+  private readonly light = new Map<string, LightSpec>();
   private readonly runtime = new Map<InvocationRecord, Runtime>();
+  private readonly commandRuntime = new Map<string, CommandRuntime>();
+  /** Commands whose status must be recomputed (once, however many invocations changed). */
+  private readonly stale = new Set<CommandRecord>();
+  private settleScheduled = false;
   private readonly starting = new Set<Promise<void>>();
   private closing = false;
   /** After shutdown nothing may change the state any more: a new devfleet may own the folder. */
@@ -200,11 +218,29 @@ export class Fleet {
       instanceEnv?: (instance: FleetInstance) => Promise<Record<string, string>>;
     },
   ) {
-    for (const i of opts.config.instances) this.instances.set(i.id, i);
+    for (const i of opts.config.instances) {
+      this.instances.set(i.id, i);
+      this.ordered.push(i);
+    }
+    for (const { instance, light } of expandLightInstances(opts.config)) {
+      this.instances.set(instance.id, instance);
+      this.ordered.push(instance);
+      this.light.set(instance.id, light);
+    }
   }
 
   instance(id: string): FleetInstance | undefined {
     return this.instances.get(id);
+  }
+
+  /** Every instance, configured ones first, then light ones, in a stable order (paging relies on it). */
+  allInstances(): readonly FleetInstance[] {
+    return this.ordered;
+  }
+
+  /** Whether commands on this instance are simulated in-process (a light instance). */
+  isLight(id: string): boolean {
+    return this.light.has(id);
   }
 
   instanceRoot(id: string): string {
@@ -273,6 +309,7 @@ export class Fleet {
       this.updateCommand(cmd);
       this.pump(cmd);
     }
+    this.settle();
     store.markDirty();
     await store.flush();
   }
@@ -383,21 +420,29 @@ export class Fleet {
     r.deliveryTimer = setTimeout(fire, Math.max(0, deadline - this.opts.now()));
   }
 
-  /** Dispatches pending invocations while the command has free concurrency slots. */
+  /**
+   * Dispatches pending invocations while the command has free concurrency slots, in target order.
+   * Incremental (a cursor and the set in flight), so a command on thousands of instances costs
+   * the same per change as one on three.
+   */
   private pump(cmd: CommandRecord): void {
     if (this.closing || cmd.halted) return;
     const invs = this.opts.store.invocationsOf(cmd.commandId);
+    let crt = this.commandRuntime.get(cmd.commandId);
+    if (!crt) {
+      crt = { cursor: 0, inFlight: new Set() };
+      for (const i of invs) if (!isTerminal(i.status) && this.runtime.get(i)?.dispatched) crt.inFlight.add(i);
+      this.commandRuntime.set(cmd.commandId, crt);
+    }
     const limit = rateLimit(cmd.maxConcurrency, invs.length, 'up');
-    let inFlight = invs.filter(
-      (i) => !isTerminal(i.status) && (i.status !== 'Pending' || this.rt(i).dispatched),
-    ).length;
-    for (const inv of invs) {
-      if (inFlight >= limit) break;
+    while (crt.cursor < invs.length && crt.inFlight.size < limit) {
+      const inv = invs[crt.cursor++] as InvocationRecord;
       if (inv.status !== 'Pending' || this.rt(inv).dispatched) continue;
       this.rt(inv).dispatched = true;
-      inFlight++;
+      crt.inFlight.add(inv);
       this.deliver(cmd, inv);
     }
+    if (crt.cursor >= invs.length && crt.inFlight.size === 0) this.commandRuntime.delete(cmd.commandId);
   }
 
   private deliver(cmd: CommandRecord, inv: InvocationRecord): void {
@@ -497,6 +542,11 @@ export class Fleet {
         stdout: '',
         stderr: 'devfleet fault failAlways: the script was not run.\nfailed to run commands: exit status 1',
       });
+      return;
+    }
+    const light = this.light.get(inv.instanceId);
+    if (light) {
+      this.simulate(cmd, inv, instance, light);
       return;
     }
 
@@ -635,6 +685,38 @@ export class Fleet {
     }, this.scaled(cmd.executionTimeoutSeconds));
   }
 
+  /**
+   * A light instance "runs" the command: no folder, no process. After `commandMs` it ends Success
+   * with a line naming the instance, or Failed (exit 1) when the group's failEvery picks it. The
+   * executionTimeout, CancelCommand and shutdown stop it as they stop a script.
+   */
+  private simulate(cmd: CommandRecord, inv: InvocationRecord, instance: FleetInstance, light: LightSpec): void {
+    const r = this.rt(inv);
+    const name = instance.tags['Name'] ?? instance.name ?? inv.instanceId;
+    const lines = (cmd.parameters['commands'] ?? []).length;
+    const stdout = `${name} (${inv.instanceId}): ran ${lines} command line${lines === 1 ? '' : 's'} (devfleet light instance)\n`;
+    r.simTimer = setTimeout(() => {
+      r.simTimer = undefined;
+      this.finish(
+        cmd,
+        inv,
+        light.fails
+          ? {
+              status: 'Failed',
+              details: 'Failed',
+              responseCode: 1,
+              stdout,
+              stderr: `devfleet light instance: every ${light.failEvery}th instance of its group fails\nfailed to run commands: exit status 1`,
+            }
+          : { status: 'Success', details: 'Success', responseCode: 0, stdout, stderr: '' },
+      );
+    }, light.commandMs);
+    r.execTimer = setTimeout(() => {
+      r.execTimer = undefined;
+      this.stop(inv, 'timeout');
+    }, this.scaled(cmd.executionTimeoutSeconds));
+  }
+
   private stoppedOutcome(reason: 'timeout' | 'cancel' | 'shutdown', stdout: string, stderr: string): Outcome {
     const note = (msg: string) =>
       (stderr === '' ? msg : stderr.endsWith('\n') ? stderr + msg : `${stderr}\n${msg}`).slice(0, STDERR_LIMIT);
@@ -664,6 +746,12 @@ export class Fleet {
   private stop(inv: InvocationRecord, reason: 'timeout' | 'cancel' | 'shutdown'): void {
     const r = this.rt(inv);
     r.stopReason ??= reason;
+    if (r.simTimer !== undefined) {
+      // A simulated run stops at once, as a script that obeys SIGTERM would.
+      const cmd = this.opts.store.commands.get(inv.commandId);
+      if (cmd) this.finish(cmd, inv, this.stoppedOutcome(r.stopReason, '', ''));
+      return;
+    }
     const pid = r.child?.pid;
     if (pid === undefined) return; // Not spawned yet: start() sees stopReason and does not spawn.
     const hard = reason === 'shutdown';
@@ -675,12 +763,16 @@ export class Fleet {
   private finish(cmd: CommandRecord, inv: InvocationRecord, outcome: Outcome): void {
     if (this.stopped || isTerminal(inv.status)) return;
     const r = this.rt(inv);
-    for (const t of [r.deliveryTimer, r.slowTimer, r.execTimer, r.killTimer]) clearTimeout(t);
-    r.deliveryTimer = r.slowTimer = r.execTimer = r.killTimer = undefined;
+    for (const t of [r.deliveryTimer, r.slowTimer, r.execTimer, r.killTimer, r.simTimer]) clearTimeout(t);
+    r.deliveryTimer = r.slowTimer = r.execTimer = r.killTimer = r.simTimer = undefined;
     r.child = undefined;
+    // A final invocation needs no runtime any more; keeping it would grow with every command sent.
+    this.runtime.delete(inv);
+    this.commandRuntime.get(cmd.commandId)?.inFlight.delete(inv);
     this.record(inv, outcome);
 
-    this.applyMaxErrors(cmd);
+    // Only a new error can push the command past MaxErrors.
+    if (outcome.details === 'Failed' || outcome.details === 'ExecutionTimedOut') this.applyMaxErrors(cmd);
     this.updateCommand(cmd);
     this.opts.store.markDirty();
     this.pump(cmd);
@@ -725,10 +817,32 @@ export class Fleet {
     }
   }
 
+  /**
+   * Marks the command's status for recomputation. It is recomputed once per turn of the event loop
+   * (a command on thousands of instances changes thousands of times), and at once by settle(),
+   * which every reader of a command's status calls first.
+   */
   private updateCommand(cmd: CommandRecord): void {
-    const { status, details } = aggregateStatus(cmd, this.opts.store.invocationsOf(cmd.commandId));
-    cmd.status = status;
-    cmd.statusDetails = details;
+    this.stale.add(cmd);
+    if (this.settleScheduled) return;
+    this.settleScheduled = true;
+    setImmediate(() => {
+      if (this.stale.size > 0 && !this.stopped) {
+        this.settle();
+        this.opts.store.markDirty();
+      }
+    });
+  }
+
+  /** Brings every command's status up to date with its invocations (see aggregateStatus). */
+  settle(): void {
+    this.settleScheduled = false;
+    for (const cmd of this.stale) {
+      const { status, details } = aggregateStatus(cmd, this.opts.store.invocationsOf(cmd.commandId));
+      cmd.status = status;
+      cmd.statusDetails = details;
+    }
+    this.stale.clear();
   }
 
   /** Stops everything: timers, then running scripts (recorded Failed), then a final state write. */
@@ -740,6 +854,12 @@ export class Fleet {
       clearTimeout(r.slowTimer);
       clearTimeout(r.execTimer);
       r.deliveryTimer = r.slowTimer = r.execTimer = undefined;
+      if (r.simTimer !== undefined) {
+        // A simulated run is stopped as a script would be: recorded Failed, never resumed.
+        const cmd = this.opts.store.commands.get(inv.commandId);
+        if (cmd) this.finish(cmd, inv, this.stoppedOutcome('shutdown', '', ''));
+        continue;
+      }
       if (r.child && r.exited) {
         this.stop(inv, 'shutdown');
         // A grandchild that left the group can hold the pipes open; do not wait for it forever.
@@ -757,6 +877,7 @@ export class Fleet {
         if (cmd) this.finish(cmd, inv, this.stoppedOutcome(r.stopReason ?? 'shutdown', '', ''));
       }
     }
+    this.settle();
     this.stopped = true;
     await this.opts.store.close();
   }

@@ -116,10 +116,38 @@ function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> 
     const n = r.error.issues.length;
     throw new AwsError(
       'ValidationException',
-      `${n} validation error${n === 1 ? '' : 's'} detected: ${z.prettifyError(r.error).replace(/\s*\n\s*/g, '; ')}`,
+      `${n} validation error${n === 1 ? '' : 's'} detected: ${r.error.issues.map((i) => awsConstraint(i, input)).join('; ')}`,
     );
   }
   return r.data;
+}
+
+/**
+ * One failed constraint in AWS's words, e.g. "Value '100' at 'maxResults' failed to satisfy
+ * constraint: Member must have value less than or equal to 50" (the wording SSM answers an
+ * out-of-range MaxResults with): members named in lower camel case, numbers bounded by value,
+ * lists and strings by length.
+ */
+function awsConstraint(issue: z.core.$ZodIssue, input: unknown): string {
+  let value: unknown = input;
+  for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
+  const at = issue.path
+    .map((k) => (typeof k === 'string' ? k.charAt(0).toLowerCase() + k.slice(1) : String(k)))
+    .join('.');
+  const shown = Array.isArray(value) ? `[${value.map(String).join(', ')}]` : String(value);
+  const measure =
+    (issue.code === 'too_big' || issue.code === 'too_small') && (issue.origin === 'array' || issue.origin === 'string')
+      ? 'length'
+      : 'value';
+  const constraint =
+    issue.code === 'too_big'
+      ? `Member must have ${measure} less than or equal to ${String(issue.maximum)}`
+      : issue.code === 'too_small'
+        ? `Member must have ${measure} greater than or equal to ${String(issue.minimum)}`
+        : issue.code === 'invalid_format' && issue.format === 'regex' && 'pattern' in issue
+          ? `Member must satisfy regular expression pattern: ${String(issue.pattern).replace(/^\/(.*)\/[a-z]*$/, '$1')}`
+          : issue.message;
+  return `Value '${shown}' at '${at}' failed to satisfy constraint: ${constraint}`;
 }
 
 /** Opaque paging tokens: an operation name and a position in a stable order. */
@@ -148,6 +176,11 @@ function after(a: readonly number[], b: readonly number[]): boolean {
   return false;
 }
 
+/**
+ * One page of `items` (sorted ascending by `position`) after the token's cursor. The cursor is a
+ * position, not an offset, so items added or removed between pages neither repeat nor hide others;
+ * it is found by binary search, so paging through thousands costs a page per call.
+ */
 function page<T>(
   items: readonly T[],
   position: (t: T) => number[],
@@ -156,10 +189,21 @@ function page<T>(
   max: number,
 ) {
   const cursor = decodeToken(op, token);
-  const rest = cursor ? items.filter((t) => after(position(t), cursor)) : items;
-  const slice = rest.slice(0, max);
+  let from = 0;
+  if (cursor) {
+    let hi = items.length;
+    while (from < hi) {
+      const mid = (from + hi) >>> 1;
+      if (after(position(items[mid] as T), cursor)) hi = mid;
+      else from = mid + 1;
+    }
+  }
+  const slice = items.slice(from, from + max);
   const last = slice[slice.length - 1];
-  return { slice, nextToken: rest.length > max && last !== undefined ? encodeToken(op, position(last)) : undefined };
+  return {
+    slice,
+    nextToken: items.length - from > max && last !== undefined ? encodeToken(op, position(last)) : undefined,
+  };
 }
 
 function parseTime(value: string): number {
@@ -210,9 +254,13 @@ export class SsmApi {
   constructor(
     private readonly deps: { config: FleetConfig; store: StateStore; fleet: Fleet; sts: Sts; now: () => number },
   ) {
-    this.throttleEvery = deps.config.instances.flatMap((i) =>
-      i.faults?.throttleEveryNth !== undefined ? [i.faults.throttleEveryNth] : [],
-    );
+    this.throttleEvery = [
+      ...new Set(
+        deps.fleet
+          .allInstances()
+          .flatMap((i) => (i.faults?.throttleEveryNth !== undefined ? [i.faults.throttleEveryNth] : [])),
+      ),
+    ];
     this.lostSendAnswers = deps.config.faults?.sendCommand?.times ?? 0;
     const throttle = deps.config.faults?.throttle;
     this.buckets = throttle ? new TokenBuckets(throttle) : undefined;
@@ -439,6 +487,7 @@ export class SsmApi {
       outputS3KeyPrefix: input.OutputS3KeyPrefix,
       serviceRoleArn: input.ServiceRoleArn,
     });
+    this.deps.fleet.settle();
     return { Command: this.commandShape(cmd) };
   }
 
@@ -452,14 +501,15 @@ export class SsmApi {
     op: string,
     input: { NextToken?: string | undefined; MaxResults?: number | undefined },
   ) {
-    const all = this.deps.config.instances
+    const all = this.deps.fleet
+      .allInstances()
       .map((inst, index) => ({ inst, index }))
       .filter(({ inst }) => tests.every((t) => t(inst)));
     return page(all, (r) => [r.index], op, input.NextToken, input.MaxResults ?? 50);
   }
 
   private resolveTargets(targets: readonly { Key: string; Values: string[] }[]): (FleetInstance | string)[] {
-    let candidates: FleetInstance[] = [...this.deps.config.instances];
+    let candidates: readonly FleetInstance[] = this.deps.fleet.allInstances();
     const missing: string[] = [];
     for (const t of targets) {
       if (t.Values.length === 0) throw new AwsError('InvalidParameters', `Target ${t.Key} needs at least one value.`);
@@ -488,6 +538,8 @@ export class SsmApi {
   private listCommands(raw: unknown, caller: Principal) {
     const input = parseInput(ListCommandsSchema, raw);
     this.require(caller, 'ssm:ListCommands', '*');
+    // Command statuses are recomputed lazily (fleet.ts): bring them up to date before filtering.
+    this.deps.fleet.settle();
     checkIds(input);
     const matches = this.filterPredicate(input.Filters ?? [], COMMAND_STATUS_FILTER, true);
     const { store } = this.deps;
@@ -764,6 +816,14 @@ export class SsmApi {
 
   private commandShape(cmd: CommandRecord) {
     const invs = this.deps.store.invocationsOf(cmd.commandId);
+    let completed = 0;
+    let errors = 0;
+    let deliveryTimedOut = 0;
+    for (const i of invs) {
+      if (isTerminal(i.status)) completed++;
+      if (i.statusDetails === 'Failed' || i.statusDetails === 'ExecutionTimedOut') errors++;
+      if (i.statusDetails === 'DeliveryTimedOut') deliveryTimedOut++;
+    }
     return {
       CommandId: cmd.commandId,
       DocumentName: cmd.documentName,
@@ -782,9 +842,9 @@ export class SsmApi {
       MaxConcurrency: cmd.maxConcurrency,
       MaxErrors: cmd.maxErrors,
       TargetCount: invs.length,
-      CompletedCount: invs.filter((i) => isTerminal(i.status)).length,
-      ErrorCount: invs.filter((i) => i.statusDetails === 'Failed' || i.statusDetails === 'ExecutionTimedOut').length,
-      DeliveryTimedOutCount: invs.filter((i) => i.statusDetails === 'DeliveryTimedOut').length,
+      CompletedCount: completed,
+      ErrorCount: errors,
+      DeliveryTimedOutCount: deliveryTimedOut,
       ServiceRole: cmd.serviceRoleArn ?? '',
       NotificationConfig: { NotificationArn: '', NotificationEvents: [], NotificationType: '' },
       CloudWatchOutputConfig: { CloudWatchLogGroupName: '', CloudWatchOutputEnabled: false },

@@ -138,6 +138,10 @@ export class StateStore {
   private writing: Promise<void> | undefined;
   private failure: Error | undefined;
   private closed = false;
+  /** Changes made so far, and how many of them are on disk: flush() waits for its own, not for quiet. */
+  private changes = 0;
+  private written = 0;
+  private waiters: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
   private constructor(private readonly file: string) {}
 
@@ -172,10 +176,15 @@ export class StateStore {
 
   addInvocation(inv: InvocationRecord): void {
     this.invocations.set(invocationKey(inv.commandId, inv.instanceId), inv);
-    const list = this.byCommand.get(inv.commandId) ?? [];
+    let list = this.byCommand.get(inv.commandId);
+    if (!list) {
+      list = [];
+      this.byCommand.set(inv.commandId, list);
+    }
     list.push(inv);
-    list.sort((a, b) => a.index - b.index);
-    this.byCommand.set(inv.commandId, list);
+    // Invocations arrive in target order; sorting on every add would cost n² on a command to thousands.
+    const before = list[list.length - 2];
+    if (before !== undefined && before.index > inv.index) list.sort((a, b) => a.index - b.index);
   }
 
   /** The command's invocations in target order (the same array each time; do not mutate it). */
@@ -205,19 +214,31 @@ export class StateStore {
   /** Marks the state changed; a write follows soon, coalescing bursts of changes into one write. */
   markDirty(): void {
     if (this.closed) return;
+    this.changes++;
     this.dirty = true;
     if (!this.writing) this.writing = this.writeLoop();
   }
 
-  /** Resolves once everything changed so far is on disk. */
+  /**
+   * Resolves once everything changed so far is on disk. It waits for the write that covers the
+   * changes made before the call, not for the state to stop changing: on a busy fleet (thousands
+   * of invocations finishing) the state never stops changing, and an invocation waiting to start
+   * must not wait for quiet.
+   */
   async flush(): Promise<void> {
-    if (this.dirty && !this.writing) this.writing = this.writeLoop();
-    while (this.writing) await this.writing;
     if (this.failure !== undefined) {
       const e = this.failure;
       this.failure = undefined;
       throw e;
     }
+    const upTo = this.changes;
+    if (this.written >= upTo) return;
+    if (!this.writing) {
+      // Only after a failed write: what it missed is written again.
+      this.dirty = true;
+      this.writing = this.writeLoop();
+    }
+    await new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
   }
 
   private async writeLoop(): Promise<void> {
@@ -226,10 +247,20 @@ export class StateStore {
       await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.dirty) {
         this.dirty = false;
+        const upTo = this.changes;
         await this.writeOnce();
+        this.written = upTo;
+        const done = this.waiters.filter((w) => w.upTo <= upTo);
+        this.waiters = this.waiters.filter((w) => w.upTo > upTo);
+        for (const w of done) w.resolve();
       }
     } catch (e) {
-      this.failure = e instanceof Error ? e : new Error(`state write failed: ${JSON.stringify(e)}`);
+      const failure = e instanceof Error ? e : new Error(`state write failed: ${JSON.stringify(e)}`);
+      const waiting = this.waiters;
+      this.waiters = [];
+      // Whoever waits learns of it; with nobody waiting, the next flush() does.
+      if (waiting.length === 0) this.failure = failure;
+      for (const w of waiting) w.reject(failure);
     } finally {
       this.writing = undefined;
     }
