@@ -18,7 +18,7 @@ import { formatAudit } from '../format.ts';
 import { out } from '../output.ts';
 
 const USAGE =
-  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] [--json] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json] | mechanic audit pack <execution> --out <file> [--as user] [--json] | mechanic audit verify-pack <file> [--key <public key file>] [--json]';
+  'mechanic audit list [--execution id] [--limit n] [--as user] [--json] | mechanic audit show <execution> [--as user] [--json] | mechanic audit verify [--all-signatures] [--as user] [--json] | mechanic audit export --format jsonl|csv|ocsf|parquet [--since ISO] [--until ISO] [--execution id] [--out file] [--as user] [--json] | mechanic audit report [--since day|ISO] [--until day|ISO] [--as user] [--json] | mechanic audit key [--json] | mechanic audit pack <execution> --out <file> [--as user] [--json] | mechanic audit verify-pack <file> [--key <public key file>] [--json]';
 
 /** One or two lines on what verify found: which guarantee broke, or what the signed checkpoints cover. */
 export function formatVerdict(verdict: AuditVerdict): string {
@@ -35,7 +35,11 @@ export function formatVerdict(verdict: AuditVerdict): string {
   const cp = verdict.checkpoints;
   if (!cp) return `${intact}\ncheckpoints not checked: the server has no signing key`;
   if (!cp.latest) return `${intact}\nno signed checkpoint yet`;
-  return `${intact}\nsigned through #${cp.latest.seq} at ${cp.latest.at} by key ${cp.latest.keyId} (${cp.source === 'file' ? 'the copy outside the database' : 'database'}); ${cp.uncovered} newer records not yet signed`;
+  const signatures =
+    cp.signaturesChecked === undefined
+      ? ''
+      : `; ${cp.signaturesChecked} of ${cp.checked} checkpoint signatures checked${cp.signaturesChecked < cp.checked ? ' (the newest; --all-signatures checks every one)' : ''}`;
+  return `${intact}\nsigned through #${cp.latest.seq} at ${cp.latest.at} by key ${cp.latest.keyId} (${cp.source === 'file' ? 'the copy outside the database' : 'database'}); ${cp.uncovered} newer records not yet signed${signatures}`;
 }
 
 /** The public half of the signing key, for auditors to pin: it verifies every checkpoint. */
@@ -75,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
       since: { type: 'string' },
       until: { type: 'string' },
       out: { type: 'string', short: 'o' },
+      'all-signatures': { type: 'boolean' },
     },
     USAGE,
   );
@@ -97,11 +102,17 @@ export async function run(argv: string[]): Promise<number> {
     return exportAudit(values);
   }
   if (extra.length || (sub !== 'list' && sub !== 'verify' && sub !== 'key')) throw usage();
+  if (values['all-signatures'] && sub !== 'verify')
+    throw new UserError('USAGE', `--all-signatures is an option of mechanic audit verify; usage: ${USAGE}`);
   if (sub === 'key') return printKey(values.json === true);
   if (values.execution !== undefined) executionId(values.execution);
   const api = await connectApi(loadConfig(), values.as);
   if (sub === 'verify') {
-    const { verdict } = await api.call('verifyAudit');
+    // By default the server checks the newest checkpoint's signature, which with the chain proves
+    // every record up to it; --all-signatures also checks every older one (a forged row buried below).
+    const { verdict } = await api.call('verifyAudit', {
+      query: values['all-signatures'] ? { allSignatures: 'true' } : {},
+    });
     if (values.json) out.json(verdict);
     else {
       // A server older than checkpoints answers the plain chain verdict.

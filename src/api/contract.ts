@@ -10,6 +10,7 @@ import { ReportQuerySchema, ReportSchema } from './report-schema.ts';
 import {
   ApprovalStateSchema,
   AuditListQuerySchema,
+  AuditVerifyQuerySchema,
   AuditExportQuerySchema,
   AuditRecordSchema,
   CancelBodySchema,
@@ -190,7 +191,9 @@ export const routes = {
   verifyAudit: route({
     method: 'GET',
     path: '/api/audit/verify',
-    summary: 'Walk the hash chain and report the first broken link',
+    summary:
+      "Walk the hash chain and report the first broken link; checks the newest checkpoint's signature, or every one's with allSignatures=true",
+    query: AuditVerifyQuerySchema,
     response: z.object({ verdict: AuditVerdictSchema }),
     status: 200,
   }),

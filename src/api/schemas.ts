@@ -330,6 +330,13 @@ export const AuditListQuerySchema = z.strictObject({
   limit: LimitSchema.exactOptional(),
 });
 /**
+ * GET /api/audit/verify: `allSignatures=true` checks every checkpoint's signature, not only the
+ * newest one's (a checkpoint row forged below a genuine one; see src/store/audit-log.ts verify).
+ */
+export const AuditVerifyQuerySchema = z.strictObject({
+  allSignatures: z.enum(['true', 'false']).exactOptional(),
+});
+/**
  * GET /api/audit/export: the format, and optionally a time range (ISO 8601, `since` inclusive,
  * `until` exclusive, on when each event happened) and one execution. The range is checked by the
  * store (src/store/audit-export.ts), which names a bad time in one sentence.

@@ -34,8 +34,13 @@ export const CheckpointCoverageSchema = z.object({
   source: z.enum(['database', 'file']).nullable(),
   /** Records after the newest checkpoint: appended since, signed at the next execution end or period. */
   uncovered: z.number().int(),
-  /** Checkpoints whose signature and record were checked. */
+  /** Checkpoints whose seq and hash were checked against the log. */
   checked: z.number().int(),
+  /**
+   * Checkpoint signatures checked: the newest checkpoint's (every row at its seq, and the file's)
+   * plus any signed while verify ran, or all of them with allSignatures. Absent from older servers.
+   */
+  signaturesChecked: z.number().int().optional(),
 });
 export type CheckpointCoverage = z.infer<typeof CheckpointCoverageSchema>;
 

@@ -79,6 +79,47 @@ export function checkpointProblem(cp: unknown, trusted: ReadonlyMap<string, KeyO
   return valid ? undefined : 'has a signature that does not match its seq, hash and time';
 }
 
+/**
+ * checkpointProblem with a memory: a checkpoint already found genuine (or signed here) is not
+ * checked again. The signer checks the checkpoint it builds on before every signature; with this,
+ * one process pays one Ed25519 verification per checkpoint another process wrote, not one per
+ * append. Remembered by the checkpoint's whole canonical JSON, so any changed byte is checked anew.
+ */
+export interface CheckpointCache {
+  problem(cp: unknown): string | undefined;
+  /** A checkpoint known genuine without checking (this process just signed it). */
+  remember(cp: Checkpoint): void;
+}
+
+export function checkpointCache(trusted: ReadonlyMap<string, KeyObject>, size = 8): CheckpointCache {
+  const known: string[] = [];
+  const identity = (cp: unknown): string | undefined => {
+    try {
+      return canonicalJson(cp);
+    } catch {
+      return undefined;
+    }
+  };
+  const remember = (id: string) => {
+    if (known.includes(id)) return;
+    known.push(id);
+    if (known.length > size) known.shift();
+  };
+  return {
+    problem(cp) {
+      const id = identity(cp);
+      if (id !== undefined && known.includes(id)) return undefined;
+      const problem = checkpointProblem(cp, trusted);
+      if (problem === undefined && id !== undefined) remember(id);
+      return problem;
+    },
+    remember(cp) {
+      const id = identity(cp);
+      if (id !== undefined) remember(id);
+    },
+  };
+}
+
 /** The public key as PEM (SPKI), for auditors to pin and verify exports with. */
 export function publicKeyPem(publicKey: KeyObject): string {
   return publicKey.export({ type: 'spki', format: 'pem' }).toString();

@@ -10,11 +10,9 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { fitsAuditVocabulary } from '../core/audit-event-check.ts';
 import {
   GENESIS_HASH,
   chainHash,
-  chainHashOfStored,
   eventOf,
   parseNewAuditEvent,
   verifyChain,
@@ -30,8 +28,14 @@ import {
   type AuditEventType,
   type NewAuditEvent,
 } from '../core/audit-events.ts';
-import { CheckpointSchema, checkpointMessage, checkpointProblem, type Checkpoint } from '../core/audit-checkpoint.ts';
-import { canonicalJson, isCanonicalText } from '../core/canonical.ts';
+import {
+  CheckpointSchema,
+  checkpointCache,
+  checkpointMessage,
+  checkpointProblem,
+  type Checkpoint,
+} from '../core/audit-checkpoint.ts';
+import { canonicalJson } from '../core/canonical.ts';
 import {
   TERMINAL_STATUSES,
   diffSummaries,
@@ -44,6 +48,15 @@ import { UserError } from '../core/errors.ts';
 import { headFileWriter, loadAuditSigning, readHeadFile, type AuditSigning } from './checkpoints.ts';
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
 import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
+import { verifyThreads, walkInParallel, type WalkState } from './verify-parallel.ts';
+import {
+  VERIFY_COLUMNS,
+  checkRow,
+  notAsSigned,
+  recordOfRaw,
+  type CheckpointSource,
+  type WalkProblem,
+} from './verify-rows.ts';
 
 export interface AuditListQuery {
   executionId?: string;
@@ -76,7 +89,7 @@ export interface AuditStore {
    * fit the vocabulary, the signed checkpoints (a deleted tail, a forged append after an execution's
    * end, a rewritten record), or an execution index that differs from the one rebuilt from the log.
    */
-  verify(): Promise<AuditVerdict>;
+  verify(options?: VerifyOptions): Promise<AuditVerdict>;
   /** Signs a checkpoint of the current head now (when it is not covered yet); undefined without a key. */
   checkpoint(): Promise<Checkpoint | undefined>;
   getExecution(id: string): Promise<ExecutionSummary | undefined>;
@@ -87,6 +100,16 @@ export interface AuditStore {
   readonly db: Kysely<Database>;
   /** Keys whose checkpoints verify, by key id: the signing key's and any other trusted; empty without signing. */
   readonly trustedKeys: ReadonlyMap<string, KeyObject>;
+}
+
+export interface VerifyOptions {
+  /**
+   * Check the signature of every checkpoint, not only the newest: finds a checkpoint row forged
+   * below a genuine one, which proves nothing the genuine one does not (see verify).
+   */
+  readonly allSignatures?: boolean;
+  /** Worker threads for the walk (default: one per core, at most 8; below 2, none). */
+  readonly threads?: number;
 }
 
 export interface AuditStoreOptions {
@@ -103,6 +126,11 @@ export interface AuditStoreOptions {
    * an audit write must not fail over the copy kept outside the database.
    */
   readonly onCheckpointError?: (e: unknown) => void;
+  /**
+   * How verify walks a large SQLite log on worker threads: `threads` (default one per core, at
+   * most 8) once the records up to the newest checkpoint number `fromRecords` (default 50,000).
+   */
+  readonly verifyInParallel?: { readonly threads?: number; readonly fromRecords?: number };
 }
 
 /** The same eventId arrived with different content: two writers disagree about one event. */
@@ -123,8 +151,11 @@ const EXECUTIONS_DEFAULT = 50;
 const EXECUTIONS_MAX = 1000;
 /** Records per page of verify's walk. */
 const VERIFY_PAGE = 5000;
-/** The columns verify reads of each record, in this order (a raw row). */
-const VERIFY_COLUMNS = ['seq', 'event_id', 'execution_id', 'type', 'actor', 'at', 'data', 'prev_hash', 'hash'] as const;
+/**
+ * From how many records (up to the newest checkpoint) verify walks a SQLite log on worker threads:
+ * below it, starting the threads (each loads the vocabulary's modules) costs more than it saves.
+ */
+const PARALLEL_FROM_RECORDS = 50_000;
 /** Two int4 keys for pg_advisory_xact_lock: 'mech' and 'audt' in ASCII, unlikely to collide. */
 const PG_LOCK_CLASS = 0x6d656368;
 const PG_LOCK_OBJECT = 0x61756474;
@@ -312,22 +343,6 @@ async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
   };
 }
 
-/** A raw row (VERIFY_COLUMNS) as toRecord reads it; throws when data is not JSON. */
-function recordOfRaw(r: readonly unknown[]): AuditRecord {
-  return toRecord({
-    seq: r[0],
-    event_id: r[1],
-    execution_id: r[2],
-    type: r[3],
-    actor: r[4],
-    at: r[5],
-    data: r[6],
-    prev_hash: r[7],
-    hash: r[8],
-    recorded_at: '',
-  } as AuditRow);
-}
-
 function toCheckpoint(row: CheckpointRow): Checkpoint {
   return { seq: Number(row.seq), hash: row.hash, at: row.at, keyId: row.key_id, signature: row.signature };
 }
@@ -342,6 +357,9 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
   const everyRecords = options.checkpointEveryRecords ?? CHECKPOINT_EVERY_RECORDS;
   const everyMs = (options.checkpointEverySeconds ?? CHECKPOINT_EVERY_SECONDS) * 1000;
   const writeHead = signing?.headFile ? headFileWriter(signing.headFile, signing.trusted) : undefined;
+  /** Checkpoints this process signed or found genuine: the signer checks what it builds on once, not per append. */
+  const vouched = signing ? checkpointCache(signing.trusted) : undefined;
+  const parallel = options.verifyInParallel ?? {};
 
   async function lockChain(trx: Transaction<Database>): Promise<void> {
     // SQLite already holds the write lock (BEGIN IMMEDIATE). PostgreSQL: the advisory lock is
@@ -413,10 +431,17 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
   /**
    * Why the head must not be signed, or undefined. A signature says "this log is genuine up to
    * here", so the signer first checks what it would vouch for: the newest checkpoint (database and
-   * file) still matches the log, and the records since then chain from it and hold no execution end,
-   * nor anything after an end — those are signed when written, so one that is not was written
-   * without the key. Without a previous checkpoint there is nothing to check against (a new log, or
-   * the first start after upgrading): the first signature is trust on first use.
+   * file) carries a valid signature by a trusted key and still matches the log, and the records
+   * since then chain from it and hold no execution end, nor anything after an end — those are
+   * signed when written, so one that is not was written without the key. Without a previous
+   * checkpoint there is nothing to check against (a new log, or the first start after upgrading):
+   * the first signature is trust on first use — and a log whose checkpoint rows were all deleted
+   * still has the file's.
+   *
+   * Several appenders (the worker and the API server, on SQLite or PostgreSQL) run this under the
+   * chain lock, one after another, so each sees the checkpoint the other signed last as the newest
+   * row and checks its signature once (remembered by `vouched`); none signs over a row that no key
+   * holder wrote.
    */
   async function signingRefusal(
     trx: Transaction<Database>,
@@ -424,7 +449,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     last: Checkpoint | undefined,
   ): Promise<string | undefined> {
     if (signing?.headFile) {
-      const file = await readHeadFile(signing.headFile, signing.trusted);
+      const file = await readHeadFile(signing.headFile, signing.trusted, vouched);
       if (file.kind === 'bad') return `the checkpoint file ${file.problem}`;
       if (file.kind === 'ok') {
         const at = file.checkpoint.seq < head.seq ? await recordAt(trx, file.checkpoint.seq) : undefined;
@@ -433,6 +458,15 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       }
     }
     if (!last) return undefined;
+    // The checkpoint built on must be genuine itself: a row forged with database access names a
+    // record it wants vouched for, and a signature over the head would launder it. This is what
+    // lets `audit verify` check only the newest signature (see verify). Every row at that seq
+    // (one per key) is checked; each costs one Ed25519 verification per process, then is remembered.
+    const newestRows = await trx.selectFrom('audit_checkpoints').selectAll().where('seq', '=', last.seq).execute();
+    for (const row of newestRows) {
+      const problem = vouched?.problem(toCheckpoint(row));
+      if (problem !== undefined) return `the newest checkpoint (of record #${last.seq}) ${problem}`;
+    }
     const from = await recordAt(trx, last.seq);
     if (from?.hash !== last.hash) return `the log no longer holds record #${last.seq} as signed`;
     const since = (
@@ -477,6 +511,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     // Refused: nothing is signed, and `audit verify` reports what the signer would not vouch for.
     if ((await signingRefusal(trx, head, last)) !== undefined) return undefined;
     const cp = signing.signer.sign(head, new Date());
+    vouched?.remember(cp);
     await trx
       .insertInto('audit_checkpoints')
       .values({
@@ -678,24 +713,43 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     return undefined;
   }
 
-  async function verify(): Promise<AuditVerdict> {
+  /**
+   * Which checkpoint signatures verify checks, and why the newest is enough by default.
+   *
+   * The walk checks the whole hash chain from genesis, every record's vocabulary, that every
+   * checkpoint row (and the file's) names the record the log holds at its seq, and the rule that an
+   * execution's end, and anything after it, is covered by a checkpoint. Of the signatures it checks
+   * the newest checkpoint's (every row at the newest seq, and the file's). That proves every record
+   * up to the newest checkpoint N: N's signature fixes the head hash at N, and the intact chain fixes
+   * every record before it through that hash. The key holder signed N only after signingRefusal
+   * found the checkpoint it built on genuine (its signature checked) and matching the log, and the
+   * records since then chained from it without an unsigned end; that checkpoint was signed under the
+   * same checks, back to the first signature (trust on first use). So the signer never vouched for a
+   * forged checkpoint row or a chain break, and a forged row the signer was asked to sign over is
+   * refused there — it then stays the newest and fails here. A checkpoint row forged below a genuine
+   * one proves nothing and covers nothing the genuine one does not; `allSignatures` checks every
+   * older signature too, to find such a row (`mechanic audit verify --all-signatures`).
+   */
+  async function verify(options: VerifyOptions = {}): Promise<AuditVerdict> {
     const fail = (check: AuditCheck, seq: number, reason: string): AuditVerdict => ({ ok: false, seq, reason, check });
 
     // Checkpoints first: the walk below then reaches every record they cover.
-    type Found = { cp: Checkpoint; source: 'database' | 'file' };
-    const signed = new Map<number, Found[]>();
+    type Found = { cp: Checkpoint; source: CheckpointSource };
+    const signed = new Map<number, { hash: string; source: CheckpointSource; keyId: string }[]>();
     let newest: Found | undefined;
     let fileCp: Checkpoint | undefined;
     let checked = 0;
+    let signatures = 0;
     /**
-     * Takes a genuine checkpoint into account; returns why it is not genuine otherwise. `genuine`:
-     * its signature was already found valid (signaturesValid), or is being checked (the database's
-     * checkpoints, below), so checking it here is skipped.
+     * Takes a checkpoint into account; returns why it is not genuine otherwise. `genuine`: its
+     * signature was already found valid (signaturesValid), is being checked (below), or need not be
+     * (a database row below the newest, by default: see above), so checking it here is skipped.
      */
     const admit = (f: Found, genuine = false): string | undefined => {
       const problem = genuine ? undefined : checkpointProblem(f.cp, signing!.trusted);
       if (problem) return problem;
-      signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), f]);
+      if (!genuine) signatures++;
+      signed.set(f.cp.seq, [...(signed.get(f.cp.seq) ?? []), { hash: f.cp.hash, source: f.source, keyId: f.cp.keyId }]);
       if (!newest || f.cp.seq > newest.cp.seq) newest = f;
       checked++;
       return undefined;
@@ -703,6 +757,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     /** The first of `cps` whose signature is not valid, named; undefined when all are. */
     const firstForged = async (cps: readonly Checkpoint[]): Promise<AuditVerdict | undefined> => {
       const valid = await signaturesValid(cps, signing!.trusted);
+      signatures += cps.length;
       for (const [i, cp] of cps.entries()) {
         if (valid[i]) continue;
         const problem = checkpointProblem(cp, signing!.trusted) ?? 'has a signature that does not match';
@@ -715,25 +770,25 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       const rows = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', fromSeq).execute();
       const fresh = rows
         .map(toCheckpoint)
-        .filter((cp) => !(signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.cp.keyId === cp.keyId));
+        .filter((cp) => !(signed.get(cp.seq) ?? []).some((f) => f.source === 'database' && f.keyId === cp.keyId));
       const forged = await firstForged(fresh);
       if (forged) return forged;
       for (const cp of fresh) admit({ cp, source: 'database' }, true);
       return undefined;
     };
     /**
-     * The signatures of the checkpoints in the database when verify started, checked on libuv's
-     * thread pool while the walk below runs on this thread (a log holds one per execution end, and
-     * Ed25519 is most of a signed log's verify). They are admitted up front as if genuine; any that
-     * is not is reported before anything the walk finds, as if it had been checked first, so the
-     * verdict is the same as checking them before the walk.
+     * The signatures checked of the checkpoints in the database when verify started (the newest, or
+     * all), on libuv's thread pool while the walk below runs. All rows are admitted up front as if
+     * genuine; any checked one that is not is reported before anything the walk finds, as if it had
+     * been checked first, so the verdict is the same as checking them before the walk.
      */
     let forgedAtStart: Promise<AuditVerdict | undefined> = Promise.resolve(undefined);
     const pages = await recordPages(db);
     try {
       if (signing) {
-        const cps = (await db.selectFrom('audit_checkpoints').selectAll().execute()).map(toCheckpoint);
-        forgedAtStart = firstForged(cps);
+        const cps = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute()).map(toCheckpoint);
+        const top = cps.at(-1)?.seq;
+        forgedAtStart = firstForged(options.allSignatures ? cps : cps.filter((cp) => cp.seq === top));
         // Observed at once: signaturesValid does not reject, but a bug there must surface as verify's error, not as an unhandled rejection.
         forgedAtStart.catch(() => undefined);
         for (const cp of cps) admit({ cp, source: 'database' }, true);
@@ -747,100 +802,96 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
           }
           if (file.kind === 'ok') {
             fileCp = file.checkpoint;
-            admit({ cp: fileCp, source: 'file' });
+            signatures++;
+            admit({ cp: fileCp, source: 'file' }, true);
           }
         }
       }
-      const verdict = await walk();
+      const start = await walkStart();
+      if ('problem' in start)
+        return (await forgedAtStart) ?? fail(start.problem.check, start.problem.seq, start.problem.reason);
+      const verdict = await walk(start.state);
       return (await forgedAtStart) ?? verdict;
     } finally {
       pages.close();
     }
 
-    async function walk(): Promise<AuditVerdict> {
-      const coveredTo = () => newest?.cp.seq ?? 0;
-      /** A record that differs from what a checkpoint signed at its seq: the log was rewritten. */
-      const notAsSigned = (seq: number, hash: string): AuditVerdict | undefined => {
-        const at = signed.get(seq);
-        if (at === undefined) return undefined;
-        const f = at.find(({ cp }) => cp.hash !== hash);
-        if (!f) return undefined;
-        const where = f.source === 'file' ? 'kept outside the database' : 'in the database';
-        return fail(
-          'checkpoint',
-          seq,
-          `record #${seq} is not the record signed by the checkpoint ${where}: the log was rewritten from here`,
-        );
+    /**
+     * Where the record-by-record walk starts: at genesis, or — over a large SQLite log — after the
+     * records up to the newest checkpoint read when verify started (all records, without a key),
+     * walked in ranges on worker threads (verify-parallel.ts). Records after that need the walk's
+     * order (the unsigned-end rule looks at each execution's end), and are few.
+     */
+    async function walkStart(): Promise<{ problem: WalkProblem } | { state: WalkState }> {
+      const fresh: WalkState = {
+        prevHash: GENESIS_HASH,
+        lastSeq: undefined,
+        count: 0,
+        ended: new Map(),
+        rebuilt: new Map(),
+        spanning: new Set(),
       };
+      const threads = options.threads ?? parallel.threads ?? verifyThreads();
+      if (threads < 2 || pg) return { state: fresh };
+      const file = await sqliteFileOf(db);
+      if (!file) return { state: fresh };
+      const head = await db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.max('seq').as('max'))
+        .executeTakeFirst();
+      const headSeq = Number(head?.max ?? 0);
+      const upTo = signing ? Math.min(newest?.cp.seq ?? 0, headSeq) : headSeq;
+      if (upTo < (parallel.fromRecords ?? PARALLEL_FROM_RECORDS)) return { state: fresh };
+      const walked = await walkInParallel(file, upTo, Math.min(threads, upTo), signed);
+      if ('problem' in walked) return walked;
+      const { state } = walked;
+      // An execution seen in two ranges was folded in parts: rebuild it from all its records.
+      for (const id of state.spanning) {
+        const rows = (
+          await db
+            .selectFrom('audit_events')
+            .select(VERIFY_COLUMNS)
+            .where('execution_id', '=', id)
+            .where('seq', '<=', state.lastSeq ?? 0)
+            .orderBy('seq', 'asc')
+            .execute()
+        ).map((r) => VERIFY_COLUMNS.map((c) => r[c]));
+        let summary: ExecutionSummary | undefined;
+        for (const row of rows) {
+          let read: ReturnType<typeof readAuditEvent>;
+          try {
+            read = readAuditEvent(recordOfRaw(row));
+          } catch {
+            return { problem: { check: 'chain', seq: Number(row[0]), reason: 'data is not valid JSON' } };
+          }
+          if (!read.ok) return { problem: { check: 'schema', seq: Number(row[0]), reason: read.problem } };
+          summary = projectExecution(summary, read.event);
+        }
+        if (summary) state.rebuilt.set(id, summary);
+        else state.rebuilt.delete(id);
+      }
+      return { state };
+    }
 
-      let prevHash = GENESIS_HASH;
-      let lastSeq: number | undefined;
-      let count = 0;
-      const ended = new Map<string, number>();
-      const rebuilt = new Map<string, ExecutionSummary>();
+    async function walk(state: WalkState): Promise<AuditVerdict> {
+      const coveredTo = () => newest?.cp.seq ?? 0;
+      let { prevHash, lastSeq, count } = state;
+      const { ended, rebuilt } = state;
       for (;;) {
         const rows = await pages.page(lastSeq, VERIFY_PAGE);
         for (const row of rows) {
-          const seq = Number(row[0]);
-          const text = row[6];
-          let data: unknown;
-          // The hash is over the canonical form; the stored text must be exactly that form, so an
-          // export re-verifies byte for byte without re-encoding. When it is, the hash is taken
-          // around the stored text (the same bytes chainHash would encode). Anything else — a
-          // seq or link out of place, text that is not canonical JSON, a field of the wrong type —
-          // takes the full path below, which names what is wrong.
-          let intact = false;
-          if (typeof text === 'string' && seq === (lastSeq ?? 0) + 1 && row[7] === prevHash) {
-            try {
-              data = JSON.parse(text);
-            } catch {
-              data = undefined;
-            }
-          }
-          const candidate = {
-            eventId: row[1] as string,
-            executionId: row[2] as string | null,
-            type: row[3] as AuditEventType,
-            actor: row[4] as string,
-            at: row[5] as string,
-            data: data as Record<string, unknown>,
-          };
-          if (data !== undefined) {
-            intact =
-              isCanonicalText(text as string, data) &&
-              chainHashOfStored(prevHash, candidate, text as string) === row[8];
-          }
-          if (!intact) {
-            let record: AuditRecord;
-            try {
-              record = recordOfRaw(row);
-            } catch {
-              return fail('chain', seq, 'data is not valid JSON');
-            }
-            const verdict = verifyChain([record], prevHash, (lastSeq ?? 0) + 1);
-            if (!verdict.ok) return fail('chain', verdict.seq, verdict.reason);
-            if (row[6] !== canonicalJson(record.data))
-              return fail('chain', seq, 'data is not stored in canonical form');
-            candidate.data = record.data;
-          }
-          const hash = row[8] as string;
-          const unsigned = notAsSigned(seq, hash);
-          if (unsigned) return unsigned;
-          let event: AuditEvent;
-          if (fitsAuditVocabulary(candidate)) event = candidate as AuditEvent;
-          else {
-            // The schema decides, and names what does not fit.
-            const read = readAuditEvent({ ...candidate, seq });
-            if (!read.ok) return fail('schema', seq, read.problem);
-            event = read.event;
-          }
+          const checkedRow = checkRow(row, prevHash, (lastSeq ?? 0) + 1, signed);
+          if (!checkedRow.ok) return fail(checkedRow.problem.check, checkedRow.problem.seq, checkedRow.problem.reason);
+          const { seq, hash, event } = checkedRow;
           if (signing && seq > coveredTo() && event.executionId !== null) {
             const endedAt = ended.get(event.executionId);
             const ends = endStatusOf(event.type) !== undefined;
             // Signed in the transaction that wrote it, so its checkpoint may just be newer than our first read.
             if (ends || endedAt !== undefined) {
-              const bad = (await catchUp(seq)) ?? notAsSigned(seq, hash);
-              if (bad) return bad;
+              const caught = await catchUp(seq);
+              if (caught) return caught;
+              const rewritten = notAsSigned(signed, seq, hash);
+              if (rewritten) return fail(rewritten.check, rewritten.seq, rewritten.reason);
             }
             if ((ends || endedAt !== undefined) && seq > coveredTo()) {
               return fail(
@@ -916,6 +967,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
               source: newest?.source ?? null,
               uncovered: end - coveredTo(),
               checked,
+              signaturesChecked: signatures,
             }
           : null,
         executions: indexed.length,

@@ -18,6 +18,7 @@ import path from 'node:path';
 import {
   checkpointProblem,
   checkpointSigner,
+  type CheckpointCache,
   keyIdOf,
   type Checkpoint,
   type CheckpointSigner,
@@ -131,10 +132,15 @@ export function signingWith(
   return { signer, trusted, headFile };
 }
 
-/** What the checkpoint file holds, checked: the checkpoint, a problem with it, or nothing yet. */
+/**
+ * What the checkpoint file holds, checked: the checkpoint, a problem with it, or nothing yet. With
+ * `cache`, a checkpoint already found genuine is not verified again (the signer reads the file
+ * before every signature).
+ */
 export async function readHeadFile(
   file: string,
   trusted: ReadonlyMap<string, KeyObject>,
+  cache?: CheckpointCache,
 ): Promise<{ kind: 'none' } | { kind: 'ok'; checkpoint: Checkpoint } | { kind: 'bad'; problem: string }> {
   let text: string;
   try {
@@ -149,7 +155,7 @@ export async function readHeadFile(
   } catch {
     return { kind: 'bad', problem: 'is not JSON' };
   }
-  const problem = checkpointProblem(value, trusted);
+  const problem = cache ? cache.problem(value) : checkpointProblem(value, trusted);
   return problem ? { kind: 'bad', problem } : { kind: 'ok', checkpoint: value as Checkpoint };
 }
 

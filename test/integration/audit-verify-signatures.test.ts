@@ -2,12 +2,12 @@
  * What `audit verify` proves with the checkpoint signatures, against a real SQLite log forged with
  * database access but without the signing key.
  *
- * Why every checkpoint's signature is checked, not only the newest one's: the signer vouches for
- * the records since the newest checkpoint row it finds, and it trusts that row. A forger can
- * append a row after an execution's end, add a checkpoint row naming that row's true hash with a
- * made-up signature, and let the next genuine execution end be signed over both: the newest
- * checkpoint is then genuine and covers the forged row. Only the forged checkpoint's own signature
- * gives it away.
+ * The signer vouches for the records since the newest checkpoint row it finds, so it first checks
+ * that row's signature: a forger who appends a row after an execution's end and adds a checkpoint
+ * row naming that row's true hash with a made-up signature cannot get the next genuine execution
+ * end signed over both. The forged row stays the newest checkpoint, and default verify — which
+ * checks the newest signature only — names it. A forged row buried below a genuine checkpoint
+ * covers nothing the genuine one does not; `verify({ allSignatures: true })` still finds it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -116,18 +116,74 @@ describe('audit verify and the checkpoint signatures', () => {
       db.prepare("update executions set updated_at = ? where id = 'mx-a'").run('2026-01-01T00:10:00.000Z'),
     );
 
-    // The next run's end is signed by the real store, over the forged rows.
+    // The next run's end would be signed over the forged rows: the signer checks the checkpoint it
+    // builds on, and refuses. Nothing is signed, neither at the end nor when asked.
     const second = run('mx-b', '2026-01-02T00:00:00.000Z', 'rejected');
     for (const e of second) await store.append(e);
     const head = forged.seq + second.length;
-    expect(checkpointSeqs(file)).toContain(head);
+    expect(await store.checkpoint()).toBeUndefined();
+    expect(checkpointSeqs(file)).toEqual([1, end, forged.seq]);
+    // Another process (a store with nothing remembered) refuses too.
+    const other = await openAuditStore({ kind: 'sqlite', file }, { signing });
+    try {
+      await other.append(run('mx-c', '2026-01-03T00:00:00.000Z')[0]!);
+      expect(await other.checkpoint()).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+    expect(checkpointSeqs(file)).not.toContain(head);
 
-    // The newest checkpoint is genuine and covers the forged approval; the row it trusted is not.
-    expect(await store.verify()).toEqual({
+    // The forged row stays the newest checkpoint, and its signature — checked by default — gives it away.
+    const verdict = {
       ok: false,
       seq: forged.seq,
       check: 'checkpoint',
       reason: `the checkpoint of record #${forged.seq} has a signature that does not match its seq, hash and time`,
+    };
+    expect(await store.verify()).toEqual(verdict);
+    expect(await store.verify({ allSignatures: true })).toEqual(verdict);
+  });
+
+  test("two appenders sign over each other's checkpoints, and neither over a forged one", async () => {
+    const { store, file, signing } = await signedLog();
+    const other = await openAuditStore({ kind: 'sqlite', file }, { signing });
+    cleanups.push(() => other.close());
+    // Ends signed alternately: each builds on the other's checkpoint, which it checks once.
+    for (const [i, s] of [store, other, store, other].entries())
+      for (const e of run(`mx-${i}`, `2026-01-0${i + 1}T00:00:00.000Z`)) await s.append(e);
+    const signedSoFar = checkpointSeqs(file);
+    expect(signedSoFar).toHaveLength(5); // the first record, and each run's end (and the copy beside the key)
+    expect(await store.verify({ allSignatures: true })).toMatchObject({
+      ok: true,
+      checkpoints: { signaturesChecked: 6 },
+    });
+
+    // A checkpoint row forged over the head (its true hash, a made-up signature): both refuse to sign on.
+    const headRow = raw(file, (db) =>
+      db.prepare('select seq, hash from audit_events order by seq desc limit 1').get(),
+    ) as {
+      seq: number;
+      hash: string;
+    };
+    for (const e of run('mx-x', '2026-01-09T00:00:00.000Z').slice(0, 2)) await store.append(e);
+    const unsignedHead = raw(file, (db) =>
+      db.prepare('select seq, hash from audit_events order by seq desc limit 1').get(),
+    ) as {
+      seq: number;
+      hash: string;
+    };
+    forgeCheckpoint(file, signing, { ...unsignedHead, at: new Date().toISOString() });
+    expect(unsignedHead.seq).toBeGreaterThan(headRow.seq);
+    for (const s of [other, store]) {
+      await s.append(run('mx-x', '2026-01-09T00:00:00.000Z')[2]!);
+      expect(await s.checkpoint()).toBeUndefined();
+    }
+    expect(checkpointSeqs(file)).toEqual([...signedSoFar, unsignedHead.seq]);
+    expect(await other.verify()).toMatchObject({
+      ok: false,
+      seq: unsignedHead.seq,
+      check: 'checkpoint',
+      reason: expect.stringContaining('has a signature that does not match') as unknown,
     });
   });
 
@@ -151,6 +207,29 @@ describe('audit verify and the checkpoint signatures', () => {
     });
   });
 
+  test('a forged checkpoint buried below a genuine one: default verify need not check it, --all-signatures finds it', async () => {
+    const { store, file, signing } = await signedLog();
+    for (const e of run('mx-a', '2026-01-01T00:00:00.000Z')) await store.append(e);
+    for (const e of run('mx-b', '2026-01-02T00:00:00.000Z')) await store.append(e);
+    const at3 = raw(file, (db) => db.prepare('select hash from audit_events where seq = 3').get()) as { hash: string };
+    forgeCheckpoint(file, signing, { seq: 3, hash: at3.hash, at: '2026-01-01T00:00:03.000Z' });
+    // It names a record the genuine checkpoints above it cover already: it proves nothing, so the
+    // default verify, checking the newest signature, passes…
+    const seqs = checkpointSeqs(file);
+    expect(await store.verify()).toMatchObject({
+      ok: true,
+      // The newest row's signature and the copy's outside the database; every row's seq and hash.
+      checkpoints: { latest: { seq: seqs.at(-1) }, checked: seqs.length + 1, signaturesChecked: 2 },
+    });
+    // …and every signature checked names it.
+    expect(await store.verify({ allSignatures: true })).toEqual({
+      ok: false,
+      seq: 3,
+      check: 'checkpoint',
+      reason: 'the checkpoint of record #3 has a signature that does not match its seq, hash and time',
+    });
+  });
+
   test('a forged checkpoint is reported before a break the walk finds (signatures are checked alongside it)', async () => {
     const { store, file, signing } = await signedLog();
     const events = run('mx-a', '2026-01-01T00:00:00.000Z');
@@ -163,7 +242,14 @@ describe('audit verify and the checkpoint signatures', () => {
       db.exec('drop trigger audit_events_no_update');
       db.prepare("update audit_events set actor = 'mallory' where seq = 2").run();
     });
+    // By default the older signatures are not checked: the walk's break is what is found.
     expect(await store.verify()).toEqual({
+      ok: false,
+      seq: 2,
+      check: 'chain',
+      reason: "hash does not match the record's content",
+    });
+    expect(await store.verify({ allSignatures: true })).toEqual({
       ok: false,
       seq: 3,
       check: 'checkpoint',

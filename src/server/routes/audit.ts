@@ -66,7 +66,7 @@ export function auditRoutes(app: Hono<Env>, guard: Guard, audit: AuditStore): vo
   });
   register(app, guard, 'verifyAudit', {
     authorize: () => ['readAudit', { kind: 'audit' }],
-    run: async () => ({ verdict: await audit.verify() }),
+    run: async (_c, { query }) => ({ verdict: await audit.verify({ allSignatures: query.allSignatures === 'true' }) }),
   });
   app.get(downloads.auditExport.path, async (c) => {
     // Authorization first: a caller who may not export learns nothing about valid filters.

@@ -1,0 +1,113 @@
+/**
+ * A worker thread of `audit verify` over a SQLite log: checks one range of records (verify-rows.ts:
+ * chain links, hashes, canonical form, checkpoints signed in the range, vocabulary) through a
+ * read-only connection of its own, and folds the range's events into execution summaries.
+ *
+ * The range starts from the stored prev_hash and seq of its first row, which it cannot judge
+ * alone: it hands that row back, and the main thread checks it against the previous range's last
+ * hash (verify-parallel.ts). Run by verify-parallel.ts only.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
+import { endStatusOf } from '../core/audit-events.ts';
+import { projectExecution, type ExecutionSummary } from '../core/execution-index.ts';
+import { VERIFY_COLUMNS, checkRow, type CheckpointSource, type RawRow, type WalkProblem } from './verify-rows.ts';
+
+/** What the main thread asks of one worker. */
+export interface RangeTask {
+  /** The SQLite file, opened read-only. */
+  readonly file: string;
+  /** Records with seq above this (null: from the very first, a stray seq below 1 included)… */
+  readonly after: number | null;
+  /** …up to and including this seq. */
+  readonly upTo: number;
+  /** The admitted checkpoints in the range: [seq, hash, source]. */
+  readonly signed: readonly (readonly [number, string, CheckpointSource])[];
+}
+
+/** What one worker found in its range. */
+export interface RangeResult {
+  /** The range's first record, for the main thread to check against the previous range; null when empty. */
+  readonly first: RawRow | null;
+  readonly count: number;
+  readonly lastSeq: number;
+  readonly lastHash: string;
+  /** The first problem after the first record's link (that one is the main thread's to judge). */
+  readonly problem: WalkProblem | null;
+  /** Every execution seen in the range, with its summary folded from the range's events alone (null: none). */
+  readonly executions: readonly (readonly [string, ExecutionSummary | null])[];
+  /** The first end of each execution that ends in the range: [execution, seq]. */
+  readonly ends: readonly (readonly [string, number])[];
+}
+
+/** Records read at once. */
+const PAGE = 5000;
+
+export function walkRange(task: RangeTask): RangeResult {
+  const signed = new Map<number, { hash: string; source: CheckpointSource }[]>();
+  for (const [seq, hash, source] of task.signed) signed.set(seq, [...(signed.get(seq) ?? []), { hash, source }]);
+  const conn = new BetterSqlite3(task.file, { readonly: true, fileMustExist: true, timeout: 5_000 });
+  try {
+    const columns = VERIFY_COLUMNS.join(', ');
+    const from = conn
+      .prepare(`select ${columns} from audit_events where seq <= ? order by seq limit ${PAGE}`)
+      .raw(true);
+    const next = conn
+      .prepare(`select ${columns} from audit_events where seq > ? and seq <= ? order by seq limit ${PAGE}`)
+      .raw(true);
+    let first: RawRow | null = null;
+    let prevHash = '';
+    let lastSeq = task.after ?? 0;
+    let count = 0;
+    const local = new Map<string, ExecutionSummary | undefined>();
+    const ends = new Map<string, number>();
+    let after = task.after;
+    for (;;) {
+      const rows = (after === null ? from.all(task.upTo) : next.all(after, task.upTo)) as RawRow[];
+      for (const row of rows) {
+        // The first record links by its own stored prev_hash and seq; the main thread checks those.
+        if (first === null) {
+          first = row;
+          prevHash = row[7] as string;
+          lastSeq = Number(row[0]) - 1;
+        }
+        const checked = checkRow(row, prevHash, lastSeq + 1, signed);
+        if (!checked.ok) return result(checked.problem);
+        const { event } = checked;
+        if (event.executionId !== null) {
+          if (endStatusOf(event.type) !== undefined && !ends.has(event.executionId))
+            ends.set(event.executionId, checked.seq);
+          local.set(event.executionId, projectExecution(local.get(event.executionId), event));
+        }
+        prevHash = checked.hash;
+        lastSeq = checked.seq;
+        count++;
+      }
+      if (rows.length < PAGE) return result(null);
+      after = Number(rows.at(-1)![0]);
+    }
+
+    function result(problem: WalkProblem | null): RangeResult {
+      return {
+        first,
+        count,
+        lastSeq,
+        lastHash: prevHash,
+        problem,
+        executions: [...local].map(([id, s]) => [id, s ?? null] as const),
+        ends: [...ends],
+      };
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+if (parentPort && (workerData as { verifyRange?: RangeTask } | null)?.verifyRange) {
+  const port = parentPort;
+  try {
+    port.postMessage({ ok: true, result: walkRange((workerData as { verifyRange: RangeTask }).verifyRange) });
+  } catch (e) {
+    port.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+}
