@@ -128,6 +128,21 @@ const EnvSchema = z.object({
    */
   MECHANIC_POLL_MIN_MS: z.coerce.number().int().min(50).default(100),
   MECHANIC_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
+  /**
+   * How much one worker process takes on at once. Work beyond these waits in Temporal's task queue
+   * (a run queues, it does not fail) until this worker or another one on the same queue has room.
+   * Activities: SSM calls and the polls that follow a running command (mostly waiting, so cheap).
+   */
+  MECHANIC_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Workflow tasks a worker runs at once (deciding a run's next move); at least 2. */
+  MECHANIC_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(10_000).default(40),
+  /** Audit records a worker writes at once (local activities inside workflow tasks). */
+  MECHANIC_WORKER_MAX_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
+  /**
+   * Runs a worker keeps in memory between their tasks; a run not kept is replayed from its history
+   * when it next moves (CPU instead of memory). 0 keeps none.
+   */
+  MECHANIC_WORKER_MAX_CACHED_RUNS: z.coerce.number().int().min(0).max(100_000).default(1000),
   /** Slack approvals: the bot token (xoxb-…); unset, Slack is off. */
   MECHANIC_SLACK_BOT_TOKEN: optional,
   /** The app's signing secret; required with the bot token unless an app token is set (interaction requests are verified with it). */
@@ -237,6 +252,13 @@ export interface Config {
     { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
   /** The audit log's checkpoint signing key; its latest checkpoint is kept beside it. */
   readonly audit: { readonly keyFile: string };
+  /** What one worker process takes on at once (MECHANIC_WORKER_*); the rest waits in the task queue. */
+  readonly worker: {
+    readonly maxActivities: number;
+    readonly maxWorkflowTasks: number;
+    readonly maxLocalActivities: number;
+    readonly maxCachedRuns: number;
+  };
   readonly ssm: {
     readonly pollMinMs: number;
     readonly pollMaxMs: number;
@@ -309,6 +331,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.MECHANIC_POLL_MAX_MS < e.MECHANIC_POLL_MIN_MS) {
     throw new UserError('CONFIG_INVALID', 'MECHANIC_POLL_MAX_MS must not be smaller than MECHANIC_POLL_MIN_MS');
+  }
+  // Temporal's own rules for these two, said here rather than silently changed by the SDK.
+  const cached = e.MECHANIC_WORKER_MAX_CACHED_RUNS;
+  if (cached === 1 || (cached > 0 && e.MECHANIC_WORKER_MAX_WORKFLOW_TASKS > cached)) {
+    throw new UserError(
+      'CONFIG_INVALID',
+      'MECHANIC_WORKER_MAX_CACHED_RUNS must be 0 or at least MECHANIC_WORKER_MAX_WORKFLOW_TASKS (and at least 2)',
+    );
   }
   if (e.MECHANIC_OIDC_ISSUER !== undefined && e.MECHANIC_OIDC_AUDIENCE === undefined) {
     throw new UserError(
@@ -407,6 +437,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? { kind: 'postgres' as const, url: e.DATABASE_URL }
       : { kind: 'sqlite' as const, file: path.join(home, 'audit.db') },
     audit: { keyFile: path.resolve(e.MECHANIC_AUDIT_KEY_FILE ?? path.join(home, 'audit-key.pem')) },
+    worker: {
+      maxActivities: e.MECHANIC_WORKER_MAX_ACTIVITIES,
+      maxWorkflowTasks: e.MECHANIC_WORKER_MAX_WORKFLOW_TASKS,
+      maxLocalActivities: e.MECHANIC_WORKER_MAX_LOCAL_ACTIVITIES,
+      maxCachedRuns: e.MECHANIC_WORKER_MAX_CACHED_RUNS,
+    },
     ssm: {
       pollMinMs: e.MECHANIC_POLL_MIN_MS,
       pollMaxMs: e.MECHANIC_POLL_MAX_MS,

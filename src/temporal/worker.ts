@@ -52,8 +52,22 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
       : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     dataConverter: dataConverterFrom(config.temporal),
+    // What this process takes on at once; the rest waits in the task queue, where this worker or
+    // another one on the same queue picks it up when it has room (a run queues, it does not fail).
+    maxConcurrentActivityTaskExecutions: config.worker.maxActivities,
+    maxConcurrentWorkflowTaskExecutions: config.worker.maxWorkflowTasks,
+    maxConcurrentLocalActivityExecutions: config.worker.maxLocalActivities,
+    maxCachedWorkflows: config.worker.maxCachedRuns,
   });
-  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  log.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      address: config.temporal.address,
+      // The name each task this worker runs carries in the run's history.
+      identity: worker.options.identity,
+    },
+    'worker started',
+  );
   const done = worker.run().finally(() => connection.close());
   return {
     done,
