@@ -4,14 +4,14 @@
  *
  * The log is generated straight into SQLite (audit-fill.ts: real hash chain, executions index and
  * side tables, and the signed checkpoints the real store writes — one at every execution's end),
- * then verified whole through the real store with its signing key, `RUNS` times; median and p95
- * wall time and events/s are printed. The baseline, measured in the same run over the same rows:
- * one pass reading every record's stored bytes and hashing them with sha256 (what verifying could
- * at best cost: the read plus one hash per record), and one pass checking every checkpoint's
- * Ed25519 signature (a cost verify cannot avoid either: the real store signs at every end).
- * Verify checks those signatures on libuv's thread pool while its walk runs on the main thread,
- * so on two idle cores its wall time can fall below the sum of the floors. Each line also gives
- * the process's CPU time (all threads), which says what the work costs when the machine is shared.
+ * then verified whole through the real store with its signing key, `RUNS` times: by default (the
+ * newest checkpoint's signature; the walk in ranges on worker threads) and with allSignatures
+ * (`--all-signatures`: every checkpoint's signature too); median and p95 wall time and events/s
+ * are printed. The baseline, measured in the same run over the same rows: one pass reading every
+ * record's stored bytes and hashing them with sha256 on one thread (what verifying could at best
+ * cost: the read plus one hash per record), and one pass checking every checkpoint's Ed25519
+ * signature (what --all-signatures adds). Each line also gives the process's CPU time (all
+ * threads), which says what the work costs when the machine is shared.
  *
  * Options (env): BENCH_EVENTS (default 1000000), BENCH_RUNS (default 5).
  */
@@ -24,6 +24,7 @@ import SQLite from 'better-sqlite3';
 import { checkpointMessage, checkpointSigner } from '../../src/core/audit-checkpoint.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
+import { verifyThreads } from '../../src/store/verify-parallel.ts';
 import { fillAuditLog } from './audit-fill.ts';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
@@ -128,10 +129,17 @@ async function main(): Promise<void> {
     // The same log verified without the key: chain, vocabulary and index, no checkpoint signatures.
     const unsigned = await openAuditStore({ kind: 'sqlite', file });
     const verifyMs: number[] = [];
+    const allMs: number[] = [];
     const unsignedMs: number[] = [];
     const hashMs: number[] = [];
     const signMs: number[] = [];
-    const cpu = { verify: [] as number[], unsigned: [] as number[], hash: [] as number[], sign: [] as number[] };
+    const cpu = {
+      verify: [] as number[],
+      all: [] as number[],
+      unsigned: [] as number[],
+      hash: [] as number[],
+      sign: [] as number[],
+    };
     const s = (ms: number) => (ms / 1000).toFixed(2);
     try {
       for (let i = 0; i < RUNS; i++) {
@@ -142,6 +150,11 @@ async function main(): Promise<void> {
         if (!verdict.ok) throw new Error(`verify found the bench's log broken at #${verdict.seq}: ${verdict.reason}`);
         if (verdict.count !== filled.events)
           throw new Error(`verify counted ${verdict.count} events, not ${filled.events}`);
+        const every = await timedAsync(() => store.verify({ allSignatures: true }));
+        allMs.push(every.ms);
+        cpu.all.push(every.cpuMs);
+        if (!every.value.ok || every.value.count !== filled.events)
+          throw new Error('verify --all-signatures did not pass the whole log');
         const plain = await timedAsync(() => unsigned.verify());
         unsignedMs.push(plain.ms);
         cpu.unsigned.push(plain.cpuMs);
@@ -155,7 +168,7 @@ async function main(): Promise<void> {
         signMs.push(signatures.ms);
         cpu.sign.push(signatures.cpuMs);
         console.log(
-          `  run ${i + 1}: verify ${s(whole.ms)} s (CPU ${s(whole.cpuMs)} s), without the key ${s(plain.ms)} s (CPU ${s(plain.cpuMs)} s), bare sha256 pass ${s(hashed.ms)} s (CPU ${s(hashed.cpuMs)} s), signatures alone ${s(signatures.ms)} s (CPU ${s(signatures.cpuMs)} s) (load average ${load()})`,
+          `  run ${i + 1}: verify ${s(whole.ms)} s (CPU ${s(whole.cpuMs)} s), --all-signatures ${s(every.ms)} s (CPU ${s(every.cpuMs)} s), without the key ${s(plain.ms)} s (CPU ${s(plain.cpuMs)} s), bare sha256 pass ${s(hashed.ms)} s (CPU ${s(hashed.cpuMs)} s), signatures alone ${s(signatures.ms)} s (CPU ${s(signatures.cpuMs)} s) (load average ${load()})`,
         );
       }
     } finally {
@@ -175,12 +188,13 @@ async function main(): Promise<void> {
       return median;
     };
     console.log(`${RUNS} runs over ${filled.events.toLocaleString('en')} events (load average now ${load()}):`);
-    const v = line('audit verify (whole, signed)', verifyMs);
+    const v = line('audit verify (newest signature)', verifyMs);
+    const a = line('audit verify --all-signatures', allMs);
     const u = line('audit verify without the key', unsignedMs);
     const h = line('baseline: read + sha256 per record', hashMs);
     const sg = line('baseline: checkpoint signatures', signMs);
     console.log(
-      `verify / (sha256 pass + signatures): ${(v / (h + sg)).toFixed(2)}×; without the key / sha256 pass: ${(u / h).toFixed(2)}×`,
+      `verify / sha256 pass: ${(v / h).toFixed(2)}×; --all-signatures / (sha256 pass + signatures): ${(a / (h + sg)).toFixed(2)}×; without the key / sha256 pass: ${(u / h).toFixed(2)}×`,
     );
     const median = (xs: number[]) =>
       quantile(
@@ -188,10 +202,12 @@ async function main(): Promise<void> {
         0.5,
       );
     console.log(
-      `CPU time, median: verify ${s(median(cpu.verify))} s, without the key ${s(median(cpu.unsigned))} s, sha256 pass ${s(median(cpu.hash))} s, signatures ${s(median(cpu.sign))} s; verify / (sha256 pass + signatures): ${(median(cpu.verify) / (median(cpu.hash) + median(cpu.sign))).toFixed(2)}×, without the key / sha256 pass: ${(median(cpu.unsigned) / median(cpu.hash)).toFixed(2)}×`,
+      `CPU time, median: verify ${s(median(cpu.verify))} s, --all-signatures ${s(median(cpu.all))} s, without the key ${s(median(cpu.unsigned))} s, sha256 pass ${s(median(cpu.hash))} s, signatures ${s(median(cpu.sign))} s; verify / sha256 pass: ${(median(cpu.verify) / median(cpu.hash)).toFixed(2)}×, --all-signatures / (sha256 pass + signatures): ${(median(cpu.all) / (median(cpu.hash) + median(cpu.sign))).toFixed(2)}×, without the key / sha256 pass: ${(median(cpu.unsigned) / median(cpu.hash)).toFixed(2)}×`,
     );
+    console.log(`worker threads for the walk: ${verifyThreads()} (one per core, at most 8)`);
     for (const [label, ms] of [
       ['verify', v],
+      ['verify --all-signatures', a],
       ['verify without the key', u],
     ] as const) {
       const rate = (filled.events / ms) * 1000;
