@@ -9,12 +9,14 @@
  * checks the newest signature only — names it. A forged row buried below a genuine checkpoint
  * covers nothing the genuine one does not; `verify({ allSignatures: true })` still finds it.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, test } from 'vitest';
 import { chainHash } from '../../src/core/audit-chain.ts';
+import { checkpointCache, checkpointSigner } from '../../src/core/audit-checkpoint.ts';
 import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { canonicalJson } from '../../src/core/canonical.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
@@ -255,5 +257,39 @@ describe('audit verify and the checkpoint signatures', () => {
       check: 'checkpoint',
       reason: 'the checkpoint of record #3 has a signature that does not match its seq, hash and time',
     });
+  });
+});
+
+describe('the checkpoints the signer remembers as genuine', () => {
+  const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+  const stranger = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
+  const trusted = new Map([[signer.keyId, signer.publicKey]]);
+
+  test('only the very checkpoint remembered is taken unchecked: any changed field or extra one is checked anew', () => {
+    const cache = checkpointCache(trusted);
+    const cp = signer.sign({ seq: 7, hash: 'a'.repeat(64) }, new Date('2026-01-01T00:00:00.000Z'));
+    cache.remember(cp);
+    expect(cache.problem({ ...cp })).toBeUndefined();
+    expect(cache.problem({ ...cp, hash: 'b'.repeat(64) })).toBe(
+      'has a signature that does not match its seq, hash and time',
+    );
+    expect(cache.problem({ ...cp, seq: 8 })).toBe('has a signature that does not match its seq, hash and time');
+    expect(cache.problem({ ...cp, extra: 1 })).toMatch(/^is malformed/);
+    const foreign = stranger.sign({ seq: 7, hash: 'a'.repeat(64) }, new Date('2026-01-01T00:00:00.000Z'));
+    expect(cache.problem(foreign)).toBe(`is signed by key ${stranger.keyId}, which is not a trusted audit key`);
+    // A forged checkpoint is never remembered, however often it is asked about.
+    const forged = { ...cp, signature: Buffer.alloc(64, 7).toString('base64') };
+    expect(cache.problem(forged)).toBeDefined();
+    expect(cache.problem(forged)).toBeDefined();
+  });
+
+  test('remembering changes the cost, never the answer: genuine checkpoints stay genuine past the cache size', () => {
+    const cache = checkpointCache(trusted, 2);
+    const cps = [1, 2, 3].map((seq) =>
+      signer.sign({ seq, hash: 'a'.repeat(64) }, new Date('2026-01-01T00:00:00.000Z')),
+    );
+    for (const cp of cps) expect(cache.problem(cp)).toBeUndefined();
+    // Remembered or checked, a genuine checkpoint is always genuine: the cache changes the cost, never the answer.
+    for (const cp of cps) expect(cache.problem(cp)).toBeUndefined();
   });
 });
