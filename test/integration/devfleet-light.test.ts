@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CancelCommandCommand,
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { defaultFleetConfig, lightInstanceId, type FleetConfig } from '../../src/devfleet/config.ts';
 import { COMMAND_LOG_FILE } from '../../src/devfleet/command-log.ts';
 import { DEMO_INSTANCE_IDS, readCommandLog } from '../../src/devfleet/index.ts';
+import { StateStore } from '../../src/devfleet/state.ts';
 import { ROOT, startHarness, until, waitInvocation, type Harness } from './devfleet-helpers.ts';
 
 /**
@@ -265,4 +267,30 @@ describe('10,000 light instances', () => {
     const log = (await readCommandLog(h.dataDir)).filter((e) => e.commandId === runningId);
     expect(log).toHaveLength(1);
   });
+});
+
+describe('the state file of a busy fleet', () => {
+  test('flush() resolves once its own changes are written, while the fleet keeps changing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'devfleet-churn-'));
+    const store = await StateStore.open(dir);
+    let churning = true;
+    // Thousands of invocations finishing: a change on every turn of the event loop, never quiet.
+    const churn = () => {
+      store.nextSeq++;
+      store.markDirty();
+      if (churning) setImmediate(churn);
+    };
+    churn();
+    try {
+      const seq = store.nextSeq;
+      await store.flush();
+      const written = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as { nextSeq: number };
+      expect(written.nextSeq).toBeGreaterThanOrEqual(seq);
+      expect(churning).toBe(true);
+    } finally {
+      churning = false;
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
