@@ -30,6 +30,9 @@ export interface StepRunnerDeps {
   readonly fanOut?: boolean;
 }
 
+/** The most unsuccessful instances a large step's view lists; its summary counts them all. */
+const LISTED_UNSUCCESSFUL = 100;
+
 export function failureMessage(e: unknown): string {
   if (e instanceof wf.ActivityFailure && e.cause) return e.cause.message;
   return e instanceof Error ? e.message : String(e);
@@ -277,9 +280,14 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
     }));
     const all = [...how.kept, ...instances];
     const stopped = result.stopped === true;
+    // The view counts the instances and lists only those that did not succeed (at most
+    // LISTED_UNSUCCESSFUL): its size, and the run's result, stay bounded however large the fleet.
+    const byStatus: Record<string, number> = {};
+    for (const i of all) byStatus[i.statusDetails || i.status] = (byStatus[i.statusDetails || i.status] ?? 0) + 1;
     state.setStep(index, {
       ...(stopped ? { status: 'cancelled' } : result.ok ? { status: 'succeeded' } : failedAs()),
-      instances: all,
+      instances: all.filter((i) => i.status !== 'Success').slice(0, LISTED_UNSUCCESSFUL),
+      summary: { total: all.length, byStatus },
       ...(result.error !== undefined && how.retrying !== true && !stopped ? { reason: result.error } : {}),
     });
     await stepCompleted(request, {

@@ -127,6 +127,8 @@ const StepViewSchema = z.object({
   reason: z.string().exactOptional(),
   attempt: z.number().int().exactOptional(),
   continuedOnError: z.literal(true).exactOptional(),
+  /** A step on more than 50 instances: counts by status; `instances` lists only the unsuccessful. */
+  summary: z.object({ total: z.number().int(), byStatus: z.record(z.string(), z.number().int()) }).exactOptional(),
 });
 
 export const ExecutionViewSchema = z.object({

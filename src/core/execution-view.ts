@@ -54,8 +54,9 @@ export function viewFromAudit(
         // A new attempt of a retried step runs only where earlier ones did not succeed: it shows
         // their successes and its own results; the failed results stay in the log.
         if (step) {
+          // A step sent as batches records one step.started per batch: only a new attempt resets it.
           steps[e.data.index] =
-            attempt !== undefined
+            attempt !== undefined && attempt !== step.attempt
               ? {
                   ...step,
                   status: 'running',
@@ -98,8 +99,23 @@ export function viewFromAudit(
         const step = steps[e.data.index];
         if (step) {
           const d = e.data;
+          // Instances this record names that have no step.instance record of their own: those of
+          // a batch never sent (a step on more than 50 instances stopped by maxErrors or a cancel).
+          const seen = new Set(step.instances.map((i) => i.instanceId));
+          const notSent = (d.instances ?? [])
+            .filter((i) => !seen.has(i.instanceId))
+            .map((i): InstanceResult => ({
+              instanceId: i.instanceId,
+              status: i.status === 'Terminated' || i.status === 'Cancelled' ? 'Cancelled' : i.status,
+              statusDetails: i.status,
+              responseCode: i.responseCode,
+              stdout: '',
+              stderr: '',
+              outputSha256: '',
+            }));
           steps[e.data.index] = {
             ...step,
+            ...(notSent.length > 0 ? { instances: [...step.instances, ...notSent] } : {}),
             // A failed attempt that is retried leaves the step under way.
             status:
               d.cancelled === true ? 'cancelled' : d.ok ? 'succeeded' : d.retrying === true ? 'running' : 'failed',

@@ -110,6 +110,19 @@ export interface StepView {
   readonly attempt?: number;
   /** Set when the step failed and the run went on past it (continueOnError). */
   readonly continuedOnError?: true;
+  /**
+   * Set for a step on more than 50 instances (sent as batches): every instance counted by its
+   * status (statusDetails), while `instances` lists only those that did not succeed, at most
+   * 100, so the view stays small however large the fleet; each instance's result and output is
+   * in the audit log (step.instance records).
+   */
+  readonly summary?: StepSummary;
+}
+
+/** A large step's instances counted: how many, and how many ended with each status. */
+export interface StepSummary {
+  readonly total: number;
+  readonly byStatus: Readonly<Record<string, number>>;
 }
 
 /** An operator's request to stop an execution, whatever stage it is in. */
