@@ -12,6 +12,11 @@
  *   step gap, approval → 1st SendCommand
  *               what the worker adds between steps and after an approval, on the embedded
  *               stack with its own settings, vs. a bare Temporal workflow (step-overhead.ts)
+ *   AWS CLI     a 3-step run on 5 instances through mechanic vs. the same commands from a script
+ *               using the AWS CLI's send-command and wait command-executed (aws-cli.ts; installs
+ *               the CLI into the user's cache on first use, or says why it is skipped)
+ *   10,000      a step on 10,000 light devfleet instances: devfleet through the SDK, then a
+ *               mechanic run (wall time, events in each workflow history) (fleet-10k.ts)
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -29,6 +34,8 @@ import { loadConfig } from '../../src/config.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 import { connectApi } from '../../cli/api.ts';
 import { benchStepOverhead, formatOverhead } from './step-overhead.ts';
+import { benchAwsCli, formatCli } from './aws-cli.ts';
+import { benchFleet10k } from './fleet-10k.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -235,6 +242,8 @@ try {
     );
   }
   process.stdout.write(`\n${formatOverhead(overhead)}\n`);
+  process.stdout.write(`\n${formatCli(await benchAwsCli(dir, 3, (l) => process.stderr.write(`${l}\n`)))}\n`);
+  process.stdout.write(`\n${await benchFleet10k(dir)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,0 +1,278 @@
+/**
+ * A step on 10,000 instances, at both ends (issue 11's "10,000-instance step").
+ *
+ *   devfleet     10,000 light instances in this process: start time and memory; then through the
+ *                real SDK what a caller of SSM at that size does — DescribeInstanceInformation
+ *                paged to the end, 200 SendCommands of 50 InstanceIds each followed to their end
+ *                with ListCommandInvocations, and one tag-target SendCommand reaching all 10,000
+ *   mechanic     one approved run of a one-step runbook whose targets (a tag) select all 10,000,
+ *                on the embedded stack: wall time from the approval to the run's end, and the
+ *                events in each workflow history (the run's and each fan-out child's)
+ *
+ * Part of `npm run bench` (run.ts); alone: `node --expose-gc --import tsx test/bench/fleet-10k.ts`
+ * (FLEET_BENCH_COUNT=2000 for a smaller fleet). Every invocation is checked in devfleet's command
+ * log: each instance exactly once per command.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  ListCommandInvocationsCommand,
+  ListCommandsCommand,
+  paginateDescribeInstanceInformation,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../../src/config.ts';
+import { readCommandLog } from '../../src/devfleet/command-log.ts';
+import { DEMO_ROLE_ARN, defaultFleetConfig, lightInstanceId } from '../../src/devfleet/config.ts';
+import { startDevfleet } from '../../src/devfleet/server.ts';
+import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
+import { approvedRun, prepareFleetHome, runbooksFolder } from './fleet-home.ts';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+const COMMAND_MS = 200;
+const ROOT = { accessKeyId: 'AKIAFLEETBENCH000001', secretAccessKey: 'fleet-bench-root-secret-000001' };
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The garbage collector, exposed for this measurement even without `node --expose-gc`. */
+function collector(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function heapAfterGc(): number {
+  const gc = collector();
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function pool<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+async function commandDone(ssm: SSMClient, commandId: string, everyMs: number): Promise<string> {
+  for (;;) {
+    const { Commands = [] } = await ssm.send(new ListCommandsCommand({ CommandId: commandId }));
+    const status = Commands[0]?.Status ?? 'Pending';
+    if (!['Pending', 'InProgress', 'Cancelling'].includes(status)) return status;
+    await sleep(everyMs);
+  }
+}
+
+/** devfleet alone, at `count` light instances, through the SDK. */
+export async function devfleetSide(dir: string, count: number): Promise<string[]> {
+  const lines: string[] = [];
+  const config = {
+    ...defaultFleetConfig(ROOT),
+    lightInstances: [{ count, namePrefix: 'node', tags: { Role: 'fleet' }, commandMs: COMMAND_MS }],
+  };
+  const heap0 = heapAfterGc();
+  const rss0 = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const fleet = await startDevfleet({ dataDir: path.join(dir, 'devfleet-10k'), config });
+  const startMs = performance.now() - t0;
+  const heap1 = heapAfterGc();
+  const rss1 = process.memoryUsage().rss;
+  lines.push(
+    `devfleet start with ${count.toLocaleString('en-US')} light instances: ${startMs.toFixed(0)} ms; heap +${mib(heap1 - heap0)} (${((heap1 - heap0) / count).toFixed(0)} bytes an instance), RSS +${mib(rss1 - rss0)}`,
+  );
+  const sts = new STSClient({ region: 'us-east-1', endpoint: fleet.endpoint, credentials: ROOT });
+  let ssm: SSMClient | undefined;
+  try {
+    const { Credentials: c } = await sts.send(
+      new AssumeRoleCommand({ RoleArn: DEMO_ROLE_ARN, RoleSessionName: 'fleet-bench', DurationSeconds: 3600 }),
+    );
+    ssm = new SSMClient({
+      region: 'us-east-1',
+      endpoint: fleet.endpoint,
+      maxAttempts: 10,
+      credentials: {
+        accessKeyId: c!.AccessKeyId!,
+        secretAccessKey: c!.SecretAccessKey!,
+        sessionToken: c!.SessionToken!,
+      },
+    });
+    const client = ssm;
+
+    let t = performance.now();
+    let found = 0;
+    let pages = 0;
+    for await (const page of paginateDescribeInstanceInformation(
+      { client, pageSize: 50 },
+      { Filters: [{ Key: 'tag:Role', Values: ['fleet'] }] },
+    )) {
+      pages++;
+      found += page.InstanceInformationList?.length ?? 0;
+    }
+    lines.push(
+      `DescribeInstanceInformation, every page: ${found} instances in ${pages} pages, ${(performance.now() - t).toFixed(0)} ms`,
+    );
+    if (found !== count) throw new Error(`DescribeInstanceInformation found ${found} of ${count} instances`);
+
+    // 200 SendCommands of 50 InstanceIds, 20 in flight, each followed with ListCommandInvocations.
+    const ids = Array.from({ length: count }, (_, i) => lightInstanceId(0, i + 1));
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += 50) batches.push(ids.slice(i, i + 50));
+    const commandIds: string[] = [];
+    let calls = 0;
+    t = performance.now();
+    await pool(batches, 20, async (batch) => {
+      const { Command } = await client.send(
+        new SendCommandCommand({
+          DocumentName: 'AWS-RunShellScript',
+          InstanceIds: batch,
+          Parameters: { commands: ['echo batch'] },
+          Comment: 'fleet bench batches',
+        }),
+      );
+      calls++;
+      commandIds.push(Command!.CommandId!);
+      for (;;) {
+        await sleep(COMMAND_MS);
+        const { CommandInvocations: invs = [] } = await client.send(
+          new ListCommandInvocationsCommand({ CommandId: Command!.CommandId! }),
+        );
+        calls++;
+        if (invs.length === batch.length && invs.every((i) => i.Status === 'Success')) return;
+        if (invs.some((i) => i.Status === 'Failed' || i.Status === 'TimedOut' || i.Status === 'Cancelled'))
+          throw new Error(`a batch failed: ${invs.map((i) => i.Status).join(',')}`);
+      }
+    });
+    const batchMs = performance.now() - t;
+    const log = await readCommandLog(path.join(dir, 'devfleet-10k'));
+    const inBatches = log.filter((e) => e.comment === 'fleet bench batches');
+    if (inBatches.length !== count || new Set(inBatches.map((e) => e.instanceId)).size !== count)
+      throw new Error(`the command log has ${inBatches.length} batch invocations, not one for each of ${count}`);
+    lines.push(
+      `${batches.length} SendCommands × 50 InstanceIds (20 at a time, ${COMMAND_MS} ms commands), followed to the end: ${secs(batchMs)}, ${calls} SSM calls; command log: each instance once`,
+    );
+
+    t = performance.now();
+    const { Command } = await client.send(
+      new SendCommandCommand({
+        DocumentName: 'AWS-RunShellScript',
+        Targets: [{ Key: 'tag:Role', Values: ['fleet'] }],
+        Parameters: { commands: ['echo tag'] },
+        MaxConcurrency: '100%',
+        Comment: 'fleet bench tag',
+      }),
+    );
+    const sendMs = performance.now() - t;
+    const status = await commandDone(client, Command!.CommandId!, 200);
+    const tagMs = performance.now() - t;
+    const tagged = (await readCommandLog(path.join(dir, 'devfleet-10k'))).filter(
+      (e) => e.comment === 'fleet bench tag',
+    );
+    if (status !== 'Success' || new Set(tagged.map((e) => e.instanceId)).size !== count || tagged.length !== count)
+      throw new Error(`the tag-target command ended ${status} with ${tagged.length} invocations`);
+    lines.push(
+      `one SendCommand, tag target → ${count.toLocaleString('en-US')} invocations (MaxConcurrency 100%): accepted in ${sendMs.toFixed(0)} ms, Success after ${secs(tagMs)}`,
+    );
+    lines.push(`devfleet RSS after all of it: ${mib(process.memoryUsage().rss)}`);
+  } finally {
+    ssm?.destroy();
+    sts.destroy();
+    await fleet.close();
+  }
+  return lines;
+}
+
+const RUNBOOK = `name: fleet-step
+version: 1
+description: Bench runbook, one short step on every instance of the light fleet.
+owners: [sre]
+risk: low
+environment: staging
+tags: [bench]
+roleArn: arn:aws:iam::123456789012:role/mechanic-runner
+targets:
+  tags:
+    Role: fleet
+approval:
+  required: 1
+  expiresAfterMinutes: 60
+steps:
+  - name: hello
+    timeoutSeconds: 900
+    script: |
+      echo hello
+`;
+
+/** mechanic on the embedded stack: one approved run of one step on `count` instances. */
+export async function mechanicSide(dir: string, count: number): Promise<string[]> {
+  const home = path.join(dir, 'fleet-stack');
+  await prepareFleetHome(home, {
+    lightInstances: [{ count, namePrefix: 'node', tags: { Role: 'fleet' }, commandMs: COMMAND_MS }],
+  });
+  const env = await throwawayStackEnv(home, { minMs: 250, maxMs: 2000 });
+  env['MECHANIC_RUNBOOKS_DIR'] = await runbooksFolder(path.join(dir, 'fleet-runbooks'), { 'fleet-step.yaml': RUNBOOK });
+  const config = loadConfig(env);
+  const stack = await startStack(config, { progress: () => {} }, env);
+  try {
+    const run = await approvedRun(config, 'fleet-step', {}, 500);
+    const log = (await readCommandLog(path.join(config.home, 'devfleet'))).filter((e) =>
+      e.comment.startsWith(`mechanic ${run.executionId} `),
+    );
+    const once = log.length === count && new Set(log.map((e) => e.instanceId)).size === count;
+    const connection = await Connection.connect({ address: stack.info.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const histories: { id: string; events: number }[] = [];
+      for await (const w of client.workflow.list()) {
+        if (w.workflowId !== run.executionId && !w.workflowId.startsWith(`${run.executionId}:`)) continue;
+        const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+        histories.push({ id: w.workflowId, events: history.events?.length ?? 0 });
+      }
+      const parent = histories.find((x) => x.id === run.executionId);
+      const children = histories.filter((x) => x.id !== run.executionId);
+      const most = Math.max(0, ...children.map((c) => c.events));
+      return [
+        `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run completed: ${secs(run.completedAt - run.approvedAt)}`,
+        `  events in history: the run ${parent?.events ?? 'not found'}; ${children.length} child workflow${children.length === 1 ? '' : 's'}, the largest ${most}, ${children.reduce((n, c) => n + c.events, 0)} in all (goal: every history under 5,000)`,
+        `  command log: ${log.length} invocations for the run${once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
+      ];
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Both sides; the printable lines. */
+export async function benchFleet10k(
+  dir: string,
+  count = Number(process.env['FLEET_BENCH_COUNT'] ?? 10_000),
+): Promise<string> {
+  const lines = ['### 10,000-instance step', ...(await devfleetSide(dir, count)), ...(await mechanicSide(dir, count))];
+  return lines.join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-fleet-bench-'));
+  try {
+    process.stdout.write(`${await benchFleet10k(dir)}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
