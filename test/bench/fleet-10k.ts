@@ -35,7 +35,8 @@ import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import { DEMO_ROLE_ARN, defaultFleetConfig, lightInstanceId } from '../../src/devfleet/config.ts';
 import { startDevfleet } from '../../src/devfleet/server.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
-import { approvedRun, prepareFleetHome, runbooksFolder } from './fleet-home.ts';
+import { connectApi } from '../../cli/api.ts';
+import { prepareFleetHome, runbooksFolder } from './fleet-home.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -218,39 +219,84 @@ steps:
       echo hello
 `;
 
-/** mechanic on the embedded stack: one approved run of one step on `count` instances. */
-export async function mechanicSide(dir: string, count: number): Promise<string[]> {
+/**
+ * mechanic on the embedded stack: one approved run of one step on `count` instances. It waits at
+ * most `minutes`; a run still going then is reported with how far it got (instances done, in
+ * devfleet's command log), and cancelled.
+ */
+export async function mechanicSide(
+  dir: string,
+  count: number,
+  minutes: number,
+  emit: (line: string) => void,
+): Promise<void> {
   const home = path.join(dir, 'fleet-stack');
   await prepareFleetHome(home, {
     lightInstances: [{ count, namePrefix: 'node', tags: { Role: 'fleet' }, commandMs: COMMAND_MS }],
   });
   const env = await throwawayStackEnv(home, { minMs: 250, maxMs: 2000 });
-  env['MECHANIC_RUNBOOKS_DIR'] = await runbooksFolder(path.join(dir, 'fleet-runbooks'), { 'fleet-step.yaml': RUNBOOK });
+  env['MECHANIC_RUNBOOKS_DIR'] = await runbooksFolder(path.join(dir, 'fleet-runbooks'), {
+    'fleet-step.yaml': RUNBOOK,
+  });
   const config = loadConfig(env);
+  const fleetDir = path.join(config.home, 'devfleet');
   const stack = await startStack(config, { progress: () => {} }, env);
   try {
-    const run = await approvedRun(config, 'fleet-step', {}, 500);
-    const log = (await readCommandLog(path.join(config.home, 'devfleet'))).filter((e) =>
-      e.comment.startsWith(`mechanic ${run.executionId} `),
-    );
-    const once = log.length === count && new Set(log.map((e) => e.instanceId)).size === count;
+    const alice = await connectApi(config, 'alice');
+    const bob = await connectApi(config, 'bob');
+    const launchedAt = Date.now();
+    const launched = await alice.call('launch', { body: { runbook: 'fleet-step', reason: 'fleet bench' } });
+    emit(`mechanic: launch planned ${count.toLocaleString('en-US')} targets in ${secs(Date.now() - launchedAt)}`);
+    await bob.call('vote', {
+      params: { id: launched.executionId },
+      body: { decision: 'approve', planDigest: launched.planDigest },
+    });
+    const approvedAt = Date.now();
+    const deadline = approvedAt + minutes * 60_000;
+    const ofRun = async () =>
+      (await readCommandLog(fleetDir)).filter((e) => e.comment.startsWith(`mechanic ${launched.executionId} `));
+    let status = 'running';
+    let lastNote = approvedAt;
+    for (;;) {
+      ({ status } = (await alice.call('getExecution', { params: { id: launched.executionId } })).execution);
+      if (status !== 'running' && status !== 'awaiting_approval') break;
+      if (Date.now() > deadline) break;
+      if (Date.now() - lastNote > 60_000) {
+        lastNote = Date.now();
+        const done = (await ofRun()).filter((e) => e.finishedAt !== undefined).length;
+        process.stderr.write(`  … ${secs(Date.now() - approvedAt)}: ${done} of ${count} instances done\n`);
+      }
+      await sleep(1000);
+    }
+    const elapsed = Date.now() - approvedAt;
+    const log = await ofRun();
+    const once = new Set(log.map((e) => e.instanceId)).size === log.length;
+    const batches = new Set(log.map((e) => e.comment)).size;
+    if (status === 'running' || status === 'awaiting_approval') {
+      emit(
+        `mechanic, one step on ${count.toLocaleString('en-US')} instances: NOT finished after ${secs(elapsed)} — ${log.length} instances started in ${batches} batches (${secs(elapsed / Math.max(1, batches))} a batch${once ? ', each once' : ', SOME TWICE'}); the run was cancelled`,
+      );
+      await alice.call('cancel', { params: { id: launched.executionId }, body: { reason: 'fleet bench time limit' } });
+    } else {
+      emit(
+        `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run ${status}: ${secs(elapsed)}; ${log.length} invocations in ${batches} batches${log.length === count && once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
+      );
+    }
     const connection = await Connection.connect({ address: stack.info.temporalAddress });
     try {
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const histories: { id: string; events: number }[] = [];
       for await (const w of client.workflow.list()) {
-        if (w.workflowId !== run.executionId && !w.workflowId.startsWith(`${run.executionId}:`)) continue;
+        if (w.workflowId !== launched.executionId && !w.workflowId.startsWith(`${launched.executionId}:`)) continue;
         const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
         histories.push({ id: w.workflowId, events: history.events?.length ?? 0 });
       }
-      const parent = histories.find((x) => x.id === run.executionId);
-      const children = histories.filter((x) => x.id !== run.executionId);
+      const parent = histories.find((x) => x.id === launched.executionId);
+      const children = histories.filter((x) => x.id !== launched.executionId);
       const most = Math.max(0, ...children.map((c) => c.events));
-      return [
-        `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run completed: ${secs(run.completedAt - run.approvedAt)}`,
+      emit(
         `  events in history: the run ${parent?.events ?? 'not found'}; ${children.length} child workflow${children.length === 1 ? '' : 's'}, the largest ${most}, ${children.reduce((n, c) => n + c.events, 0)} in all (goal: every history under 5,000)`,
-        `  command log: ${log.length} invocations for the run${once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
-      ];
+      );
     } finally {
       await connection.close();
     }
@@ -259,19 +305,25 @@ export async function mechanicSide(dir: string, count: number): Promise<string[]
   }
 }
 
-/** Both sides; the printable lines. */
+/**
+ * Both sides, each line emitted as soon as it is known. FLEET_BENCH_COUNT (default 10,000) sizes
+ * the fleet, FLEET_BENCH_MINUTES (default 20) bounds the wait for mechanic's run.
+ */
 export async function benchFleet10k(
   dir: string,
+  emit: (line: string) => void,
   count = Number(process.env['FLEET_BENCH_COUNT'] ?? 10_000),
-): Promise<string> {
-  const lines = ['### 10,000-instance step', ...(await devfleetSide(dir, count)), ...(await mechanicSide(dir, count))];
-  return lines.join('\n');
+  minutes = Number(process.env['FLEET_BENCH_MINUTES'] ?? 20),
+): Promise<void> {
+  emit(`### A step on ${count.toLocaleString('en-US')} instances`);
+  for (const line of await devfleetSide(dir, count)) emit(line);
+  await mechanicSide(dir, count, minutes, emit);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-fleet-bench-'));
   try {
-    process.stdout.write(`${await benchFleet10k(dir)}\n`);
+    await benchFleet10k(dir, (line) => process.stdout.write(`${line}\n`));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

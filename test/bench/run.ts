@@ -243,7 +243,8 @@ try {
   }
   process.stdout.write(`\n${formatOverhead(overhead)}\n`);
   process.stdout.write(`\n${formatCli(await benchAwsCli(dir, 3, (l) => process.stderr.write(`${l}\n`)))}\n`);
-  process.stdout.write(`\n${await benchFleet10k(dir)}\n`);
+  process.stdout.write('\n');
+  await benchFleet10k(dir, (line) => process.stdout.write(`${line}\n`));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
