@@ -302,6 +302,38 @@ describe('a step on 120 instances', () => {
     expect(rebuilt!.steps[0]!.status).toBe('failed');
   }, 180_000);
 
+  test('a retried step goes out again, as batches, only where it failed; each attempt its own commands', async () => {
+    // node-000 … node-059 fail their first run (a marker in the instance's folder), then succeed.
+    const run = input({
+      script:
+        'case "$MECHANIC_INSTANCE_NAME" in node-0[0-5]?) if [ ! -f tried ]; then touch tried; exit 5; fi;; esac\necho ok',
+      maxErrors: '100%',
+      retries: 1,
+      retryDelaySeconds: 1,
+    });
+    const result = await (await start(run)).result();
+    expect(result.status).toBe('completed');
+    const step = result.steps[0]!;
+    expect([step.status, step.attempt]).toEqual(['succeeded', 2]);
+    expect(step.summary).toEqual({ total: N, byStatus: { Success: N } });
+    const commands = await commandsOf(run.plan.executionId);
+    const id = run.plan.executionId;
+    expect(commands.map((c) => [c.Comment, c.InstanceIds?.length])).toEqual(
+      expect.arrayContaining([
+        [`mechanic ${id} step 0 batch 1`, 50],
+        [`mechanic ${id} step 0 batch 2`, 50],
+        [`mechanic ${id} step 0 batch 3`, 20],
+        [`mechanic ${id} step 0 attempt 2 batch 1`, 50],
+        [`mechanic ${id} step 0 attempt 2 batch 2`, 10],
+      ]),
+    );
+    expect(commands).toHaveLength(5);
+    // The 60 that failed ran twice, the others once.
+    const runs = new Map<string, number>();
+    for (const e of await ranFor(id)) runs.set(e.instanceId, (runs.get(e.instanceId) ?? 0) + 1);
+    expect(IDS.map((i, n) => runs.get(i) === (n < 60 ? 2 : 1)).every(Boolean)).toBe(true);
+  }, 180_000);
+
   test('a cancel during the step stops sending, cancels the batch under way, and the run says so', async () => {
     const run = input({ script: 'sleep 30', maxConcurrency: 10 });
     const handle = await start(run);
