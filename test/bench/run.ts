@@ -17,6 +17,8 @@
  *               the CLI into the user's cache on first use, or says why it is skipped)
  *   10,000      a step on 10,000 light devfleet instances: devfleet through the SDK, then a
  *               mechanic run (wall time, events in each workflow history) (fleet-10k.ts)
+ *   many runs   200 approved two-step runs on three instances at once on one worker: steps/s,
+ *               worker RSS, launch and vote latency, nothing lost (many-runs.ts)
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -36,6 +38,7 @@ import { connectApi } from '../../cli/api.ts';
 import { benchStepOverhead, formatOverhead } from './step-overhead.ts';
 import { benchAwsCli, formatCli } from './aws-cli.ts';
 import { benchFleet10k } from './fleet-10k.ts';
+import { benchManyRuns, formatManyRuns } from './many-runs.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -243,6 +246,7 @@ try {
   }
   process.stdout.write(`\n${formatOverhead(overhead)}\n`);
   process.stdout.write(`\n${formatCli(await benchAwsCli(dir, 3, (l) => process.stderr.write(`${l}\n`)))}\n`);
+  process.stdout.write(`\n${formatManyRuns(await benchManyRuns(dir))}\n`);
   process.stdout.write('\n');
   await benchFleet10k(dir, (line) => process.stdout.write(`${line}\n`));
 } finally {

@@ -1,0 +1,304 @@
+/**
+ * Many runs at once on one worker: 200 approved two-step runs on three instances (bench-pair) on
+ * the embedded stack as `mechanic dev` runs it (its Temporal dev server, devfleet, one worker, one
+ * API server), launched and approved by a crowd of operators and approvers working at once.
+ *
+ *   steps/s        steps completed ÷ wall time from the first launch request to the last run's end
+ *   worker RSS     the worker process's resident memory, sampled from /proc while the runs go
+ *                  (peak), and its high-water mark over its whole life (VmHWM, which includes
+ *                  bundling the workflow code at start)
+ *   launch, vote   each API call's answer time as the client sees it (p50, p95, max)
+ *   lost           every run completed, and each (run, step, instance) ran exactly once on
+ *                  devfleet (its command log); anything else fails the bench
+ *
+ * The crowd is closed-loop: CLIENTS callers each launch a run, approve it as another user, and go
+ * on to the next, until RUNS are launched; the runs themselves overlap (they are all in flight at
+ * once when the worker is slower than the crowd). The API's rate limits are raised for the bench:
+ * they would otherwise (rightly) slow one principal doing 400 calls in seconds.
+ *
+ * Part of `npm run bench` (run.ts); alone: `node --import tsx test/bench/many-runs.ts`, with
+ * BENCH_RUNS / BENCH_CLIENTS to change the size (BENCH_KEEP=1 keeps the stack's folder), and any MECHANIC_WORKER_* setting in the
+ * environment passed to the worker.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectApi } from '../../cli/api.ts';
+import { loadConfig } from '../../src/config.ts';
+import { readCommandLog } from '../../src/devfleet/command-log.ts';
+import { readProcessTable } from '../../src/embedded/processes.ts';
+import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+const STEPS = 2;
+const INSTANCES = 3;
+
+/**
+ * Two short steps on the three staging hosts. Not rotate-logs: its prune step lists and deletes
+ * the host's archives, so two of its runs at once on one host can race each other's `rm`.
+ */
+const RUNBOOK = `name: bench-pair
+version: 1
+description: Bench runbook, two short steps on every staging host.
+owners: [sre]
+risk: low
+environment: staging
+tags: [bench]
+roleArn: arn:aws:iam::123456789012:role/mechanic-runner
+targets:
+  tags:
+    Env: staging
+approval:
+  required: 1
+  expiresAfterMinutes: 30
+steps:
+  - name: first
+    timeoutSeconds: 60
+    script: echo first on $(hostname)
+  - name: second
+    timeoutSeconds: 60
+    script: echo second on $(hostname)
+`;
+
+export interface ManyRunsResult {
+  runs: number;
+  clients: number;
+  seconds: number;
+  stepsPerSecond: number;
+  rssIdleMiB: number;
+  rssPeakMiB: number;
+  rssHighWaterMiB: number;
+  launch: Latency;
+  vote: Latency;
+  completed: number;
+  invocations: number;
+  /** CPU seconds each part of the stack (and this process, the callers) spent during the runs. */
+  cpu: Record<string, number>;
+}
+
+interface Latency {
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+function latency(xs: readonly number[]): Latency {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+  return { p50: q(0.5), p95: q(0.95), max: s.at(-1)! };
+}
+
+/** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM); undefined when the process is gone. */
+function procMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs the bench on a throwaway stack under `dir`. */
+export async function benchManyRuns(dir: string, runs = 200, clients = 20): Promise<ManyRunsResult> {
+  const home = path.join(dir, 'many-runs-stack');
+  // The stack's own polling defaults, unless the caller's environment sets them (as in step-overhead.ts).
+  const {
+    MECHANIC_POLL_MIN_MS: _min,
+    MECHANIC_POLL_MAX_MS: _max,
+    ...env
+  } = await throwawayStackEnv(home, { minMs: 0, maxMs: 0 });
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^MECHANIC_(POLL_|WORKER_)/.test(key) && value !== undefined) env[key] = value;
+  }
+  env['MECHANIC_RATE_LIMIT_BURST'] = '100000';
+  env['MECHANIC_RATE_LIMIT_PER_SECOND'] = '100000';
+  const runbooksDir = path.join(dir, 'many-runs-runbooks');
+  await mkdir(runbooksDir, { recursive: true });
+  await writeFile(path.join(runbooksDir, 'bench-pair.yaml'), RUNBOOK);
+  env['MECHANIC_RUNBOOKS_DIR'] = runbooksDir;
+  const config = loadConfig(env);
+  const stack = await startStack(config, { progress: () => {} }, env);
+  try {
+    const children = (await readProcessTable(home))?.children ?? {};
+    const parts = Object.fromEntries(
+      ['temporal', 'devfleet', 'worker', 'server'].flatMap((name) => {
+        const pid = children[name]?.pid;
+        return pid === undefined ? [] : [[name, pid] as const];
+      }),
+    );
+    // The bench process: the callers, and the stack's supervisor.
+    parts['bench'] = process.pid;
+    const workerPid = parts['worker'];
+    if (workerPid === undefined) throw new Error('the stack recorded no worker process');
+    const alice = await connectApi(config, 'alice');
+    const bob = await connectApi(config, 'bob');
+    const dave = await connectApi(config, 'dave');
+
+    // One warm-up run: the first workflow task of a fresh worker pays for loading the workflow code.
+    const warm = await alice.call('launch', {
+      body: { runbook: 'bench-pair', reason: 'warm-up' },
+    });
+    await bob.call('vote', {
+      params: { id: warm.executionId },
+      body: { decision: 'approve', planDigest: warm.planDigest },
+    });
+    if ((await waitForEnd([warm.executionId], dave)).length > 0) throw new Error('the warm-up run did not complete');
+    const rssIdleMiB = procMiB(workerPid, 'VmRSS') ?? 0;
+
+    let rssPeakMiB = rssIdleMiB;
+    const sampler = setInterval(() => {
+      rssPeakMiB = Math.max(rssPeakMiB, procMiB(workerPid, 'VmRSS') ?? 0);
+    }, 100);
+    const launches: number[] = [];
+    const votes: number[] = [];
+    const ids: string[] = [];
+    const startedAt = Date.now();
+    const cpuBefore = Object.fromEntries(Object.entries(parts).map(([n, pid]) => [n, cpuSeconds(pid)]));
+    try {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          while (next < runs) {
+            const i = next++;
+            let t = performance.now();
+            const launched = await alice.call('launch', {
+              body: { runbook: 'bench-pair', reason: `many runs bench ${i}` },
+            });
+            launches.push(performance.now() - t);
+            ids.push(launched.executionId);
+            t = performance.now();
+            await bob.call('vote', {
+              params: { id: launched.executionId },
+              body: { decision: 'approve', planDigest: launched.planDigest },
+            });
+            votes.push(performance.now() - t);
+          }
+        }),
+      );
+      const failed = await waitForEnd(ids, dave);
+      if (failed.length > 0) {
+        const why = await Promise.all(
+          failed.slice(0, 5).map(async ({ id, status }) => {
+            const { records } = await dave.call('listAudit', { query: { executionId: id } });
+            const errors = records.flatMap((e) =>
+              'error' in e.data || 'reason' in e.data
+                ? [`${e.type} ${String(e.data['error'] ?? e.data['reason'])}`]
+                : [],
+            );
+            return `${id} ${status}: ${errors.join('; ')}`;
+          }),
+        );
+        throw new Error(`${failed.length} of ${runs} bench runs did not complete:\n${why.join('\n')}`);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    const rssHighWaterMiB = procMiB(workerPid, 'VmHWM') ?? 0;
+    const cpu = Object.fromEntries(Object.entries(parts).map(([n, pid]) => [n, cpuSeconds(pid) - cpuBefore[n]!]));
+    // The runs' own record of when they ended, not when this loop happened to look.
+    const ended = await lastFinish(ids, dave);
+    const seconds = (ended - startedAt) / 1000;
+
+    // Nothing lost, nothing twice: each (run, step, instance) exactly once in devfleet's command log.
+    const wanted = new Set(ids);
+    const log = (await readCommandLog(path.join(home, 'devfleet'))).filter((e) => {
+      const id = /^mechanic (\S+) step /.exec(e.comment)?.[1];
+      return id !== undefined && wanted.has(id);
+    });
+    const keys = new Set(log.map((e) => `${e.comment} ${e.instanceId}`));
+    if (log.length !== runs * STEPS * INSTANCES || keys.size !== log.length) {
+      throw new Error(
+        `devfleet ran ${log.length} invocations (${keys.size} distinct) for ${runs} runs; expected ${runs * STEPS * INSTANCES} once each`,
+      );
+    }
+    if (log.some((e) => e.status !== 'Success')) throw new Error('a bench invocation did not succeed');
+    return {
+      runs,
+      clients,
+      seconds,
+      stepsPerSecond: (runs * STEPS) / seconds,
+      rssIdleMiB,
+      rssPeakMiB,
+      rssHighWaterMiB,
+      launch: latency(launches),
+      vote: latency(votes),
+      completed: ids.length,
+      invocations: log.length,
+      cpu,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+type Api = Awaited<ReturnType<typeof connectApi>>;
+
+/**
+ * Waits until every run has ended, reading the execution index (which asks no worker anything);
+ * answers the runs that ended otherwise than completed.
+ */
+async function waitForEnd(ids: readonly string[], api: Api): Promise<{ id: string; status: string }[]> {
+  const left = new Set(ids);
+  const failed: { id: string; status: string }[] = [];
+  while (left.size > 0) {
+    const { executions } = await api.call('listExecutions', { query: { limit: 1000 } });
+    for (const e of executions) {
+      if (!left.has(e.id) || e.status === 'running' || e.status === 'awaiting_approval') continue;
+      left.delete(e.id);
+      if (e.status !== 'completed') failed.push({ id: e.id, status: e.status });
+    }
+    if (left.size > 0) await sleep(250);
+  }
+  return failed;
+}
+
+async function lastFinish(ids: readonly string[], api: Api): Promise<number> {
+  const wanted = new Set(ids);
+  const { executions } = await api.call('listExecutions', { query: { limit: 1000 } });
+  return Math.max(...executions.filter((e) => wanted.has(e.id)).map((e) => Date.parse(e.finishedAt ?? '')));
+}
+
+export function formatManyRuns(r: ManyRunsResult): string {
+  const ms = (x: number) => `${Math.round(x)} ms`;
+  const mib = (x: number) => `${Math.round(x)} MiB`;
+  return [
+    `| many runs | runs | callers | wall | steps/s | worker RSS idle / peak / high-water | launch p50 / p95 / max | vote p50 / p95 / max | lost |`,
+    '|---|---|---|---|---|---|---|---|---|',
+    `| ${STEPS} steps × ${INSTANCES} instances | ${r.runs} | ${r.clients} | ${r.seconds.toFixed(1)} s | ${r.stepsPerSecond.toFixed(1)} | ${mib(r.rssIdleMiB)} / ${mib(r.rssPeakMiB)} / ${mib(r.rssHighWaterMiB)} | ${ms(r.launch.p50)} / ${ms(r.launch.p95)} / ${ms(r.launch.max)} | ${ms(r.vote.p50)} / ${ms(r.vote.p95)} / ${ms(r.vote.max)} | none (${r.invocations} invocations, each once) |`,
+    '',
+    `CPU during the runs: ${Object.entries(r.cpu)
+      .map(([n, s]) => `${n} ${s.toFixed(1)} s`)
+      .join(', ')} (${r.seconds.toFixed(1)} s of wall time on ${availableParallelism()} cores)`,
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mechanic-bench-'));
+  try {
+    const result = await benchManyRuns(
+      dir,
+      Number(process.env['BENCH_RUNS'] ?? 200),
+      Number(process.env['BENCH_CLIENTS'] ?? 20),
+    );
+    process.stdout.write(`${formatManyRuns(result)}\n`);
+  } finally {
+    if (process.env['BENCH_KEEP'] === '1') process.stderr.write(`kept ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
