@@ -76,6 +76,24 @@ describe('places a value may not go: every one refused, with the rule that names
     ['[ {{ v }} = x ] | sh', 'pipeline'],
     ['x=$( [ {{ v }} = x ] )', 'command-substitution'],
     ['echo {{ v }} 2> >(bash)', 'redirection'],
+    // An index inside a here-document's expansion: bash expands the body, so it is refused there too.
+    ['cat <<EOF\n${a[{{ v }}]}\nEOF', 'here-document'],
+    ['echo $(( {{ v }}[1] ))', 'declaration'],
+    // A value that starts a word in an assignment or index but does not end it is glued.
+    ['x={{ v }}a', 'assignment'],
+    ['x[{{ v }}a]=1', 'arithmetic-operand'],
+    ['cat <(echo {{ v }})', 'process-substitution'],
+    ['echo {{ v }} | (cat)', 'pipeline'],
+    // A redirected stage is judged by its command.
+    ['sh < in | grep {{ v }}', 'pipeline'],
+    ['echo \\{{ v }}', 'escape-or-dollar'],
+    ['test -v {{ v }}', 'variable-name-option'],
+    ['cat <<< {{ v }}', 'redirection'],
+    ['echo {{ v }} | tee >(bash)', 'pipeline'],
+    ['[[ {{ v }}a == b ]]', 'arithmetic-operand'],
+    // After the here-document's delimiter on its first line.
+    ['cat <<EOF {{ v }}\nx\nEOF', 'here-document'],
+    ['cat <<EOF > {{ v }}\nx\nEOF', 'redirection'],
     // Scripts that can change what every later command runs.
     ['shopt -s expand_aliases\necho {{ v }}', 'script-redefines-commands'],
     ['BASH_ALIASES[ls]=eval; ls {{ v }}', 'script-redefines-commands'],
@@ -97,6 +115,7 @@ describe('places a value may not go: every one refused, with the rule that names
         '{{ v }}() { :; }',
         'ec*o {{ v }}',
         'echo {{ v }}*',
+        '[ {{ v }}* = x ]',
         'echo $(( a{{ v }} ))',
         'x=a{{ v }}',
         '[[ a{{ v }} == b ]]',
@@ -114,6 +133,21 @@ describe('places a value may not go: every one refused, with the rule that names
         'exec > >(bash)\necho {{ v }}',
         'BASH_ALIASES[ls]=eval; ls {{ v }}',
         'echo {{ v }} > >(bash)',
+        'echo "{{ v }}"',
+        "echo '{{ v }}'",
+        "echo $'{{ v }}'",
+        'echo `echo {{ v }}`',
+        'echo $(echo {{ v }})',
+        'cat <(echo {{ v }})',
+        'cat <<EOF\n{{ v }}\nEOF',
+        'cat <<EOF {{ v }}\nx\nEOF',
+        'echo > {{ v }}',
+        'echo ${x:-{{ v }}}',
+        'cat <<EOF\n${a[{{ v }}]}\nEOF',
+        'a=({{ v }})',
+        'for x in {{ v }}; do :; done',
+        'case {{ v }} in *) ;; esac',
+        '{{ v }} x',
         'echo {{ v }} | sh > out',
         'echo {{ v }} | /bin/sh',
         'echo {{ v }} | $x',
@@ -133,6 +167,7 @@ describe('places a value may not go: every one refused, with the rule that names
       'command-name: as a function name, where the value would choose what runs',
       'unplain-command-name: as an argument of a command whose name is not a plain word (an expansion could name eval)',
       'word-characters: in a word with quotes, escapes, globs or expansions around it, which bash would read as more than data',
+      'word-characters: in a word with quotes, escapes, globs or expansions around it, which bash would read as more than data',
       'arithmetic-operand: glued to other text in arithmetic, where only a whole integer operand may stand',
       'assignment: glued to other text in an assignment, where the variable may later be evaluated as arithmetic',
       'arithmetic-operand: glued to other text inside [[ … ]], where operands of -eq, -gt and -v are evaluated as arithmetic',
@@ -151,6 +186,21 @@ describe('places a value may not go: every one refused, with the rule that names
       'script-redefines-commands: as a command argument in a script that runs exec >(…), which can change what any command runs or where its output goes',
       'script-redefines-commands: as a command argument in a script that runs BASH_ALIASES[ls]=…, which can change what any command runs or where its output goes',
       'redirection: in a command whose output is redirected into a process substitution',
+      'double-quotes: inside double quotes, where the quotes around the value become data',
+      "single-quotes: inside single quotes, where the value's own quoting ends the string",
+      "ansi-c-quotes: inside $'…', where the value's own quoting ends the string",
+      'backticks: inside backticks, where bash reads the text again as a command',
+      'command-substitution: inside $(…), whose output bash splits and may run or evaluate again',
+      'process-substitution: inside <(…) or >(…), whose output may be read again as code',
+      'here-document: in a here-document, where $(…) and backticks in the value run',
+      'here-document: in a here-document, where $(…) and backticks in the value run',
+      'redirection: in a redirection, where the value would choose a file or descriptor',
+      'parameter-expansion: inside a $name or ${…} expansion, where bash reads it as an expression',
+      'here-document: in a here-document, where $(…) and backticks in the value run',
+      'array-literal: in an array literal, whose elements may later be read as names or arithmetic',
+      "for-list: in a for loop's word list, which hands the value to the loop body as a variable",
+      'case: in a case statement, where the value would be matched as a pattern or subject',
+      'command-name: as the command name, where the value would choose what runs',
       'pipeline: in a pipeline into sh, which runs its arguments as shell code',
       'pipeline: in a pipeline into /bin/sh, which runs its arguments as shell code',
       'pipeline: in a pipeline with a command whose name is not a plain word',
@@ -178,6 +228,19 @@ describe('places a value may go', () => {
     ['echo {{ v }} | grep x | sort', ['argument']],
     ['echo {{ v }} > out.txt', ['argument']],
     ['echo <(cat) {{ v }}', ['argument']],
+    ['cat < in | grep {{ v }}', ['argument']],
+    ['f() { echo {{ v }}; }', ['argument']],
+    // Options of other commands that only look like -exec, -v or -R.
+    ['echo -exec {{ v }}', ['argument']],
+    ['grep -v x {{ v }}', ['argument']],
+    ['ls -R {{ v }}', ['argument']],
+    ['for ((i = 0; i < {{ v }}; i++)); do :; done', ['arithmetic']],
+    // The placeholder's own stage is not judged as another stage; a redirected plain stage is plain.
+    ['[[ {{ v }} -gt 1 ]] | cat', ['arithmetic']],
+    ['[ {{ v }} = x ] | cat', ['argument']],
+    ['echo $(( {{ v }} )) | cat', ['arithmetic']],
+    ['echo {{ v }} | cat > out', ['argument']],
+    ['echo {{ v }} | tee >(cat)', ['argument']],
     // Commands that only look like the refused ones.
     ['find . -name {{ v }}', ['argument']],
     ['kubectl get pod {{ v }}', ['argument']],
@@ -193,6 +256,10 @@ describe('places a value may go', () => {
     ['cat <<\\EOF\nx\nEOF\necho {{ v }}', ['argument']],
     ['cat <<"EOF"\nx\nEOF\necho {{ v }}', ['argument']],
     ['cat <<-EOF\n\tx\n\tEOF\necho {{ v }}', ['argument']],
+    ['cat <<-EOF\n\t\tx\n\t\tEOF\necho {{ v }}', ['argument']],
+    ['cat <<E\nx\nE\necho {{ v }}', ['argument']],
+    // exec without a redirection into a process substitution redefines nothing.
+    ['exec ls\necho <(cat) {{ v }}', ['argument']],
     // Integers only: arithmetic, assignments, indexes.
     ['(( x = {{ v }} ))', ['arithmetic']],
     ['local x={{ v }}', ['arithmetic']],
@@ -205,6 +272,10 @@ describe('places a value may go', () => {
   test('a whole argument, a glued one, and one inside [ … ] are told apart', () => {
     expect(placement('echo {{ v }}')).toEqual(ARG);
     expect(placement('ls {{ v }} --')).toEqual(ARG); // -- after the value does not protect it
+    expect(placement('ls {{ v }} -- x')).toEqual(ARG);
+    expect(placement('ls x {{ v }}')).toEqual(ARG); // another argument before it is no --
+    // After -- a value starting with "-" cannot be an option.
+    expect(placement('ls -- {{ v }}')).toEqual({ ...ARG, optionPosition: false });
     expect(placement('ls {{ v }}x')).toEqual({ ...ARG, wholeArgument: false });
     expect(placement('ls x{{ v }}')).toEqual({ kind: 'argument', optionPosition: false, wholeArgument: false });
     expect(placement('ls "a"{{ v }}')).toEqual({ ...ARG, wholeArgument: false });
@@ -268,6 +339,9 @@ describe('where each placeholder stands, and where a script cannot be read', () 
     const reason = 'this line ends a here-document only if it is exactly the delimiter, with no other spaces';
     expect(fresh('cat <<EOF\nx\n EOF\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 2, reason });
     expect(fresh('echo {{ v }}\ncat <<EOF\nx\nEOF \necho ok').syntaxError).toEqual({ line: 4, column: 1, reason });
+    // Only <<- strips leading tabs, and only leading ones.
+    expect(fresh('cat <<EOF\nx\n\tEOF\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 2, reason });
+    expect(fresh('cat <<-EOF\n\tx\n\tEOF\t\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 2, reason });
     // With <<- only leading tabs are stripped, not spaces.
     expect(fresh('cat <<-EOF\n\tx\n  EOF\necho {{ v }}').syntaxError).toMatchObject({ line: 3, reason });
   });
