@@ -342,6 +342,7 @@ describe('where each placeholder stands, and where a script cannot be read', () 
     // Only <<- strips leading tabs, and only leading ones.
     expect(fresh('cat <<EOF\nx\n\tEOF\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 2, reason });
     expect(fresh('cat <<-EOF\n\tx\n\tEOF\t\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 2, reason });
+    expect(fresh('cat <<-EOF\nx\nEOF\t\necho {{ v }}').syntaxError).toEqual({ line: 3, column: 1, reason });
     // With <<- only leading tabs are stripped, not spaces.
     expect(fresh('cat <<-EOF\n\tx\n  EOF\necho {{ v }}').syntaxError).toMatchObject({ line: 3, reason });
   });
