@@ -276,7 +276,15 @@ export async function mechanicSide(
       emit(
         `mechanic, one step on ${count.toLocaleString('en-US')} instances: NOT finished after ${secs(elapsed)} — ${log.length} instances started in ${batches} batches (${secs(elapsed / Math.max(1, batches))} a batch${once ? ', each once' : ', SOME TWICE'}); the run was cancelled`,
       );
-      await alice.call('cancel', { params: { id: launched.executionId }, body: { reason: 'fleet bench time limit' } });
+      try {
+        await alice.call('cancel', {
+          params: { id: launched.executionId },
+          body: { reason: 'fleet bench time limit' },
+        });
+      } catch (e) {
+        // A run too busy to answer may refuse the cancel too; the stack is stopped below either way.
+        emit(`  the cancel was refused: ${(e as Error).message}`);
+      }
     } else {
       emit(
         `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run ${status}: ${secs(elapsed)}; ${log.length} invocations in ${batches} batches${log.length === count && once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
