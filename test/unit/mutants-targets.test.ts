@@ -43,8 +43,14 @@ describe('lookupsFor', () => {
 });
 
 describe('refusals, one or several', () => {
-  test('names of a bound are listed with commas', () => {
+  test('names and ids of a bound are listed with commas', () => {
     expect(describeSelector({ names: ['web-1', 'web-2'] })).toBe('names web-1, web-2');
+    expect(describeSelector({ instanceIds: [A, B] })).toBe(`instances ${A}, ${B}`);
+  });
+  test('a parameter scope without values matches nothing (it names no instance)', () => {
+    expect(caught(() => selectTargets('rb', { fromParameter: 'hosts' }, fleet)).message).toBe(
+      "no instance matches the targets of rb; check the fleet's tags",
+    );
   });
   test('Name tags nobody carries', () => {
     expect(caught(() => selectTargets('rb', { names: ['db-9'] }, fleet)).message).toBe(
@@ -85,6 +91,7 @@ describe('fanOutOf', () => {
     [30, undefined, undefined, [30], 1, 30, 0],
     [120, undefined, undefined, [50, 50, 20], 1, 50, 0],
     [120, '100%', '10%', [50, 50, 20], 2, 50, 12],
+    [120, '1%', undefined, [50, 50, 20], 1, 2, 0], // 1.2 instances at once is 2
     [200, '75', '3', [50, 50, 50, 50], 1, 50, 3],
     [200, '10', undefined, [50, 50, 50, 50], 1, 10, 0],
     [300, '120', undefined, [50, 50, 50, 50, 50, 50], 2, 50, 0],
