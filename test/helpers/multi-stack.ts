@@ -72,6 +72,8 @@ export interface StackPart {
   readonly pid: number | undefined;
   /** Every pid this part has had, oldest first. */
   readonly pids: readonly number[];
+  /** Every identity a worker said its tasks carry in Temporal's history (its "worker started" line). */
+  readonly identities: readonly string[];
   /** Where it answers (devfleet's endpoint, a server's URL), from its ready line. */
   readonly url: string | undefined;
   running(): boolean;
@@ -129,12 +131,21 @@ const STOP_GRACE_MS = 15_000;
 
 /** Every process any multi-stack of this test process started and has not seen exit. */
 const live = new Set<ChildProcess>();
+/** The Temporal servers' pids (started by startDevServer, which keeps no pipe to them). */
+const liveTemporal = new Set<number>();
 let exitHook = false;
 function killLeftoversOnExit(): void {
   if (exitHook) return;
   exitHook = true;
   process.once('exit', () => {
     for (const child of live) child.kill('SIGKILL');
+    for (const pid of liveTemporal) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
   });
 }
 
@@ -166,7 +177,21 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
     logFile: path.join(home, 'logs', 'temporal.log'),
     stopGraceMs: 2_500,
   };
-  let temporal: DevServer | undefined = await startDevServer(temporalOptions);
+  const startTemporal = async (): Promise<DevServer> => {
+    const server = await startDevServer(temporalOptions);
+    liveTemporal.add(server.pid);
+    return server;
+  };
+  const stopTemporal = async (server: DevServer): Promise<void> => {
+    await server.stop();
+    liveTemporal.delete(server.pid);
+  };
+  // The workers load one pre-built workflow bundle, as production workers do (`npm run build`): built
+  // once here, not by every worker at every start.
+  const bundling = runCli(['bundle', '--out', path.join(home, 'workflow-bundle.js')], {
+    ...(await throwawayStackEnv(home, { minMs: 100, maxMs: 500 })),
+  });
+  let temporal: DevServer | undefined = await startTemporal();
   const address = temporal.address;
   const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -189,10 +214,12 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
   };
 
   const parts: StackPart[] = [];
+  let stopped = false;
   const makePart = (name: string, kind: PartKind, envFor: () => NodeJS.ProcessEnv): StackPart => {
     let child: ChildProcess | undefined;
     let url: string | undefined;
     const pids: number[] = [];
+    const identities: string[] = [];
     let text = '';
     let log: WriteStream | undefined;
     const part: StackPart = {
@@ -202,12 +229,14 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
         return child !== undefined && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
       },
       pids,
+      identities,
       get url() {
         return url;
       },
       running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
       output: () => text,
       async start() {
+        if (stopped) throw new Error(`${name} cannot start: the stack has been stopped`);
         if (part.running()) throw new Error(`${name} is already running`);
         log ??= createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
         const env = envFor();
@@ -227,6 +256,9 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
             log?.write(`${line}\n`);
             try {
               const entry = JSON.parse(line) as Record<string, unknown>;
+              if (entry['msg'] === 'worker started' && typeof entry['identity'] === 'string') {
+                identities.push(entry['identity']);
+              }
               if (entry['msg'] === 'ready') {
                 clearTimeout(timer);
                 const at = entry['endpoint'] ?? entry['url'];
@@ -278,8 +310,9 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
     AWS_SECRET_ACCESS_KEY: root.secretAccessKey,
   }));
   const stopEverything = async () => {
+    stopped = true;
     await Promise.all(parts.map((p) => p.stop()));
-    await temporal?.stop();
+    if (temporal !== undefined) await stopTemporal(temporal);
     temporal = undefined;
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
@@ -293,8 +326,13 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
       AWS_ACCESS_KEY_ID: root.accessKeyId,
       AWS_SECRET_ACCESS_KEY: root.secretAccessKey,
     };
+    const bundle = await bundling;
+    if (bundle.code !== 0) throw new Error(`mechanic bundle failed: ${bundle.stderr}`);
     // Workers sign as devfleet's worker role from its container-credentials endpoint, as on ECS.
-    const workerEnv = (await workerAwsEnv(loadConfig(partEnv), partEnv, endpoint)).env;
+    const workerEnv = {
+      ...(await workerAwsEnv(loadConfig(partEnv), partEnv, endpoint)).env,
+      MECHANIC_WORKFLOW_BUNDLE: bundle.stdout.trim(),
+    };
     const serverPorts: string[] = [];
     const servers = Array.from({ length: opts.servers }, (_, i) =>
       makePart(`server-${i + 1}`, 'server', () => ({
@@ -337,12 +375,13 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
         async kill() {
           if (temporal === undefined) return;
           process.kill(temporal.pid, 'SIGKILL');
-          await temporal.stop(); // resolves once the killed process is gone
+          await stopTemporal(temporal); // resolves once the killed process is gone
           temporal = undefined;
         },
         async start() {
+          if (stopped) throw new Error('the Temporal server cannot start: the stack has been stopped');
           if (temporal !== undefined) throw new Error('the Temporal server is already running');
-          temporal = await startDevServer(temporalOptions);
+          temporal = await startTemporal();
         },
       },
       devfleet,
@@ -547,10 +586,9 @@ export async function tasksOf(stack: MultiStack, executionId: string): Promise<H
   return tasks;
 }
 
-/** The worker (by name) a Temporal identity (`pid@host`) belongs to. */
+/** The worker (by name) that logged a Temporal identity as its own. */
 export function workerOf(stack: MultiStack, identity: string): string | undefined {
-  const pid = Number(identity.split('@')[0]);
-  return stack.workers.find((w) => w.pids.includes(pid))?.name;
+  return stack.workers.find((w) => w.identities.includes(identity))?.name;
 }
 
 /**
@@ -560,9 +598,34 @@ export function workerOf(stack: MultiStack, identity: string): string | undefine
  * and before any script ran; the restarted devfleet delivers it again (see the report on issue 11).
  */
 export async function ranCounts(stack: MultiStack, executionId: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const e of await startsOf(stack)) {
+    if (!e.ran || !e.comment.startsWith(`mechanic ${executionId} `)) continue;
+    const k = `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The comments of the invocations whose scripts are running on the hosts now (spawned, not finished). */
+export async function runningNow(stack: MultiStack): Promise<string[]> {
+  return (await startsOf(stack)).filter((e) => e.spawned && !e.finished).map((e) => e.comment);
+}
+
+interface StartEntry {
+  key: string;
+  comment: string;
+  instanceId: string;
+  spawned: boolean;
+  finished: boolean;
+  /** Spawned or finished: the invocation really began. */
+  ran: boolean;
+}
+
+async function startsOf(stack: MultiStack): Promise<StartEntry[]> {
   const text = await readFile(path.join(stack.fleetDir, COMMAND_LOG_FILE), 'utf8').catch(() => '');
-  const starts: { key: string; comment: string; instanceId: string; ran: boolean }[] = [];
-  const last = new Map<string, (typeof starts)[number]>();
+  const starts: StartEntry[] = [];
+  const last = new Map<string, StartEntry>();
   for (const raw of text.split('\n')) {
     let line: { type?: string; commandId?: string; instanceId?: string; comment?: string };
     try {
@@ -572,19 +635,23 @@ export async function ranCounts(stack: MultiStack, executionId: string): Promise
     }
     const key = `${line.commandId}/${line.instanceId}`;
     if (line.type === 'start') {
-      const entry = { key, comment: line.comment ?? '', instanceId: line.instanceId ?? '', ran: false };
+      const entry: StartEntry = {
+        key,
+        comment: line.comment ?? '',
+        instanceId: line.instanceId ?? '',
+        spawned: false,
+        finished: false,
+        ran: false,
+      };
       starts.push(entry);
       last.set(key, entry);
     } else {
       const entry = last.get(key);
-      if (entry) entry.ran = true;
+      if (!entry) continue;
+      if (line.type === 'spawn') entry.spawned = true;
+      else entry.finished = true;
+      entry.ran = true;
     }
   }
-  const counts: Record<string, number> = {};
-  for (const e of starts) {
-    if (!e.ran || !e.comment.startsWith(`mechanic ${executionId} `)) continue;
-    const k = `${e.comment.split(' ').slice(2).join(' ')} ${e.instanceId}`;
-    counts[k] = (counts[k] ?? 0) + 1;
-  }
-  return counts;
+  return starts;
 }

@@ -12,6 +12,7 @@ import {
   commandLogCounts,
   launchWitnessRun,
   ranCounts,
+  runningNow,
   startMultiStack,
   untilEnded,
   witnessCounts,
@@ -90,7 +91,7 @@ interface Campaign {
 async function campaign(
   stack: MultiStack,
   name: string,
-  opts: { runs: number; kills: number; victims: readonly Victim[]; random: () => number },
+  opts: { runs: number; kills: number; victims: readonly Victim[]; first?: Victim; random: () => number },
 ): Promise<Campaign> {
   const { random } = opts;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
@@ -101,29 +102,38 @@ async function campaign(
     via: Math.floor(random() * stack.servers.length),
     seconds: 1 + Math.floor(random() * 3),
   }));
-  const strikes = Array.from({ length: opts.kills }, () => ({
+  const strikes = Array.from({ length: opts.kills }, (_, i) => ({
     gapMs: 500 + Math.floor(random() * 3000),
-    victim: pick(opts.victims),
+    victim: i === 0 && opts.first !== undefined ? opts.first : pick(opts.victims),
     pauseMs: Math.floor(random() * 1500),
   }));
   const kills: string[] = [];
-  let launched = 0;
+  const launched = new Set<string>();
+  let allDriven = false;
+  /** True once a step of this campaign is running on a host (its script spawned, not finished). */
+  const midStep = async () => (await runningNow(stack)).some((c) => launched.has(c.split(' ')[1] ?? ''));
   const killer = (async () => {
-    for (const strike of strikes) {
-      await sleep(strike.gapMs);
-      kills.push(`${strike.victim} (after ${launched} launches)`);
+    for (const [i, strike] of strikes.entries()) {
+      // The first strike lands while a step runs on the hosts (a state, waited for); the others at random moments.
+      if (i === 0) while (!allDriven && !(await midStep())) await sleep(100);
+      else await sleep(strike.gapMs);
+      kills.push(`${strike.victim} (after ${launched.size} launches${i === 0 ? ', mid-step' : ''})`);
       await killAndRestart(stack, strike.victim, strike.pauseMs);
     }
   })();
   const driven = plans.map(async (p) => {
     await sleep(p.delayMs);
     const run = await launchWitnessRun(stack, p.via, p.tag, p.seconds);
-    launched++;
+    launched.add(run.executionId);
     await approveRun(stack, (p.via + 1) % stack.servers.length, run);
     return untilEnded(stack, run.executionId, p.via);
   });
-  const [views] = await Promise.all([Promise.all(driven), killer]);
-  return { views, tags: plans.map((p) => p.tag), kills };
+  const all = Promise.all(driven).finally(() => (allDriven = true));
+  // The killer is always let finish, so no restart is under way when the stack is stopped.
+  const [views, killed] = await Promise.allSettled([all, killer]);
+  if (views.status === 'rejected') throw new Error(`seed ${SEED}; kills: ${kills.join(', ')}`, { cause: views.reason });
+  if (killed.status === 'rejected') throw killed.reason;
+  return { views: views.value, tags: plans.map((p) => p.tag), kills };
 }
 
 const ONCE_EACH = Object.fromEntries(
@@ -140,11 +150,11 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
     if (!postgres) throw new Error(POSTGRES_MISSING_MESSAGE);
     const databaseUrl = await createTestDatabase(postgres.url, 'mechanic_chaos');
     stack = await startMultiStack({ temporalCli: inject('temporalCli'), workers: 2, servers: 2, databaseUrl });
-  });
+  }, 600_000);
   afterAll(async () => {
     await stack?.stop();
     await postgres?.stop();
-  });
+  }, 300_000);
 
   test(
     `campaign 1: mechanic's processes SIGKILLed ${KILLS} times across ${RUNS} runs; every run completes, once per host`,
@@ -188,7 +198,8 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
       const { views, kills } = await campaign(s, 'c2', {
         runs: Math.max(2, Math.ceil(RUNS * 0.7)),
         kills: Math.max(2, KILLS - 1),
-        // devfleet twice as likely as any other part: this campaign is about AWS going away mid-step.
+        // devfleet first, mid-step, then twice as likely as any other part: this campaign is about AWS going away.
+        first: 'devfleet',
         victims: ['devfleet', 'devfleet', 'temporal', ...s.workers.map((w) => w.name as Victim), 'server-1'],
         random,
       });
@@ -214,6 +225,9 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
         expect(['completed', 'failed'], `${story}\n${context}`).toContain(view.status);
         if (view.status === 'completed') {
           expect(ran, story).toEqual(ONCE_EACH);
+          // devfleet's last word on each (step, instance) is a success too.
+          const last = new Map(entries.map((e) => [`${e.comment} ${e.instanceId}`, e.status]));
+          expect([...new Set(last.values())], story).toEqual(['Success']);
           for (const id of WEB_INSTANCES) {
             expect([witness[id]?.[`${tag} slow`], witness[id]?.[`${tag} after`]], story).toEqual([1, 1]);
           }
