@@ -228,15 +228,18 @@ describe('what dispatch sends', () => {
     expect(w.named('SendCommand')[0]!.input['TimeoutSeconds']).toBe(30);
   });
 
-  test('an answer without a command id is a retryable failure that says so', async () => {
-    const w = worker({ hook: (name) => (name === 'SendCommand' ? Promise.resolve({ Command: {} }) : undefined) });
-    const f = await failureOf(run(w.activities.dispatchStep, request([WEB_1])));
-    expect([f.type, f.nonRetryable, f.message]).toEqual([
-      'SSM_INCOMPLETE',
-      false,
-      'SSM accepted the command without a command id',
-    ]);
-  });
+  test.each([[{ Command: {} }], [{}]])(
+    'an answer without a command id (%j) is a retryable failure that says so',
+    async (answer) => {
+      const w = worker({ hook: (name) => (name === 'SendCommand' ? Promise.resolve(answer) : undefined) });
+      const f = await failureOf(run(w.activities.dispatchStep, request([WEB_1])));
+      expect([f.type, f.nonRetryable, f.message]).toEqual([
+        'SSM_INCOMPLETE',
+        false,
+        'SSM accepted the command without a command id',
+      ]);
+    },
+  );
 });
 
 describe('how long dispatch looks for an earlier send', () => {
