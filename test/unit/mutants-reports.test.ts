@@ -101,6 +101,8 @@ describe('durations and the median', () => {
     [3_599, '59 min 59 s'],
     [3_600, '1 h'],
     [3_660, '1 h 1 min'],
+    [3_630, '1 h'],
+    [88_200, '1 d'],
     [86_399, '23 h 59 min'],
     [86_400, '1 d'],
     [90_000, '1 d 1 h'],
@@ -178,6 +180,25 @@ describe('the report', () => {
     expect(buildReport(input(runs)).approvalWaits).toEqual([
       { runbook: 'lapsed', decided: 0, medianSeconds: 0, p95Seconds: 0, maxSeconds: 0, expired: 1 },
     ]);
+  });
+
+  test('equal p95: the runbook with more expired runs first, whatever the names', () => {
+    const runs = [
+      run('e1', `${MON}T09:00:00.000Z`, { runbook: 'a-once', status: 'expired' }),
+      run('e2', `${MON}T09:01:00.000Z`, { runbook: 'z-twice', status: 'expired' }),
+      run('e3', `${MON}T09:02:00.000Z`, { runbook: 'z-twice', status: 'expired' }),
+    ];
+    expect(buildReport(input(runs)).approvalWaits.map((w) => w.runbook)).toEqual(['z-twice', 'a-once']);
+  });
+
+  test('a year that gains an hour of summer time touches 368 local days, the last included', () => {
+    // 23:30 in Berlin before the change of 29 March 2026, to 366 days later: 00:30 on 30 March 2027.
+    const settings = { ...DEFAULT_REPORT_SETTINGS, timeZone: 'Europe/Berlin' };
+    const from = '2026-03-28T22:30:00.000Z';
+    const to = new Date(Date.parse(from) + 366 * 86_400_000).toISOString();
+    const report = buildReport({ ...input([]), range: { from, to } }, settings);
+    expect(report.perDay).toHaveLength(368);
+    expect([report.perDay[0]!.day, report.perDay.at(-1)!.day]).toEqual(['2026-03-28', '2027-03-30']);
   });
 
   test('a wait of two days lands in the open last bucket', () => {
