@@ -67,15 +67,24 @@ export function createInventory(deps: InventoryDeps): Inventory {
   async function credentialsFor(roleArn: string): Promise<SessionCredentials> {
     const held = sessions.get(roleArn);
     if (held && held.expiration.getTime() - now().getTime() > 60_000) return held;
-    const out = await deps.sts.send(
-      new AssumeRoleCommand({
-        RoleArn: roleArn,
-        RoleSessionName: 'mechanic-planner',
-        Policy: READ_ONLY_POLICY,
-        DurationSeconds: 900,
-        SourceIdentity: 'mechanic-planner',
-      }),
-    );
+    let out;
+    try {
+      out = await deps.sts.send(
+        new AssumeRoleCommand({
+          RoleArn: roleArn,
+          RoleSessionName: 'mechanic-planner',
+          Policy: READ_ONLY_POLICY,
+          DurationSeconds: 900,
+          SourceIdentity: 'mechanic-planner',
+        }),
+      );
+    } catch (e) {
+      throw awsRefusal(
+        'STS_FAILED',
+        `the server could not assume the runbook's role ${roleArn} to look up its instances`,
+        e,
+      );
+    }
     const creds = sessionCredentialsOf(out.Credentials);
     if (!creds) throw new UserError('STS_FAILED', 'STS answered AssumeRole without credentials; try again');
     sessions.set(roleArn, creds);
@@ -121,6 +130,16 @@ export function createInventory(deps: InventoryDeps): Inventory {
   return {
     async instancesFor(roleArn, selector) {
       const client = deps.ssmFor(await credentialsFor(roleArn));
+      try {
+        return await lookUp(client, selector);
+      } catch (e) {
+        throw awsRefusal('SSM_COMMAND_FAILED', `SSM did not list the instances of role ${roleArn}`, e);
+      }
+    },
+  };
+
+  async function lookUp(client: SSMClient, selector: TargetSelector): Promise<FleetInstance[]> {
+    {
       const found: { id: string; online: boolean }[] = [];
       const seen = new Set<string>();
       for (const filters of filterSets(selector)) {
@@ -147,6 +166,22 @@ export function createInventory(deps: InventoryDeps): Inventory {
         tags: 'tags' in selector ? { ...selector.tags } : {},
         online,
       }));
-    },
-  };
+    }
+  }
+}
+
+/**
+ * An AWS SDK error as one sentence for the person planning: what could not be done, AWS's own
+ * error name and message, and what to do — fix the role or its policy when AWS refused
+ * (a client fault), try again when AWS failed or throttled.
+ */
+function awsRefusal(code: 'STS_FAILED' | 'SSM_COMMAND_FAILED', what: string, e: unknown): UserError {
+  const err = e as { name?: string; message?: string; $fault?: string };
+  const said = `${err.name ?? 'Error'}: ${(err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 300)}`;
+  const throttled = /Throttl|TooManyRequests|RequestLimitExceeded/.test(err.name ?? '');
+  const advice =
+    err.$fault === 'client' && !throttled
+      ? "check the role's trust policy and permissions for the server's credentials"
+      : 'try again in a moment';
+  return new UserError(code, `${what} (${said}); ${advice}`, { cause: e });
 }
