@@ -77,6 +77,9 @@ export interface ManyRunsResult {
   vote: Latency;
   completed: number;
   invocations: number;
+  /** Launches and votes the server answered with an error (each then sent again). */
+  launchErrors: string[];
+  voteErrors: string[];
   /** CPU seconds each part of the stack (and this process, the callers) spent during the runs. */
   cpu: Record<string, number>;
 }
@@ -168,6 +171,8 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
     const launches: number[] = [];
     const votes: number[] = [];
     const ids: string[] = [];
+    const launchErrors: string[] = [];
+    const voteErrors: string[] = [];
     const startedAt = Date.now();
     const cpuBefore = Object.fromEntries(Object.entries(parts).map(([n, pid]) => [n, cpuSeconds(pid)]));
     try {
@@ -177,16 +182,35 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
           while (next < runs) {
             const i = next++;
             let t = performance.now();
-            const launched = await alice.call('launch', {
-              body: { runbook: 'bench-pair', reason: `many runs bench ${i}` },
-            });
+            let launched;
+            for (let attempt = 1; ; attempt++) {
+              try {
+                launched = await alice.call('launch', {
+                  body: { runbook: 'bench-pair', reason: `many runs bench ${i}` },
+                });
+                break;
+              } catch (e) {
+                launchErrors.push((e as Error).message);
+                if (attempt === 3) throw e;
+              }
+            }
             launches.push(performance.now() - t);
             ids.push(launched.executionId);
+            // A launch or vote the server could not handle is counted and sent again, as a person
+            // would; its latency is the whole wait, retries included.
             t = performance.now();
-            await bob.call('vote', {
-              params: { id: launched.executionId },
-              body: { decision: 'approve', planDigest: launched.planDigest },
-            });
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await bob.call('vote', {
+                  params: { id: launched.executionId },
+                  body: { decision: 'approve', planDigest: launched.planDigest },
+                });
+                break;
+              } catch (e) {
+                voteErrors.push((e as Error).message);
+                if (attempt === 3) throw e;
+              }
+            }
             votes.push(performance.now() - t);
           }
         }),
@@ -240,6 +264,8 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
       vote: latency(votes),
       completed: ids.length,
       invocations: log.length,
+      launchErrors,
+      voteErrors,
       cpu,
     };
   } finally {
@@ -282,6 +308,14 @@ export function formatManyRuns(r: ManyRunsResult): string {
     '|---|---|---|---|---|---|---|---|---|',
     `| ${STEPS} steps × ${INSTANCES} instances | ${r.runs} | ${r.clients} | ${r.seconds.toFixed(1)} s | ${r.stepsPerSecond.toFixed(1)} | ${mib(r.rssIdleMiB)} / ${mib(r.rssPeakMiB)} / ${mib(r.rssHighWaterMiB)} | ${ms(r.launch.p50)} / ${ms(r.launch.p95)} / ${ms(r.launch.max)} | ${ms(r.vote.p50)} / ${ms(r.vote.p95)} / ${ms(r.vote.max)} | none (${r.invocations} invocations, each once) |`,
     '',
+    ...(r.launchErrors.length > 0
+      ? [
+          `${r.launchErrors.length} launches answered with an error and sent again: ${[...new Set(r.launchErrors)].join('; ')}`,
+        ]
+      : []),
+    ...(r.voteErrors.length > 0
+      ? [`${r.voteErrors.length} votes answered with an error and sent again: ${[...new Set(r.voteErrors)].join('; ')}`]
+      : []),
     `CPU during the runs: ${Object.entries(r.cpu)
       .map(([n, s]) => `${n} ${s.toFixed(1)} s`)
       .join(', ')} (${r.seconds.toFixed(1)} s of wall time on ${availableParallelism()} cores)`,
