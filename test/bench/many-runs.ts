@@ -207,6 +207,8 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
                 });
                 break;
               } catch (e) {
+                // Sent again after an error, the vote may find it already counted: the error lied.
+                if (attempt > 1 && (e as { code?: string }).code === 'EXECUTION_FINISHED') break;
                 voteErrors.push((e as Error).message);
                 if (attempt === 3) throw e;
               }
