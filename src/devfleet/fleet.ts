@@ -503,16 +503,6 @@ export class Fleet {
     r.deliveryTimer = undefined;
     const startedAtMs = now();
     const commands = cmd.parameters['commands'] ?? [];
-    // The log line comes first: if it cannot be written, the invocation fails without running.
-    appendCommandLog(dataDir, {
-      type: 'start',
-      commandId: cmd.commandId,
-      instanceId: inv.instanceId,
-      comment: cmd.comment,
-      documentName: cmd.documentName,
-      commands,
-      startedAt: new Date(startedAtMs).toISOString(),
-    });
     inv.status = 'InProgress';
     inv.statusDetails = 'InProgress';
     inv.startedAtMs = startedAtMs;
@@ -530,6 +520,19 @@ export class Fleet {
       });
       return;
     }
+    // The start line is written once InProgress is durable, and before anything runs: a crash before
+    // the flush leaves the invocation Pending (delivered again by the next devfleet) and no line, so
+    // the log never shows a start that did not happen; a line that cannot be written fails the
+    // invocation without running it.
+    appendCommandLog(dataDir, {
+      type: 'start',
+      commandId: cmd.commandId,
+      instanceId: inv.instanceId,
+      comment: cmd.comment,
+      documentName: cmd.documentName,
+      commands,
+      startedAt: new Date(startedAtMs).toISOString(),
+    });
     if (r.stopReason !== undefined || this.closing) {
       this.finish(cmd, inv, this.stoppedOutcome(r.stopReason ?? 'shutdown', '', ''));
       return;

@@ -159,6 +159,8 @@ describe('a lost SendCommand answer (faults.sendCommand)', () => {
 
       const next = await send(once, [A], ['true']); // times: 1
       expect(next.CommandId).toBeTruthy();
+      // Its start line is written once its start is durable: wait for it to end, not for time.
+      await waitCommand(once, next.CommandId!);
       expect(await readCommandLog(h.dataDir)).toHaveLength(2);
     },
   );
