@@ -56,7 +56,7 @@ Operate (talk to the API; --as <user> picks a demo user of the embedded stack)
 The record auditors read (the audit log)
   mechanic audit list [--execution id]          the records, newest first
   mechanic audit show <execution>               one run's timeline
-  mechanic audit verify                         check the hash chain, the index and the signed checkpoints
+  mechanic audit verify [--all-signatures]      check the hash chain, the index and the newest signed checkpoint (every one with --all-signatures)
   mechanic audit key                            the public key that verifies checkpoints and packs
   mechanic audit export --format jsonl|csv|ocsf|parquet [--since] [--until] [--execution id] [--out file]
   mechanic audit report [--since] [--until]     what to automate or fix next, and the runs to look at
