@@ -3,6 +3,7 @@ import {
   ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   isGrpcServiceError,
   type Client,
 } from '@temporalio/client';
@@ -71,9 +72,15 @@ export interface ExecutionServiceDeps {
   readonly denials?: Pick<DenialRecorder, 'record'>;
   readonly now?: () => Date;
   readonly newId?: () => string;
+  /**
+   * How long a vote or cancel waits for the run to take it (default 30 s). Past it the caller is
+   * told the run did not answer and that the request may still have been taken, never a bare error.
+   */
+  readonly updateDeadlineMs?: number;
 }
 
 const QUERY_DEADLINE_MS = 5_000;
+const UPDATE_DEADLINE_MS = 30_000;
 
 /** Refusals this service has already put on the record, so the server's error handler does not again. */
 const RECORDED = new WeakSet<object>();
@@ -186,6 +193,11 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return { ...planned, policies: decision.policies };
   }
 
+  /** An update (a vote, a cancel) bounded in time: a busy or absent worker must not hold the caller forever. */
+  function update<T>(fn: () => Promise<T>): Promise<T> {
+    return deps.client.withDeadline(Date.now() + (deps.updateDeadlineMs ?? UPDATE_DEADLINE_MS), fn);
+  }
+
   async function get(executionId: string): Promise<ExecutionView> {
     try {
       // A query needs a worker; when none answers soon, the audit log still tells the story.
@@ -292,13 +304,15 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       };
       try {
         return await temporalCall(() =>
-          deps.client.workflow.getHandle(executionId).executeUpdate(voteUpdate, {
-            args: [vote],
-            // A fresh update id per request: Temporal would answer a reused id with the first
-            // vote's result, so a second vote (even a reject after an approve) would look accepted.
-            // The validator refuses it instead, saying what the voter already did.
-            updateId: `${user.id}:${randomUUID()}`,
-          }),
+          update(() =>
+            deps.client.workflow.getHandle(executionId).executeUpdate(voteUpdate, {
+              args: [vote],
+              // A fresh update id per request: Temporal would answer a reused id with the first
+              // vote's result, so a second vote (even a reject after an approve) would look accepted.
+              // The validator refuses it instead, saying what the voter already did.
+              updateId: `${user.id}:${randomUUID()}`,
+            }),
+          ),
         );
       } catch (e) {
         return refuse(e);
@@ -329,9 +343,11 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const { policies } = await authorize(user, 'cancel', resource, origin, executionId);
       try {
         return await temporalCall(() =>
-          deps.client.workflow
-            .getHandle(executionId)
-            .executeUpdate(cancelUpdate, { args: [{ by: user.id, reason: text, policies }] }),
+          update(() =>
+            deps.client.workflow
+              .getHandle(executionId)
+              .executeUpdate(cancelUpdate, { args: [{ by: user.id, reason: text, policies }] }),
+          ),
         );
       } catch (e) {
         throw await toRefusal(deps, executionId, e, 'cancelled');
@@ -400,6 +416,13 @@ async function toRefusal(
   if (isMechanicError(e)) return e instanceof UserError ? e : new UserError(e.code, e.message);
   if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type) {
     return new UserError(e.cause.type as ErrorCode, e.cause.message);
+  }
+  if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+    // Sent, but not answered in time: the run may yet take it, so the caller must look, not resend blindly.
+    return new UserError(
+      'TEMPORAL_UNAVAILABLE',
+      `execution ${executionId} did not answer in time (Temporal or its worker is busy or down), so your request may or may not have been taken; check mechanic status ${executionId} before trying again`,
+    );
   }
   if (e instanceof WorkflowNotFoundError) {
     // Temporal says "not found" both for unknown executions and for finished ones.
