@@ -322,14 +322,20 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
       const launched = await launch('rotate-logs', { keep: 2 }, 'rotate before the audit');
       const id = launched.executionId;
       const page = await signedIn('bob', `/ui/runs/${id}`);
-      // The page offers the vote (the rule is about the channel and the runbook, decided when voting).
+      const refusal = `${id} runs a housekeeping runbook, which is approved from the CLI or the TUI only; use mechanic approve`;
+      // The page asks the same rule before offering the vote: no Approve button, the rule's reason, Reject still there.
+      expect(await page.locator('button[value=approve]').count()).toBe(0);
+      expect(await page.locator('#vote-note').textContent()).toBe(
+        `You cannot approve this run: ${refusal}. You may still reject it.`,
+      );
+      // An approval posted anyway (a stale page, a crafted form) is decided with channel web, refused and recorded.
       await page.fill('#comment', 'from the web');
+      await page.locator('button[value=reject]').evaluate((b) => b.setAttribute('value', 'approve'));
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/ui/runs/${id}/vote`)),
-        page.click('button[value=approve]'),
+        page.click('button[name=decision]'),
       ]);
       expect(response.status()).toBe(403);
-      const refusal = `${id} runs a housekeeping runbook, which is approved from the CLI or the TUI only; use mechanic approve`;
       expect(await page.locator('[role=alert]').textContent()).toBe(refusal);
 
       const records = await auditOf(id);
