@@ -48,7 +48,7 @@ import { UserError } from '../core/errors.ts';
 import { headFileWriter, loadAuditSigning, readHeadFile, type AuditSigning } from './checkpoints.ts';
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
 import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
-import { verifyThreads, walkInParallel, type WalkState } from './verify-parallel.ts';
+import { freshWalkState, verifyThreads, walkInParallel, type WalkState } from './verify-parallel.ts';
 import {
   VERIFY_COLUMNS,
   checkRow,
@@ -756,8 +756,9 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     };
     /** The first of `cps` whose signature is not valid, named; undefined when all are. */
     const firstForged = async (cps: readonly Checkpoint[]): Promise<AuditVerdict | undefined> => {
-      const valid = await signaturesValid(cps, signing!.trusted);
+      // Counted before the check completes: the walk may build its verdict while the check runs.
       signatures += cps.length;
+      const valid = await signaturesValid(cps, signing!.trusted);
       for (const [i, cp] of cps.entries()) {
         if (valid[i]) continue;
         const problem = checkpointProblem(cp, signing!.trusted) ?? 'has a signature that does not match';
@@ -823,14 +824,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
      * order (the unsigned-end rule looks at each execution's end), and are few.
      */
     async function walkStart(): Promise<{ problem: WalkProblem } | { state: WalkState }> {
-      const fresh: WalkState = {
-        prevHash: GENESIS_HASH,
-        lastSeq: undefined,
-        count: 0,
-        ended: new Map(),
-        rebuilt: new Map(),
-        spanning: new Set(),
-      };
+      const fresh = freshWalkState();
       const threads = options.threads ?? parallel.threads ?? verifyThreads();
       if (threads < 2 || pg) return { state: fresh };
       const file = await sqliteFileOf(db);
