@@ -39,7 +39,8 @@ export function formatPlan(plan: Plan, planDigest: string): string {
   return out.join('\n');
 }
 
-const MARK: Record<string, string> = {
+/** The mark before a step's line, by its status. */
+export const MARK: Record<string, string> = {
   pending: '·',
   running: '…',
   succeeded: '✓',

@@ -7,7 +7,7 @@ import { UserError } from '../../src/core/errors.ts';
 import type { ApiClient } from '../../src/api/client.ts';
 import { connectApi } from '../api.ts';
 import { parse } from '../args.ts';
-import { formatExecution } from '../format.ts';
+import { MARK, formatExecution } from '../format.ts';
 import { out } from '../output.ts';
 
 const USAGE = 'mechanic status <execution> [--wait] [--as user] [--json]';
@@ -38,14 +38,6 @@ export async function run(argv: string[]): Promise<number> {
 const SUMMARY_OVER = 50;
 /** The most failed instances listed per step in a summary (--json has every one). */
 const FAILURES_LISTED = 20;
-const MARK: Record<string, string> = {
-  pending: '·',
-  running: '…',
-  succeeded: '✓',
-  failed: '✗',
-  cancelled: '⊘',
-  skipped: '-',
-};
 const t = (value: unknown): string => neutralize(String(value));
 
 /**

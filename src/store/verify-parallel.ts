@@ -70,6 +70,18 @@ export interface WalkState {
   readonly spanning: Set<string>;
 }
 
+/** The walk's state before the first record: at genesis, nothing seen. */
+export function freshWalkState(): WalkState {
+  return {
+    prevHash: GENESIS_HASH,
+    lastSeq: undefined,
+    count: 0,
+    ended: new Map(),
+    rebuilt: new Map(),
+    spanning: new Set(),
+  };
+}
+
 /**
  * Walks the records with seq up to `upTo` in `threads` ranges at once. Returns the first problem —
  * the one with the lowest seq, as a record-by-record walk finds it — or the state after `upTo`.
@@ -107,14 +119,7 @@ export function mergeRanges(
   results: readonly RangeResult[],
   signed: SignedAt,
 ): { problem: WalkProblem } | { state: WalkState } {
-  const state: WalkState = {
-    prevHash: GENESIS_HASH,
-    lastSeq: undefined,
-    count: 0,
-    ended: new Map(),
-    rebuilt: new Map(),
-    spanning: new Set(),
-  };
+  const state = freshWalkState();
   const seen = new Set<string>();
   for (const r of results) {
     if (r.first) {
