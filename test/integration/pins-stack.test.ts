@@ -330,7 +330,9 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
       );
       // An approval posted anyway (a stale page, a crafted form) is decided with channel web, refused and recorded.
       await page.fill('#comment', 'from the web');
-      await page.locator('button[value=reject]').evaluate((b) => b.setAttribute('value', 'approve'));
+      await page
+        .locator('button[value=reject]')
+        .evaluate((b: { setAttribute(name: string, value: string): void }) => b.setAttribute('value', 'approve'));
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/ui/runs/${id}/vote`)),
         page.click('button[name=decision]'),
