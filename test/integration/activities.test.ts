@@ -172,6 +172,9 @@ describe('activities against devfleet', () => {
       const req = request();
       const dispatched = await run(worker.dispatchStep, req);
       expect(dispatched.adopted).toBe(false);
+      // devfleet logs a start once it is on disk: wait for the command to end, not for time.
+      const { credentials } = await throttled.assume();
+      await waitCommand(throttled.ssm(credentials, 10), dispatched.commandId);
       const log = await readCommandLog(throttled.dataDir);
       expect(new Set(log.map((e) => e.commandId))).toEqual(new Set([dispatched.commandId]));
     } finally {
