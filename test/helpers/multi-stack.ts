@@ -124,6 +124,10 @@ export interface MultiStackOptions {
   databaseUrl?: string;
   /** More settings for every part. */
   env?: NodeJS.ProcessEnv;
+  /** Changes devfleet's config (the demo fleet with fresh root keys): light instances, faults, stsTimeScale, callLog. */
+  fleet?: (demo: FleetConfig) => FleetConfig;
+  /** More runbooks (file name → YAML) beside witness-steps, published and reviewed with it. */
+  runbooks?: Readonly<Record<string, string>>;
 }
 
 const READY_TIMEOUT_MS = 180_000;
@@ -158,12 +162,14 @@ export async function startMultiStack(opts: MultiStackOptions): Promise<MultiSta
   await mkdir(fleetDir, { recursive: true, mode: 0o700 });
   await mkdir(runbooksDir, { recursive: true });
   await writeFile(path.join(runbooksDir, 'witness-steps.yaml'), WITNESS_RUNBOOK);
+  for (const [file, text] of Object.entries(opts.runbooks ?? {})) await writeFile(path.join(runbooksDir, file), text);
 
   const root = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64'),
   };
-  const fleet: FleetConfig = defaultFleetConfig(root);
+  const demo: FleetConfig = defaultFleetConfig(root);
+  const fleet: FleetConfig = opts.fleet ? opts.fleet(demo) : demo;
   await writeFile(path.join(fleetDir, 'fleet.json'), JSON.stringify(fleet, null, 2), { mode: 0o600 });
   const usersFile = path.join(home, 'users.json');
   await ensureDemoUsers(usersFile);
