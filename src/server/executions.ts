@@ -28,6 +28,8 @@ import { lookupsFor, selectTargets, type FleetInstance, type PlannedTarget } fro
 import { parseParams } from '../core/params.ts';
 import type { Runbook } from '../core/runbook.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
+import { VOTE_FACT_TYPES, voteFactsFromAudit } from '../core/vote-facts.ts';
+import { runRecordsOfTypes } from '../store/run-queries.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { searchAttributes } from '../temporal/search-attributes.ts';
@@ -155,7 +157,12 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    * and who approved so far as which approval groups.
    */
   async function executionFacts(executionId: string): Promise<{ view: ExecutionView; resource: Resource }> {
-    const view = await get(executionId);
+    // From the run's own records, not a query: a query waits for a worker busy with other runs'
+    // steps (seconds under load), and the workflow's validator holds every rule again anyway, so
+    // a log a little behind the run only means that the run itself refuses. A run whose request is
+    // not recorded yet (started outside this API, before its first workflow task) is asked.
+    const records = await runRecordsOfTypes(deps.audit.db, executionId, VOTE_FACT_TYPES);
+    const view = voteFactsFromAudit(records) ?? (await get(executionId));
     return { view, resource: executionResource(executionId, view) };
   }
 

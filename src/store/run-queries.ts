@@ -265,3 +265,25 @@ export async function awaitingApproval(db: Kysely<Database>, limit = 200): Promi
     .execute();
   return rows.map(toSummary);
 }
+
+/**
+ * One run's records of the given types, in log order: what a vote or a cancel reads to know the run
+ * (src/core/vote-facts.ts) without asking its workflow. One range of the (execution_id, seq) index,
+ * bounded: a run takes at most 2,000 updates, so its votes are far fewer than the limit.
+ */
+export async function runRecordsOfTypes(
+  db: Kysely<Database>,
+  executionId: string,
+  types: readonly AuditEventType[],
+  limit = 10_000,
+): Promise<AuditRecord[]> {
+  const rows = await db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .where('type', 'in', [...types])
+    .orderBy('seq', 'asc')
+    .limit(limit)
+    .execute();
+  return rows.map(toRecord);
+}
