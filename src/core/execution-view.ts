@@ -1,7 +1,14 @@
 import { endStatusOf, readAuditEvent, type AuditEvent, type NewAuditEvent } from './audit-events.ts';
-import type { ExecutionStatus, ExecutionView, InstanceResult, StepView } from './execution.ts';
+import type { ExecutionStatus, ExecutionView, InstanceResult, StepSummary, StepView } from './execution.ts';
 import type { Vote } from './approval.ts';
 import { decideApproval } from './approval.ts';
+import { MAX_BATCH } from './targets.ts';
+
+/**
+ * The most unsuccessful instances a summarised step lists (the workflow's own bound, in
+ * workflows/step-runner.ts): its summary counts every instance.
+ */
+export const LISTED_UNSUCCESSFUL = 100;
 
 /**
  * Rebuilds an execution's view from its audit records alone, so an execution stays readable
@@ -30,6 +37,10 @@ export function viewFromAudit(
     ...plan.steps.map((s): StepView => ({ name: s.name, phase: 'main', status: 'pending', instances: [] })),
     ...plan.onFailure.map((s): StepView => ({ name: s.name, phase: 'onFailure', status: 'pending', instances: [] })),
   ];
+  // Each step's results by instance while the records are read (a later record of an instance
+  // replaces its earlier one, and moves it last): one map operation per record, so a step on
+  // 10,000 instances is read in linear time. The steps' `instances` are filled from these at the end.
+  const results = steps.map(() => new Map<string, InstanceResult>());
   for (const e of events) {
     switch (e.type) {
       case 'approval.granted':
@@ -55,16 +66,14 @@ export function viewFromAudit(
         // their successes and its own results; the failed results stay in the log.
         if (step) {
           // A step sent as batches records one step.started per batch: only a new attempt resets it.
-          steps[e.data.index] =
-            attempt !== undefined && attempt !== step.attempt
-              ? {
-                  ...step,
-                  status: 'running',
-                  commandId: e.data.commandId,
-                  attempt,
-                  instances: step.instances.filter((i) => i.status === 'Success'),
-                }
-              : { ...step, status: 'running', commandId: e.data.commandId };
+          const reset = attempt !== undefined && attempt !== step.attempt;
+          if (reset) {
+            const found = results[e.data.index]!;
+            for (const [id, r] of found) if (r.status !== 'Success') found.delete(id);
+          }
+          steps[e.data.index] = reset
+            ? { ...step, status: 'running', commandId: e.data.commandId, attempt }
+            : { ...step, status: 'running', commandId: e.data.commandId };
         }
         break;
       }
@@ -89,10 +98,9 @@ export function viewFromAudit(
           outputSha256: d.outputSha256,
           ...(d.truncatedBySsm !== undefined ? { truncatedBySsm: d.truncatedBySsm } : {}),
         };
-        steps[d.index] = {
-          ...step,
-          instances: [...step.instances.filter((i) => i.instanceId !== result.instanceId), result],
-        };
+        const found = results[d.index]!;
+        found.delete(result.instanceId);
+        found.set(result.instanceId, result);
         break;
       }
       case 'step.completed': {
@@ -101,10 +109,10 @@ export function viewFromAudit(
           const d = e.data;
           // Instances this record names that have no step.instance record of their own: those of
           // a batch never sent (a step on more than 50 instances stopped by maxErrors or a cancel).
-          const seen = new Set(step.instances.map((i) => i.instanceId));
-          const notSent = (d.instances ?? [])
-            .filter((i) => !seen.has(i.instanceId))
-            .map((i): InstanceResult => ({
+          const found = results[e.data.index]!;
+          for (const i of d.instances ?? []) {
+            if (found.has(i.instanceId)) continue;
+            found.set(i.instanceId, {
               instanceId: i.instanceId,
               status: i.status === 'Terminated' || i.status === 'Cancelled' ? 'Cancelled' : i.status,
               statusDetails: i.status,
@@ -112,10 +120,10 @@ export function viewFromAudit(
               stdout: '',
               stderr: '',
               outputSha256: '',
-            }));
+            });
+          }
           steps[e.data.index] = {
             ...step,
-            ...(notSent.length > 0 ? { instances: [...step.instances, ...notSent] } : {}),
             // A failed attempt that is retried leaves the step under way.
             status:
               d.cancelled === true ? 'cancelled' : d.ok ? 'succeeded' : d.retrying === true ? 'running' : 'failed',
@@ -138,6 +146,20 @@ export function viewFromAudit(
       }
     }
   }
+  // A run on more than MAX_BATCH instances sends its steps as batches; such a step is shown as the
+  // workflow shows it: every instance counted, only the unsuccessful listed (at most 100, in target order).
+  const order = plan.targets.length > MAX_BATCH ? new Map(plan.targets.map((t, n) => [t.instanceId, n])) : undefined;
+  for (const [i, s] of steps.entries()) {
+    const all = [...results[i]!.values()];
+    if (!order || s.status === 'pending' || s.status === 'skipped') {
+      if (all.length > 0) steps[i] = { ...s, instances: all };
+      continue;
+    }
+    const rank = (id: string) => order.get(id) ?? order.size;
+    const unsuccessful = all.filter((r) => r.status !== 'Success');
+    unsuccessful.sort((a, b) => rank(a.instanceId) - rank(b.instanceId));
+    steps[i] = { ...s, instances: unsuccessful.slice(0, LISTED_UNSUCCESSFUL), summary: summarise(all) };
+  }
   if (status !== 'awaiting_approval' && status !== 'running') {
     for (const [i, s] of steps.entries()) if (s.status === 'pending') steps[i] = { ...s, status: 'skipped' };
   }
@@ -152,4 +174,46 @@ export function viewFromAudit(
     ...(reason !== undefined ? { reason } : {}),
     ...(unreadable.length > 0 ? { unreadable } : {}),
   };
+}
+
+/** Every instance counted by its status, as the workflow counts a fan-out step's (statusDetails, else status). */
+function summarise(instances: readonly InstanceResult[]): StepSummary {
+  const byStatus: Record<string, number> = {};
+  for (const i of instances) {
+    const key = i.statusDetails || i.status;
+    byStatus[key] = (byStatus[key] ?? 0) + 1;
+  }
+  return { total: instances.length, byStatus };
+}
+
+/**
+ * A summarised step in words, for every screen that shows one: "120 instances: 117 Success,
+ * 3 Failed" (Success first, then the most frequent; counts with thousands separators).
+ */
+export function summaryText(summary: StepSummary): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const counts = Object.entries(summary.byStatus)
+    .filter(([, c]) => c > 0)
+    .sort(
+      ([a, x], [b, y]) => Number(b === 'Success') - Number(a === 'Success') || y - x || (a < b ? -1 : a > b ? 1 : 0),
+    );
+  const head = `${n(summary.total)} ${summary.total === 1 ? 'instance' : 'instances'}`;
+  return counts.length > 0 ? `${head}: ${counts.map(([k, c]) => `${n(c)} ${k}`).join(', ')}` : head;
+}
+
+/** How many instances of a summarised step did not succeed (every status but Success). */
+export function unsuccessfulCount(summary: StepSummary): number {
+  return summary.total - (summary.byStatus['Success'] ?? 0);
+}
+
+/**
+ * Said under a summarised step whose list of unsuccessful instances is cut: "showing the first 100
+ * of 150 unsuccessful instances"; undefined when every unsuccessful instance is listed.
+ */
+export function listedText(step: Pick<StepView, 'instances' | 'summary'>): string | undefined {
+  if (!step.summary) return undefined;
+  const unsuccessful = unsuccessfulCount(step.summary);
+  const listed = step.instances.filter((i) => i.status !== 'Success').length;
+  if (listed >= unsuccessful) return undefined;
+  return `showing the first ${listed.toLocaleString('en-US')} of ${unsuccessful.toLocaleString('en-US')} unsuccessful instances`;
 }
