@@ -19,6 +19,8 @@ import { RISK_TONE, riskOf, riskText } from './risk.ts';
 import { STATUS_LOOK, STEP_LOOK, instanceTone, tone } from './theme.ts';
 import { duration, fit, inert } from './text.ts';
 import { plannedStepAt, stepRunNotes } from '../../src/core/step-controls-text.ts';
+import { LISTED_UNSUCCESSFUL, listedText, summaryText } from '../../src/core/execution-view.ts';
+import { MAX_BATCH } from '../../src/core/targets.ts';
 import type { Execution, Me, ScreenProps } from './types.ts';
 
 export interface RunViewProps extends ScreenProps {
@@ -42,6 +44,8 @@ type Dialog =
 
 type Row =
   | { readonly kind: 'step'; readonly index: number }
+  /** A step on more than 50 instances: its instances counted by status (under its step row). */
+  | { readonly kind: 'summary'; readonly index: number }
   | { readonly kind: 'instance'; readonly index: number; readonly instanceId: string };
 
 const COMMENT_MAX = 500;
@@ -143,10 +147,19 @@ export function RunView(props: RunViewProps) {
   const rows = useMemo((): Row[] => {
     if (!view) return [];
     const out: Row[] = [];
+    // A run on more than 50 instances lists, per step, its counts and the instances that did not
+    // succeed (at most 100): never a row per host of a fleet.
+    const large = view.plan.targets.length > MAX_BATCH;
     view.steps.forEach((s, index) => {
       out.push({ kind: 'step', index });
-      if (s.status !== 'pending' && s.status !== 'skipped') {
+      if (s.status === 'pending' || s.status === 'skipped') return;
+      if (!large && !s.summary) {
         for (const t of view.plan.targets) out.push({ kind: 'instance', index, instanceId: t.instanceId });
+        return;
+      }
+      if (s.summary) out.push({ kind: 'summary', index });
+      for (const i of s.instances.filter((r) => r.status !== 'Success').slice(0, LISTED_UNSUCCESSFUL)) {
+        out.push({ kind: 'instance', index, instanceId: i.instanceId });
       }
     });
     return out;
@@ -275,7 +288,12 @@ export function RunView(props: RunViewProps) {
       const row = rows[at];
       if (row?.kind !== 'instance') return;
       const step = view.steps[row.index];
-      const result = step?.instances.find((i) => i.instanceId === row.instanceId);
+      const found = step?.instances.find((i) => i.instanceId === row.instanceId);
+      // A step sent as batches keeps outputs out of the workflow's view: the stream's records have them.
+      const recorded = streamed?.steps[row.index]?.instances.find(
+        (i) => i.instanceId === row.instanceId && i.outputSha256 !== '',
+      );
+      const result = found && found.outputSha256 === '' && recorded ? recorded : found;
       if (!step || !result) {
         return setProblem({ code: 'NO', tone: 'info', message: 'this instance has no output yet' });
       }
@@ -406,7 +424,7 @@ export function RunView(props: RunViewProps) {
               const t = times.get(row.index);
               const elapsed =
                 t?.start !== undefined ? ((t.end ?? (isFinal(view) ? t.start : nowMs)) - t.start) / 1000 : undefined;
-              const done = step.instances.length;
+              const done = step.summary ? step.summary.total : step.instances.length;
               // Its attempt, a failure the run went past, why it was skipped (step controls).
               const notes = stepRunNotes(step, plannedStepAt(view.plan, row.index));
               return (
@@ -418,6 +436,17 @@ export function RunView(props: RunViewProps) {
                   {step.status}
                   {notes.length ? ` · ${inert(notes.join(' · '))}` : ''}
                   {elapsed !== undefined ? ` ${duration(elapsed)}` : ''}
+                </Text>
+              );
+            }
+            if (row.kind === 'summary') {
+              const cut = step.summary ? listedText(step) : undefined;
+              return (
+                <Text key={`c${row.index}`} inverse={selected} wrap="truncate-end">
+                  {selected ? '›' : ' '}
+                  {'    '}
+                  {step.summary ? inert(summaryText(step.summary)) : ''}
+                  {cut ? <Text color={tone('dim')}> · {cut}</Text> : null}
                 </Text>
               );
             }
