@@ -10,6 +10,9 @@
  *   launch, vote   each API call's answer time as the client sees it (p50, p95, max)
  *   lost           every run completed, and each (run, step, instance) ran exactly once on
  *                  devfleet (its command log); anything else fails the bench
+ *   waits          where the time went, from the runs' Temporal histories: how long the workflow
+ *                  task that took each vote waited for a worker and ran, and the same for every
+ *                  workflow and activity task (see TaskWaits)
  *
  * The crowd is closed-loop: CLIENTS callers each launch a run, approve it as another user, and go
  * on to the next, until RUNS are launched; the runs themselves overlap (they are all in flight at
@@ -27,6 +30,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import proto, { type temporal as Proto } from '@temporalio/proto';
 import { connectApi } from '../../cli/api.ts';
 import { loadConfig } from '../../src/config.ts';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
@@ -82,6 +87,27 @@ export interface ManyRunsResult {
   voteErrors: string[];
   /** CPU seconds each part of the stack (and this process, the callers) spent during the runs. */
   cpu: Record<string, number>;
+  /** Where the time went, from the runs' Temporal histories (see taskWaits). */
+  waits: TaskWaits;
+}
+
+/**
+ * Where a vote and a step wait, read from the runs' histories (Temporal's own timestamps):
+ *   voteQueue      the workflow task that took the vote: scheduled → a worker started it
+ *   voteTask       that task: started → completed (the validator, the handler, its audit write)
+ *   taskQueue      every workflow task: scheduled → started
+ *   activityQueue  every activity task: scheduled → started (0 when handed out eagerly)
+ *   activityRun    every activity task: started → completed (SSM calls, polls, audit writes)
+ */
+export interface TaskWaits {
+  voteQueue: Latency;
+  voteTask: Latency;
+  taskQueue: Latency;
+  activityQueue: Latency;
+  activityRun: Latency;
+  /** Workflow and activity tasks per run (mean). */
+  workflowTasksPerRun: number;
+  activitiesPerRun: number;
 }
 
 interface Latency {
@@ -254,6 +280,7 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
       );
     }
     if (log.some((e) => e.status !== 'Success')) throw new Error('a bench invocation did not succeed');
+    const waits = await taskWaits(stack.info.temporalAddress, config.temporal.namespace, ids);
     return {
       runs,
       clients,
@@ -269,6 +296,7 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
       launchErrors,
       voteErrors,
       cpu,
+      waits,
     };
   } finally {
     await stack.stop();
@@ -276,6 +304,80 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
 }
 
 type Api = Awaited<ReturnType<typeof connectApi>>;
+
+// The package is CommonJS: its namespace comes through the default export when run by node itself.
+const { temporal } = proto;
+const EventType = temporal.api.enums.v1.EventType;
+
+/** Reads every run's history (event times only: no payload is decoded) and measures where tasks waited. */
+async function taskWaits(address: string, namespace: string, ids: readonly string[]): Promise<TaskWaits> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace });
+    const w = { voteQueue: [], voteTask: [], taskQueue: [], activityQueue: [], activityRun: [] } as Record<
+      'voteQueue' | 'voteTask' | 'taskQueue' | 'activityQueue' | 'activityRun',
+      number[]
+    >;
+    let workflowTasks = 0;
+    let activities = 0;
+    for (const id of ids) {
+      const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+      const at = new Map<number, number>();
+      const ms = (e: Proto.api.history.v1.IHistoryEvent) =>
+        Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+      for (const e of events) at.set(Number(e.eventId), ms(e));
+      let lastTaskCompleted: Proto.api.history.v1.IHistoryEvent | undefined;
+      for (const e of events) {
+        switch (e.eventType) {
+          case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: {
+            workflowTasks++;
+            const scheduled = at.get(Number(e.workflowTaskStartedEventAttributes?.scheduledEventId));
+            if (scheduled !== undefined) w.taskQueue.push(ms(e) - scheduled);
+            break;
+          }
+          case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            lastTaskCompleted = e;
+            break;
+          case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: {
+            // The task that took the update is the one whose completion wrote its acceptance.
+            const a = lastTaskCompleted?.workflowTaskCompletedEventAttributes;
+            const scheduled = at.get(Number(a?.scheduledEventId));
+            const started = at.get(Number(a?.startedEventId));
+            if (lastTaskCompleted && scheduled !== undefined && started !== undefined) {
+              w.voteQueue.push(started - scheduled);
+              w.voteTask.push(ms(lastTaskCompleted) - started);
+            }
+            break;
+          }
+          case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+            activities++;
+            const scheduled = at.get(Number(e.activityTaskStartedEventAttributes?.scheduledEventId));
+            if (scheduled !== undefined) w.activityQueue.push(ms(e) - scheduled);
+            break;
+          }
+          case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
+            const started = at.get(Number(e.activityTaskCompletedEventAttributes?.startedEventId));
+            if (started !== undefined) w.activityRun.push(ms(e) - started);
+            break;
+          }
+          default:
+        }
+      }
+    }
+    const l = (xs: number[]) => (xs.length > 0 ? latency(xs) : { p50: NaN, p95: NaN, max: NaN });
+    return {
+      voteQueue: l(w.voteQueue),
+      voteTask: l(w.voteTask),
+      taskQueue: l(w.taskQueue),
+      activityQueue: l(w.activityQueue),
+      activityRun: l(w.activityRun),
+      workflowTasksPerRun: workflowTasks / ids.length,
+      activitiesPerRun: activities / ids.length,
+    };
+  } finally {
+    await connection.close();
+  }
+}
 
 /**
  * Waits until every run has ended, reading the execution index (which asks no worker anything);
@@ -305,6 +407,7 @@ async function lastFinish(ids: readonly string[], api: Api): Promise<number> {
 export function formatManyRuns(r: ManyRunsResult): string {
   const ms = (x: number) => `${Math.round(x)} ms`;
   const mib = (x: number) => `${Math.round(x)} MiB`;
+  const lat = (x: Latency) => `${ms(x.p50)} / ${ms(x.p95)} / ${ms(x.max)}`;
   return [
     `| many runs | runs | callers | wall | steps/s | worker RSS idle / peak / high-water | launch p50 / p95 / max | vote p50 / p95 / max | lost |`,
     '|---|---|---|---|---|---|---|---|---|',
@@ -318,6 +421,7 @@ export function formatManyRuns(r: ManyRunsResult): string {
     ...(r.voteErrors.length > 0
       ? [`${r.voteErrors.length} votes answered with an error and sent again: ${[...new Set(r.voteErrors)].join('; ')}`]
       : []),
+    `Where tasks waited (p50 / p95 / max, from the runs' histories): the vote's workflow task queued ${lat(r.waits.voteQueue)} and ran ${lat(r.waits.voteTask)}; every workflow task queued ${lat(r.waits.taskQueue)}; activities queued ${lat(r.waits.activityQueue)} and ran ${lat(r.waits.activityRun)}; ${r.waits.workflowTasksPerRun.toFixed(1)} workflow tasks and ${r.waits.activitiesPerRun.toFixed(1)} activities a run.`,
     `CPU during the runs: ${Object.entries(r.cpu)
       .map(([n, s]) => `${n} ${s.toFixed(1)} s`)
       .join(', ')} (${r.seconds.toFixed(1)} s of wall time on ${availableParallelism()} cores)`,
