@@ -17,11 +17,11 @@ import { UserError } from '../../core/errors.ts';
 import { verifyRunProof, type RunProofVerdict } from '../../core/run-proof.ts';
 import { humanTextProblem } from '../../core/text.ts';
 import type { Plan } from '../../core/plan.ts';
-import { rateControlText } from '../../core/targets.ts';
+import { MAX_BATCH, rateControlText } from '../../core/targets.ts';
 import { truncationNote } from '../../core/ssm-output.ts';
 import { plannedStepAt, plannedStepNotes, stepRunNotes } from '../../core/step-controls-text.ts';
-import type { ExecutionView } from '../../core/execution.ts';
-import { viewFromAudit } from '../../core/execution-view.ts';
+import type { ExecutionView, StepView } from '../../core/execution.ts';
+import { LISTED_UNSUCCESSFUL, listedText, summaryText, viewFromAudit } from '../../core/execution-view.ts';
 import { isRecordedRefusal } from '../executions.ts';
 import { loadRunProof } from '../../store/run-queries.ts';
 import { CSRF_FIELD, csrfToken, decide, mayAct, requireAction } from './auth.ts';
@@ -88,7 +88,27 @@ function PlanView(props: { readonly plan: Plan; readonly planDigest: string }) {
           )}
         </dd>
         <dt>Instances</dt>
-        <dd class="mono">{inert(p.targets.map((t) => t.instanceId).join(', '))}</dd>
+        {p.targets.length > MAX_BATCH ? (
+          // A run on many instances: the count and the first few, every one a click away.
+          <dd>
+            {p.targets.length.toLocaleString('en-US')} instances:{' '}
+            <span class="mono">
+              {inert(
+                p.targets
+                  .slice(0, 5)
+                  .map((t) => t.instanceId)
+                  .join(', '),
+              )}
+            </span>{' '}
+            and {(p.targets.length - 5).toLocaleString('en-US')} more
+            <details>
+              <summary>Every instance</summary>
+              <p class="mono">{inert(p.targets.map((t) => t.instanceId).join(', '))}</p>
+            </details>
+          </dd>
+        ) : (
+          <dd class="mono">{inert(p.targets.map((t) => t.instanceId).join(', '))}</dd>
+        )}
       </dl>
       <table>
         <caption>Steps, in order</caption>
@@ -156,11 +176,58 @@ function StepsView(props: { readonly view: ExecutionView }) {
               {inert(step.name)}
               {step.phase === 'onFailure' ? ' (on failure)' : ''}: {step.status}
               {notes.length > 0 ? ` — ${inert(notes.join('; '))}` : ''}
+              {step.summary ? <StepSummaryView step={step} plan={view.plan} /> : null}
             </li>
           );
         })}
       </ol>
     </section>
+  );
+}
+
+/**
+ * A step on more than 50 instances (sent as batches): its instances counted by status, and only
+ * those that did not succeed listed (at most 100), however large the fleet. Every instance's
+ * result and output is in the audit log.
+ */
+function StepSummaryView(props: { readonly step: StepView; readonly plan: Plan }) {
+  const { step, plan } = props;
+  const summary = step.summary!;
+  const names = new Map(plan.targets.map((t) => [t.instanceId, t.name]));
+  const unsuccessful = step.instances.filter((i) => i.status !== 'Success');
+  const cut = listedText(step);
+  return (
+    <div class="step-summary">
+      <p class="summary">{inert(summaryText(summary))}</p>
+      {unsuccessful.length > 0 ? (
+        <table class="unsuccessful">
+          <caption>Instances of {inert(step.name)} that did not succeed</caption>
+          <thead>
+            <tr>
+              <th scope="col">Instance</th>
+              <th scope="col">Name</th>
+              <th scope="col">Status</th>
+              <th scope="col">Exit code</th>
+            </tr>
+          </thead>
+          <tbody>
+            {unsuccessful.map((i) => (
+              <tr>
+                <td class="mono">{inert(i.instanceId)}</td>
+                <td>{inert(names.get(i.instanceId) ?? '')}</td>
+                <td>{inert(i.statusDetails || i.status)}</td>
+                <td class="mono">{i.responseCode}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {cut ? (
+        <p class="muted listed-note">
+          {cut}; <code>mechanic audit show {inert(plan.executionId)}</code> has every instance's result.
+        </p>
+      ) : null}
+    </div>
   );
 }
 
@@ -183,7 +250,7 @@ function cutBySsm(d: Readonly<Record<string, unknown>>, stream: 'stdout' | 'stde
   return Array.isArray(cut) && cut.includes(stream) ? <p class="muted">{truncationNote(stream)}</p> : null;
 }
 
-function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
+function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan; readonly notShown?: HiddenResults }) {
   const { r } = props;
   const d = r.data;
   const attempt = attemptOf(d, props.plan);
@@ -279,6 +346,12 @@ function Entry(props: { readonly r: AuditRecord; readonly plan?: Plan }) {
           {d['ok'] !== true && d['retrying'] === true ? <p>It is sent again after its pause.</p> : null}
           {d['ok'] !== true && d['continuedOnError'] === true ? (
             <p>The run went on past it (continueOnError).</p>
+          ) : null}
+          {props.notShown && props.notShown.total > 0 ? (
+            <p class="muted results-note">
+              {`${props.notShown.total.toLocaleString('en-US')} instance results are not listed here (${props.notShown.succeeded.toLocaleString('en-US')} succeeded); `}
+              <code>mechanic audit show {inert(r.executionId)}</code> has every one, with its output.
+            </p>
           ) : null}
         </li>
       );
@@ -383,6 +456,68 @@ function PackLink(props: { readonly id: string; readonly verdict: RunProofVerdic
   );
 }
 
+/** The instance results of a step the timeline leaves out: how many, and how many of them succeeded. */
+interface HiddenResults {
+  readonly total: number;
+  readonly succeeded: number;
+}
+
+/**
+ * The records the timeline shows. A run on more than 50 instances would list every instance's
+ * result (10,000 for a fleet-wide step): its timeline shows the results that did not succeed, at
+ * most 100 per step, and each step.completed record says how many it left out. Smaller runs show
+ * every record, as always.
+ */
+function timeline(
+  records: readonly AuditRecord[],
+  plan: Plan,
+): { readonly r: AuditRecord; readonly notShown?: HiddenResults }[] {
+  if (plan.targets.length <= MAX_BATCH) return records.map((r) => ({ r }));
+  const out: { r: AuditRecord; notShown?: HiddenResults }[] = [];
+  // Per step (phase and index), since its last step.completed record.
+  const shown = new Map<string, number>();
+  const hidden = new Map<string, { total: number; succeeded: number }>();
+  for (const r of records) {
+    const key = `${str(r.data['phase'])}:${str(r.data['index'])}`;
+    if (r.type === 'step.instance') {
+      const ok = r.data['status'] === 'Success';
+      const n = shown.get(key) ?? 0;
+      if (!ok && n < LISTED_UNSUCCESSFUL) {
+        shown.set(key, n + 1);
+        out.push({ r });
+      } else {
+        const h = hidden.get(key) ?? { total: 0, succeeded: 0 };
+        hidden.set(key, { total: h.total + 1, succeeded: h.succeeded + (ok ? 1 : 0) });
+      }
+      continue;
+    }
+    if (r.type === 'step.completed') {
+      const h = hidden.get(key);
+      shown.delete(key);
+      hidden.delete(key);
+      out.push(h ? { r, notShown: h } : { r });
+      continue;
+    }
+    out.push({ r });
+  }
+  return out;
+}
+
+/** Every record of the run, page by page: a run on 10,000 instances has more than one page. */
+async function runRecords(deps: WebDeps, id: string): Promise<AuditRecord[]> {
+  const PAGE = 10_000;
+  const all: AuditRecord[] = [];
+  for (;;) {
+    const page = await deps.audit.list({
+      executionId: id,
+      limit: PAGE,
+      ...(all.length > 0 ? { afterSeq: all[all.length - 1]!.seq } : {}),
+    });
+    all.push(...page);
+    if (page.length < PAGE) return all;
+  }
+}
+
 export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
   app.get('/ui/runs/:id', async (c) => {
     const id = runId(c.req.param('id'));
@@ -392,7 +527,7 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
       id,
       ...(summary ? { requester: summary.operator, targets: summary.targets } : {}),
     });
-    const records = await deps.audit.list({ executionId: id, limit: 10_000 });
+    const records = await runRecords(deps, id);
     const view = viewFromAudit(records);
     if (!summary || !view) throw new UserError('EXECUTION_NOT_FOUND', `there is no run ${id} in the log`);
     const proof = await loadRunProof(deps.db, id);
@@ -484,8 +619,8 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
         <section aria-labelledby="timeline-h">
           <h2 id="timeline-h">Timeline</h2>
           <ol class="timeline">
-            {records.map((r) => (
-              <Entry r={r} plan={view.plan} />
+            {timeline(records, view.plan).map(({ r, notShown }) => (
+              <Entry r={r} plan={view.plan} {...(notShown ? { notShown } : {})} />
             ))}
           </ol>
         </section>
