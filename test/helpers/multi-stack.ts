@@ -536,7 +536,9 @@ export async function approveRun(stack: MultiStack, via: number, run: LaunchedRu
           .api(i, 'bob')
           .call('vote', { params: { id: run.executionId }, body: { decision: 'approve', planDigest: run.planDigest } });
       } catch (e) {
-        if (tried && codeOf(e) === 'APPROVAL_DUPLICATE') return;
+        // A retry after a lost answer: the vote counted, or the run has gone on past its approval
+        // (bob's vote is the one it waits for; how the run ended is for the caller to check).
+        if (tried && (codeOf(e) === 'APPROVAL_DUPLICATE' || codeOf(e) === 'EXECUTION_FINISHED')) return;
         tried = true;
         throw e;
       }

@@ -11,12 +11,14 @@ import {
   approveRun,
   commandLogCounts,
   launchWitnessRun,
+  onAnyServer,
   ranCounts,
   runningNow,
   startMultiStack,
   untilEnded,
   witnessCounts,
   WEB_INSTANCES,
+  type LaunchedRun,
   type MultiStack,
 } from '../helpers/multi-stack.ts';
 
@@ -78,6 +80,50 @@ async function killAndRestart(stack: MultiStack, victim: Victim, pauseMs: number
   await part.start();
 }
 
+/**
+ * A launch plans the run, and planning asks SSM which instances the targets select. While devfleet
+ * (AWS) is down the server refuses it with its advice, "…; try again in a moment", and nothing is
+ * started: the operator does as told. Before launching again they look for the run by its tag, as
+ * launchWitnessRun does, in case an earlier try started it before its answer was lost.
+ */
+async function launchFollowingAdvice(
+  stack: MultiStack,
+  via: number,
+  tag: string,
+  seconds: number,
+): Promise<LaunchedRun> {
+  for (let again = false; ; again = true) {
+    if (again) {
+      const found = await onAnyServer(
+        stack,
+        via,
+        async (i) =>
+          (await stack.api(i, 'alice').call('listExecutions', { query: { limit: 500 } })).executions.find(
+            (e) => e.params['tag'] === tag,
+          ),
+        `looking for ${tag}`,
+      );
+      if (found) return { tag, executionId: found.id, planDigest: found.planDigest };
+    }
+    try {
+      return await launchWitnessRun(stack, via, tag, seconds);
+    } catch (e) {
+      if (!awsAwayForAMoment(e)) throw e;
+      await sleep(500);
+    }
+  }
+}
+
+/** The server's refusal of a plan because STS or SSM did not answer (not a refusal by AWS's policy). */
+function awsAwayForAMoment(e: unknown): boolean {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  return (
+    (code === 'SSM_COMMAND_FAILED' || code === 'STS_FAILED') &&
+    typeof message === 'string' &&
+    message.endsWith('; try again in a moment')
+  );
+}
+
 interface Campaign {
   readonly views: ExecutionView[];
   readonly tags: string[];
@@ -123,7 +169,7 @@ async function campaign(
   })();
   const driven = plans.map(async (p) => {
     await sleep(p.delayMs);
-    const run = await launchWitnessRun(stack, p.via, p.tag, p.seconds);
+    const run = await launchFollowingAdvice(stack, p.via, p.tag, p.seconds);
     launched.add(run.executionId);
     await approveRun(stack, (p.via + 1) % stack.servers.length, run);
     return untilEnded(stack, run.executionId, p.via);
