@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditStore } from '../store/audit-log.ts';
+import { runRecords } from '../store/run-records.ts';
 import type { AuditEventType } from '../core/audit-events.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
 import { TERMINAL_STATUSES } from '../core/execution.ts';
@@ -76,7 +77,7 @@ export function startMessageFollower(deps: FollowerDeps): MessageFollower {
   };
 
   const sync = async (executionId: string): Promise<void> => {
-    const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
+    const view = viewFromAudit(await runRecords(deps.audit, executionId));
     if (!view) return;
     const message = runMessage(view, { runUrl: deps.runUrl?.(executionId) });
     const sha = createHash('sha256').update(JSON.stringify(message)).digest('hex');

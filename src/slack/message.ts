@@ -246,10 +246,12 @@ function stepLine(step: StepView, planned: PlannedStep | undefined): string {
     skipped: '–',
   };
   const phase = step.phase === 'onFailure' ? ' (on failure)' : '';
-  const failed = step.instances.filter((i) => i.status !== 'Success').length;
-  const counts = step.instances.length
-    ? ` — ${step.instances.length - failed}/${step.instances.length} instances ok`
-    : '';
+  // A step on more than 50 instances lists only its unsuccessful ones; its summary counts them all.
+  const total = step.summary?.total ?? step.instances.length;
+  const ok = step.summary
+    ? (step.summary.byStatus['Success'] ?? 0)
+    : step.instances.filter((i) => i.status === 'Success').length;
+  const counts = total ? ` — ${ok}/${total} instances ok` : '';
   // Its attempt of a retried step, a failure the run went past, why it was skipped: the shared wording.
   const notes = stepRunNotes(step, planned)
     .map((n) => `, ${slackText(n, 300)}`)

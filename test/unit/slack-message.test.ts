@@ -210,4 +210,32 @@ describe('the request message', () => {
     expect(text).toContain('✓ first: succeeded — 1/1 instances ok');
     expect(text).toContain('i-0d3f1ee7000000001: Success (exit 0) `hello`');
   });
+
+  test('a step on more than 50 instances is counted from its summary, not from the unsuccessful ones it lists', () => {
+    const failed = ['i-0d3f1ee7000000007', 'i-0d3f1ee7000000042', 'i-0d3f1ee7000000099'].map((instanceId) => ({
+      instanceId,
+      status: 'Failed' as const,
+      statusDetails: 'Failed',
+      responseCode: 1,
+      stdout: '',
+      stderr: '',
+      outputSha256: '',
+    }));
+    const view = viewOf(plan, {
+      status: 'failed',
+      steps: [
+        {
+          name: 'first',
+          phase: 'main',
+          status: 'failed',
+          instances: failed,
+          summary: { total: 120, byStatus: { Success: 117, Failed: 3 } },
+        },
+      ],
+    });
+    for (const message of [runMessage(view), summaryMessage(view)]) {
+      const text = texts(message.blocks).join('\n');
+      expect(text).toContain('✗ first: failed — 117/120 instances ok');
+    }
+  });
 });

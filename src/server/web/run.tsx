@@ -24,6 +24,7 @@ import type { ExecutionView, StepView } from '../../core/execution.ts';
 import { LISTED_UNSUCCESSFUL, listedText, summaryText, viewFromAudit } from '../../core/execution-view.ts';
 import { isRecordedRefusal } from '../executions.ts';
 import { loadRunProof } from '../../store/run-queries.ts';
+import { runRecords } from '../../store/run-records.ts';
 import { CSRF_FIELD, csrfToken, decide, mayAct, requireAction } from './auth.ts';
 import { executionResource } from '../execution-resource.ts';
 import type { WebDeps, WebEnv } from './index.ts';
@@ -503,21 +504,6 @@ function timeline(
   return out;
 }
 
-/** Every record of the run, page by page: a run on 10,000 instances has more than one page. */
-async function runRecords(deps: WebDeps, id: string): Promise<AuditRecord[]> {
-  const PAGE = 10_000;
-  const all: AuditRecord[] = [];
-  for (;;) {
-    const page = await deps.audit.list({
-      executionId: id,
-      limit: PAGE,
-      ...(all.length > 0 ? { afterSeq: all[all.length - 1]!.seq } : {}),
-    });
-    all.push(...page);
-    if (page.length < PAGE) return all;
-  }
-}
-
 export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
   app.get('/ui/runs/:id', async (c) => {
     const id = runId(c.req.param('id'));
@@ -527,7 +513,7 @@ export function runPage(app: Hono<WebEnv>, deps: WebDeps): void {
       id,
       ...(summary ? { requester: summary.operator, targets: summary.targets } : {}),
     });
-    const records = await runRecords(deps, id);
+    const records = await runRecords(deps.audit, id);
     const view = viewFromAudit(records);
     if (!summary || !view) throw new UserError('EXECUTION_NOT_FOUND', `there is no run ${id} in the log`);
     const proof = await loadRunProof(deps.db, id);
