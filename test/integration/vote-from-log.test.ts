@@ -213,4 +213,14 @@ describe('a vote is decided from the run’s records while its worker cannot ans
     expect((await records('approval.rejected')).map((r) => r.actor)).toEqual(['carol']);
     expect(sent.queries).toBe(0);
   }, 120_000);
+
+  test('a cancel also knows the run from its records: the rejected run says it has ended, without a query', async () => {
+    await waitFor('the run to end', async () =>
+      (await records('execution.rejected')).length === 1 ? true : undefined,
+    );
+    const e = await refusal(service.cancel(user('alice'), id, 'wrong window'));
+    expect(e.code).toBe('EXECUTION_FINISHED');
+    expect(e.message).toBe(`execution ${id} has already ended (rejected); it can no longer be cancelled`);
+    expect(sent.queries).toBe(0);
+  }, 60_000);
 });
