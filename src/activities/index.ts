@@ -9,7 +9,11 @@ import { CredentialLeases, type CredentialDeps } from './credentials.ts';
 import { createSsmActivities, type SsmDeps } from './ssm.ts';
 
 export interface ActivityDeps {
-  readonly audit: { append(event: NewAuditEvent): Promise<unknown> };
+  readonly audit: {
+    append(event: NewAuditEvent): Promise<unknown>;
+    /** Several events in one transaction, keeping those already recorded (AuditStore.appendMany). */
+    appendMany?(events: readonly NewAuditEvent[], options: { keepRecorded: true }): Promise<unknown>;
+  };
   readonly sts: Pick<STSClient, 'send'>;
   readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly pollIntervalMs: SsmDeps['pollIntervalMs'];
@@ -21,6 +25,7 @@ export interface ActivityDeps {
 /** Every activity the workflow calls, built once per worker from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
   const record = (event: NewAuditEvent) => deps.audit.append(event);
+  const appendMany = deps.audit.appendMany?.bind(deps.audit);
   const leases = new CredentialLeases({ sts: deps.sts, record, ...deps.credentialLimits });
   return {
     /** Appends one audit event; idempotent on its eventId, so retries never duplicate it. */
@@ -44,6 +49,9 @@ export function createActivities(deps: ActivityDeps) {
       leases,
       ssmFor: deps.ssmFor,
       record,
+      ...(appendMany
+        ? { recordMany: (events: readonly NewAuditEvent[]) => appendMany(events, { keepRecorded: true }) }
+        : {}),
       pollIntervalMs: deps.pollIntervalMs,
       deliveryTimeoutSeconds: deps.deliveryTimeoutSeconds,
     }),

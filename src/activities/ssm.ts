@@ -24,6 +24,11 @@ export interface SsmDeps {
   /** The SSM client for a session; the worker reuses one per credentials (ssmClients). */
   readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
   readonly record: (event: NewAuditEvent) => Promise<unknown>;
+  /**
+   * Records several events in one write, keeping any already recorded under the same id (the
+   * store's appendMany with keepRecorded). Without it, each is recorded on its own.
+   */
+  readonly recordMany?: (events: readonly NewAuditEvent[]) => Promise<unknown>;
   /** First and largest wait between polls of a running command. */
   readonly pollIntervalMs: { readonly min: number; readonly max: number };
   /** How long SSM may take to deliver a command before it gives up on an instance. */
@@ -42,9 +47,16 @@ const PREVIEW_CHARS = 2_000;
 const AUDIT_OUTPUT_CHARS = 24_000;
 /**
  * GetCommandInvocation calls in flight at once when a step ends: well under SSM's throttling, and
- * only that many outputs held at a time however many instances the step ran on.
+ * with RECORD_BATCH, a bounded number of outputs held at a time however many instances the step
+ * ran on.
  */
 const DETAIL_BATCH = 5;
+/**
+ * Instance records written in one audit transaction, at most, and the output they may hold
+ * between writes: few transactions per step, and a bounded amount of output held at once.
+ */
+const RECORD_BATCH = 25;
+const RECORD_CHARS = 400_000;
 
 /**
  * The token that makes dispatch exactly-once: SendCommand has no client token, so the Comment
@@ -111,6 +123,19 @@ export function createSsmActivities(deps: SsmDeps) {
     } catch (e) {
       if (!(e instanceof AuditEventConflictError)) throw e;
     }
+  };
+
+  /**
+   * Records instances' results once each (as recordOnce), in one write when the store takes
+   * several: a step's instances cost one audit transaction per few outputs, not one each.
+   */
+  const recordAllOnce = async (events: readonly NewAuditEvent[]): Promise<void> => {
+    if (events.length === 0) return;
+    if (deps.recordMany) {
+      await deps.recordMany(events);
+      return;
+    }
+    for (const event of events) await recordOnce(event);
   };
 
   const findOrSend = async (
@@ -194,8 +219,9 @@ export function createSsmActivities(deps: SsmDeps) {
         wait = Math.min(deps.pollIntervalMs.max, Math.round(wait * 1.5));
       }
       const instances: InstanceResult[] = [];
-      // Outputs fetched a few at a time, then recorded one by one in SSM's order: the step's end
-      // waits for one round trip per batch instead of one per instance.
+      // Outputs fetched a few at a time and recorded in SSM's order, several in one write: the
+      // step's end waits for one round trip per DETAIL_BATCH instead of one per instance, and
+      // for one audit transaction per RECORD_BATCH outputs (or RECORD_CHARS of them).
       const details = async function* () {
         for (let from = 0; from < invocations.length; from += DETAIL_BATCH) {
           const batch = invocations.slice(from, from + DETAIL_BATCH);
@@ -213,6 +239,13 @@ export function createSsmActivities(deps: SsmDeps) {
             })),
           );
         }
+      };
+      let pending: NewAuditEvent[] = [];
+      let pendingChars = 0;
+      const flush = async () => {
+        await recordAllOnce(pending);
+        pending = [];
+        pendingChars = 0;
       };
       for await (const { inv, detail } of details()) {
         const instanceId = inv.InstanceId ?? 'unknown';
@@ -235,7 +268,7 @@ export function createSsmActivities(deps: SsmDeps) {
           outputSha256,
           ...truncated,
         };
-        await recordOnce(
+        pending.push(
           auditEvent('step.instance', {
             eventId: instanceEventId(req.executionId, req.phase, req.stepIndex, instanceId, req.attempt),
             executionId: req.executionId,
@@ -258,8 +291,11 @@ export function createSsmActivities(deps: SsmDeps) {
             },
           }),
         );
+        pendingChars += stdout.length + stderr.length;
+        if (pending.length >= RECORD_BATCH || pendingChars >= RECORD_CHARS) await flush();
         instances.push(result);
       }
+      await flush();
       const missing = req.instanceIds.filter((id) => !instances.some((i) => i.instanceId === id));
       const ok = missing.length === 0 && instances.every((i) => i.status === 'Success');
       return { commandId: req.commandId, ok, instances };
