@@ -49,6 +49,7 @@ import { headFileWriter, loadAuditSigning, readHeadFile, type AuditSigning } fro
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
 import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
 import { freshWalkState, verifyThreads, walkInParallel, type WalkState } from './verify-parallel.ts';
+import { sideTablesSurelyMatchIndex } from './verify-index.ts';
 import {
   VERIFY_COLUMNS,
   checkRow,
@@ -316,6 +317,8 @@ async function signaturesValid(
 interface RecordPages {
   page(afterSeq: number | undefined, limit: number): Promise<unknown[][]>;
   close(): void;
+  /** SQLite: the read-only connection the pages come from, for verify's other checks in the database. */
+  readonly sqlite?: BetterSqlite3.Database;
 }
 
 /** The file of a SQLite database opened through Kysely, or undefined (in memory, or PostgreSQL). */
@@ -352,6 +355,7 @@ async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
           return (afterSeq === undefined ? first.all(limit) : next.all(afterSeq, limit)) as unknown[][];
         },
         close: () => conn.close(),
+        sqlite: conn,
       };
     } catch (e) {
       conn.close();
@@ -1032,7 +1036,9 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         const problem = await recheckExecution(id);
         if (problem) return fail('index', problem.seq, problem.problem);
       }
-      const sides = await checkFilterTables(rebuilt);
+      // Asked inside SQLite first (verify-index.ts): only a difference reads the tables here.
+      const sides =
+        pages.sqlite && sideTablesSurelyMatchIndex(pages.sqlite) ? undefined : await checkFilterTables(rebuilt);
       if (sides) return fail('index', sides.seq, sides.problem);
 
       return {

@@ -3,10 +3,10 @@
  * sequential walk, audit-log.ts) and on the worker threads that walk ranges of a large log
  * (verify-worker.ts): the same code gives the same verdict and the same sentence.
  */
-import { chainHashOfStored, verifyChain, type AuditCheck, type AuditRecord } from '../core/audit-chain.ts';
+import { chainDigest, chainHashOfStored, verifyChain, type AuditCheck, type AuditRecord } from '../core/audit-chain.ts';
 import { fitsAuditVocabulary } from '../core/audit-event-check.ts';
 import { readAuditEvent, type AuditEvent, type AuditEventType } from '../core/audit-events.ts';
-import { canonicalJson, isCanonicalText } from '../core/canonical.ts';
+import { canonicalJson, isCanonicalText, isSurelyCanonicalText } from '../core/canonical.ts';
 
 /** The columns verify reads of each record, in this order (a raw row). */
 export const VERIFY_COLUMNS = [
@@ -20,6 +20,27 @@ export const VERIFY_COLUMNS = [
   'prev_hash',
   'hash',
 ] as const;
+
+/**
+ * SQLite: the text chainHash hashes for a record — its stored prev_hash, a newline, and
+ * canonicalJson of the six hashed fields {actor, at, data, eventId, executionId, type} if the row
+ * is as the store writes it — built in the database, so the walk reads one string per record
+ * instead of seven and hashes it as read: `prev_hash \n {"actor":` json_quote(actor) `,"at":` …
+ * `,"data":` data `,…}`. Null when a column is not text (a tampered row: the full path names it).
+ * Nothing here is trusted: checkEventText takes the text only if it is exactly that.
+ */
+export const EVENT_TEXT_SQL =
+  "case when typeof(prev_hash) = 'text' and typeof(actor) = 'text' and typeof(at) = 'text' and typeof(data) = 'text'" +
+  " and typeof(event_id) = 'text' and typeof(type) = 'text' and (execution_id is null or typeof(execution_id) = 'text')" +
+  ` then prev_hash || char(10) || '{"actor":' || json_quote(actor) || ',"at":' || json_quote(at) || ',"data":' ||` +
+  ` data || ',"eventId":' || json_quote(event_id) || ',"executionId":' || json_quote(execution_id) ||` +
+  ` ',"type":' || json_quote(type) || '}' end`;
+
+/** What the SQLite walk reads of each record: seq, EVENT_TEXT_SQL, hash (a text row). */
+export const EVENT_TEXT_COLUMNS = `seq, ${EVENT_TEXT_SQL} as chained, hash`;
+
+/** A record as read with EVENT_TEXT_COLUMNS. */
+export type TextRow = readonly unknown[];
 
 /** A record as read for verify: VERIFY_COLUMNS, in that order. */
 export type RawRow = readonly unknown[];
@@ -126,4 +147,40 @@ export function checkRow(row: RawRow, prevHash: string, expectedSeq: number, sig
   const read = readAuditEvent({ ...candidate, seq });
   if (!read.ok) return { ok: false, problem: { check: 'schema', seq, reason: read.problem } };
   return { ok: true, seq, hash, event: read.event };
+}
+
+/**
+ * checkRow's answer for a record read as one text (EVENT_TEXT_COLUMNS), when it is certain: the
+ * record in its place and linked to `prevHash`, its stored text canonical JSON of exactly the six
+ * hashed fields, its hash that text's, nothing signed at its seq that differs, and fitting the
+ * vocabulary for certain — then checkRow would find the same (its prev_hash is `prevHash`, its
+ * data column that text's data, stored canonical, and chainHash hashes exactly those bytes).
+ * Undefined otherwise, for anything at all: the caller then reads the row's columns and asks
+ * checkRow, which decides and names the problem, so the first problem and its sentence are
+ * checkRow's, never this shortcut's.
+ *
+ * Why the text is the columns: it starts with `prevHash` and a newline, and what follows is
+ * canonical JSON, which holds no raw newline, so the stored prev_hash is exactly `prevHash`. The
+ * database writes the JSON around the data column, and everything it adds after data (the quoted
+ * fields and the punctuation) closes whatever data opens only at the very end, so a data column
+ * that is not exactly one JSON value would add keys of its own or break the JSON; canonical text
+ * has strictly increasing keys, so six keys are the six fields, each once.
+ */
+export function checkEventText(
+  row: TextRow,
+  prevHash: string,
+  expectedSeq: number,
+  signed: SignedAt,
+): CheckedRow | undefined {
+  const seq = row[0];
+  const chained = row[1];
+  const hash = row[2];
+  if (seq !== expectedSeq || typeof chained !== 'string' || typeof hash !== 'string') return undefined;
+  const from = prevHash.length + 1;
+  if (chained.charCodeAt(from - 1) !== 0x0a || !chained.startsWith(prevHash)) return undefined;
+  if (chainDigest(chained) !== hash || !isSurelyCanonicalText(chained, from)) return undefined;
+  const event = JSON.parse(chained.slice(from)) as Record<string, unknown>;
+  if (Object.keys(event).length !== 6 || (signed.has(seq) && notAsSigned(signed, seq, hash))) return undefined;
+  if (!fitsAuditVocabulary(event)) return undefined;
+  return { ok: true, seq, hash, event: event as unknown as AuditEvent };
 }

@@ -11,7 +11,16 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { endStatusOf } from '../core/audit-events.ts';
 import { projectExecution, type ExecutionSummary } from '../core/execution-index.ts';
-import { VERIFY_COLUMNS, checkRow, type CheckpointSource, type RawRow, type WalkProblem } from './verify-rows.ts';
+import {
+  EVENT_TEXT_COLUMNS,
+  VERIFY_COLUMNS,
+  checkEventText,
+  checkRow,
+  type CheckpointSource,
+  type RawRow,
+  type TextRow,
+  type WalkProblem,
+} from './verify-rows.ts';
 
 /** What the main thread asks of one worker. */
 export interface RangeTask {
@@ -48,13 +57,18 @@ export function walkRange(task: RangeTask): RangeResult {
   for (const [seq, hash, source] of task.signed) signed.set(seq, [...(signed.get(seq) ?? []), { hash, source }]);
   const conn = new BetterSqlite3(task.file, { readonly: true, fileMustExist: true, timeout: 5_000 });
   try {
-    const columns = VERIFY_COLUMNS.join(', ');
+    // One read transaction: every page and every row read again below sees the same log.
+    conn.exec('begin');
+    // Each record as one text (checkEventText); a record it cannot vouch for is read again as
+    // columns for checkRow, which decides and names the problem.
     const from = conn
-      .prepare(`select ${columns} from audit_events where seq <= ? order by seq limit ${PAGE}`)
+      .prepare(`select ${EVENT_TEXT_COLUMNS} from audit_events where seq <= ? order by seq limit ${PAGE}`)
       .raw(true);
     const next = conn
-      .prepare(`select ${columns} from audit_events where seq > ? and seq <= ? order by seq limit ${PAGE}`)
+      .prepare(`select ${EVENT_TEXT_COLUMNS} from audit_events where seq > ? and seq <= ? order by seq limit ${PAGE}`)
       .raw(true);
+    const columnsOf = conn.prepare(`select ${VERIFY_COLUMNS.join(', ')} from audit_events where seq = ?`).raw(true);
+    const rawRow = (seq: unknown) => columnsOf.get(seq) as RawRow;
     let first: RawRow | null = null;
     let prevHash = '';
     let lastSeq = task.after ?? 0;
@@ -63,15 +77,16 @@ export function walkRange(task: RangeTask): RangeResult {
     const ends = new Map<string, number>();
     let after = task.after;
     for (;;) {
-      const rows = (after === null ? from.all(task.upTo) : next.all(after, task.upTo)) as RawRow[];
+      const rows = (after === null ? from.all(task.upTo) : next.all(after, task.upTo)) as TextRow[];
       for (const row of rows) {
         // The first record links by its own stored prev_hash and seq; the main thread checks those.
         if (first === null) {
-          first = row;
-          prevHash = row[7] as string;
-          lastSeq = Number(row[0]) - 1;
+          first = rawRow(row[0]);
+          prevHash = first[7] as string;
+          lastSeq = Number(first[0]) - 1;
         }
-        const checked = checkRow(row, prevHash, lastSeq + 1, signed);
+        const checked =
+          checkEventText(row, prevHash, lastSeq + 1, signed) ?? checkRow(rawRow(row[0]), prevHash, lastSeq + 1, signed);
         if (!checked.ok) return result(checked.problem);
         const { event } = checked;
         if (event.executionId !== null) {
@@ -99,6 +114,7 @@ export function walkRange(task: RangeTask): RangeResult {
       };
     }
   } finally {
+    if (conn.inTransaction) conn.exec('commit');
     conn.close();
   }
 }
