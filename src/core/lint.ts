@@ -124,8 +124,13 @@ export function lintRunbookText(file: string, text: string): LintResult {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const yamlProblems = [...doc.errors, ...doc.warnings];
   if (yamlProblems.length > 0) {
+    // One tag can break two ways at once ("!e!" has no suffix and resolves to nothing): say it once.
+    const said = new Set<string>();
     for (const e of yamlProblems) {
-      const [rule, message] = yamlProblem(e);
+      const [rule, message] = yamlProblem(e, text);
+      const key = `${e.pos[0]} ${rule} ${message}`;
+      if (said.has(key)) continue;
+      said.add(key);
       add(e.pos[0], rule, message);
     }
     return { problems: byPosition(problems) };
@@ -340,8 +345,10 @@ function firstInvalidUtf8(bytes: Uint8Array): { line: number; column: number } {
   return positionIn(decoded, decoded.length);
 }
 
-function yamlProblem(e: YAMLError): [rule: string, message: string] {
-  const first = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+function yamlProblem(e: YAMLError, text: string): [rule: string, message: string] {
+  // Plain messages (prettyErrors: false) carry no position or excerpt: the problem's own line and
+  // column say where. Only the first line is a sentence.
+  const first = e.message.split('\n')[0] ?? e.message;
   switch (e.code) {
     case 'DUPLICATE_KEY':
       return ['duplicate-key', 'this key is already set above in the same mapping; keep one of them'];
@@ -350,7 +357,9 @@ function yamlProblem(e: YAMLError): [rule: string, message: string] {
     case 'TAB_AS_INDENT':
       return ['yaml-syntax', 'tabs are not allowed as indentation in YAML; indent with spaces'];
     case 'TAG_RESOLVE_FAILED': {
-      const tag = /tag: (\S+)/.exec(first)?.[1] ?? 'here';
+      // The tag as written: yaml's own sentence names it resolved (tag:yaml.org,2002:int for !!int),
+      // or not at all ("Verbatim tags must end with a >").
+      const tag = text.slice(e.pos[0], e.pos[1]);
       return ['unknown-tag', `the tag ${tag} means nothing to mechanic; runbooks use plain YAML values, so remove it`];
     }
     default:
@@ -484,7 +493,7 @@ class Locator {
         const exact = issue.inclusive === false ? (issue.code === 'too_small' ? 'more than' : 'less than') : side;
         const unit =
           issue.origin === 'string'
-            ? ' characters long'
+            ? ` character${bound === 1 ? '' : 's'} long`
             : issue.origin === 'array'
               ? ` item${bound === 1 ? '' : 's'}`
               : '';
@@ -723,8 +732,9 @@ class Locator {
   }
 
   private findInScript(step: string, re: RegExp): number {
-    const { node, path } = this.scriptNode(step);
-    if (typeof node?.value !== 'string') return this.offsetOf(path ?? []);
+    const { node } = this.scriptNode(step);
+    // A script written as an alias (*s) is located where the alias stands, as scriptOffset does.
+    if (typeof node?.value !== 'string') return this.scriptOffset(step, 1, 1);
     const m = re.exec(node.value);
     if (!m) return this.scriptOffset(step, 1, 1);
     const { line, column } = positionIn(node.value, m.index);

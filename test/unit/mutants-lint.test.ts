@@ -227,7 +227,7 @@ describe('schema problems, each at its field', () => {
       'x.yaml:6:46: steps[0].retries must be at most 5 [out-of-range]',
       'x.yaml:6:53: steps[0].timeoutSeconds must be at least 1 [out-of-range]',
       'x.yaml:7:45: parameters.p.maxLength must be more than 0 [out-of-range]',
-      'x.yaml:3:14: description must be at least 1 characters long [out-of-range]',
+      'x.yaml:3:14: description must be at least 1 character long [out-of-range]',
     ]);
   });
 
