@@ -132,7 +132,10 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   if (namespace !== 'default') args.push('--namespace', namespace);
   if (opts.dbFile !== undefined) {
     await mkdir(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
-    args.push('--db-filename', opts.dbFile);
+    // Write-ahead logging, still synced at every commit: the CLI's SQLite otherwise journals with a
+    // rollback file, about 22 ms a commit here against 3 ms, and every workflow task is a commit.
+    // A killed server loses nothing committed either way.
+    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal');
   }
   if (uiPort !== undefined) args.push('--ui-port', String(uiPort));
   else args.push('--headless');

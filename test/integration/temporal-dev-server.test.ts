@@ -3,6 +3,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startDevServer, waitForTemporal } from '../../src/embedded/dev-server.ts';
@@ -41,6 +42,13 @@ describe('persistence', () => {
 
     const first = await startTestTemporal({ dbFile });
     started.push(first.server);
+    // Write-ahead logged (each commit synced): the rollback journal costs several times as much per workflow task.
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      db.close();
+    }
     const firstConnection = await Connection.connect({ address: first.address });
     // No worker: a started workflow stays open with its first task scheduled, which is all persistence needs.
     const handle = await new Client({ connection: firstConnection, namespace: first.namespace }).workflow.start<
