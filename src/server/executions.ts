@@ -30,6 +30,7 @@ import type { Runbook } from '../core/runbook.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
 import { VOTE_FACT_TYPES, voteFactsFromAudit } from '../core/vote-facts.ts';
 import { runRecordsOfTypes } from '../store/run-queries.ts';
+import { runRecords } from '../store/run-records.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { searchAttributes } from '../temporal/search-attributes.ts';
@@ -215,7 +216,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
       if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
     }
-    const view = viewFromAudit(await deps.audit.list({ executionId, limit: 10_000 }));
+    const view = viewFromAudit(await runRecords(deps.audit, executionId));
     if (!view) throw notFound(executionId);
     return view;
   }
