@@ -29,14 +29,73 @@ export interface FanOutResult {
   readonly ok: boolean;
   /** Every batch's command, in batch order (batches never sent have none). */
   readonly commandIds: readonly string[];
-  /** Every instance of the step, in target order: its final status, or how it was not run. */
-  readonly instances: readonly BatchInstance[];
+  /**
+   * Every instance of the step with a result, in batch order: its final status, or how it was not
+   * run. Results of steps run before compact results; newer ones carry `outcomes` instead.
+   */
+  readonly instances?: readonly BatchInstance[];
   /** The instances of batches that were never sent (they have no step.instance record of their own). */
-  readonly notSent: readonly BatchInstance[];
+  readonly notSent?: readonly BatchInstance[];
+  /** The same as `instances` and `notSent`, at a few bytes an instance (see compactOutcomes). */
+  readonly outcomes?: CompactOutcomes;
   /** Why a batch could not be sent or followed; no further batch was sent after it. */
   readonly error?: string;
   /** Set when the step was stopped (the run was cancelled). */
   readonly stopped?: true;
+}
+
+/**
+ * Every instance's result in a form whose size does not grow with its text: 10,000 instances
+ * listed as objects were a 1.3 MB payload (Temporal refuses one over 2 MB), in both the child's and
+ * the run's history; as indexes into the few distinct results, about 20 KB.
+ */
+export interface CompactOutcomes {
+  /** Each distinct result: status, statusDetails, responseCode. */
+  readonly kinds: readonly (readonly [string, string, number])[];
+  /** For each of the step's instance ids, in order, the index of its result in `kinds`; -1: none (its batch could not run). */
+  readonly of: readonly number[];
+  /** How many of the last instances with a result were never sent. */
+  readonly notSent: number;
+}
+
+/** Packs the results of a step on `instanceIds` (each id at most once among them). */
+export function compactOutcomes(
+  instanceIds: readonly string[],
+  results: readonly BatchInstance[],
+  notSent: number,
+): CompactOutcomes {
+  const kinds: [string, string, number][] = [];
+  const kindOf = new Map<string, number>();
+  const byId = new Map<string, number>();
+  for (const r of results) {
+    const key = JSON.stringify([r.status, r.statusDetails, r.responseCode]);
+    let kind = kindOf.get(key);
+    if (kind === undefined) {
+      kind = kinds.push([r.status, r.statusDetails, r.responseCode]) - 1;
+      kindOf.set(key, kind);
+    }
+    byId.set(r.instanceId, kind);
+  }
+  return { kinds, of: instanceIds.map((id) => byId.get(id) ?? -1), notSent };
+}
+
+/** The results a FanOutResult carries, in either form: every instance with a result, and how many at the end were never sent. */
+export function fanOutInstances(
+  result: FanOutResult,
+  instanceIds: readonly string[],
+): { instances: BatchInstance[]; notSent: number } {
+  if (result.outcomes === undefined)
+    return {
+      instances: [...(result.instances ?? []), ...(result.notSent ?? [])],
+      notSent: result.notSent?.length ?? 0,
+    };
+  const { kinds, of, notSent } = result.outcomes;
+  const instances: BatchInstance[] = [];
+  instanceIds.forEach((instanceId, i) => {
+    const kind = kinds[of[i] ?? -1];
+    if (kind) instances.push({ instanceId, status: kind[0], statusDetails: kind[1], responseCode: kind[2] });
+  });
+  return { instances, notSent };
 }
 
 /** How often a stop looks again for a batch whose command SSM does not show yet. */
@@ -128,8 +187,7 @@ export async function fanOutStep(input: FanOutInput): Promise<FanOutResult> {
   return {
     ok,
     commandIds: commandIds.filter((c) => c !== undefined),
-    instances,
-    notSent,
+    outcomes: compactOutcomes(request.instanceIds, instances, notSent.length),
     ...(error !== undefined ? { error } : {}),
     ...(stopping ? { stopped: true as const } : {}),
   };

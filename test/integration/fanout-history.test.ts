@@ -125,5 +125,13 @@ test('a step on 10,000 instances: 200 batches, every history under 5,000 events,
     }
   }
   expect(largest).toBeLessThan(2 * 1024 * 1024);
+  // A step's result counts its 10,000 instances at a few bytes each (as objects: 1.3 MB, in both
+  // the child's history and the run's).
+  const results = [
+    ...(histories.parent.events ?? []).map((e) => e.childWorkflowExecutionCompletedEventAttributes?.result),
+    ...Object.values(histories).map((h) => h.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result),
+  ].flatMap((r) => (r ? [(r.payloads ?? []).reduce((n, p) => n + (p.data?.length ?? 0), 0)] : []));
+  expect(results).toHaveLength(2 + 3);
+  for (const bytes of results.slice(0, 2)) expect(bytes).toBeLessThan(64 * 1024);
   console.log(`fan-out history: ${JSON.stringify(counts)} events; largest event ${largest} bytes`);
 }, 300_000);
