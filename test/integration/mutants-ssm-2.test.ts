@@ -5,7 +5,8 @@
  * page without its Commands field, and a refusal without a message.
  *
  * Everything runs in-process against devfleet with the real AWS SDK clients and a real SQLite
- * audit store (idempotent on eventId, as a worker's is). The SSM clients talk to devfleet through
+ * audit store (idempotent on eventId; instance records several to a write, as a worker's are), the
+ * activities built as the worker builds them. The SSM clients talk to devfleet through
  * a small proxy speaking SSM's JSON protocol, which forwards every call unless a test answers it
  * itself: that is how a test gets an answer devfleet never gives (a page without the field, an
  * error without a message, a refused cancel) or loses an answer devfleet gave, and still the SDK
@@ -18,6 +19,8 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +29,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
-import { CredentialLeases } from '../../src/activities/credentials.ts';
-import { batchToken, createSsmActivities, dispatchToken, type BatchRequest } from '../../src/activities/ssm.ts';
+import { createActivities } from '../../src/activities/index.ts';
+import { batchToken, dispatchToken, type BatchRequest } from '../../src/activities/ssm.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import { instanceEventId } from '../../src/core/audit-events.ts';
 import type { StepRequest } from '../../src/core/execution.ts';
@@ -153,20 +156,25 @@ afterEach(() => {
 });
 
 /**
- * A worker's SSM activities, as createActivities builds them, whose SSM calls go through the proxy.
- * `events` keeps each event as the activity handed it to the store (the store keeps the first of
- * an eventId); `rejectWith` makes the client itself reject a call of that operation with a value.
+ * A worker's activities as the worker builds them (createActivities), on the audit store, whose
+ * SSM calls go through the proxy. `events` keeps each event as the activities handed it to the
+ * store (the store keeps the first of an eventId); `rejectWith` makes the client itself reject a
+ * call of that operation with a value.
  */
-function worker(opts: { lookupMs?: number; rejectWith?: { operation: string; value: unknown } } = {}) {
+function worker(opts: { rejectWith?: { operation: string; value: unknown } } = {}) {
   const events: NewAuditEvent[] = [];
-  const record = (e: NewAuditEvent) => {
-    events.push(e);
-    return audit.append(e);
-  };
-  const sts = createStsClient({ region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT });
-  const activities = createSsmActivities({
-    leases: new CredentialLeases({ sts, record }),
-    record,
+  const activities = createActivities({
+    audit: {
+      append: (e) => {
+        events.push(e);
+        return audit.append(e);
+      },
+      appendMany: (many, options) => {
+        events.push(...many);
+        return audit.appendMany(many, options);
+      },
+    },
+    sts: createStsClient({ region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT }),
     ssmFor: (credentials) => {
       const client = createSsmClient({ region: REGION, endpoint: proxy.endpoint }, credentials);
       clients.push(client);
@@ -183,7 +191,6 @@ function worker(opts: { lookupMs?: number; rejectWith?: { operation: string; val
     },
     pollIntervalMs: { min: 50, max: 200 },
     deliveryTimeoutSeconds: 60,
-    ...(opts.lookupMs !== undefined ? { unconfirmedSendLookupMs: opts.lookupMs } : {}),
   });
   return Object.assign(activities, { events });
 }
@@ -412,7 +419,7 @@ describe('one batch of a step on more than 50 instances (runBatch)', () => {
   test('a batch whose SendCommand answer was lost adopts the command SSM accepted: one send, one run', async () => {
     let dropped = 0;
     proxy.answer = (operation) => (operation === 'SendCommand' && dropped++ === 0 ? { drop: true } : undefined);
-    const w = worker({ lookupMs: 10_000 });
+    const w = worker();
     const step = request([WEB_1]);
     const req: BatchRequest = { ...step, batch: 0, maxConcurrency: '50', maxErrors: '0' };
     const outcome = await run(w.runBatch, req);
@@ -428,19 +435,27 @@ describe('one batch of a step on more than 50 instances (runBatch)', () => {
   test('beats while SSM is slow to take the batch, and stops beating once it follows the command', async () => {
     proxy.answer = (operation) => (operation === 'SendCommand' ? { delayMs: 2_500 } : undefined);
     const w = worker();
+    // The script waits for a file the test writes after the tenth poll: with pauses of 50 ms growing
+    // to 200, the follow lasts over a second, longer than the send's beat interval.
+    const go = `go-${randomUUID()}`;
     const req: BatchRequest = {
-      ...request([WEB_1], { script: 'sleep 1.5; echo done' }),
+      ...request([WEB_1], { script: `while [ ! -e ${go} ]; do sleep 0.05; done; echo done` }),
       batch: 0,
       maxConcurrency: '50',
       maxErrors: '0',
     };
     const running = env();
     const beats: unknown[] = [];
-    running.on('heartbeat', (d: unknown) => beats.push(d));
+    let polls = 0;
+    running.on('heartbeat', (d: unknown) => {
+      beats.push(d);
+      if (d !== undefined && ++polls === 10) writeFileSync(join(fleet.dataDir, 'instances', WEB_1, 'root', go), '');
+    });
     await running.run(w.runBatch, req);
     // The send's beats carry nothing; the follow's say how many instances are done.
     const firstPoll = beats.findIndex((b) => b !== undefined);
     expect(firstPoll).toBeGreaterThanOrEqual(1);
+    expect(polls).toBeGreaterThan(10);
     expect(beats.slice(firstPoll).filter((b) => b === undefined)).toEqual([]);
     expect(beats.at(-1)).toEqual(expect.objectContaining({ done: 1, of: 1 }));
   });
