@@ -177,6 +177,8 @@ type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
 const END_TYPES = Object.keys(END_EVENT_STATUS) as AuditEventType[];
 const CHECKPOINT_EVERY_RECORDS = 100;
+/** The most events one group commit writes (one append larger than this goes alone). */
+const GROUP_EVENTS = 500;
 const CHECKPOINT_EVERY_SECONDS = 60;
 
 function clampLimit(limit: number | undefined, fallback: number, max: number): number {
@@ -683,6 +685,67 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     return records;
   }
 
+  /**
+   * Group commit. Appends asked while a transaction is under way wait, in the order they were
+   * asked, and then go together in one transaction: one sync for all of them instead of one each
+   * (a worker running many runs records for all of them at once). Each caller still gets its own
+   * answer: when a group fails (an event conflicting with a stored one), nothing of it was written,
+   * and each append of the group is tried again alone, so it fails only its own caller.
+   */
+  const waiting: {
+    readonly events: readonly AuditEvent[];
+    readonly keepRecorded: boolean;
+    readonly resolve: (records: AuditRecord[]) => void;
+    readonly reject: (e: unknown) => void;
+  }[] = [];
+  let writing = false;
+
+  function inTurn(events: readonly AuditEvent[], keepRecorded: boolean): Promise<AuditRecord[]> {
+    return new Promise((resolve, reject) => {
+      waiting.push({ events, keepRecorded, resolve, reject });
+      if (!writing) void writeWaiting();
+    });
+  }
+
+  async function writeWaiting(): Promise<void> {
+    writing = true;
+    try {
+      while (waiting.length > 0) {
+        // Appends of the same kind, in order, up to a bounded number of events.
+        let take = 1;
+        let size = waiting[0]!.events.length;
+        while (
+          take < waiting.length &&
+          waiting[take]!.keepRecorded === waiting[0]!.keepRecorded &&
+          size + waiting[take]!.events.length <= GROUP_EVENTS
+        ) {
+          size += waiting[take]!.events.length;
+          take++;
+        }
+        const group = waiting.splice(0, take);
+        try {
+          const records = await appendAll(
+            group.flatMap((g) => g.events),
+            group[0]!.keepRecorded,
+          );
+          let at = 0;
+          for (const g of group) {
+            g.resolve(records.slice(at, at + g.events.length));
+            at += g.events.length;
+          }
+        } catch (e) {
+          if (group.length === 1) {
+            group[0]!.reject(e);
+            continue;
+          }
+          for (const g of group) await appendAll(g.events, g.keepRecorded).then(g.resolve, g.reject);
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  }
+
   async function list(q: AuditListQuery = {}): Promise<AuditRecord[]> {
     const limit = clampLimit(q.limit, LIST_DEFAULT, LIST_MAX);
     let query = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc').limit(limit);
@@ -1083,13 +1146,13 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     trustedKeys: signing?.trusted ?? new Map<string, KeyObject>(),
     async append(input) {
       // Validate outside the transaction: a bad event never takes the lock.
-      const [record] = await appendAll([parseNewAuditEvent(input)], false);
+      const [record] = await inTurn([parseNewAuditEvent(input)], false);
       return record!;
     },
     async appendMany(input, options = {}) {
       const events = input.map((e) => parseNewAuditEvent(e));
       if (events.length === 0) return [];
-      return appendAll(events, options.keepRecorded === true);
+      return inTurn(events, options.keepRecorded === true);
     },
     list,
     verify,

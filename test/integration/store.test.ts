@@ -463,6 +463,53 @@ describe.each(backends)('audit store on $name', (backend) => {
     expect(await store.verify()).toMatchObject({ ok: true, count: 60 });
   });
 
+  test('appends asked at once share a commit, in the order asked; a conflicting one fails only its own caller', async () => {
+    const store = await openStore(await backend.fresh());
+    await store.append(requested('exec-g', 0));
+    const conflicting = { ...requested('exec-g', 0), actor: 'mallory' };
+    const settled = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) =>
+        i === 20
+          ? store.append(conflicting)
+          : store.append(event('exec-g', 'step.instance', i + 1, { data: instanceResult(`i-${i}`, `${i}`) })),
+      ),
+    );
+    // The group the conflict spoiled wrote nothing; each of its appends was tried again alone.
+    expect(settled[20]).toMatchObject({ status: 'rejected', reason: { code: 'AUDIT_EVENT_CONFLICT', seq: 1 } });
+    const written = settled.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    // Each caller got its own record, chained in the order the appends were asked.
+    expect(written.map((r) => r.data['instanceId'])).toEqual(
+      Array.from({ length: 40 }, (_, i) => `i-${i}`).filter((_, i) => i !== 20),
+    );
+    expect(written.map((r) => r.seq)).toEqual(Array.from({ length: 39 }, (_, i) => i + 2));
+    expect(await store.verify()).toMatchObject({ ok: true, count: 40 });
+  });
+
+  test.runIf(backend.name === 'sqlite')('appends asked while one is written share one commit', async () => {
+    const loc = await backend.fresh();
+    const store = await openStore(loc);
+    await store.append(requested('exec-h', 0));
+    if (loc.kind !== 'sqlite') return;
+    // Every commit adds at least one page to the write-ahead log: start from an empty one and count.
+    const wal = new BetterSqlite3(loc.file);
+    try {
+      wal.pragma('wal_checkpoint(TRUNCATE)');
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.append(event('exec-h', 'step.instance', i + 1, { data: instanceResult(`i-${i}`, `${i}`) })),
+        ),
+      );
+      const [{ log }] = wal.pragma('wal_checkpoint(PASSIVE)') as [{ log: number }];
+      // One commit each would have written at least 100 pages; the first alone and the 99 asked
+      // while it was written, together, write far fewer.
+      expect(log).toBeGreaterThan(0);
+      expect(log).toBeLessThan(50);
+    } finally {
+      wal.close();
+    }
+    expect(await store.verify()).toMatchObject({ ok: true, count: 101 });
+  });
+
   test('two processes appending at once still form one unbroken chain', async () => {
     // Both children open (and migrate) the fresh database at the same time, then append together.
     const loc = await backend.fresh();
