@@ -6,13 +6,15 @@
  *                paged to the end, 200 SendCommands of 50 InstanceIds each followed to their end
  *                with ListCommandInvocations, and one tag-target SendCommand reaching all 10,000
  *   mechanic     one approved run of a one-step runbook whose targets (a tag) select all 10,000,
- *                on the embedded stack: wall time from the approval to the run's end, and the
- *                events in each workflow history (the run's and each fan-out child's)
+ *                on the embedded stack with its own polling defaults: wall time from the approval
+ *                to the run's end, each batch's time, the events in each workflow history (the
+ *                run's and each fan-out child's), the status read's latency and the worker's RSS
  *
  * Part of `npm run bench` (run.ts); alone: `node --expose-gc --import tsx test/bench/fleet-10k.ts`
  * (FLEET_BENCH_COUNT=2000 for a smaller fleet). Every invocation is checked in devfleet's command
  * log: each instance exactly once per command.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,6 +36,7 @@ import { loadConfig } from '../../src/config.ts';
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import { DEMO_ROLE_ARN, defaultFleetConfig, lightInstanceId } from '../../src/devfleet/config.ts';
 import { startDevfleet } from '../../src/devfleet/server.ts';
+import { readProcessTable } from '../../src/embedded/processes.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
 import { connectApi } from '../../cli/api.ts';
 import { prepareFleetHome, runbooksFolder } from './fleet-home.ts';
@@ -219,10 +222,35 @@ steps:
       echo hello
 `;
 
+/** p50, p95 and the largest of `xs` (0s when empty). */
+function spread(xs: readonly number[]): { p50: number; p95: number; max: number } {
+  if (xs.length === 0) return { p50: 0, p95: 0, max: 0 };
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+  return { p50: q(0.5), p95: q(0.95), max: s.at(-1)! };
+}
+
+/** A process's resident memory in MiB, from /proc (undefined when it is gone or there is no /proc). */
+function rssMiB(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Milliseconds since the epoch of a history event's time. */
+const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
 /**
- * mechanic on the embedded stack: one approved run of one step on `count` instances. It waits at
- * most `minutes`; a run still going then is reported with how far it got (instances done, in
- * devfleet's command log), and cancelled.
+ * mechanic on the embedded stack, with its own polling defaults: one approved run of one step on
+ * `count` instances, followed as an operator's client follows it (the run's status once a
+ * second). It waits at most `minutes`; a run still going then is reported with how far it got
+ * (instances done, in devfleet's command log), and cancelled. Reports the wall time, each batch's
+ * time (its activity, from the step's history), the events in each history, the status read's
+ * latency and the worker's memory.
  */
 export async function mechanicSide(
   dir: string,
@@ -234,14 +262,29 @@ export async function mechanicSide(
   await prepareFleetHome(home, {
     lightInstances: [{ count, namePrefix: 'node', tags: { Role: 'fleet' }, commandMs: COMMAND_MS }],
   });
-  const env = await throwawayStackEnv(home, { minMs: 250, maxMs: 2000 });
+  // The stack's own polling defaults, unless the caller's environment sets them.
+  const {
+    MECHANIC_POLL_MIN_MS: _min,
+    MECHANIC_POLL_MAX_MS: _max,
+    ...env
+  } = await throwawayStackEnv(home, { minMs: 0, maxMs: 0 });
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^MECHANIC_(POLL_|WORKER_)/.test(key) && value !== undefined) env[key] = value;
+  }
   env['MECHANIC_RUNBOOKS_DIR'] = await runbooksFolder(path.join(dir, 'fleet-runbooks'), {
     'fleet-step.yaml': RUNBOOK,
   });
   const config = loadConfig(env);
   const fleetDir = path.join(config.home, 'devfleet');
   const stack = await startStack(config, { progress: () => {} }, env);
+  let sampler: NodeJS.Timeout | undefined;
   try {
+    const workerPid = (await readProcessTable(home))?.children['worker']?.pid;
+    const rssIdle = workerPid === undefined ? undefined : rssMiB(workerPid);
+    let rssPeak = rssIdle ?? 0;
+    sampler = setInterval(() => {
+      if (workerPid !== undefined) rssPeak = Math.max(rssPeak, rssMiB(workerPid) ?? 0);
+    }, 250);
     const alice = await connectApi(config, 'alice');
     const bob = await connectApi(config, 'bob');
     const launchedAt = Date.now();
@@ -257,8 +300,11 @@ export async function mechanicSide(
       (await readCommandLog(fleetDir)).filter((e) => e.comment.startsWith(`mechanic ${launched.executionId} `));
     let status = 'running';
     let lastNote = approvedAt;
+    const reads: number[] = [];
     for (;;) {
+      const t = performance.now();
       ({ status } = (await alice.call('getExecution', { params: { id: launched.executionId } })).execution);
+      reads.push(performance.now() - t);
       if (status !== 'running' && status !== 'awaiting_approval') break;
       if (Date.now() > deadline) break;
       if (Date.now() - lastNote > 60_000) {
@@ -269,6 +315,7 @@ export async function mechanicSide(
       await sleep(1000);
     }
     const elapsed = Date.now() - approvedAt;
+    clearInterval(sampler);
     const log = await ofRun();
     const once = new Set(log.map((e) => e.instanceId)).size === log.length;
     const batches = new Set(log.map((e) => e.comment)).size;
@@ -287,17 +334,35 @@ export async function mechanicSide(
       }
     } else {
       emit(
-        `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run ${status}: ${secs(elapsed)}; ${log.length} invocations in ${batches} batches${log.length === count && once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
+        `mechanic, one step on ${count.toLocaleString('en-US')} instances (tag target), approval → run ${status}: ${secs(elapsed)}; ${log.length} invocations in ${batches} batches, ${(elapsed / Math.max(1, batches)).toFixed(0)} ms a batch${log.length === count && once ? ', each instance exactly once' : ' — NOT each instance exactly once'}`,
       );
     }
+    const r = spread(reads);
+    emit(
+      `  the run's status read through the API (${reads.length} reads, once a second while it ran): p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms, max ${r.max.toFixed(0)} ms`,
+    );
+    if (rssIdle !== undefined)
+      emit(`  worker RSS: ${rssIdle.toFixed(0)} MiB before the run, ${rssPeak.toFixed(0)} MiB at most during it`);
     const connection = await Connection.connect({ address: stack.info.temporalAddress });
     try {
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const histories: { id: string; events: number }[] = [];
+      const batchMs: number[] = [];
       for await (const w of client.workflow.list()) {
         if (w.workflowId !== launched.executionId && !w.workflowId.startsWith(`${launched.executionId}:`)) continue;
         const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
-        histories.push({ id: w.workflowId, events: history.events?.length ?? 0 });
+        const events = history.events ?? [];
+        histories.push({ id: w.workflowId, events: events.length });
+        if (w.workflowId === launched.executionId) continue;
+        // Each batch's activity, from its start to its completion (send, follow, record).
+        const started = new Map<string, number>();
+        for (const e of events) {
+          const a = e.activityTaskStartedEventAttributes;
+          if (a) started.set(String(a.scheduledEventId), eventMs(e));
+          const c = e.activityTaskCompletedEventAttributes;
+          const from = c ? started.get(String(c.scheduledEventId)) : undefined;
+          if (from !== undefined) batchMs.push(eventMs(e) - from);
+        }
       }
       const parent = histories.find((x) => x.id === launched.executionId);
       const children = histories.filter((x) => x.id !== launched.executionId);
@@ -305,10 +370,15 @@ export async function mechanicSide(
       emit(
         `  events in history: the run ${parent?.events ?? 'not found'}; ${children.length} child workflow${children.length === 1 ? '' : 's'}, the largest ${most}, ${children.reduce((n, c) => n + c.events, 0)} in all (goal: every history under 5,000)`,
       );
+      const b = spread(batchMs);
+      emit(
+        `  each batch of 50 (its activity: send, follow, record ${COMMAND_MS} ms commands): p50 ${b.p50} ms, p95 ${b.p95} ms, max ${b.max} ms over ${batchMs.length} batches`,
+      );
     } finally {
       await connection.close();
     }
   } finally {
+    if (sampler) clearInterval(sampler);
     await stack.stop();
   }
 }
