@@ -364,6 +364,14 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
     get,
 
+    /**
+     * The run as an approver needs it (its plan, votes and status), from its records, as a vote
+     * checks it: never waiting for a worker busy with other runs (Slack gives a button 3 s to answer).
+     */
+    async approvalView(executionId: string): Promise<ExecutionView> {
+      return (await executionFacts(executionId)).view;
+    },
+
     /** The execution's index entry, or EXECUTION_NOT_FOUND: what the Authorizer needs to know of it. */
     async summary(executionId: string): Promise<ExecutionSummary> {
       const summary = await deps.audit.getExecution(executionId);

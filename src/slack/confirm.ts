@@ -167,7 +167,7 @@ export function confirmRoutes(deps: ConfirmDeps): Hono {
     const { ticket, user } = checked;
     let view: ExecutionView;
     try {
-      view = await deps.executions.get(ticket.executionId);
+      view = await deps.executions.approvalView(ticket.executionId);
     } catch (e) {
       if (!isMechanicError(e)) throw e;
       return html(c, 404, 'No such run', sentence(`${e.message}.`));

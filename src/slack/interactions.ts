@@ -53,6 +53,8 @@ export interface SlackExecutions {
     origin: { channel: 'slack' | 'web' },
   ): Promise<ApprovalState>;
   get(executionId: string): Promise<ExecutionView>;
+  /** The plan, votes and status from the run's records, without asking a worker. */
+  approvalView(executionId: string): Promise<ExecutionView>;
   list(q: { status?: ExecutionStatus | undefined; limit?: number | undefined }): Promise<ExecutionSummary[]>;
   auditRefusal<T extends RefusalType>(
     user: User,
@@ -317,7 +319,7 @@ export function slackHandlers(deps: Omit<SlackRoutesDeps, 'signingSecret'>): Sla
     const decision = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
     try {
       if (decision === 'reject') {
-        const view = await deps.executions.get(target.executionId);
+        const view = await deps.executions.approvalView(target.executionId);
         // Whether this approver may reject is decided when the reason is submitted, on the vote path.
         await deps.api.openView(
           payload.trigger_id,

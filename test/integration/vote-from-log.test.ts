@@ -159,6 +159,13 @@ describe('a vote is decided from the run’s records while its worker cannot ans
     expect(sent).toEqual({ queries: 0, updates: 0 });
   }, 60_000);
 
+  test('what an approver is shown (Slack’s reject dialog, the confirm page) is read from the log, without asking the run', async () => {
+    const view = await service.approvalView(id);
+    expect(view).toMatchObject({ status: 'awaiting_approval', planDigest: input.planDigest });
+    expect(view.plan.runbook.name).toBe(input.plan.runbook.name);
+    expect(sent).toEqual({ queries: 0, updates: 0 });
+  }, 60_000);
+
   test('a vote for another plan is refused from the log, on the record, without asking the run', async () => {
     const e = await refusal(service.vote(user('bob'), id, { decision: 'approve', planDigest: 'a'.repeat(64) }));
     expect(e.code).toBe('APPROVAL_PLAN_MISMATCH');

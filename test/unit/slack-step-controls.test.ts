@@ -109,7 +109,9 @@ describe('the high-risk confirm page', () => {
       expiresAtMs: Date.now() + 300_000,
     });
     const executions = {
-      get: async () => viewOf(plan),
+      // The page reads the run from its records; a status query (get) would wait for a busy worker.
+      approvalView: async () => viewOf(plan),
+      get: () => Promise.reject(new Error('the confirm page asked the worker')),
     } as unknown as SlackExecutions;
     const app = confirmRoutes({
       state,
