@@ -87,6 +87,27 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
     });
 
   /**
+   * What the view holds of a step's instances. On a run of more than 50 instances (a fan-out run),
+   * every instance counted by status and only the unsuccessful listed (at most LISTED_UNSUCCESSFUL,
+   * in target order), whichever way this attempt was sent — a retry may go to 50 or fewer directly —
+   * so the view stays bounded and agrees with the one rebuilt from the audit log.
+   */
+  const shown = (all: readonly InstanceResult[]): Partial<StepView> => {
+    if (!fanOut) return { instances: [...all] };
+    const rank = new Map(plan.targets.map((t, n) => [t.instanceId, n]));
+    const at = (id: string): number => rank.get(id) ?? rank.size;
+    const byStatus: Record<string, number> = {};
+    for (const i of all) byStatus[i.statusDetails || i.status] = (byStatus[i.statusDetails || i.status] ?? 0) + 1;
+    return {
+      instances: all
+        .filter((i) => i.status !== 'Success')
+        .sort((a, b) => at(a.instanceId) - at(b.instanceId))
+        .slice(0, LISTED_UNSUCCESSFUL),
+      summary: { total: all.length, byStatus },
+    };
+  };
+
+  /**
    * Runs step `index` (main steps first, then onFailure); true when it succeeded everywhere. With
    * step controls (a plan that uses them, under the workflow's patch), a failed step with retries
    * is sent again after its pause as a new command, to the instances it has not yet succeeded on
@@ -218,7 +239,7 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
       running = undefined;
       state.setStep(index, {
         ...(result.ok ? { status: 'succeeded' } : failedAs()),
-        instances: [...kept, ...result.instances],
+        ...shown([...kept, ...result.instances]),
       });
       await stepCompleted(request, {
         commandId,
@@ -281,16 +302,12 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
       stderr: '',
       outputSha256: '',
     }));
-    const all = [...how.kept, ...instances];
     const stopped = result.stopped === true;
     // The view counts the instances and lists only those that did not succeed (at most
     // LISTED_UNSUCCESSFUL): its size, and the run's result, stay bounded however large the fleet.
-    const byStatus: Record<string, number> = {};
-    for (const i of all) byStatus[i.statusDetails || i.status] = (byStatus[i.statusDetails || i.status] ?? 0) + 1;
     state.setStep(index, {
       ...(stopped ? { status: 'cancelled' } : result.ok ? { status: 'succeeded' } : failedAs()),
-      instances: all.filter((i) => i.status !== 'Success').slice(0, LISTED_UNSUCCESSFUL),
-      summary: { total: all.length, byStatus },
+      ...shown([...how.kept, ...instances]),
       ...(result.error !== undefined && how.retrying !== true && !stopped ? { reason: result.error } : {}),
     });
     await stepCompleted(request, {
@@ -320,7 +337,7 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
     });
     try {
       const result = await cancelStep({ ...request, commandId });
-      state.setStep(index, { status: 'cancelled', instances: [...kept, ...result.instances] });
+      state.setStep(index, { status: 'cancelled', ...shown([...kept, ...result.instances]) });
       await stepCompleted(request, { commandId, ok: false, cancelled: true, result });
     } catch (e) {
       state.setStep(index, { status: 'cancelled' });

@@ -336,6 +336,31 @@ describe('a step on 120 instances', () => {
     expect(IDS.map((i, n) => runs.get(i) === (n < 60 ? 2 : 1)).every(Boolean)).toBe(true);
   }, 180_000);
 
+  test('a retry on 50 instances or fewer goes out directly, and the step is still counted over all its instances', async () => {
+    // node-000 … node-009 fail their first run, then succeed: the second attempt is one command.
+    const run = input({
+      // (Its own marker: the instances' folders keep the other retry test's.)
+      script:
+        'case "$MECHANIC_INSTANCE_NAME" in node-00?) if [ ! -f tried-few ]; then touch tried-few; exit 5; fi;; esac\necho ok',
+      maxErrors: '100%',
+      retries: 1,
+      retryDelaySeconds: 1,
+    });
+    const result = await (await start(run)).result();
+    expect(result.status).toBe('completed');
+    const step = result.steps[0]!;
+    expect([step.status, step.attempt]).toEqual(['succeeded', 2]);
+    // Not the first attempt's counts, nor a list of every instance: all of them, counted.
+    expect(step.summary).toEqual({ total: N, byStatus: { Success: N } });
+    expect(step.instances).toEqual([]);
+    const rebuilt = viewFromAudit(await audit.list({ executionId: run.plan.executionId, limit: 1000 }));
+    expect(rebuilt!.steps[0]!.summary).toEqual(step.summary);
+    expect(rebuilt!.steps[0]!.instances).toEqual([]);
+    expect((await commandsOf(run.plan.executionId)).map((c) => c.InstanceIds?.length)).toEqual(
+      expect.arrayContaining([50, 50, 20, 10]),
+    );
+  }, 180_000);
+
   test('a cancel during the step stops sending, cancels the batch under way, and the run says so', async () => {
     const run = input({ script: 'sleep 30', maxConcurrency: 10 });
     const handle = await start(run);
