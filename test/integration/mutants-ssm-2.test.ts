@@ -2,7 +2,7 @@
  * The SSM activities (src/activities/ssm.ts) for what mutation round five left alive (issue 12,
  * round six): the batches of a step on more than 50 instances (runBatch, cancelBatches and the
  * batch's token and step.started id), a percentage rate control on few instances, a ListCommands
- * page without its Commands field, and a refusal without a message.
+ * or ListCommandInvocations page without its list, and a refusal without a message.
  *
  * Everything runs in-process against devfleet with the real AWS SDK clients and a real SQLite
  * audit store (idempotent on eventId; instance records several to a write, as a worker's are), the
@@ -279,6 +279,28 @@ describe('answers devfleet never gives, through the SDK', () => {
     const req = request([WEB_1]);
     await expect(run(worker().dispatchStep, req)).resolves.toMatchObject({ adopted: false });
     expect(sent(dispatchToken(req))).toHaveLength(1);
+  });
+
+  test('a ListCommandInvocations page without its CommandInvocations field adds nothing to the pages before it', async () => {
+    // The command's listing and its instance's details are made up here. The first page lists the
+    // instance, done; the last page comes without the field. A page that added anything would
+    // leave the step unfinished: after ten polls the proxy refuses the listing, to end the test.
+    let firstPages = 0;
+    proxy.answer = (operation, input) => {
+      if (operation === 'GetCommandInvocation')
+        return {
+          json: { Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: 'ok\n' },
+        };
+      if (operation !== 'ListCommandInvocations') return undefined;
+      if (input['NextToken'] === 'last') return { json: {} };
+      if (++firstPages > 10) return { status: 400, json: { __type: 'InvalidCommandId', message: 'polled too often' } };
+      const invocation = { InstanceId: WEB_1, Status: 'Success', StatusDetails: 'Success' };
+      return { json: { CommandInvocations: [invocation], NextToken: 'last' } };
+    };
+    const outcome = await run(worker().awaitStep, { ...request([WEB_1]), commandId: 'c-last-page-bare' });
+    expect(firstPages).toBe(1);
+    expect(outcome.instances.map((i) => [i.instanceId, i.status, i.stdout])).toEqual([[WEB_1, 'Success', 'ok\n']]);
+    expect(outcome.ok).toBe(true);
   });
 
   test('UnsupportedPlatformType without a message is still the one-sentence refusal (the SDK says UnknownError)', async () => {
