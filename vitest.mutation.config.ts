@@ -13,6 +13,7 @@ export default defineConfig({
       'test/integration/activities.test.ts',
       'test/integration/activities-sessions.test.ts',
       'test/integration/mutants-ssm.test.ts',
+      'test/integration/mutants-ssm-2.test.ts',
     ],
     // Two shared cores: Stryker runs one mutant at a time, and vitest one file at a time.
     maxWorkers: 1,
