@@ -1,3 +1,4 @@
+import { appendFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import type { CommandLogEntry } from '../../src/devfleet/command-log.ts';
@@ -182,6 +183,34 @@ async function campaign(
   return { views: views.value, tags: plans.map((p) => p.tag), kills };
 }
 
+/**
+ * With MECHANIC_CHAOS_REPORT=<file>, each campaign appends one JSON line to it before its checks:
+ * seed, wall time, the kills in order and each run's outcome with how often devfleet ran each of
+ * its (step, instance) — what a report on a long campaign needs, which the test's pass does not say.
+ */
+async function reportCampaign(
+  stack: MultiStack,
+  name: string,
+  startedAt: number,
+  { views, kills }: Pick<Campaign, 'views' | 'kills'>,
+): Promise<void> {
+  const file = process.env['MECHANIC_CHAOS_REPORT'];
+  if (file === undefined || file === '') return;
+  const runs = [];
+  for (const v of views) {
+    runs.push({
+      tag: v.plan.params['tag'],
+      executionId: v.executionId,
+      status: v.status,
+      ...(v.reason !== undefined ? { reason: v.reason } : {}),
+      steps: v.steps.map((st) => st.status),
+      ran: await ranCounts(stack, v.executionId),
+    });
+  }
+  const line = { campaign: name, seed: SEED, wallMs: Date.now() - startedAt, kills, runs };
+  await appendFile(file, `${JSON.stringify(line)}\n`);
+}
+
 const ONCE_EACH = Object.fromEntries(
   ['step 0', 'step 1'].flatMap((s) => WEB_INSTANCES.map((i) => [`${s} ${i}`, 1] as const)),
 );
@@ -206,12 +235,14 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
     `campaign 1: mechanic's processes SIGKILLed ${KILLS} times across ${RUNS} runs; every run completes, once per host`,
     async () => {
       const s = stack!;
+      const startedAt = Date.now();
       const { views, tags, kills } = await campaign(s, 'c1', {
         runs: RUNS,
         kills: KILLS,
         victims: ['temporal', ...s.workers.map((w) => w.name as Victim), ...s.servers.map((w) => w.name as Victim)],
         random,
       });
+      await reportCampaign(s, 'c1', startedAt, { views, kills });
       const context = `seed ${SEED}; kills: ${kills.join(', ')}\n${s.describe()}`;
       expect(
         views.map((v) => ({ status: v.status, steps: v.steps.map((st) => st.status) })),
@@ -241,6 +272,7 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
     `campaign 2: devfleet is killed too; every run ends in a state that tells the truth, nothing twice`,
     async () => {
       const s = stack!;
+      const startedAt = Date.now();
       const { views, kills } = await campaign(s, 'c2', {
         runs: Math.max(2, Math.ceil(RUNS * 0.7)),
         kills: Math.max(2, KILLS - 1),
@@ -249,6 +281,7 @@ describe(`chaos (seed ${SEED}: MECHANIC_CHAOS_SEED=${SEED} replays it)`, () => {
         victims: ['devfleet', 'devfleet', 'temporal', ...s.workers.map((w) => w.name as Victim), 'server-1'],
         random,
       });
+      await reportCampaign(s, 'c2', startedAt, { views, kills });
       const context = `seed ${SEED}; kills: ${kills.join(', ')}\n${s.describe()}`;
       const log = await s.commandLog();
       const witness = witnessCounts(await s.witness());
