@@ -95,6 +95,13 @@ export interface ManyRunsResult {
  * Where a vote and a step wait, read from the runs' histories (Temporal's own timestamps):
  *   voteQueue      the workflow task that took the vote: scheduled → a worker started it
  *   voteTask       that task: started → completed (the validator, the handler, its audit write)
+ *   voteAnswerTask the workflow task whose completion answered the vote (wrote the update's
+ *                  completion): started → completed. The caller has its answer only then, and the
+ *                  task runs on past the handler: the local activities it records (the vote's
+ *                  record, and after an approval the run's next records) all hold the answer. When a
+ *                  vote races the run's first task, it is accepted in one task and answered in the next.
+ *   firstTask      each run's first workflow task: started → completed (records the request); a
+ *                  vote sent right after the launch waits for it
  *   taskQueue      every workflow task: scheduled → started
  *   activityQueue  every activity task: scheduled → started (0 when handed out eagerly)
  *   activityRun    every activity task: started → completed (SSM calls, polls, audit writes)
@@ -102,6 +109,10 @@ export interface ManyRunsResult {
 export interface TaskWaits {
   voteQueue: Latency;
   voteTask: Latency;
+  voteAnswerTask: Latency;
+  firstTask: Latency;
+  /** Local activities (markers) recorded by the task that answered the vote (mean). */
+  voteAnswerLocalActivities: number;
   taskQueue: Latency;
   activityQueue: Latency;
   activityRun: Latency;
@@ -314,12 +325,21 @@ async function taskWaits(address: string, namespace: string, ids: readonly strin
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace });
-    const w = { voteQueue: [], voteTask: [], taskQueue: [], activityQueue: [], activityRun: [] } as Record<
-      'voteQueue' | 'voteTask' | 'taskQueue' | 'activityQueue' | 'activityRun',
+    const w = {
+      voteQueue: [],
+      voteTask: [],
+      voteAnswerTask: [],
+      firstTask: [],
+      taskQueue: [],
+      activityQueue: [],
+      activityRun: [],
+    } as Record<
+      'voteQueue' | 'voteTask' | 'voteAnswerTask' | 'firstTask' | 'taskQueue' | 'activityQueue' | 'activityRun',
       number[]
     >;
     let workflowTasks = 0;
     let activities = 0;
+    let answerMarkers = 0;
     for (const id of ids) {
       const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
       const at = new Map<number, number>();
@@ -327,6 +347,14 @@ async function taskWaits(address: string, namespace: string, ids: readonly strin
         Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
       for (const e of events) at.set(Number(e.eventId), ms(e));
       let lastTaskCompleted: Proto.api.history.v1.IHistoryEvent | undefined;
+      // The markers (local activities) each task's completion recorded, kept when that task answered the vote.
+      let taskMarkers = 0;
+      let answering = false;
+      const endOfTask = () => {
+        if (answering) answerMarkers += taskMarkers;
+        answering = false;
+        taskMarkers = 0;
+      };
       for (const e of events) {
         switch (e.eventType) {
           case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: {
@@ -335,8 +363,26 @@ async function taskWaits(address: string, namespace: string, ids: readonly strin
             if (scheduled !== undefined) w.taskQueue.push(ms(e) - scheduled);
             break;
           }
-          case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+          case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: {
+            if (!lastTaskCompleted) {
+              const started = at.get(Number(e.workflowTaskCompletedEventAttributes?.startedEventId));
+              if (started !== undefined) w.firstTask.push(ms(e) - started);
+            }
+            endOfTask();
             lastTaskCompleted = e;
+            break;
+          }
+          case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED: {
+            const started = at.get(Number(lastTaskCompleted?.workflowTaskCompletedEventAttributes?.startedEventId));
+            if (lastTaskCompleted && started !== undefined) w.voteAnswerTask.push(ms(lastTaskCompleted) - started);
+            answering = true;
+            break;
+          }
+          case EventType.EVENT_TYPE_MARKER_RECORDED:
+            taskMarkers++;
+            break;
+          case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            endOfTask();
             break;
           case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: {
             // The task that took the update is the one whose completion wrote its acceptance.
@@ -363,11 +409,15 @@ async function taskWaits(address: string, namespace: string, ids: readonly strin
           default:
         }
       }
+      endOfTask();
     }
     const l = (xs: number[]) => (xs.length > 0 ? latency(xs) : { p50: NaN, p95: NaN, max: NaN });
     return {
       voteQueue: l(w.voteQueue),
       voteTask: l(w.voteTask),
+      voteAnswerTask: l(w.voteAnswerTask),
+      firstTask: l(w.firstTask),
+      voteAnswerLocalActivities: w.voteAnswerTask.length > 0 ? answerMarkers / w.voteAnswerTask.length : NaN,
       taskQueue: l(w.taskQueue),
       activityQueue: l(w.activityQueue),
       activityRun: l(w.activityRun),
@@ -421,7 +471,7 @@ export function formatManyRuns(r: ManyRunsResult): string {
     ...(r.voteErrors.length > 0
       ? [`${r.voteErrors.length} votes answered with an error and sent again: ${[...new Set(r.voteErrors)].join('; ')}`]
       : []),
-    `Where tasks waited (p50 / p95 / max, from the runs' histories): the vote's workflow task queued ${lat(r.waits.voteQueue)} and ran ${lat(r.waits.voteTask)}; every workflow task queued ${lat(r.waits.taskQueue)}; activities queued ${lat(r.waits.activityQueue)} and ran ${lat(r.waits.activityRun)}; ${r.waits.workflowTasksPerRun.toFixed(1)} workflow tasks and ${r.waits.activitiesPerRun.toFixed(1)} activities a run.`,
+    `Where tasks waited (p50 / p95 / max, from the runs' histories): the vote's workflow task queued ${lat(r.waits.voteQueue)} and ran ${lat(r.waits.voteTask)}; the task that answered it ran ${lat(r.waits.voteAnswerTask)} (it records ${r.waits.voteAnswerLocalActivities.toFixed(1)} local activities before the answer leaves); a run's first task ran ${lat(r.waits.firstTask)}; every workflow task queued ${lat(r.waits.taskQueue)}; activities queued ${lat(r.waits.activityQueue)} and ran ${lat(r.waits.activityRun)}; ${r.waits.workflowTasksPerRun.toFixed(1)} workflow tasks and ${r.waits.activitiesPerRun.toFixed(1)} activities a run.`,
     `CPU during the runs: ${Object.entries(r.cpu)
       .map(([n, s]) => `${n} ${s.toFixed(1)} s`)
       .join(', ')} (${r.seconds.toFixed(1)} s of wall time on ${availableParallelism()} cores)`,
