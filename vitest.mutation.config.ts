@@ -14,6 +14,8 @@ export default defineConfig({
       'test/integration/activities-sessions.test.ts',
       'test/integration/mutants-ssm.test.ts',
       'test/integration/mutants-ssm-2.test.ts',
+      'test/integration/mutants-inventory.test.ts',
+      'test/integration/mutants-aws-2.test.ts',
     ],
     // Two shared cores: Stryker runs one mutant at a time, and vitest one file at a time.
     maxWorkers: 1,
