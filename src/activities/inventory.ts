@@ -64,9 +64,21 @@ export function createInventory(deps: InventoryDeps): Inventory {
   const sessions = new Map<string, SessionCredentials>();
   const now = () => deps.now?.() ?? new Date();
 
-  async function credentialsFor(roleArn: string): Promise<SessionCredentials> {
+  /** AssumeRole calls under way, per role: lookups asked at once share one session. */
+  const assuming = new Map<string, Promise<SessionCredentials>>();
+
+  function credentialsFor(roleArn: string): Promise<SessionCredentials> {
     const held = sessions.get(roleArn);
-    if (held && held.expiration.getTime() - now().getTime() > 60_000) return held;
+    if (held && held.expiration.getTime() - now().getTime() > 60_000) return Promise.resolve(held);
+    let pending = assuming.get(roleArn);
+    if (!pending) {
+      pending = assume(roleArn).finally(() => assuming.delete(roleArn));
+      assuming.set(roleArn, pending);
+    }
+    return pending;
+  }
+
+  async function assume(roleArn: string): Promise<SessionCredentials> {
     let out;
     try {
       out = await deps.sts.send(

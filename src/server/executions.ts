@@ -404,11 +404,20 @@ async function resolveTargets(
 ): Promise<PlannedTarget[]> {
   const params = 'fromParameter' in runbook.targets ? parseParams(runbook, req.params) : {};
   const lookups = lookupsFor(runbook.name, runbook.targets, params);
+  // The lookups are independent: asked at once, a launch naming ids and names inside a bound waits
+  // for one round of SSM calls instead of three. A failure is reported as asking them in turn would
+  // (the first lookup's), whichever answered first.
+  const answers = await Promise.allSettled(
+    [...lookups.wanted, ...(lookups.within ? [lookups.within] : [])].map((selector) =>
+      inventory.instancesFor(runbook.roleArn, selector),
+    ),
+  );
+  const failed = answers.find((a) => a.status === 'rejected');
+  if (failed) throw failed.reason;
+  const lists = answers.map((a) => (a as PromiseFulfilledResult<FleetInstance[]>).value);
   const found = new Map<string, FleetInstance>();
-  for (const selector of lookups.wanted) {
-    for (const i of await inventory.instancesFor(runbook.roleArn, selector)) found.set(i.id, i);
-  }
-  const within = lookups.within ? await inventory.instancesFor(runbook.roleArn, lookups.within) : undefined;
+  for (const list of lists.slice(0, lookups.wanted.length)) for (const i of list) found.set(i.id, i);
+  const within = lookups.within ? lists.at(-1) : undefined;
   return selectTargets(runbook.name, runbook.targets, [...found.values()], req.targets ?? [], {
     ...(lookups.values ? { values: lookups.values } : {}),
     ...(within ? { within } : {}),
