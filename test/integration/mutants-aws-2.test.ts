@@ -9,13 +9,6 @@
  * devfleet gave, the proxy forwards the call and answers the client itself; to refuse a call, it
  * answers without forwarding. Devfleet's own list of commands is the witness of what was accepted.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ListCommandsCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
@@ -29,86 +22,20 @@ import {
   type SessionCredentials,
 } from '../../src/activities/aws.ts';
 import { DEMO_ROLE_ARN } from '../../src/devfleet/index.ts';
+import { startSsmProxy, type SsmProxy } from '../helpers/ssm-proxy.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const WEB_1 = 'i-0d3f1ee7000000001';
 
-/**
- * What the proxy does with one call: undefined forwards it and passes the answer on; `refuse`
- * answers it without forwarding; `lose` forwards it (devfleet accepts it) and then gives the
- * client another status and body, or closes the connection (`drop`).
- */
-type Answer =
-  | { readonly refuse: { readonly status: number; readonly json: Record<string, unknown> } }
-  | { readonly lose: { readonly status: number; readonly body: string } | 'drop' };
-
-interface Proxy {
-  readonly endpoint: string;
-  /** The operations the proxy was asked for, in order. */
-  readonly calls: string[];
-  answer: (operation: string, nth: number) => Answer | undefined;
-  close(): Promise<void>;
-}
-
-async function ssmProxy(target: string): Promise<Proxy> {
-  const upstream = new URL(target);
-  const proxy = { endpoint: '', calls: [] as string[], answer: (() => undefined) as Proxy['answer'] };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSSM\./, '');
-      proxy.calls.push(operation);
-      const answer = proxy.answer(operation, proxy.calls.filter((c) => c === operation).length);
-      if (answer && 'refuse' in answer) {
-        res.writeHead(answer.refuse.status, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify(answer.refuse.json));
-        return;
-      }
-      const fwd = httpRequest(
-        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-        (up) => {
-          const out: Buffer[] = [];
-          up.on('data', (c: Buffer) => out.push(c));
-          up.on('end', () => {
-            const lose = answer?.lose;
-            if (lose === 'drop') {
-              res.socket?.destroy();
-            } else if (lose) {
-              res.writeHead(lose.status, { 'content-type': 'application/x-amz-json-1.1' });
-              res.end(lose.body);
-            } else {
-              res.writeHead(up.statusCode ?? 502, up.headers);
-              res.end(Buffer.concat(out));
-            }
-          });
-        },
-      );
-      fwd.on('error', () => res.socket?.destroy());
-      fwd.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return Object.assign(proxy, {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
-}
-
 let fleet: Harness;
-let proxy: Proxy;
+let proxy: SsmProxy;
 let credentials: SessionCredentials;
 let witness: SSMClient;
 const clients: SSMClient[] = [];
 
 beforeAll(async () => {
   fleet = await startHarness();
-  proxy = await ssmProxy(fleet.fleet.endpoint);
+  proxy = await startSsmProxy(fleet.fleet.endpoint);
   const sts = createStsClient({ region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT });
   const out = await sts.send(new AssumeRoleCommand({ RoleArn: DEMO_ROLE_ARN, RoleSessionName: 'mutants-aws-2' }));
   sts.destroy();
@@ -120,10 +47,7 @@ afterAll(async () => {
   await proxy?.close();
   await fleet?.close();
 });
-afterEach(() => {
-  proxy.answer = () => undefined;
-  proxy.calls.length = 0;
-});
+afterEach(() => proxy.reset());
 
 /** An SSM client as the worker builds it, through the proxy. */
 function client(): SSMClient {
@@ -160,7 +84,7 @@ describe('SendCommand is sent once unless SSM refused it (refusedBeforeAccepting
   test('a 500 after SSM accepted the command: the outcome is unknown and the SDK does not send it again', async () => {
     proxy.answer = (op) =>
       op === 'SendCommand'
-        ? { lose: { status: 500, body: JSON.stringify({ __type: 'InternalServerError', message: 'lost' }) } }
+        ? { replace: { status: 500, body: JSON.stringify({ __type: 'InternalServerError', message: 'lost' }) } }
         : undefined;
     const { sent, accepted } = send(client());
     const e = await errorOf(sent);
@@ -168,47 +92,45 @@ describe('SendCommand is sent once unless SSM refused it (refusedBeforeAccepting
     expect((e as Error).message).toBe(
       'SSM may have accepted the command, but its answer was lost (InternalServerError 500: lost)',
     );
-    expect(proxy.calls.filter((c) => c === 'SendCommand')).toHaveLength(1);
+    expect(proxy.calls.filter((c) => c.operation === 'SendCommand')).toHaveLength(1);
     expect(await accepted()).toBe(1);
   });
 
   test('a 200 whose body cannot be read: unknown (SSM answered, so it may have accepted), sent once', async () => {
-    proxy.answer = (op) => (op === 'SendCommand' ? { lose: { status: 200, body: '{"Command": ' } } : undefined);
+    proxy.answer = (op) => (op === 'SendCommand' ? { replace: { status: 200, body: '{"Command": ' } } : undefined);
     const { sent, accepted } = send(client());
     const e = await errorOf(sent);
     expect(e).toBeInstanceOf(SendCommandOutcomeUnknownError);
     expect(((e as SendCommandOutcomeUnknownError).lost as { $metadata?: unknown }).$metadata).toMatchObject({
       httpStatusCode: 200,
     });
-    expect(proxy.calls.filter((c) => c === 'SendCommand')).toHaveLength(1);
+    expect(proxy.calls.filter((c) => c.operation === 'SendCommand')).toHaveLength(1);
     expect(await accepted()).toBe(1);
   });
 
   test('a connection closed after SSM accepted the command: unknown, sent once', async () => {
-    proxy.answer = (op) => (op === 'SendCommand' ? { lose: 'drop' } : undefined);
+    proxy.answer = (op) => (op === 'SendCommand' ? { drop: true } : undefined);
     const { sent, accepted } = send(client());
     expect(await errorOf(sent)).toBeInstanceOf(SendCommandOutcomeUnknownError);
-    expect(proxy.calls.filter((c) => c === 'SendCommand')).toHaveLength(1);
+    expect(proxy.calls.filter((c) => c.operation === 'SendCommand')).toHaveLength(1);
     expect(await accepted()).toBe(1);
   });
 
   test('a 400 throttling refusal proves nothing was accepted: the SDK retries it, and one command runs', async () => {
-    proxy.answer = (op, nth) =>
+    proxy.answer = (op, _input, nth) =>
       op === 'SendCommand' && nth === 1
-        ? { refuse: { status: 400, json: { __type: 'ThrottlingException', message: 'Rate exceeded' } } }
+        ? { status: 400, json: { __type: 'ThrottlingException', message: 'Rate exceeded' } }
         : undefined;
     const { sent, accepted } = send(client());
     const out = await sent;
     expect(out.Command?.CommandId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(proxy.calls.filter((c) => c === 'SendCommand')).toHaveLength(2);
+    expect(proxy.calls.filter((c) => c.operation === 'SendCommand')).toHaveLength(2);
     expect(await accepted()).toBe(1);
   });
 
   test('a 4xx refusal the SDK does not retry reaches the caller as SSM said it, not as an unknown outcome', async () => {
     proxy.answer = (op) =>
-      op === 'SendCommand'
-        ? { refuse: { status: 499, json: { __type: 'InvalidInstanceId', message: 'not managed' } } }
-        : undefined;
+      op === 'SendCommand' ? { status: 499, json: { __type: 'InvalidInstanceId', message: 'not managed' } } : undefined;
     const { sent, accepted } = send(client());
     const e = await errorOf(sent);
     expect(e).not.toBeInstanceOf(SendCommandOutcomeUnknownError);
@@ -217,13 +139,13 @@ describe('SendCommand is sent once unless SSM refused it (refusedBeforeAccepting
   });
 
   test('other operations keep the SDK’s retries: a 500 on ListCommands is asked again and answered', async () => {
-    proxy.answer = (op, nth) =>
+    proxy.answer = (op, _input, nth) =>
       op === 'ListCommands' && nth === 1
-        ? { lose: { status: 500, body: JSON.stringify({ __type: 'InternalServerError', message: 'lost' }) } }
+        ? { replace: { status: 500, body: JSON.stringify({ __type: 'InternalServerError', message: 'lost' }) } }
         : undefined;
     const out = await client().send(new ListCommandsCommand({ MaxResults: 5 }));
     expect(out.Commands).toBeDefined();
-    expect(proxy.calls).toEqual(['ListCommands', 'ListCommands']);
+    expect(proxy.calls.map((c) => c.operation)).toEqual(['ListCommands', 'ListCommands']);
   });
 });
 
@@ -245,11 +167,11 @@ describe('ssmClients: one client per session, reused', () => {
     clients.push(c);
     proxy.answer = (op) =>
       op === 'SendCommand'
-        ? { lose: { status: 503, body: JSON.stringify({ __type: 'ServiceUnavailable', message: 'lost' }) } }
+        ? { replace: { status: 503, body: JSON.stringify({ __type: 'ServiceUnavailable', message: 'lost' }) } }
         : undefined;
     const { sent, accepted } = send(c);
     expect(await errorOf(sent)).toBeInstanceOf(SendCommandOutcomeUnknownError);
-    expect(proxy.calls).toEqual(['SendCommand']);
+    expect(proxy.calls.map((c) => c.operation)).toEqual(['SendCommand']);
     expect(await accepted()).toBe(1);
   });
 });

@@ -8,86 +8,32 @@
  * to devfleet through a small proxy speaking SSM's JSON protocol, which passes every answer on
  * unless a test rewrites DescribeInstanceInformation's page.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createSsmClient, createStsClient, type SessionCredentials } from '../../src/activities/aws.ts';
 import { createInventory } from '../../src/activities/inventory.ts';
 import { DEMO_ROLE_ARN } from '../../src/devfleet/index.ts';
+import { startSsmProxy, type SsmProxy } from '../helpers/ssm-proxy.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const WEB_1 = 'i-0d3f1ee7000000001';
 const WEB_2 = 'i-0d3f1ee7000000002';
 
 type Page = Record<string, unknown>;
-interface Proxy {
-  readonly endpoint: string;
-  /** Rewrites the JSON answer of one operation before the client sees it. */
-  rewrite: (operation: string, page: Page) => Page;
-  close(): Promise<void>;
-}
-
-async function ssmProxy(target: string): Promise<Proxy> {
-  const upstream = new URL(target);
-  const proxy = { endpoint: '', rewrite: ((_op, page) => page) as Proxy['rewrite'] };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSSM\./, '');
-      const fwd = httpRequest(
-        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-        (up) => {
-          const out: Buffer[] = [];
-          up.on('data', (c: Buffer) => out.push(c));
-          up.on('end', () => {
-            let body = Buffer.concat(out);
-            if (up.statusCode === 200)
-              body = Buffer.from(JSON.stringify(proxy.rewrite(operation, JSON.parse(body.toString('utf8')) as Page)));
-            const headers = { ...up.headers, 'content-length': String(body.length) };
-            res.writeHead(up.statusCode ?? 502, headers);
-            res.end(body);
-          });
-        },
-      );
-      fwd.on('error', () => res.socket?.destroy());
-      fwd.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return Object.assign(proxy, {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
-}
-
 let fleet: Harness;
-let proxy: Proxy;
+let proxy: SsmProxy;
 const clients: SSMClient[] = [];
 
 beforeAll(async () => {
   fleet = await startHarness();
-  proxy = await ssmProxy(fleet.fleet.endpoint);
+  proxy = await startSsmProxy(fleet.fleet.endpoint);
 });
 afterAll(async () => {
   for (const c of clients.splice(0)) c.destroy();
   await proxy?.close();
   await fleet?.close();
 });
-afterEach(() => {
-  proxy.rewrite = (_op, page) => page;
-});
+afterEach(() => proxy.reset());
 
 /**
  * An inventory as the server builds it, on devfleet's STS and (through the proxy) SSM, its clock
@@ -167,14 +113,18 @@ describe('the planner’s session is reused while more than 60 s of it are left'
 
 describe('an SSM page listing an instance without an id, or one instance twice', () => {
   test('the entry without an id is left out and the repeated instance is listed once', async () => {
-    proxy.rewrite = (op, page) => {
-      if (op !== 'DescribeInstanceInformation') return page;
-      const list = (page['InstanceInformationList'] ?? []) as Page[];
-      expect(list.length).toBeGreaterThan(0);
-      // SSM's own fields, as on a real entry, but no InstanceId.
-      const nameless = { ...list[0], InstanceId: undefined, ComputerName: 'ghost', PingStatus: 'Online' };
-      return { ...page, InstanceInformationList: [nameless, ...list, { ...list[0] }] };
-    };
+    proxy.answer = (op) =>
+      op !== 'DescribeInstanceInformation'
+        ? undefined
+        : {
+            rewrite: (page) => {
+              const list = (page['InstanceInformationList'] ?? []) as Page[];
+              expect(list.length).toBeGreaterThan(0);
+              // SSM's own fields, as on a real entry, but no InstanceId.
+              const nameless = { ...list[0], InstanceId: undefined, ComputerName: 'ghost', PingStatus: 'Online' };
+              return { ...page, InstanceInformationList: [nameless, ...list, { ...list[0] }] };
+            },
+          };
     const w = inventory();
     try {
       expect(await w.inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } })).toStrictEqual(WEB);
@@ -184,17 +134,19 @@ describe('an SSM page listing an instance without an id, or one instance twice',
   });
 
   test('a page of nothing but an entry without an id: no instances, and no property look-up', async () => {
-    const asked: string[] = [];
-    proxy.rewrite = (op, page) => {
-      asked.push(op);
-      return op === 'DescribeInstanceInformation'
-        ? { ...page, InstanceInformationList: [{ ComputerName: 'ghost', PingStatus: 'Online' }] }
-        : page;
-    };
+    proxy.answer = (op) =>
+      op === 'DescribeInstanceInformation'
+        ? {
+            rewrite: (page) => ({
+              ...page,
+              InstanceInformationList: [{ ComputerName: 'ghost', PingStatus: 'Online' }],
+            }),
+          }
+        : undefined;
     const w = inventory();
     try {
       expect(await w.inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } })).toStrictEqual([]);
-      expect(asked).toEqual(['DescribeInstanceInformation']);
+      expect(proxy.calls.map((c) => c.operation)).toEqual(['DescribeInstanceInformation']);
     } finally {
       w.close();
     }

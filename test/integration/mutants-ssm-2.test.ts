@@ -12,13 +12,6 @@
  * error without a message, a refused cancel) or loses an answer devfleet gave, and still the SDK
  * parses every answer as it would AWS's.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -39,108 +32,21 @@ import { parseRunbook } from '../../src/core/runbook.ts';
 import { sendRefusal } from '../../src/core/ssm-output.ts';
 import { defaultFleetConfig } from '../../src/devfleet/config.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
+import { startSsmProxy, type SsmProxy } from '../helpers/ssm-proxy.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const WEB_1 = 'i-0d3f1ee7000000001';
 const WEB_2 = 'i-0d3f1ee7000000002';
 
-interface Call {
-  readonly operation: string;
-  readonly input: Record<string, unknown>;
-}
-
-/**
- * How the proxy answers one call: undefined forwards it to devfleet; `json` answers it (an error
- * is a 400 with `__type`, as SSM answers); `drop` forwards it and closes the connection instead of
- * passing the answer on (SSM accepted it, the caller never hears); `delayMs` holds the answer back.
- */
-type Answer =
-  | { readonly json: Record<string, unknown>; readonly status?: number }
-  | { readonly drop: true }
-  | { readonly delayMs: number };
-type Answering = (operation: string, input: Record<string, unknown>) => Answer | undefined;
-
-interface Proxy {
-  readonly endpoint: string;
-  readonly calls: Call[];
-  answer: Answering;
-  close(): Promise<void>;
-}
-
-/** An SSM endpoint (JSON 1.1 over HTTP) that forwards to `target` unless `answer` says otherwise. */
-async function ssmProxy(target: string): Promise<Proxy> {
-  const upstream = new URL(target);
-  const forward = (
-    req: IncomingMessage,
-    body: Buffer,
-    then: (status: number, headers: object, out: Buffer) => void,
-  ) => {
-    const fwd = httpRequest(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => then(res.statusCode ?? 502, res.headers, Buffer.concat(chunks)));
-      },
-    );
-    fwd.on('error', () => then(502, {}, Buffer.from('{}')));
-    fwd.end(body);
-  };
-  const proxy: Proxy = {
-    endpoint: '',
-    calls: [],
-    answer: () => undefined,
-    close: async () => undefined,
-  };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSSM\./, '');
-      const input = (body.length > 0 ? JSON.parse(body.toString('utf8')) : {}) as Record<string, unknown>;
-      proxy.calls.push({ operation, input });
-      const answer = proxy.answer(operation, input);
-      if (answer && 'json' in answer) {
-        res.writeHead(answer.status ?? 200, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify(answer.json));
-        return;
-      }
-      forward(req, body, (status, headers, out) => {
-        if (answer && 'drop' in answer) {
-          res.socket?.destroy();
-          return;
-        }
-        const send = () => {
-          res.writeHead(status, headers as Record<string, string>);
-          res.end(out);
-        };
-        if (answer && 'delayMs' in answer) setTimeout(send, answer.delayMs);
-        else send();
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return Object.assign(proxy, {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
-}
-
 let fleet: Harness;
-let proxy: Proxy;
+let proxy: SsmProxy;
 let home: string;
 let audit: AuditStore;
 const clients: SSMClient[] = [];
 
 beforeAll(async () => {
   fleet = await startHarness({ config: defaultFleetConfig(ROOT) });
-  proxy = await ssmProxy(fleet.fleet.endpoint);
+  proxy = await startSsmProxy(fleet.fleet.endpoint);
   home = await mkdtemp(join(tmpdir(), 'mutants-ssm-2-'));
   audit = await openAuditStore({ kind: 'sqlite', file: join(home, 'audit.db') });
 });
