@@ -18,8 +18,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createActivities } from '../../src/activities/index.ts';
@@ -27,12 +25,11 @@ import { batchToken, dispatchToken, type BatchRequest } from '../../src/activiti
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import { instanceEventId } from '../../src/core/audit-events.ts';
 import type { StepRequest } from '../../src/core/execution.ts';
-import { buildPlan } from '../../src/core/plan.ts';
-import { parseRunbook } from '../../src/core/runbook.ts';
 import { sendRefusal } from '../../src/core/ssm-output.ts';
 import { defaultFleetConfig } from '../../src/devfleet/config.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { startSsmProxy, type SsmProxy } from '../helpers/ssm-proxy.ts';
+import { activityEnv as env, failureOf, runActivity as run, stepRequest } from '../helpers/activity-requests.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const WEB_1 = 'i-0d3f1ee7000000001';
@@ -101,64 +98,12 @@ function worker(opts: { rejectWith?: { operation: string; value: unknown } } = {
   return Object.assign(activities, { events });
 }
 
-let runs = 0;
-/** A step request for a fresh run on `targets`, its step's settings changed by `step`. */
-function request(
+/** A step request for a fresh run on `targets`, its script and settings changed by `step`. */
+const request = (
   targets: readonly string[] = [WEB_1, WEB_2],
   step: Record<string, unknown> = {},
   over: Partial<StepRequest> = {},
-): StepRequest {
-  const runbook = parseRunbook({
-    name: 'mutants-ssm-2',
-    version: 1,
-    description: 'ssm batch tests',
-    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
-    targets: { tags: { Env: 'staging' } },
-    steps: [{ name: 'only', script: 'echo hello', timeoutSeconds: 30 }],
-  });
-  const { plan } = buildPlan({
-    executionId: `mx-mss2${String(++runs).padStart(4, '0')}${Math.random().toString(36).slice(2, 6)}`,
-    runbook,
-    runbookDigest: 'e'.repeat(64),
-    rawParams: {},
-    targets: targets.map((instanceId) => ({ instanceId })),
-    requester: 'alice',
-    reason: 'mutants',
-    region: REGION,
-    now: new Date(),
-  });
-  return {
-    executionId: plan.executionId,
-    stepIndex: 0,
-    phase: 'main',
-    step: { ...plan.steps[0]!, ...step },
-    instanceIds: [...targets],
-    credentials: {
-      executionId: plan.executionId,
-      roleArn: plan.roleArn,
-      region: REGION,
-      sessionPolicy: plan.sessionPolicy,
-      durationSeconds: plan.budgetSeconds,
-      sourceIdentity: plan.requester,
-      runbook: 'mutants-ssm-2@1',
-      approvers: ['bob'],
-    },
-    notBefore: new Date().toISOString(),
-    ...over,
-  };
-}
-
-const env = (info: ConstructorParameters<typeof MockActivityEnvironment>[0] = {}) => new MockActivityEnvironment(info);
-const run = <P extends unknown[], R>(fn: (...a: P) => Promise<R>, ...args: P): Promise<R> =>
-  env().run<P, R, typeof fn>(fn, ...args);
-const failureOf = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ApplicationFailure);
-  return e as ApplicationFailure;
-};
+): StepRequest => stepRequest('mutants-ssm-2', 'mx-mss2', targets, step, over);
 /** The SendCommand calls the proxy saw whose token starts with `token` (one run's, or one step's). */
 const sent = (token: string) =>
   proxy.calls.filter((c) => c.operation === 'SendCommand' && String(c.input['Comment']).startsWith(token));

@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { CredentialLeases } from '../../src/activities/credentials.ts';
@@ -21,11 +20,10 @@ import { createSsmClient, createStsClient, SendCommandOutcomeUnknownError } from
 import { createSsmActivities, dispatchToken } from '../../src/activities/ssm.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { StepRequest } from '../../src/core/execution.ts';
-import { buildPlan } from '../../src/core/plan.ts';
-import { parseRunbook } from '../../src/core/runbook.ts';
 import { REDACTED } from '../../src/core/redact.ts';
 import { SSM_OUTPUT_LIMITS, sendRefusal } from '../../src/core/ssm-output.ts';
 import { defaultFleetConfig } from '../../src/devfleet/config.ts';
+import { activityEnv as env, failureOf, runActivity as run, stepRequest } from '../helpers/activity-requests.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const WEB_1 = 'i-0d3f1ee7000000001';
@@ -105,64 +103,12 @@ function worker(
   return { activities, leases, calls, named, firstPages, events };
 }
 
-let runs = 0;
 /** A step request for a fresh run on `targets`, its script and settings changed by `step`. */
-function request(
+const request = (
   targets: readonly string[] = [WEB_1, WEB_2],
   step: Record<string, unknown> = {},
   over: Partial<StepRequest> = {},
-): StepRequest {
-  const runbook = parseRunbook({
-    name: 'mutants-ssm',
-    version: 1,
-    description: 'ssm activity tests',
-    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
-    targets: { tags: { Env: 'staging' } },
-    steps: [{ name: 'only', script: 'echo hello', timeoutSeconds: 30 }],
-  });
-  const { plan } = buildPlan({
-    executionId: `mx-mssm${String(++runs).padStart(4, '0')}${Math.random().toString(36).slice(2, 6)}`,
-    runbook,
-    runbookDigest: 'f'.repeat(64),
-    rawParams: {},
-    targets: targets.map((instanceId) => ({ instanceId })),
-    requester: 'alice',
-    reason: 'mutants',
-    region: REGION,
-    now: new Date(),
-  });
-  return {
-    executionId: plan.executionId,
-    stepIndex: 0,
-    phase: 'main',
-    step: { ...plan.steps[0]!, ...step },
-    instanceIds: [...targets],
-    credentials: {
-      executionId: plan.executionId,
-      roleArn: plan.roleArn,
-      region: REGION,
-      sessionPolicy: plan.sessionPolicy,
-      durationSeconds: plan.budgetSeconds,
-      sourceIdentity: plan.requester,
-      runbook: 'mutants-ssm@1',
-      approvers: ['bob'],
-    },
-    notBefore: new Date().toISOString(),
-    ...over,
-  };
-}
-
-const env = (info: ConstructorParameters<typeof MockActivityEnvironment>[0] = {}) => new MockActivityEnvironment(info);
-const run = <P extends unknown[], R>(fn: (...a: P) => Promise<R>, ...args: P): Promise<R> =>
-  env().run<P, R, typeof fn>(fn, ...args);
-const failureOf = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ApplicationFailure);
-  return e as ApplicationFailure;
-};
+): StepRequest => stepRequest('mutants-ssm', 'mx-mssm', targets, step, over);
 /** An SDK error as the client throws it: a name and a message. */
 const sdkError = (name: string, message = `${name} from the test`) => Object.assign(new Error(message), { name });
 const stepInstances = (events: readonly NewAuditEvent[]) => events.filter((e) => e.type === 'step.instance');
