@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkpointSigner } from '../../src/core/audit-checkpoint.ts';
 import type { AuditVerdict } from '../../src/core/audit-chain.ts';
@@ -16,6 +16,7 @@ import { openAuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
 import { walkInParallel } from '../../src/store/verify-parallel.ts';
 import { fillAuditLog } from '../bench/audit-fill.ts';
+import { raw, unguard } from '../helpers/raw-sqlite.ts';
 import { runEvents } from '../helpers/web-ui.ts';
 
 const THREADS = 3;
@@ -41,19 +42,6 @@ async function copy(): Promise<string> {
   await copyFile(base, file);
   return file;
 }
-
-function raw<T>(file: string, f: (db: SQLite.Database) => T): T {
-  const db = new SQLite(file);
-  try {
-    return f(db);
-  } finally {
-    db.close();
-  }
-}
-
-/** Drops the append-only guards, as the database's owner could. */
-const unguard = (db: SQLite.Database) =>
-  db.exec(['audit_events_no_update', 'audit_events_no_delete'].map((t) => `drop trigger if exists ${t}`).join(';\n'));
 
 /** Where the store splits the records up to `upTo` into THREADS ranges: the last seq of each range but the last. */
 const bounds = (upTo: number) => Array.from({ length: THREADS - 1 }, (_, i) => Math.floor((upTo * (i + 1)) / THREADS));

@@ -21,6 +21,7 @@ import { signingWith } from '../../src/store/checkpoints.ts';
 import { sideTablesSurelyMatchIndex } from '../../src/store/verify-index.ts';
 import { EVENT_TEXT_COLUMNS, VERIFY_COLUMNS, checkEventText, checkRow } from '../../src/store/verify-rows.ts';
 import { fillAuditLog } from '../bench/audit-fill.ts';
+import { raw, unguard } from '../helpers/raw-sqlite.ts';
 
 const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
 let dir: string;
@@ -43,18 +44,6 @@ async function copy(): Promise<string> {
   await copyFile(base, file);
   return file;
 }
-
-function raw<T>(file: string, f: (db: SQLite.Database) => T): T {
-  const db = new SQLite(file);
-  try {
-    return f(db);
-  } finally {
-    db.close();
-  }
-}
-
-const unguard = (db: SQLite.Database) =>
-  db.exec(['audit_events_no_update', 'audit_events_no_delete'].map((t) => `drop trigger if exists ${t}`).join(';\n'));
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
