@@ -17,7 +17,7 @@ import { TERMINAL_STATUSES, usesStepControls } from '../src/core/execution.ts';
 import type { CancelRequest, CredentialRequest, ExecutionInput, ExecutionView } from '../src/core/execution.ts';
 import type { PlannedStep } from '../src/core/plan.ts';
 import { MAX_BATCH } from '../src/core/targets.ts';
-import { cancelUpdate, statusQuery, voteUpdate } from './messages.ts';
+import { cancelUpdate, statusQuery, statusSummaryQuery, voteUpdate } from './messages.ts';
 import { LOCAL_RECORDS_PATCH, RunState, auditRecorder, recordAsIs } from './state.ts';
 import { failureMessage, stepRunner } from './step-runner.ts';
 
@@ -46,6 +46,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   const stepsScope = new wf.CancellationScope();
 
   wf.setHandler(statusQuery, () => state.view());
+  // A query issues no command and leaves nothing in history: adding one needs no wf.patched().
+  wf.setHandler(statusSummaryQuery, () => state.summary());
   wf.setHandler(
     voteUpdate,
     async (vote) => {

@@ -22,7 +22,7 @@ import type {
   ExecutionView,
   StepView,
 } from '../src/core/execution.ts';
-import { searchAttributes } from './messages.ts';
+import { searchAttributes, type StatusSummary } from './messages.ts';
 
 // The audit write must eventually land: retry it for as long as it takes, it is idempotent.
 const { recordEvent } = wf.proxyActivities<MechanicActivities>({
@@ -123,6 +123,12 @@ export class RunState {
       ...(this.credentials ? { credentials: this.credentials } : {}),
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
     };
+  }
+
+  /** The view without the plan (statusSummaryQuery): the same fields, in the same order. */
+  summary(): StatusSummary {
+    const { plan: _plan, ...rest } = this.view();
+    return rest;
   }
 
   setStatus(next: ExecutionStatus): void {

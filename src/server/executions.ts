@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  QueryNotRegisteredError,
   ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -33,6 +34,8 @@ import { runRecordsOfTypes } from '../store/run-queries.ts';
 import { runRecords } from '../store/run-records.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
+import { statusSummaryQuery, type StatusSummary } from '../../workflows/messages.ts';
+import { digestOf } from '../core/canonical.ts';
 import { searchAttributes } from '../temporal/search-attributes.ts';
 
 export interface LaunchRequest {
@@ -80,9 +83,13 @@ export interface ExecutionServiceDeps {
    * told the run did not answer and that the request may still have been taken, never a bare error.
    */
   readonly updateDeadlineMs?: number;
+  /** How long a status read waits for the run's worker (default 5 s) before it reads the audit log instead. */
+  readonly queryDeadlineMs?: number;
 }
 
 const QUERY_DEADLINE_MS = 5_000;
+/** The plans the status read keeps (one on 10,000 targets is about half a megabyte). */
+const PLAN_CACHE_SIZE = 32;
 const UPDATE_DEADLINE_MS = 30_000;
 
 /** Refusals this service has already put on the record, so the server's error handler does not again. */
@@ -206,12 +213,73 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return deps.client.withDeadline(Date.now() + (deps.updateDeadlineMs ?? UPDATE_DEADLINE_MS), fn);
   }
 
+  // The plans of the runs read lately, by execution id and plan digest, most recent last. A plan
+  // never changes, so a status read asks the run only for the rest (statusSummaryQuery) and takes
+  // the plan from here, or from the run's request record: a poll of a run on 10,000 targets then
+  // moves a few kilobytes through Temporal and the worker instead of the whole plan every time.
+  const plans = new Map<string, Plan>();
+
+  /**
+   * The plan of a run from its request record, checked against the digest the run holds; undefined
+   * when the run has not recorded its request yet (one started outside this API, before its first
+   * workflow task). A record that does not hold that very plan is a broken log, said in one sentence.
+   */
+  async function planOf(executionId: string, planDigest: string): Promise<Plan | undefined> {
+    const key = `${executionId} ${planDigest}`;
+    const kept = plans.get(key);
+    if (kept) {
+      plans.delete(key);
+      plans.set(key, kept);
+      return kept;
+    }
+    const broken = (seq: number | string) =>
+      new UserError(
+        'AUDIT_CHAIN_BROKEN',
+        `the request record of ${executionId} in the audit log (${seq}) does not hold the plan the run was started with (digest ${planDigest.slice(0, 12)}); run "mechanic audit verify" to find what changed`,
+      );
+    let record: Awaited<ReturnType<typeof runRecordsOfTypes>>[number] | undefined;
+    try {
+      [record] = await runRecordsOfTypes(deps.audit.db, executionId, ['execution.requested'], 1);
+    } catch (e) {
+      // A row whose data is not JSON at all.
+      if (e instanceof SyntaxError) throw broken('unreadable');
+      throw e;
+    }
+    if (!record) return undefined;
+    const plan = (record.data as { plan?: unknown }).plan;
+    if (typeof plan !== 'object' || plan === null || !sameDigest(plan, planDigest)) throw broken(`#${record.seq}`);
+    plans.set(key, plan as Plan);
+    if (plans.size > PLAN_CACHE_SIZE) plans.delete(plans.keys().next().value!);
+    return plan as Plan;
+  }
+
+  /**
+   * The run's view from its workflow: the summary, with the plan filled in, field for field what the
+   * full status query answers. A worker on code older than the summary query, and a run whose
+   * request is not on the record yet, are asked the full view.
+   */
+  async function liveView(executionId: string): Promise<ExecutionView> {
+    const handle = deps.client.workflow.getHandle(executionId);
+    const deadline = Date.now() + (deps.queryDeadlineMs ?? QUERY_DEADLINE_MS);
+    const full = () => deps.client.withDeadline(deadline, () => handle.query(statusQuery));
+    let summary: StatusSummary;
+    try {
+      summary = await deps.client.withDeadline(deadline, () => handle.query(statusSummaryQuery));
+    } catch (e) {
+      // Temporal's answer when the workflow has no handler for the query (its code predates it).
+      if (e instanceof QueryNotRegisteredError) return full();
+      throw e;
+    }
+    const plan = await planOf(executionId, summary.planDigest);
+    if (!plan) return full();
+    const { executionId: id, status, planDigest, ...rest } = summary;
+    return { executionId: id, status, planDigest, plan, ...rest };
+  }
+
   async function get(executionId: string): Promise<ExecutionView> {
     try {
       // A query needs a worker; when none answers soon, the audit log still tells the story.
-      return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
-        deps.client.workflow.getHandle(executionId).query(statusQuery),
-      );
+      return await liveView(executionId);
     } catch (e) {
       // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
       if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
@@ -461,6 +529,15 @@ async function toRefusal(
     return notFound(executionId);
   }
   throw e;
+}
+
+/** True when `plan` is the plan of that digest (false for anything canonical JSON cannot encode). */
+function sameDigest(plan: object, planDigest: string): boolean {
+  try {
+    return digestOf(plan) === planDigest;
+  } catch {
+    return false;
+  }
 }
 
 /**
