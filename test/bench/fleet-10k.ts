@@ -8,7 +8,9 @@
  *   mechanic     one approved run of a one-step runbook whose targets (a tag) select all 10,000,
  *                on the embedded stack with its own polling defaults: wall time from the approval
  *                to the run's end, each batch's time, the events in each workflow history (the
- *                run's and each fan-out child's), the status read's latency and the worker's RSS
+ *                run's and each fan-out child's), the status read's latency, the size and latency of
+ *                the run's two query answers (statusSummary, which the API server asks, and the
+ *                full status) and the worker's RSS
  *
  * Part of `npm run bench` (run.ts); alone: `node --expose-gc --import tsx test/bench/fleet-10k.ts`
  * (FLEET_BENCH_COUNT=2000 for a smaller fleet). Every invocation is checked in devfleet's command
@@ -38,7 +40,9 @@ import { DEMO_ROLE_ARN, defaultFleetConfig, lightInstanceId } from '../../src/de
 import { startDevfleet } from '../../src/devfleet/server.ts';
 import { readProcessTable } from '../../src/embedded/processes.ts';
 import { startStack, throwawayStackEnv } from '../../src/embedded/stack.ts';
+import { dataConverterFor, parseCodecKeys } from '../../src/temporal/codec.ts';
 import { connectApi } from '../../cli/api.ts';
+import { statusQuery, statusSummaryQuery } from '../../workflows/messages.ts';
 import { prepareFleetHome, runbooksFolder } from './fleet-home.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -345,7 +349,31 @@ export async function mechanicSide(
       emit(`  worker RSS: ${rssIdle.toFixed(0)} MiB before the run, ${rssPeak.toFixed(0)} MiB at most during it`);
     const connection = await Connection.connect({ address: stack.info.temporalAddress });
     try {
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({
+        connection,
+        namespace: config.temporal.namespace,
+        // The stack's own payload keys (the query answers are encrypted like every payload).
+        dataConverter: dataConverterFor(parseCodecKeys(readFileSync(path.join(home, 'codec-keys'), 'utf8'))),
+      });
+      // What a status read moves through Temporal: the summary the API server asks (no plan), and
+      // the full view older servers ask, each answered 10 times by the finished run's worker.
+      const run = client.workflow.getHandle(launched.executionId);
+      const answers: string[] = [];
+      for (const [name, ask] of [
+        ['statusSummary', () => run.query(statusSummaryQuery)],
+        ['status', () => run.query(statusQuery)],
+      ] as const) {
+        const times: number[] = [];
+        let bytes = 0;
+        for (let i = 0; i < 10; i++) {
+          const t = performance.now();
+          bytes = JSON.stringify(await ask()).length;
+          times.push(performance.now() - t);
+        }
+        const q = spread(times);
+        answers.push(`${name} ${(bytes / 1024).toFixed(1)} KiB, p50 ${q.p50.toFixed(0)} ms`);
+      }
+      emit(`  the run's query answers (10 each, the run finished): ${answers.join('; ')}`);
       const histories: { id: string; events: number }[] = [];
       const batchMs: number[] = [];
       for await (const w of client.workflow.list()) {
