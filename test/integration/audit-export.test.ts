@@ -11,27 +11,18 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
 import { Ajv } from 'ajv';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
-import { tokenAuthenticator, type UsersFile } from '../../src/authz/users.ts';
+import type { UsersFile } from '../../src/authz/users.ts';
 import { GENESIS_HASH, verifyChain, type AuditRecord } from '../../src/core/audit-chain.ts';
 import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { canonicalJson } from '../../src/core/canonical.ts';
-import { createApp } from '../../src/server/app.ts';
-import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { auditExportChunks, auditExportPages } from '../../src/store/audit-export.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { everyTypeSample, runSample } from '../helpers/audit-samples.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startTokenApp, type TokenApp } from '../helpers/token-app.ts';
 
 const USERS: UsersFile = {
   users: [
@@ -96,8 +87,7 @@ const lines = (text: string): AuditRecord[] =>
 describe('audit export', () => {
   let home: string;
   let audit: AuditStore;
-  let tail: AuditTail;
-  let server: ServerType;
+  let app: TokenApp;
   let env: NodeJS.ProcessEnv;
   let events: NewAuditEvent[];
   const as = (user: 'dave' | 'mallory') => ({ ...env, MECHANIC_TOKEN: USERS.users.find((u) => u.id === user)!.token });
@@ -116,45 +106,12 @@ describe('audit export', () => {
       );
     }
     for (const e of events) await audit.append(e);
-    tail = createAuditTail(audit, 50);
-    // The export routes never reach Temporal or AWS; the service is built as main.ts builds it, unused.
-    const aws = {
-      region: 'us-east-1',
-      endpoint: 'http://127.0.0.1:9',
-      baseCredentials: { accessKeyId: 'AKIAUNUSED', secretAccessKey: 'unused' },
-    };
-    const executions = createExecutionService({
-      client: new Client({ connection: Connection.lazy({ address: '127.0.0.1:9' }) }),
-      taskQueue: 'unused',
-      registry: await loadRunbookRegistry('runbooks'),
-      inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-      audit,
-      region: 'us-east-1',
-      settings: { heartbeatTimeoutSeconds: 60 },
-      authorizer: await loadCedarAuthorizer(),
-    });
-    const app = createApp({
-      authenticator: tokenAuthenticator(USERS),
-      authorizer: await loadCedarAuthorizer(),
-      executions,
-      registry: await loadRunbookRegistry('runbooks'),
-      audit,
-      tail,
-      log: pino({ level: 'silent' }),
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    env = {
-      ...process.env,
-      MECHANIC_HOME: home,
-      MECHANIC_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    };
-    delete env['MECHANIC_OIDC_ISSUER'];
+    app = await startTokenApp(audit, USERS);
+    env = app.env(home);
   }, 120_000);
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    tail?.stop();
+    await app?.close();
     await audit?.close();
     await rm(home, { recursive: true, force: true });
   });

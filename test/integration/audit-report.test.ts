@@ -4,24 +4,14 @@
  * numbers, a refusal without readAudit (recorded), and a range that cannot be read.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
-import { tokenAuthenticator, type UsersFile } from '../../src/authz/users.ts';
-import { createApp } from '../../src/server/app.ts';
-import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
+import type { UsersFile } from '../../src/authz/users.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { runCli } from '../helpers/cli.ts';
 import { storeRuns, type StoredRun } from '../helpers/report-runs.ts';
+import { startTokenApp, type TokenApp } from '../helpers/token-app.ts';
 
 const USERS: UsersFile = {
   users: [
@@ -72,9 +62,7 @@ const RUNS: StoredRun[] = [
 describe('the audit report', () => {
   let home: string;
   let audit: AuditStore;
-  let tail: AuditTail;
-  let temporal: Client;
-  let server: ServerType;
+  let app: TokenApp;
   let url: string;
   let env: NodeJS.ProcessEnv;
 
@@ -82,40 +70,12 @@ describe('the audit report', () => {
     home = await mkdtemp(path.join(tmpdir(), 'mechanic-report-'));
     audit = await openAuditStore({ kind: 'sqlite', file: path.join(home, 'audit.db') });
     await storeRuns(audit, RUNS);
-    tail = createAuditTail(audit, 50);
-    temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
-    const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
-    const registry = await loadRunbookRegistry('runbooks');
-    const authorizer = await loadCedarAuthorizer();
-    const app = createApp({
-      authenticator: tokenAuthenticator(USERS),
-      authorizer,
-      executions: createExecutionService({
-        client: temporal,
-        taskQueue: 'unused',
-        registry,
-        inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-        audit,
-        region: 'us-east-1',
-        settings: { heartbeatTimeoutSeconds: 60 },
-        authorizer,
-      }),
-      registry,
-      audit,
-      tail,
-      log: pino({ level: 'silent' }),
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    env = { ...process.env, MECHANIC_HOME: home, MECHANIC_API_URL: url };
-    delete env['MECHANIC_OIDC_ISSUER'];
-    delete env['MECHANIC_TOKEN'];
+    app = await startTokenApp(audit, USERS);
+    url = app.url;
+    env = app.env(home);
   });
   afterAll(async () => {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    tail?.stop();
-    await temporal?.connection.close();
+    await app?.close();
     await audit?.close();
     await rm(home, { recursive: true, force: true });
   });

@@ -6,26 +6,16 @@
  * and names the forged row.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
 import SQLite from 'better-sqlite3';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
-import { tokenAuthenticator, type UsersFile } from '../../src/authz/users.ts';
-import { createApp } from '../../src/server/app.ts';
-import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
+import type { UsersFile } from '../../src/authz/users.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadAuditSigning } from '../../src/store/checkpoints.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { runCli } from '../helpers/cli.ts';
 import { runEvents } from '../helpers/web-ui.ts';
+import { startTokenApp, type TokenApp } from '../helpers/token-app.ts';
 
 const USERS: UsersFile = {
   users: [{ id: 'dave', displayName: 'Dave', roles: ['auditor'], token: 'tok-dave-verify-0123456789abcdef01234' }],
@@ -34,8 +24,7 @@ const USERS: UsersFile = {
 describe('mechanic audit verify --all-signatures', () => {
   let home: string;
   let audit: AuditStore;
-  let tail: AuditTail;
-  let server: ServerType;
+  let app: TokenApp;
   let env: NodeJS.ProcessEnv;
   let checkpoints: number;
 
@@ -67,48 +56,12 @@ describe('mechanic audit verify --all-signatures', () => {
     } finally {
       db.close();
     }
-    tail = createAuditTail(audit, 50);
-    // The audit routes never reach Temporal or AWS; the service is built as main.ts builds it, unused.
-    const aws = {
-      region: 'us-east-1',
-      endpoint: 'http://127.0.0.1:9',
-      baseCredentials: { accessKeyId: 'AKIAUNUSED', secretAccessKey: 'unused' },
-    };
-    const registry = await loadRunbookRegistry('runbooks');
-    const authorizer = await loadCedarAuthorizer();
-    const executions = createExecutionService({
-      client: new Client({ connection: Connection.lazy({ address: '127.0.0.1:9' }) }),
-      taskQueue: 'unused',
-      registry,
-      inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-      audit,
-      region: 'us-east-1',
-      settings: { heartbeatTimeoutSeconds: 60 },
-      authorizer,
-    });
-    const app = createApp({
-      authenticator: tokenAuthenticator(USERS),
-      authorizer,
-      executions,
-      registry,
-      audit,
-      tail,
-      log: pino({ level: 'silent' }),
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    env = {
-      ...process.env,
-      MECHANIC_HOME: home,
-      MECHANIC_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      MECHANIC_TOKEN: USERS.users[0]!.token,
-    };
-    delete env['MECHANIC_OIDC_ISSUER'];
+    app = await startTokenApp(audit, USERS);
+    env = app.env(home, USERS.users[0]!.token);
   }, 120_000);
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    tail?.stop();
+    await app?.close();
     await audit?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });

@@ -7,29 +7,19 @@
  * report reads only the index and the votes.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
 import SQLite from 'better-sqlite3';
-import { Client, Connection } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
-import { tokenAuthenticator, type UsersFile } from '../../src/authz/users.ts';
-import { createApp } from '../../src/server/app.ts';
-import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
+import type { UsersFile } from '../../src/authz/users.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { openDatabase } from '../../src/store/db.ts';
 import { REPORT_MAX_RUNS, loadReportInput } from '../../src/store/report-queries.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startWebUi, type WebUi } from '../helpers/web-ui.ts';
+import { startTokenApp, type TokenApp } from '../helpers/token-app.ts';
 
 /** The bound the README states. */
 const BOUND = 20_000;
@@ -85,9 +75,7 @@ describe('a report reads a bounded number of runs', () => {
   let db: Kysely<Database>;
   let ui: WebUi;
   let audit: AuditStore;
-  let tail: AuditTail;
-  let temporal: Client;
-  let server: ServerType;
+  let app: TokenApp;
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
@@ -99,43 +87,11 @@ describe('a report reads a bounded number of runs', () => {
     ui = await startWebUi({ storeFile: file });
     // The API the CLI talks to, on the same log.
     audit = await openAuditStore({ kind: 'sqlite', file });
-    tail = createAuditTail(audit, 50);
-    temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
-    const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
-    const registry = await loadRunbookRegistry('runbooks');
-    const authorizer = await loadCedarAuthorizer();
-    const app = createApp({
-      authenticator: tokenAuthenticator(DAVE),
-      authorizer,
-      executions: createExecutionService({
-        client: temporal,
-        taskQueue: 'unused',
-        registry,
-        inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-        audit,
-        region: 'us-east-1',
-        settings: { heartbeatTimeoutSeconds: 60 },
-        authorizer,
-      }),
-      registry,
-      audit,
-      tail,
-      log: pino({ level: 'silent' }),
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    env = {
-      ...process.env,
-      MECHANIC_HOME: home,
-      MECHANIC_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      MECHANIC_TOKEN: DAVE.users[0]!.token,
-    };
-    delete env['MECHANIC_OIDC_ISSUER'];
+    app = await startTokenApp(audit, DAVE);
+    env = app.env(home, DAVE.users[0]!.token);
   }, 120_000);
   afterAll(async () => {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    tail?.stop();
-    await temporal?.connection.close();
+    await app?.close();
     await audit?.close();
     await ui?.close();
     await db?.destroy();
