@@ -17,6 +17,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
+import { describe, test } from 'vitest';
+import type { StoreLocation } from '../../src/store/db.ts';
 
 export interface TestPostgres {
   /** Superuser URL to the `postgres` database; no password (trust auth on loopback only). */
@@ -210,4 +212,70 @@ export async function createTestDatabase(adminUrl: string, name: string): Promis
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Where a store test puts each case's database: a fresh one per case, on one engine. */
+export interface StoreBackend {
+  readonly name: 'sqlite' | 'postgres';
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  fresh(): Promise<StoreLocation>;
+}
+
+/** A SQLite file per case under one temp folder; `fileOf` says where in it case `n` lives. */
+export function sqliteBackend(tempPrefix: string, fileOf: (dir: string, n: number) => string): StoreBackend {
+  let dir = '';
+  let n = 0;
+  return {
+    name: 'sqlite',
+    setup: () => {
+      dir = mkdtempSync(join(tmpdir(), tempPrefix));
+      return Promise.resolve();
+    },
+    teardown: () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+    fresh: () => Promise.resolve({ kind: 'sqlite', file: fileOf(dir, ++n) }),
+  };
+}
+
+/** A database per case (`<databasePrefix>_<n>`) on one throwaway PostgreSQL cluster. */
+export function postgresBackend(databasePrefix: string): StoreBackend {
+  let server: TestPostgres | undefined;
+  let n = 0;
+  return {
+    name: 'postgres',
+    async setup() {
+      server = await startTestPostgres();
+      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    async fresh() {
+      if (!server) throw new Error('PostgreSQL did not start');
+      return { kind: 'postgres', url: await createTestDatabase(server.url, `${databasePrefix}_${++n}`) };
+    },
+  };
+}
+
+/**
+ * The engines a store test runs each case on: SQLite, and PostgreSQL when its binaries are found.
+ * Without them, the PostgreSQL half of `what` fails in CI (a missing database must not turn into a
+ * silently green run) and is skipped, and said, elsewhere.
+ */
+export function storeBackends<B extends StoreBackend>(what: string, sqlite: B, postgres: () => B): B[] {
+  if (findPostgresBinDir() !== undefined) return [sqlite, postgres()];
+  describe(`${what} on postgres`, () => {
+    if (process.env.CI) {
+      test('PostgreSQL is installed', () => {
+        throw new Error(POSTGRES_MISSING_MESSAGE);
+      });
+    } else {
+      console.warn(`skipping the PostgreSQL ${what} tests: ${POSTGRES_MISSING_MESSAGE}`);
+      test.skip(`PostgreSQL ${what} tests (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
+    }
+  });
+  return [sqlite];
 }

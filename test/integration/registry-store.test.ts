@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { openDatabase, type StoreLocation } from '../../src/store/db.ts';
+import { openDatabase } from '../../src/store/db.ts';
 import {
   createRunbookStore,
   parseRunbookText,
@@ -16,75 +16,24 @@ import {
   type RunbookStore,
 } from '../../src/store/runbook-registry.ts';
 import type { Database } from '../../src/store/schema.ts';
-import {
-  POSTGRES_MISSING_MESSAGE,
-  createTestDatabase,
-  findPostgresBinDir,
-  startTestPostgres,
-  type TestPostgres,
-} from '../helpers/postgres.ts';
+import { postgresBackend, sqliteBackend, storeBackends, type StoreBackend } from '../helpers/postgres.ts';
 
-interface Backend {
-  name: 'sqlite' | 'postgres';
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  fresh(): Promise<StoreLocation>;
+interface Backend extends StoreBackend {
   /** Statement that lets an owner of the database rewrite a published version. */
   dropVersionGuard: string;
 }
 
-function sqliteBackend(): Backend {
-  let dir = '';
-  let n = 0;
-  return {
-    name: 'sqlite',
-    setup: () => {
-      dir = mkdtempSync(join(tmpdir(), 'mechanic-registry-'));
-      return Promise.resolve();
-    },
-    teardown: () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      return Promise.resolve();
-    },
-    fresh: () => Promise.resolve({ kind: 'sqlite', file: join(dir, `case-${++n}`, 'mechanic.db') }),
+const backends: Backend[] = storeBackends(
+  'runbook registry',
+  {
+    ...sqliteBackend('mechanic-registry-', (dir, n) => join(dir, `case-${n}`, 'mechanic.db')),
     dropVersionGuard: 'drop trigger runbook_versions_no_update',
-  };
-}
-
-function postgresBackend(): Backend {
-  let server: TestPostgres | undefined;
-  let n = 0;
-  return {
-    name: 'postgres',
-    async setup() {
-      server = await startTestPostgres();
-      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      if (!server) throw new Error('PostgreSQL did not start');
-      return { kind: 'postgres', url: await createTestDatabase(server.url, `registry_${++n}`) };
-    },
+  },
+  () => ({
+    ...postgresBackend('registry'),
     dropVersionGuard: 'alter table runbook_versions disable trigger runbook_versions_append_only',
-  };
-}
-
-const postgresAvailable = findPostgresBinDir() !== undefined;
-const backends: Backend[] = [sqliteBackend(), ...(postgresAvailable ? [postgresBackend()] : [])];
-
-if (!postgresAvailable) {
-  describe('runbook registry on postgres', () => {
-    if (process.env.CI) {
-      test('PostgreSQL is installed', () => {
-        throw new Error(POSTGRES_MISSING_MESSAGE);
-      });
-    } else {
-      test.skip(`PostgreSQL registry tests (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
-    }
-  });
-}
+  }),
+);
 
 /** A runbook file; `extra` lines go at the end (a changed step makes other content). */
 function runbookYaml(name: string, version: number, script = 'echo hello'): string {

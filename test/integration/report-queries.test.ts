@@ -2,23 +2,15 @@
  * The report queries against real databases: a SQLite file and a throwaway PostgreSQL cluster
  * (test/helpers/postgres.ts), with runs written through the real audit store.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildReport } from '../../src/core/reports.ts';
 import { createAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { openDatabase, type StoreLocation } from '../../src/store/db.ts';
+import { openDatabase } from '../../src/store/db.ts';
 import { loadReportInput } from '../../src/store/report-queries.ts';
 import type { Database } from '../../src/store/schema.ts';
-import {
-  POSTGRES_MISSING_MESSAGE,
-  createTestDatabase,
-  findPostgresBinDir,
-  startTestPostgres,
-  type TestPostgres,
-} from '../helpers/postgres.ts';
+import { postgresBackend, sqliteBackend, storeBackends } from '../helpers/postgres.ts';
 import { storeRuns, type StoredRun } from '../helpers/report-runs.ts';
 
 const RUNS: StoredRun[] = [
@@ -93,61 +85,11 @@ const RUNS: StoredRun[] = [
 ];
 const RANGE = { from: '2026-11-02T00:00:00.000Z', to: '2026-11-09T00:00:00.000Z' };
 
-interface Backend {
-  readonly name: string;
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  fresh(): Promise<StoreLocation>;
-}
-
-function sqliteBackend(): Backend {
-  let dir = '';
-  let n = 0;
-  return {
-    name: 'sqlite',
-    setup: async () => {
-      dir = mkdtempSync(join(tmpdir(), 'mechanic-report-'));
-    },
-    teardown: async () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    },
-    fresh: async () => ({ kind: 'sqlite', file: join(dir, `case-${++n}.db`) }),
-  };
-}
-
-function postgresBackend(): Backend {
-  let server: TestPostgres | undefined;
-  let n = 0;
-  return {
-    name: 'postgres',
-    async setup() {
-      server = await startTestPostgres();
-      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      if (!server) throw new Error('PostgreSQL did not start');
-      return { kind: 'postgres', url: await createTestDatabase(server.url, `report_${++n}`) };
-    },
-  };
-}
-
-const postgresAvailable = findPostgresBinDir() !== undefined;
-if (!postgresAvailable) {
-  describe('report queries on postgres', () => {
-    if (process.env.CI) {
-      test('PostgreSQL is installed', () => {
-        throw new Error(POSTGRES_MISSING_MESSAGE);
-      });
-    } else {
-      test.skip(`PostgreSQL report tests (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
-    }
-  });
-}
-
-for (const backend of [sqliteBackend(), ...(postgresAvailable ? [postgresBackend()] : [])]) {
+for (const backend of storeBackends(
+  'report queries',
+  sqliteBackend('mechanic-report-', (dir, n) => join(dir, `case-${n}.db`)),
+  () => postgresBackend('report'),
+)) {
   describe(`report queries on ${backend.name}`, () => {
     let db: Kysely<Database>;
     let audit: AuditStore;

@@ -14,23 +14,12 @@ import { canonicalJson, chainHash, verifyChain, type NewAuditEvent } from '../..
 import { loadAuditSigning } from '../../src/store/checkpoints.ts';
 import { AuditEventConflictError, openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { openDatabase, type StoreLocation } from '../../src/store/db.ts';
-import {
-  POSTGRES_MISSING_MESSAGE,
-  createTestDatabase,
-  findPostgresBinDir,
-  startTestPostgres,
-  type TestPostgres,
-} from '../helpers/postgres.ts';
+import { postgresBackend, sqliteBackend, storeBackends, type StoreBackend } from '../helpers/postgres.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const storeModuleUrl = new URL('../../src/store/audit-log.ts', import.meta.url).href;
 
-interface Backend {
-  name: 'sqlite' | 'postgres';
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  /** A location no test has used yet. */
-  fresh(): Promise<StoreLocation>;
+interface Backend extends StoreBackend {
   /** Runs SQL straight against the database, bypassing the store, as an attacker with DB access would. */
   raw(loc: StoreLocation, statement: string): Promise<void>;
   /** Statement that switches off the append-only guard for audit_events. */
@@ -39,21 +28,11 @@ interface Backend {
   dropGuards: string;
 }
 
-function sqliteBackend(): Backend {
-  let dir = '';
-  let n = 0;
-  return {
-    name: 'sqlite',
-    setup: () => {
-      dir = mkdtempSync(join(tmpdir(), 'mechanic-store-'));
-      return Promise.resolve();
-    },
-    teardown: () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      return Promise.resolve();
-    },
+const backends: Backend[] = storeBackends(
+  'audit store',
+  {
     // A nested folder that does not exist yet: openDatabase must create it.
-    fresh: () => Promise.resolve({ kind: 'sqlite', file: join(dir, `case-${++n}`, 'state', 'audit.db') }),
+    ...sqliteBackend('mechanic-store-', (dir, n) => join(dir, `case-${n}`, 'state', 'audit.db')),
     async raw(loc, statement) {
       if (loc.kind !== 'sqlite') throw new Error('not sqlite');
       const db = new BetterSqlite3(loc.file);
@@ -70,25 +49,9 @@ function sqliteBackend(): Backend {
       'drop trigger audit_checkpoints_no_update',
       'drop trigger audit_checkpoints_no_delete',
     ].join(';\n'),
-  };
-}
-
-function postgresBackend(): Backend {
-  let server: TestPostgres | undefined;
-  let n = 0;
-  return {
-    name: 'postgres',
-    async setup() {
-      server = await startTestPostgres();
-      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      if (!server) throw new Error('PostgreSQL did not start');
-      return { kind: 'postgres', url: await createTestDatabase(server.url, `case_${++n}`) };
-    },
+  },
+  () => ({
+    ...postgresBackend('case'),
     async raw(loc, statement) {
       if (loc.kind !== 'postgres') throw new Error('not postgres');
       const client = new pg.Client({ connectionString: loc.url });
@@ -104,25 +67,8 @@ function postgresBackend(): Backend {
       'drop trigger audit_events_append_only on audit_events',
       'drop trigger audit_checkpoints_append_only on audit_checkpoints',
     ].join(';\n'),
-  };
-}
-
-const postgresAvailable = findPostgresBinDir() !== undefined;
-const backends: Backend[] = [sqliteBackend(), ...(postgresAvailable ? [postgresBackend()] : [])];
-
-if (!postgresAvailable) {
-  describe('audit store on postgres', () => {
-    if (process.env.CI) {
-      // In CI a missing database must not turn into a silently green run.
-      test('PostgreSQL is installed', () => {
-        throw new Error(POSTGRES_MISSING_MESSAGE);
-      });
-    } else {
-      console.warn(`skipping the PostgreSQL store tests: ${POSTGRES_MISSING_MESSAGE}`);
-      test.skip(`PostgreSQL store tests (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
-    }
-  });
-}
+  }),
+);
 
 const T0 = Date.parse('2025-03-01T09:00:00.000Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
