@@ -244,7 +244,10 @@ export async function startStack(
     logs.set(name, log);
     // stdin is a pipe the child watches: if this process dies, the pipe closes and the child stops. Its own process
     // group keeps the terminal's Ctrl-C away from it: the supervisor stops the parts, in order.
-    const child = spawn(process.execPath, [BIN, name], {
+    // MECHANIC_WORKER_HEAP_MB for the worker's main thread (activities) can only be given where node starts; the flag
+    // bounds the process's other heaps too (a worker started without it still bounds its workflow thread itself).
+    const nodeFlags = name === 'worker' ? [`--max-old-space-size=${config.worker.heapMb}`] : [];
+    const child = spawn(process.execPath, [...nodeFlags, BIN, name], {
       env: envFor.get(name),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,

@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import { Worker as Thread } from 'node:worker_threads';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
@@ -51,6 +54,33 @@ async function bundleInChild(): Promise<string> {
   }
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * Bounds the heap of the threads this process starts from now on, which is how the SDK's workflow
+ * thread gets a limit: the SDK starts it without resource limits, and V8 reads its heap flags when a
+ * thread's heap is made. Every run the worker keeps lives in that heap. At V8's default limit (a
+ * quarter of the machine's memory, up to 4 GB) V8 lets a heap grow to up to four times its live data
+ * before collecting it; under 2 GB, to 1.3–2 times, scaled with the limit.
+ */
+function boundThreadHeaps(heapMb: number): void {
+  v8.setFlagsFromString(`--max-old-space-size=${heapMb}`);
+}
+
+/** The heap limit (MiB) a thread started now gets: measured, not assumed, for the worker's start line. */
+async function newThreadHeapLimitMiB(): Promise<number> {
+  const thread = new Thread(
+    "require('node:worker_threads').parentPort.postMessage(require('node:v8').getHeapStatistics().heap_size_limit)",
+    { eval: true },
+  );
+  try {
+    const [limit] = (await once(thread, 'message')) as [number];
+    return Math.round(limit / MiB);
+  } finally {
+    await thread.terminate();
+  }
+}
+
 export interface WorkerHandle {
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
   readonly done: Promise<void>;
@@ -84,7 +114,14 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
     );
   }
   let worker: Worker;
+  let heapLimitMiB: { main: number; workflows: number };
   try {
+    boundThreadHeaps(config.worker.heapMb);
+    // Each limit includes the young generation (V8's default: up to 48 MiB on top of the setting).
+    heapLimitMiB = {
+      main: Math.round(v8.getHeapStatistics().heap_size_limit / MiB),
+      workflows: await newThreadHeapLimitMiB(),
+    };
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
@@ -112,6 +149,10 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
       address: config.temporal.address,
       // The name each task this worker runs carries in the run's history.
       identity: worker.options.identity,
+      // The main thread's limit comes from how the process was started (the embedded stack passes
+      // --max-old-space-size; elsewhere, NODE_OPTIONS); the workflow thread's from MECHANIC_WORKER_HEAP_MB.
+      heapLimitMiB,
+      maxCachedRuns: config.worker.maxCachedRuns,
     },
     'worker started',
   );

@@ -9,6 +9,7 @@ describe('worker concurrency settings', () => {
       maxWorkflowTasks: 40,
       maxLocalActivities: 100,
       maxCachedRuns: 1000,
+      heapMb: 512,
     });
   });
 
@@ -19,7 +20,13 @@ describe('worker concurrency settings', () => {
       MECHANIC_WORKER_MAX_LOCAL_ACTIVITIES: '1',
       MECHANIC_WORKER_MAX_CACHED_RUNS: '0',
     });
-    expect(config.worker).toEqual({ maxActivities: 3, maxWorkflowTasks: 2, maxLocalActivities: 1, maxCachedRuns: 0 });
+    expect(config.worker).toEqual({
+      maxActivities: 3,
+      maxWorkflowTasks: 2,
+      maxLocalActivities: 1,
+      maxCachedRuns: 0,
+      heapMb: 512,
+    });
   });
 
   test('fewer cached runs than workflow tasks at once, or just one, is refused naming both settings', () => {
