@@ -6,7 +6,9 @@
  *   steps/s        steps completed ÷ wall time from the first launch request to the last run's end
  *   worker RSS     the worker process's resident memory, sampled from /proc while the runs go
  *                  (peak), and its high-water mark over its whole life (VmHWM, which includes
- *                  bundling the workflow code at start)
+ *                  bundling the workflow code at start); beside it, the heap limits and the number of
+ *                  runs kept in memory the worker logged at start (MECHANIC_WORKER_HEAP_MB,
+ *                  MECHANIC_WORKER_MAX_CACHED_RUNS)
  *   launch, vote   each API call's answer time as the client sees it (p50, p95, max)
  *   lost           every run completed, and each (run, step, instance) ran exactly once on
  *                  devfleet (its command log); anything else fails the bench
@@ -24,7 +26,7 @@
  * environment passed to the worker.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -78,6 +80,8 @@ export interface ManyRunsResult {
   rssIdleMiB: number;
   rssPeakMiB: number;
   rssHighWaterMiB: number;
+  /** What the worker logged at start: its heaps' limits (MiB) and the runs it keeps in memory. */
+  workerMemory: WorkerMemory | undefined;
   launch: Latency;
   vote: Latency;
   completed: number;
@@ -119,6 +123,25 @@ export interface TaskWaits {
   /** Workflow and activity tasks per run (mean). */
   workflowTasksPerRun: number;
   activitiesPerRun: number;
+}
+
+interface WorkerMemory {
+  heapLimitMiB: { main: number; workflows: number };
+  maxCachedRuns: number;
+}
+
+/** The memory settings the worker logged in its 'worker started' line, if it did. */
+async function workerMemoryOf(home: string): Promise<WorkerMemory | undefined> {
+  const log = await readFile(path.join(home, 'logs', 'worker.log'), 'utf8').catch(() => '');
+  const line = log
+    .split('\n')
+    .filter((l) => l.includes('"worker started"'))
+    .at(-1);
+  if (line === undefined) return undefined;
+  const entry = JSON.parse(line) as Partial<WorkerMemory>;
+  return entry.heapLimitMiB && entry.maxCachedRuns !== undefined
+    ? { heapLimitMiB: entry.heapLimitMiB, maxCachedRuns: entry.maxCachedRuns }
+    : undefined;
 }
 
 interface Latency {
@@ -300,6 +323,7 @@ export async function benchManyRuns(dir: string, runs = 200, clients = 20): Prom
       rssIdleMiB,
       rssPeakMiB,
       rssHighWaterMiB,
+      workerMemory: await workerMemoryOf(home),
       launch: latency(launches),
       vote: latency(votes),
       completed: ids.length,
@@ -463,6 +487,11 @@ export function formatManyRuns(r: ManyRunsResult): string {
     '|---|---|---|---|---|---|---|---|---|',
     `| ${STEPS} steps × ${INSTANCES} instances | ${r.runs} | ${r.clients} | ${r.seconds.toFixed(1)} s | ${r.stepsPerSecond.toFixed(1)} | ${mib(r.rssIdleMiB)} / ${mib(r.rssPeakMiB)} / ${mib(r.rssHighWaterMiB)} | ${ms(r.launch.p50)} / ${ms(r.launch.p95)} / ${ms(r.launch.max)} | ${ms(r.vote.p50)} / ${ms(r.vote.p95)} / ${ms(r.vote.max)} | none (${r.invocations} invocations, each once) |`,
     '',
+    ...(r.workerMemory
+      ? [
+          `Worker heap limits (MECHANIC_WORKER_HEAP_MB): main thread ${mib(r.workerMemory.heapLimitMiB.main)}, workflow thread ${mib(r.workerMemory.heapLimitMiB.workflows)}; up to ${r.workerMemory.maxCachedRuns} runs kept in memory.`,
+        ]
+      : []),
     ...(r.launchErrors.length > 0
       ? [
           `${r.launchErrors.length} launches answered with an error and sent again: ${[...new Set(r.launchErrors)].join('; ')}`,
