@@ -4,44 +4,18 @@
  * way, wherever it is — inside a range, on a range's first record, in two ranges at once — and the
  * same summary of an intact log. Every case runs both walks over the same real file and compares.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type SQLite from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { checkpointSigner } from '../../src/core/audit-checkpoint.ts';
+import { describe, expect, test } from 'vitest';
 import type { AuditVerdict } from '../../src/core/audit-chain.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
 import { walkInParallel } from '../../src/store/verify-parallel.ts';
-import { fillAuditLog } from '../bench/audit-fill.ts';
-import { raw, unguard } from '../helpers/raw-sqlite.ts';
+import { filledLog, raw, unguard } from '../helpers/raw-sqlite.ts';
 import { runEvents } from '../helpers/web-ui.ts';
 
 const THREADS = 3;
-const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
-let dir: string;
-let base: string;
-let events: number;
-let n = 0;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'mechanic-verify-parallel-'));
-  base = path.join(dir, 'base.db');
-  ({ events } = await fillAuditLog(base, { events: 3000, signer }));
-}, 120_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-/** A copy of the filled log to change. */
-async function copy(): Promise<string> {
-  const file = path.join(dir, `case-${++n}.db`);
-  await copyFile(base, file);
-  return file;
-}
+const log = filledLog('mechanic-verify-parallel-', 3000);
+const { signer, copy } = log;
 
 /** Where the store splits the records up to `upTo` into THREADS ranges: the last seq of each range but the last. */
 const bounds = (upTo: number) => Array.from({ length: THREADS - 1 }, (_, i) => Math.floor((upTo * (i + 1)) / THREADS));
@@ -71,10 +45,10 @@ describe('audit verify in ranges on worker threads', () => {
     const file = await copy();
     const [parallel, sequential] = await verifyBoth(file);
     expect(parallel).toEqual(sequential);
-    expect(parallel).toMatchObject({ ok: true, count: events, checkpoints: { uncovered: 0 } });
+    expect(parallel).toMatchObject({ ok: true, count: log.events, checkpoints: { uncovered: 0 } });
     const [plainParallel, plainSequential] = await verifyBoth(file, false);
     expect(plainParallel).toEqual(plainSequential);
-    expect(plainParallel).toMatchObject({ ok: true, count: events, checkpoints: null });
+    expect(plainParallel).toMatchObject({ ok: true, count: log.events, checkpoints: null });
 
     // A run going on after the newest checkpoint: the ranges stop there, the walk takes the rest.
     const store = await openAuditStore({ kind: 'sqlite', file }, { signing: signingWith(signer, undefined) });
@@ -94,12 +68,12 @@ describe('audit verify in ranges on worker threads', () => {
     }
     const [withTail, withTailSequential] = await verifyBoth(file);
     expect(withTail).toEqual(withTailSequential);
-    expect(withTail).toMatchObject({ ok: true, count: events + 3, checkpoints: { uncovered: 3 } });
+    expect(withTail).toMatchObject({ ok: true, count: log.events + 3, checkpoints: { uncovered: 3 } });
   });
 
   test('records broken in two ranges: the walk reports the lower one, then the other once that is mended', async () => {
     const file = await copy();
-    const [b1, b2] = bounds(events);
+    const [b1, b2] = bounds(log.events);
     const low = b1! + 5;
     const high = b2! + 7;
     const actors = raw(file, (db) => {
@@ -112,7 +86,7 @@ describe('audit verify in ranges on worker threads', () => {
       return before;
     });
     const broken = { ok: false, check: 'chain', reason: "hash does not match the record's content" };
-    const direct = await walkInParallel(file, events, THREADS, new Map());
+    const direct = await walkInParallel(file, log.events, THREADS, new Map());
     expect(direct).toEqual({ problem: { check: 'chain', seq: low, reason: broken.reason } });
     const [parallel, sequential] = await verifyBoth(file);
     expect(parallel).toEqual({ ...broken, seq: low });
@@ -151,7 +125,7 @@ describe('audit verify in ranges on worker threads', () => {
     ],
   ])('at a boundary between ranges, %s is named as the walk names it', async (_what, change, expected) => {
     const file = await copy();
-    const [, b2] = bounds(events);
+    const [, b2] = bounds(log.events);
     raw(file, (db) => {
       unguard(db);
       change(db, b2!);
@@ -163,7 +137,7 @@ describe('audit verify in ranges on worker threads', () => {
 
   test('an execution whose records span two ranges is rebuilt whole: its index row edited is found', async () => {
     const file = await copy();
-    const [b1] = bounds(events);
+    const [b1] = bounds(log.events);
     const id = raw(file, (db) => {
       const row = db
         .prepare(
@@ -186,7 +160,7 @@ describe('audit verify in ranges on worker threads', () => {
 
   test('a checkpoint row inside a range that names another record is found, its signature unchecked', async () => {
     const file = await copy();
-    const [, b2] = bounds(events);
+    const [, b2] = bounds(log.events);
     // A row forged below the newest checkpoint: not its signature but its seq and hash are checked, on every row.
     const seq = raw(file, (db) => {
       const free = db

@@ -8,42 +8,18 @@
  * the verdict and sentence of the record-by-record walk, which reads the columns and never takes
  * the shortcut.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
 import SQLite from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { checkpointSigner } from '../../src/core/audit-checkpoint.ts';
+import { describe, expect, test } from 'vitest';
 import type { AuditVerdict } from '../../src/core/audit-chain.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
 import { sideTablesSurelyMatchIndex } from '../../src/store/verify-index.ts';
 import { EVENT_TEXT_COLUMNS, VERIFY_COLUMNS, checkEventText, checkRow } from '../../src/store/verify-rows.ts';
-import { fillAuditLog } from '../bench/audit-fill.ts';
-import { raw, unguard } from '../helpers/raw-sqlite.ts';
+import { filledLog, raw, unguard } from '../helpers/raw-sqlite.ts';
 
-const signer = checkpointSigner(generateKeyPairSync('ed25519').privateKey);
-let dir: string;
-let base: string;
-let events: number;
-let n = 0;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'mechanic-verify-text-'));
-  base = path.join(dir, 'base.db');
-  ({ events } = await fillAuditLog(base, { events: 1200, signer }));
-}, 120_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-async function copy(): Promise<string> {
-  const file = path.join(dir, `case-${++n}.db`);
-  await copyFile(base, file);
-  return file;
-}
+const log = filledLog('mechanic-verify-text-', 1200);
+const { signer, copy } = log;
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -115,7 +91,7 @@ const storedBytes = (r: Row) =>
 
 describe('each record read as the one text it hashes', () => {
   test('every record the store wrote takes the shortcut, with checkRow’s answer', () => {
-    const db = new SQLite(base, { readonly: true });
+    const db = new SQLite(log.base, { readonly: true });
     try {
       const texts = db
         .prepare(`select ${EVENT_TEXT_COLUMNS} from audit_events order by seq`)
@@ -125,7 +101,7 @@ describe('each record read as the one text it hashes', () => {
         .prepare(`select ${VERIFY_COLUMNS.join(', ')} from audit_events order by seq`)
         .raw(true)
         .all() as unknown[][];
-      expect(texts).toHaveLength(events);
+      expect(texts).toHaveLength(log.events);
       let prev = '0'.repeat(64);
       for (const [i, text] of texts.entries()) {
         const fast = checkEventText(text, prev, i + 1, new Map());
@@ -147,10 +123,10 @@ describe('each record read as the one text it hashes', () => {
     const file = await copy();
     const [parallel, sequential] = await verifyBoth(file);
     expect(parallel).toEqual(sequential);
-    expect(parallel).toMatchObject({ ok: true, count: events });
+    expect(parallel).toMatchObject({ ok: true, count: log.events });
     const [signedParallel, signedSequential] = await verifyBoth(file, true);
     expect(signedParallel).toEqual(signedSequential);
-    expect(signedParallel).toMatchObject({ ok: true, count: events, checkpoints: { uncovered: 0 } });
+    expect(signedParallel).toMatchObject({ ok: true, count: log.events, checkpoints: { uncovered: 0 } });
   });
 
   test.each([
