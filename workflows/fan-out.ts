@@ -19,9 +19,16 @@ import { countsAsError, fanOutOf } from '../src/core/targets.ts';
 export const stopFanOutSignal = wf.defineSignal('stopFanOut');
 
 export interface FanOutInput {
-  /** The step, on every one of its instances. */
+  /** The step, on every one of its instances (none listed when `allTargets` is set). */
   readonly request: StepRequest;
   readonly heartbeatTimeoutMs: number;
+  /**
+   * Set when the step goes to every target of the plan (the fan-out-targets patch of the run): the
+   * ids are not in this input, which the run's history holds, but loaded from the run's request
+   * record by the plan with this digest. Absent in every input made before it, so a recorded child
+   * history replays unchanged: this code takes the new branch only when the input says so.
+   */
+  readonly allTargets?: { readonly planDigest: string };
 }
 
 export interface FanOutResult {
@@ -102,7 +109,16 @@ export function fanOutInstances(
 const CANCEL_LOOK_AGAIN_MS = 1_000;
 
 export async function fanOutStep(input: FanOutInput): Promise<FanOutResult> {
-  const { request, heartbeatTimeoutMs } = input;
+  const { heartbeatTimeoutMs, allTargets } = input;
+  let request = input.request;
+  if (allTargets) {
+    try {
+      request = { ...request, instanceIds: await loadTargets(request.executionId, allTargets.planDigest) };
+    } catch (e) {
+      // Nothing was sent: the step fails with why, and the run records it and goes on as for any failed step.
+      return { ok: false, commandIds: [], outcomes: { kinds: [], of: [], notSent: 0 }, error: failureMessage(e) };
+    }
+  }
   const fan = fanOutOf(request.instanceIds, request.step);
   // A batch runs its instances in waves of its share of the concurrency; each wave may take the
   // step's timeout, plus delivery.
@@ -191,6 +207,18 @@ export async function fanOutStep(input: FanOutInput): Promise<FanOutResult> {
     ...(error !== undefined ? { error } : {}),
     ...(stopping ? { stopped: true as const } : {}),
   };
+}
+
+/**
+ * The plan's instance ids, read by an activity: its result lands in this child's history, not the
+ * run's. A broken request record (another plan) fails the step, naming it, instead of running it.
+ */
+function loadTargets(executionId: string, planDigest: string): Promise<string[]> {
+  const { planTargets } = wf.proxyActivities<MechanicActivities>({
+    startToCloseTimeout: '1 minute',
+    retry: { maximumInterval: '30 seconds', nonRetryableErrorTypes: ['AUDIT_CHAIN_BROKEN', 'CONFIG_INVALID'] },
+  });
+  return planTargets({ executionId, planDigest });
 }
 
 function failureMessage(e: unknown): string {

@@ -42,6 +42,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // Steps on more than 50 instances go out as batches through a child workflow. Only such runs ask
   // (older runs had at most 50 targets), and they ask here, before any local activity, as above.
   const fanOut = plan.targets.length > MAX_BATCH && wf.patched(FAN_OUT_PATCH);
+  // A fan-out step to every target gives its child the plan's digest, not the ids (which the run's
+  // history would hold once per step). Asked here with the fan-out patch, before any local activity.
+  const fanOutTargets = fanOut && wf.patched(FAN_OUT_TARGETS_PATCH);
   // The steps run in this scope; a cancel request cancels it, whatever step is under way.
   const stepsScope = new wf.CancellationScope();
 
@@ -176,7 +179,14 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
     return finish('failed', 'mechanic', `could not obtain credentials: ${failureMessage(e)}`);
   }
   await audit('credentials.issued', 'mechanic', { ...state.credentials, roleArn: plan.roleArn, reason: 'approved' });
-  const steps = stepRunner({ input, state, audit, credentials: credentialRequest, ...(fanOut ? { fanOut } : {}) });
+  const steps = stepRunner({
+    input,
+    state,
+    audit,
+    credentials: credentialRequest,
+    ...(fanOut ? { fanOut } : {}),
+    ...(fanOutTargets ? { fanOutTargets } : {}),
+  });
   // Conditions, retries and continueOnError: only plans that use them take this branch, so runs
   // recorded before it replay unchanged; their histories carry the marker.
   const controls = localRecords ? earlyControls : usesStepControls(plan) && wf.patched(STEP_CONTROLS_PATCH);
@@ -233,6 +243,9 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
 
 /** The patch id of steps sent as batches through a child workflow (recorded histories depend on it). */
 export const FAN_OUT_PATCH = 'fan-out';
+
+/** The patch id of fan-out steps whose child loads the plan's targets itself (recorded histories depend on it). */
+export const FAN_OUT_TARGETS_PATCH = 'fan-out-targets';
 
 /** The patch id of step conditions, retries and continueOnError (recorded histories depend on it). */
 export const STEP_CONTROLS_PATCH = 'step-controls';

@@ -28,6 +28,11 @@ export interface StepRunnerDeps {
    * fan-out patch; only runs on more than 50 instances ask it, and older runs had at most 50).
    */
   readonly fanOut?: boolean;
+  /**
+   * A fan-out step sent to every target of the plan gives its child no id list, only the plan's
+   * digest: the child loads the ids (the fan-out-targets patch; runs recorded before it list them).
+   */
+  readonly fanOutTargets?: boolean;
 }
 
 /** The most unsuccessful instances a large step's view lists; its summary counts them all. */
@@ -38,7 +43,14 @@ export function failureMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export function stepRunner({ input, state, audit, credentials, fanOut = false }: StepRunnerDeps) {
+export function stepRunner({
+  input,
+  state,
+  audit,
+  credentials,
+  fanOut = false,
+  fanOutTargets = false,
+}: StepRunnerDeps) {
   const { plan } = input;
   const id = plan.executionId;
   // A worker that dies while following a step is noticed after this long.
@@ -280,9 +292,23 @@ export function stepRunner({ input, state, audit, credentials, fanOut = false }:
     const workflowId = `${id}:${phase}-step-${index}${request.attempt !== undefined ? `:attempt-${request.attempt}` : ''}`;
     if (state.cancelRequest) throw new wf.CancelledFailure('the run was cancelled before a fan-out step');
     const result: FanOutResult = await wf.CancellationScope.nonCancellable(async () => {
+      // Every target, in the plan's order (a first attempt, or a retry where none succeeded yet):
+      // the ids stay out of this run's history, which would hold them once per step.
+      const everyTarget =
+        fanOutTargets &&
+        request.instanceIds.length === plan.targets.length &&
+        request.instanceIds.every((i, n) => i === plan.targets[n]!.instanceId);
       const child = await wf.startChild(fanOutStep, {
         workflowId,
-        args: [{ request, heartbeatTimeoutMs: heartbeatTimeout }],
+        args: [
+          everyTarget
+            ? {
+                request: { ...request, instanceIds: [] },
+                heartbeatTimeoutMs: heartbeatTimeout,
+                allTargets: { planDigest: input.planDigest },
+              }
+            : { request, heartbeatTimeoutMs: heartbeatTimeout },
+        ],
       });
       const done = child.result();
       const cancelled = await Promise.race([

@@ -7,12 +7,17 @@ import type { CredentialLease, CredentialRequest } from '../core/execution.ts';
 import type { SessionCredentials } from './aws.ts';
 import { CredentialLeases, type CredentialDeps } from './credentials.ts';
 import { createSsmActivities, type SsmDeps } from './ssm.ts';
+import { createPlanTargets } from './plan-targets.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 export interface ActivityDeps {
   readonly audit: {
     append(event: NewAuditEvent): Promise<unknown>;
     /** Several events in one transaction, keeping those already recorded (AuditStore.appendMany). */
     appendMany?(events: readonly NewAuditEvent[], options: { keepRecorded: true }): Promise<unknown>;
+    /** The store's database (AuditStore.db): planTargets reads a run's request record from it. */
+    readonly db?: Kysely<Database>;
   };
   readonly sts: Pick<STSClient, 'send'>;
   readonly ssmFor: (credentials: SessionCredentials) => SSMClient;
@@ -39,6 +44,8 @@ export function createActivities(deps: ActivityDeps) {
         throw e;
       }
     },
+    /** The instance ids of a run's plan, from its request record (a fan-out step sent to all of them). */
+    planTargets: createPlanTargets(deps.audit.db),
     async issueCredentials(req: CredentialRequest): Promise<CredentialLease> {
       return leases.issue(req, 'approved');
     },

@@ -57,6 +57,10 @@ test('the step-controls and local-records histories took their patched branches,
   // workflow (fan-out-step.json, which asks no patch of its own).
   expect(files).toContain('fan-out.json');
   expect(patchesOf(await read('fan-out.json'))).toEqual(['local-records', 'fan-out']);
-  const patched = new Set(['step-controls.json', 'local-records.json', 'fan-out.json']);
+  // Recorded by test/integration/fanout-targets.test.ts: the child started with the plan's digest,
+  // not its ids (fan-out-targets-step.json, which loads them and asks no patch of its own).
+  expect(files).toContain('fan-out-targets.json');
+  expect(patchesOf(await read('fan-out-targets.json'))).toEqual(['local-records', 'fan-out', 'fan-out-targets']);
+  const patched = new Set(['step-controls.json', 'local-records.json', 'fan-out.json', 'fan-out-targets.json']);
   for (const file of files.filter((f) => !patched.has(f))) expect(patchesOf(await read(file))).toEqual([]);
 });
