@@ -45,6 +45,10 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   // A fan-out step to every target gives its child the plan's digest, not the ids (which the run's
   // history would hold once per step). Asked here with the fan-out patch, before any local activity.
   const fanOutTargets = fanOut && wf.patched(FAN_OUT_TARGETS_PATCH);
+  // The vote that decides the approval writes its record and `execution.running` in one local
+  // activity: the workflow task that answers it runs one audit write instead of two. Asked here,
+  // before any local activity, as above.
+  const votesTogether = localRecords && wf.patched(DECIDING_VOTE_PATCH);
   // The steps run in this scope; a cancel request cancels it, whatever step is under way.
   const stepsScope = new wf.CancellationScope();
 
@@ -57,12 +61,33 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
       state.votes.push(vote);
       // The request is the first record of every execution, even when a vote races the start.
       await wf.condition(() => state.requestRecorded);
-      await audit(vote.decision === 'approve' ? 'approval.granted' : 'approval.rejected', vote.approver, {
+      const data = {
         planDigest: vote.planDigest,
         ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
         ...(vote.groups !== undefined ? { groups: vote.groups } : {}),
         ...(vote.policies !== undefined ? { policies: vote.policies } : {}),
-      });
+      };
+      // The deciding vote (no vote is taken after it): unless a cancel came first, the run starts
+      // now, and its record goes with the vote's, in the order the main line would write them.
+      if (votesTogether && vote.decision === 'approve' && state.approval().status === 'approved') {
+        // Earlier votes' records still being written go first, as the main line waits for them.
+        await wf.condition(() => state.votesRecording === 0);
+        const outcome = state.approval();
+        if (outcome.status === 'approved' && state.cancelRequest === undefined) {
+          state.runningRecorded = true;
+          await audit.together([
+            { type: 'approval.granted', actor: vote.approver, data },
+            { type: 'execution.running', actor: 'mechanic', data: { approvedBy: outcome.approvedBy } },
+          ]);
+          return outcome;
+        }
+      }
+      state.votesRecording++;
+      try {
+        await audit(vote.decision === 'approve' ? 'approval.granted' : 'approval.rejected', vote.approver, data);
+      } finally {
+        state.votesRecording--;
+      }
       return state.approval();
     },
     {
@@ -149,7 +174,8 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   await wf.condition(wf.allHandlersFinished);
   if (state.cancelRequest) return finishCancelled();
   const outcome = state.approval();
-  if (!decided || outcome.status === 'pending') {
+  // A deciding vote that recorded the run's start was taken before any expiry: the run starts.
+  if (!state.runningRecorded && (!decided || outcome.status === 'pending')) {
     return finish(
       'expired',
       'mechanic',
@@ -161,7 +187,7 @@ export async function runbookExecution(input: ExecutionInput): Promise<Execution
   }
 
   state.setStatus('running');
-  await audit('execution.running', 'mechanic', { approvedBy: outcome.approvedBy });
+  if (!state.runningRecorded) await audit('execution.running', 'mechanic', { approvedBy: outcome.approvedBy });
   const credentialRequest: CredentialRequest = {
     executionId: id,
     roleArn: plan.roleArn,
@@ -249,6 +275,12 @@ export const FAN_OUT_TARGETS_PATCH = 'fan-out-targets';
 
 /** The patch id of step conditions, retries and continueOnError (recorded histories depend on it). */
 export const STEP_CONTROLS_PATCH = 'step-controls';
+
+/**
+ * The patch id of the deciding vote's record written with `execution.running` in one local
+ * activity (recorded histories depend on it).
+ */
+export const DECIDING_VOTE_PATCH = 'deciding-vote-record';
 
 /** The reason of a run that completed past failures it was allowed to have. */
 export function completedWithFailures(names: readonly string[]): string {

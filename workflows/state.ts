@@ -2,7 +2,7 @@
  * A run's state inside the workflow, and the audit recorder: what the status query shows and how
  * each event gets its id. Pure bookkeeping; the only commands issued here are the search-attribute
  * upsert of a status change and the recordEvent activity (a local activity in runs that carry the
- * local-records patch).
+ * local-records patch), or recordEvents for records written together.
  */
 import * as wf from '@temporalio/workflow';
 import type { MechanicActivities } from '../src/activities/index.ts';
@@ -51,23 +51,47 @@ export function recordAsIs(event: NewAuditEvent): Promise<void> {
 
 export type Recorder = <T extends AuditEventType>(type: T, actor: string, data: AuditEventData<T>) => Promise<void>;
 
+/** One record to write, before it gets its id and time. */
+export type PendingRecord = {
+  [T in AuditEventType]: { readonly type: T; readonly actor: string; readonly data: AuditEventData<T> };
+}[AuditEventType];
+
+/** The run's recorder, which can also write several records in one local activity. */
+export type RunRecorder = Recorder & {
+  /**
+   * Writes `records` in order, in one local activity and one audit transaction: the same ids,
+   * content and chain as recording them one after another, in one round trip instead of several.
+   * Only for runs with local records (a local activity's retry keeps the records already there).
+   */
+  readonly together: (records: readonly PendingRecord[]) => Promise<void>;
+};
+
 /**
  * Records the workflow's own events, numbered in the order they are recorded (0 is the request).
  * Audit writes happen even while a cancellation is unwinding the run: they are the record of it.
  * With `localRecords`, each is written by a local activity in the workflow task that decided it.
  */
-export function auditRecorder(executionId: string, localRecords = false): Recorder {
+export function auditRecorder(executionId: string, localRecords = false): RunRecorder {
   let counter = 1;
-  return (type, actor, data) => {
-    const event = auditEvent(type, {
-      eventId: workflowEventId(executionId, counter++, type),
+  const numbered = (record: PendingRecord): NewAuditEvent =>
+    auditEvent(record.type, {
+      eventId: workflowEventId(executionId, counter++, record.type),
       executionId,
-      actor,
+      actor: record.actor,
       at: new Date().toISOString(),
-      data,
-    }) as NewAuditEvent;
+      data: record.data,
+    });
+  const one: Recorder = (type, actor, data) => {
+    const event = numbered({ type, actor, data } as PendingRecord);
     return wf.CancellationScope.nonCancellable(() => (localRecords ? recordLocally(event) : recordEvent(event)));
   };
+  const together = (records: readonly PendingRecord[]): Promise<void> => {
+    if (!localRecords) throw new Error('records are written together only by runs with local records');
+    // Numbered now, in order, as the same records written one by one would be.
+    const events = records.map(numbered);
+    return wf.CancellationScope.nonCancellable(() => local.recordEvents(events));
+  };
+  return Object.assign(one, { together });
 }
 
 /**
@@ -97,6 +121,10 @@ export class RunState {
   stepsDone = false;
   /** The request is recorded: votes wait for it, so it is always the first record. */
   requestRecorded = false;
+  /** Votes whose records are being written (the deciding vote's record waits for them). */
+  votesRecording = 0;
+  /** The deciding vote wrote `execution.running` with its own record: the main line does not. */
+  runningRecorded = false;
 
   constructor(private readonly input: ExecutionInput) {
     const { plan } = input;

@@ -44,6 +44,25 @@ export function createActivities(deps: ActivityDeps) {
         throw e;
       }
     },
+    /**
+     * Appends several events in order, in one transaction where the store can (the deciding vote
+     * and the run's start). A retry after a worker died keeps what the dead attempt wrote: these
+     * ids are numbered by the run itself, so a record already under one is this very record,
+     * stamped with an earlier time.
+     */
+    async recordEvents(events: readonly NewAuditEvent[]): Promise<void> {
+      if (appendMany) {
+        await appendMany(events, { keepRecorded: true });
+        return;
+      }
+      for (const event of events) {
+        try {
+          await record(event);
+        } catch (e) {
+          if (!(e instanceof AuditEventConflictError)) throw e;
+        }
+      }
+    },
     /** The instance ids of a run's plan, from its request record (a fan-out step sent to all of them). */
     planTargets: createPlanTargets(deps.audit.db),
     async issueCredentials(req: CredentialRequest): Promise<CredentialLease> {

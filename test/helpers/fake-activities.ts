@@ -39,6 +39,9 @@ export function fakeActivities(failStep?: string, hangStep?: string): Fake {
       seen.add(e.eventId);
       events.push(e);
     },
+    async recordEvents(list: readonly NewAuditEvent[]) {
+      for (const e of list) await activities.recordEvent(e);
+    },
     async issueCredentials() {
       return { accessKeyId: 'ASIATEST', expiration: '2026-11-01T01:00:00.000Z', policyDigest: 'd'.repeat(64) };
     },

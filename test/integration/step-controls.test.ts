@@ -117,6 +117,9 @@ function scripted(failures: Record<string, number | 'always'>) {
       seen.add(e.eventId);
       events.push(e);
     },
+    async recordEvents(list: readonly NewAuditEvent[]) {
+      for (const e of list) await activities.recordEvent(e);
+    },
     async issueCredentials() {
       return { accessKeyId: 'ASIATEST', expiration: '2026-11-01T01:00:00.000Z', policyDigest: 'd'.repeat(64) };
     },
@@ -227,7 +230,7 @@ describe('the workflow with step controls', () => {
     expect(rebuilt.status).toBe('completed');
     expect(rebuilt.reason).toBe(view.reason);
     // The branch is marked in history, so a change to it is caught by the replay suite.
-    expect(patchesOf(historyToJSON(history))).toEqual(['local-records', 'step-controls']);
+    expect(patchesOf(historyToJSON(history))).toEqual(['local-records', 'step-controls', 'deciding-vote-record']);
   });
 
   test('a step that fails every attempt fails the run after 1 + retries sends; onFailure skips its own false condition', async () => {

@@ -143,8 +143,9 @@ describe('runbookExecution', () => {
       'releaseCredentials',
     ]);
     const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
-    // Every other record (approval, running, credentials, two steps started and completed, the end).
-    expect(markers).toHaveLength(fake.events.length - 1);
+    // Every other record (approval and running in one, credentials, two steps started and
+    // completed, the end).
+    expect(markers).toHaveLength(fake.events.length - 2);
     expect(fake.events.map((e) => e.type)).toEqual([
       'execution.requested',
       'approval.granted',

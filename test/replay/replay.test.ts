@@ -57,10 +57,20 @@ test('the step-controls and local-records histories took their patched branches,
   // workflow (fan-out-step.json, which asks no patch of its own).
   expect(files).toContain('fan-out.json');
   expect(patchesOf(await read('fan-out.json'))).toEqual(['local-records', 'fan-out']);
+  // Recorded by test/integration/vote-record.test.ts: a quorum of two, the first vote recorded
+  // alone, the deciding one with execution.running in one local activity.
+  expect(files).toContain('deciding-vote-record.json');
+  expect(patchesOf(await read('deciding-vote-record.json'))).toEqual(['local-records', 'deciding-vote-record']);
   // Recorded by test/integration/fanout-targets.test.ts: the child started with the plan's digest,
   // not its ids (fan-out-targets-step.json, which loads them and asks no patch of its own).
   expect(files).toContain('fan-out-targets.json');
   expect(patchesOf(await read('fan-out-targets.json'))).toEqual(['local-records', 'fan-out', 'fan-out-targets']);
-  const patched = new Set(['step-controls.json', 'local-records.json', 'fan-out.json', 'fan-out-targets.json']);
+  const patched = new Set([
+    'step-controls.json',
+    'local-records.json',
+    'fan-out.json',
+    'deciding-vote-record.json',
+    'fan-out-targets.json',
+  ]);
   for (const file of files.filter((f) => !patched.has(f))) expect(patchesOf(await read(file))).toEqual([]);
 });
