@@ -46,6 +46,12 @@ export function fakeActivities(failStep?: string, hangStep?: string): Fake {
       return { accessKeyId: 'ASIATEST', expiration: '2026-11-01T01:00:00.000Z', policyDigest: 'd'.repeat(64) };
     },
     async releaseCredentials() {},
+    /** The plan's ids, from the request this fake recorded (as the real one reads the audit log). */
+    async planTargets({ executionId }: { executionId: string; planDigest: string }): Promise<string[]> {
+      const request = events.find((e) => e.type === 'execution.requested' && e.executionId === executionId);
+      if (!request) throw new Error(`the request of ${executionId} is not recorded yet`);
+      return (request.data as { plan: { targets: { instanceId: string }[] } }).plan.targets.map((t) => t.instanceId);
+    },
     async dispatchStep(req: StepRequest) {
       dispatched.push(req);
       return { commandId: `cmd-${req.stepIndex}`, adopted: false };
