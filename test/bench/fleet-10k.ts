@@ -244,6 +244,17 @@ function rssMiB(pid: number): number | undefined {
   }
 }
 
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+/** The bytes of every payload's data in `value` (a history's events): what a history carries. */
+function payloadBytes(value: unknown): number {
+  if (value instanceof Uint8Array) return value.length;
+  if (typeof value !== 'object' || value === null) return 0;
+  let n = 0;
+  for (const v of Object.values(value)) n += payloadBytes(v);
+  return n;
+}
+
 /** Milliseconds since the epoch of a history event's time. */
 const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
@@ -374,19 +385,25 @@ export async function mechanicSide(
         answers.push(`${name} ${(bytes / 1024).toFixed(1)} KiB, p50 ${q.p50.toFixed(0)} ms`);
       }
       emit(`  the run's query answers (10 each, the run finished): ${answers.join('; ')}`);
-      const histories: { id: string; events: number }[] = [];
+      const histories: { id: string; events: number; bytes: number }[] = [];
       const batchMs: number[] = [];
       for await (const w of client.workflow.list()) {
         if (w.workflowId !== launched.executionId && !w.workflowId.startsWith(`${launched.executionId}:`)) continue;
         const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
         const events = history.events ?? [];
-        histories.push({ id: w.workflowId, events: events.length });
+        histories.push({ id: w.workflowId, events: events.length, bytes: payloadBytes(events) });
         if (w.workflowId === launched.executionId) continue;
         // Each batch's activity, from its start to its completion (send, follow, record).
+        // Only the batches (runBatch), not the child's load of the plan's ids (planTargets).
+        const batches = new Set(
+          events
+            .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runBatch')
+            .map((e) => String(e.eventId)),
+        );
         const started = new Map<string, number>();
         for (const e of events) {
           const a = e.activityTaskStartedEventAttributes;
-          if (a) started.set(String(a.scheduledEventId), eventMs(e));
+          if (a && batches.has(String(a.scheduledEventId))) started.set(String(a.scheduledEventId), eventMs(e));
           const c = e.activityTaskCompletedEventAttributes;
           const from = c ? started.get(String(c.scheduledEventId)) : undefined;
           if (from !== undefined) batchMs.push(eventMs(e) - from);
@@ -397,6 +414,9 @@ export async function mechanicSide(
       const most = Math.max(0, ...children.map((c) => c.events));
       emit(
         `  events in history: the run ${parent?.events ?? 'not found'}; ${children.length} child workflow${children.length === 1 ? '' : 's'}, the largest ${most}, ${children.reduce((n, c) => n + c.events, 0)} in all (goal: every history under 5,000)`,
+      );
+      emit(
+        `  payload bytes in history: the run ${parent ? kib(parent.bytes) : 'not found'}; the child workflow${children.length === 1 ? '' : 's'} ${children.map((c) => kib(c.bytes)).join(', ')}`,
       );
       const b = spread(batchMs);
       emit(
