@@ -16,6 +16,7 @@ import { startDevServer, type DevServer, type DevServerOptions } from './dev-ser
 import { getFreePort } from './ports.ts';
 import { ensurePrivateDir, isAlive, readOrCreatePrivateFile } from '../host.ts';
 import { stackFile, type StackInfo } from './stack-file.ts';
+import { workerHeapFlags } from '../temporal/worker-heap.ts';
 import {
   isSameProcess,
   processIdentity,
@@ -246,7 +247,7 @@ export async function startStack(
     // group keeps the terminal's Ctrl-C away from it: the supervisor stops the parts, in order.
     // MECHANIC_WORKER_HEAP_MB for the worker's main thread (activities) can only be given where node starts; the flag
     // bounds the process's other heaps too (a worker started without it still bounds its workflow thread itself).
-    const nodeFlags = name === 'worker' ? [`--max-old-space-size=${config.worker.heapMb}`] : [];
+    const nodeFlags = name === 'worker' ? workerHeapFlags(config.worker.heapMb) : [];
     const child = spawn(process.execPath, [...nodeFlags, BIN, name], {
       env: envFor.get(name),
       stdio: ['pipe', 'pipe', 'pipe'],

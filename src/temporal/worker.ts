@@ -14,6 +14,7 @@ import { baseIsRoleSession, createStsClient, ssmClients } from '../activities/aw
 import type { AuditStore } from '../store/audit-log.ts';
 import { UserError } from '../core/errors.ts';
 import { connectionOptions, dataConverterFrom } from './connect.ts';
+import { workerHeapFlags } from './worker-heap.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/mechanic.js', import.meta.url));
@@ -64,7 +65,7 @@ const MiB = 1024 * 1024;
  * before collecting it; under 2 GB, to 1.3–2 times, scaled with the limit.
  */
 function boundThreadHeaps(heapMb: number): void {
-  v8.setFlagsFromString(`--max-old-space-size=${heapMb}`);
+  for (const flag of workerHeapFlags(heapMb)) v8.setFlagsFromString(flag);
 }
 
 /** The heap limit (MiB) a thread started now gets: measured, not assumed, for the worker's start line. */
@@ -117,7 +118,7 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
   let heapLimitMiB: { main: number; workflows: number };
   try {
     boundThreadHeaps(config.worker.heapMb);
-    // Each limit includes the young generation (V8's default: up to 48 MiB on top of the setting).
+    // Each limit includes the young generation (three semi-spaces on top of the setting).
     heapLimitMiB = {
       main: Math.round(v8.getHeapStatistics().heap_size_limit / MiB),
       workflows: await newThreadHeapLimitMiB(),
@@ -149,8 +150,8 @@ export async function startWorker(config: Config, audit: AuditStore, log: Logger
       address: config.temporal.address,
       // The name each task this worker runs carries in the run's history.
       identity: worker.options.identity,
-      // The main thread's limit comes from how the process was started (the embedded stack passes
-      // --max-old-space-size; elsewhere, NODE_OPTIONS); the workflow thread's from MECHANIC_WORKER_HEAP_MB.
+      // The main thread's limit comes from how the process was started (the embedded stack passes the
+      // flags; elsewhere, NODE_OPTIONS); the workflow thread's from MECHANIC_WORKER_HEAP_MB.
       heapLimitMiB,
       maxCachedRuns: config.worker.maxCachedRuns,
     },
