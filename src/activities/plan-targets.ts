@@ -41,8 +41,14 @@ export function createPlanTargets(db: Kysely<Database> | undefined) {
       if (e instanceof SyntaxError) throw broken('unreadable');
       throw e;
     }
-    // The run records its request before anything else: missing, it is not visible yet (retried).
-    if (!record) throw ApplicationFailure.retryable(`the request of ${executionId} is not in the audit log yet`);
+    // The run's first activity recorded its request, long before any step: missing now, it was
+    // deleted, and no retry brings it back.
+    if (!record) {
+      throw ApplicationFailure.nonRetryable(
+        `the request record of ${executionId} is missing from the audit log, though the run recorded it before its first step; run "mechanic audit verify" to find what changed`,
+        'AUDIT_CHAIN_BROKEN',
+      );
+    }
     const plan = (record.data as { plan?: { targets?: readonly { instanceId: string }[] } }).plan;
     let same = false;
     try {

@@ -221,7 +221,7 @@ describe('a fan-out step to every target of the plan', () => {
     expect(await ranFor(given.plan.executionId)).toEqual([]);
   }, 180_000);
 
-  test('a worker without the audit log refuses to load them, saying so; a request not recorded yet is retried', async () => {
+  test('a worker without the audit log, or a log without the run’s request, refuses to load them, saying so', async () => {
     await expect(
       createPlanTargets(undefined)({ executionId: 'mx-none', planDigest: 'a'.repeat(64) }),
     ).rejects.toMatchObject({
@@ -233,8 +233,10 @@ describe('a fan-out step to every target of the plan', () => {
     await expect(
       createPlanTargets(audit.db)({ executionId: 'mx-none', planDigest: 'a'.repeat(64) }),
     ).rejects.toMatchObject({
-      nonRetryable: false,
-      message: 'the request of mx-none is not in the audit log yet',
+      type: 'AUDIT_CHAIN_BROKEN',
+      nonRetryable: true,
+      message:
+        'the request record of mx-none is missing from the audit log, though the run recorded it before its first step; run "mechanic audit verify" to find what changed',
     });
   });
 });
