@@ -14,11 +14,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createActivities } from '../../src/activities/index.ts';
-import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createPlanTargets } from '../../src/activities/plan-targets.ts';
 import { requestedEvent } from '../../src/core/audit-events.ts';
 import type { ExecutionInput, ExecutionView } from '../../src/core/execution.ts';
@@ -30,65 +28,39 @@ import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import type { FanOutInput } from '../../workflows/fan-out.ts';
+import { startActivityStack, type ActivityStack } from '../helpers/activity-stack.ts';
 import { waitFor } from '../helpers/parts.ts';
 import { raw, unguard } from '../helpers/raw-sqlite.ts';
-import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT, type Harness } from './devfleet-helpers.ts';
 
 const N = 60;
 const IDS = Array.from({ length: N }, (_, k) => lightInstanceId(0, k + 1));
-const taskQueue = `fanout-targets-${randomUUID()}`;
 
 let home: string;
 let auditFile: string;
 let audit: AuditStore;
+let stack: ActivityStack;
 let fleet: Harness;
-let temporal: TestTemporal;
-let connection: Connection;
-let native: NativeConnection;
 let client: Client;
-let worker: Worker;
-let running: Promise<void>;
+let taskQueue: string;
 
 beforeAll(async () => {
-  quietTemporalLogs();
   home = await mkdtemp(path.join(tmpdir(), 'mechanic-fanout-targets-'));
   auditFile = path.join(home, 'audit.db');
   audit = await openAuditStore({ kind: 'sqlite', file: auditFile });
-  fleet = await startHarness({
-    config: parseFleetConfig({
+  stack = await startActivityStack({
+    name: 'fanout-targets',
+    audit,
+    fleet: parseFleetConfig({
       ...defaultFleetConfig(ROOT),
       lightInstances: [{ count: N, namePrefix: 'node', tags: { Fleet: 'light' }, commandMs: 20 }],
     }),
   });
-  temporal = await startTestTemporal();
-  connection = await Connection.connect({ address: temporal.address });
-  native = await NativeConnection.connect({ address: temporal.address });
-  client = new Client({ connection, namespace: temporal.namespace });
-  const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
-  worker = await Worker.create({
-    connection: native,
-    namespace: temporal.namespace,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({
-      audit,
-      sts: createStsClient(aws),
-      ssmFor: (c) => createSsmClient(aws, c),
-      pollIntervalMs: { min: 100, max: 500 },
-      deliveryTimeoutSeconds: 60,
-    }),
-  });
-  running = worker.run();
+  ({ fleet, client, taskQueue } = stack);
 }, 180_000);
 
 afterAll(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await native?.close();
-  await connection?.close();
-  await temporal?.teardown();
-  await fleet?.close();
+  await stack?.close();
   await audit?.close();
   if (home) await rm(home, { recursive: true, force: true });
 }, 60_000);

@@ -9,12 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createActivities } from '../../src/activities/index.ts';
-import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { ExecutionView } from '../../src/core/execution.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
@@ -22,11 +18,10 @@ import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
 import { DEMO_ROLE_ARN, defaultFleetConfig, parseFleetConfig, readCommandLog } from '../../src/devfleet/index.ts';
 import { lightInstanceId } from '../../src/devfleet/config.ts';
-import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { runbookExecution, voteUpdate } from '../../workflows/runbook-execution.ts';
-import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
+import { startActivityStack, type ActivityStack } from '../helpers/activity-stack.ts';
 import { runEvents, startWebUi, type WebUi } from '../helpers/web-ui.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT } from './devfleet-helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const N = 120;
@@ -36,45 +31,23 @@ const IDS = Array.from({ length: N }, (_, k) => ID(k + 1));
 const FAILING = [40, 80, 120].map(ID);
 
 let ui: WebUi;
-let fleet: Harness;
-let temporal: TestTemporal;
-let connection: Connection;
-let native: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let stack: ActivityStack;
 let browser: Browser | undefined;
 let executionId: string;
 let live: ExecutionView;
 
 beforeAll(async () => {
   ui = await startWebUi();
-  fleet = await startHarness({
-    config: parseFleetConfig({
+  stack = await startActivityStack({
+    name: 'fanout-views',
+    // The web UI's own store: the run page reads what the worker records.
+    audit: ui.audit,
+    fleet: parseFleetConfig({
       ...defaultFleetConfig(ROOT),
       lightInstances: [{ count: N, namePrefix: 'node', tags: { Fleet: 'light' }, commandMs: 20, failEvery: 40 }],
     }),
   });
-  temporal = await startTestTemporal();
-  connection = await Connection.connect({ address: temporal.address });
-  native = await NativeConnection.connect({ address: temporal.address });
-  quietTemporalLogs();
-  const taskQueue = `fanout-views-${randomUUID()}`;
-  const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
-  worker = await Worker.create({
-    connection: native,
-    namespace: temporal.namespace,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
-    // The web UI's own store: the run page reads what the worker records.
-    activities: createActivities({
-      audit: ui.audit,
-      sts: createStsClient(aws),
-      ssmFor: (c) => createSsmClient(aws, c),
-      pollIntervalMs: { min: 100, max: 500 },
-      deliveryTimeoutSeconds: 60,
-    }),
-  });
-  running = worker.run();
+  const { client, taskQueue } = stack;
 
   // One step on the 120 instances, allowed to fail anywhere (every batch is sent).
   const { plan, planDigest } = buildPlan({
@@ -96,7 +69,6 @@ beforeAll(async () => {
     now: new Date(),
   });
   executionId = plan.executionId;
-  const client = new Client({ connection, namespace: temporal.namespace });
   const handle = await client.workflow.start(runbookExecution, {
     taskQueue,
     workflowId: executionId,
@@ -152,19 +124,16 @@ async function storeLarge(id: string, count: number, failed: number): Promise<vo
 
 afterAll(async () => {
   await browser?.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await native?.close();
-  await connection?.close();
-  await temporal?.teardown();
-  await fleet?.close();
+  await stack?.close();
   await ui?.close();
 }, 60_000);
 
 describe('a run on 120 instances, three of them failing', () => {
   test('the workflow and the view rebuilt from the audit log count the same and list the same failures', async () => {
     expect(live.status).toBe('failed');
-    const ran = (await readCommandLog(fleet.dataDir)).filter((e) => e.comment.startsWith(`mechanic ${executionId} `));
+    const ran = (await readCommandLog(stack.fleet.dataDir)).filter((e) =>
+      e.comment.startsWith(`mechanic ${executionId} `),
+    );
     expect(ran).toHaveLength(N);
     const step = live.steps[0]!;
     expect(step.summary).toEqual({ total: N, byStatus: { Success: N - 3, Failed: 3 } });

@@ -5,11 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListCommandsCommand, type Command } from '@aws-sdk/client-ssm';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createActivities } from '../../src/activities/index.ts';
-import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import type { ExecutionInput, ExecutionView } from '../../src/core/execution.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
 import { buildPlan } from '../../src/core/plan.ts';
@@ -20,8 +18,8 @@ import type { CommandLogEntry } from '../../src/devfleet/command-log.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
-import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { startActivityStack, type ActivityStack } from '../helpers/activity-stack.ts';
+import { REGION, ROOT, type Harness } from './devfleet-helpers.ts';
 
 /**
  * Issue 11, part 1: a step on more than 50 instances, through the real workflow on a real Temporal
@@ -38,57 +36,31 @@ const IDS = Array.from({ length: N }, (_, n) => hex(n));
 let fleet: Harness;
 let home: string;
 let audit: AuditStore;
-let temporal: TestTemporal;
-let connection: Connection;
-let native: NativeConnection;
+let stack: ActivityStack;
 let client: Client;
-let worker: Worker;
-let running: Promise<void>;
-const taskQueue = `fanout-${randomUUID()}`;
+let taskQueue: string;
 
 beforeAll(async () => {
-  const base = defaultFleetConfig(ROOT);
-  const config = parseFleetConfig({
-    ...base,
-    callLog: true,
-    // The answers of the fleet's first two SendCommands are lost after SSM accepted them: the
-    // first run's batches 1 and 2.
-    faults: { sendCommand: { acceptThen: 'drop', times: 2 } },
-    instances: IDS.map((id, n) => ({ id, name: `host-${n}`, tags: { Name: nameOf(n), Fleet: 'big' } })),
-  });
-  fleet = await startHarness({ config });
   home = await mkdtemp(path.join(tmpdir(), 'mechanic-fanout-'));
   audit = await openAuditStore({ kind: 'sqlite', file: path.join(home, 'audit.db') });
-  temporal = await startTestTemporal();
-  connection = await Connection.connect({ address: temporal.address });
-  native = await NativeConnection.connect({ address: temporal.address });
-  client = new Client({ connection, namespace: temporal.namespace });
-  quietTemporalLogs();
-  const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
-  worker = await Worker.create({
-    connection: native,
-    namespace: temporal.namespace,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({
-      audit,
-      sts: createStsClient(aws),
-      ssmFor: (c) => createSsmClient(aws, c),
-      pollIntervalMs: { min: 100, max: 500 },
-      deliveryTimeoutSeconds: 60,
+  stack = await startActivityStack({
+    name: 'fanout',
+    audit,
+    fleet: parseFleetConfig({
+      ...defaultFleetConfig(ROOT),
+      callLog: true,
+      // The answers of the fleet's first two SendCommands are lost after SSM accepted them: the
+      // first run's batches 1 and 2.
+      faults: { sendCommand: { acceptThen: 'drop', times: 2 } },
+      instances: IDS.map((id, n) => ({ id, name: `host-${n}`, tags: { Name: nameOf(n), Fleet: 'big' } })),
     }),
   });
-  running = worker.run();
+  ({ fleet, client, taskQueue } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await native?.close();
-  await connection?.close();
-  await temporal?.teardown();
+  await stack?.close();
   await audit?.close();
-  await fleet?.close();
   if (home) await rm(home, { recursive: true, force: true });
 }, 60_000);
 

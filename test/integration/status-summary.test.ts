@@ -18,12 +18,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection, type WorkflowClientInterceptor, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client, WorkflowClientInterceptor, WorkflowHandle } from '@temporalio/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApiClient, type ApiClient } from '../../src/api/client.ts';
-import { createActivities } from '../../src/activities/index.ts';
 import { createSsmClient, createStsClient } from '../../src/activities/aws.ts';
 import { createInventory } from '../../src/activities/inventory.ts';
 import { roleAuthorizer } from '../../src/authz/authorizer.ts';
@@ -40,11 +38,11 @@ import { createExecutionService, type ExecutionService } from '../../src/server/
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadRunbookRegistry, type RunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { statusQuery, statusSummaryQuery, voteUpdate } from '../../workflows/messages.ts';
+import { startActivityStack, type ActivityStack } from '../helpers/activity-stack.ts';
 import { waitFor } from '../helpers/parts.ts';
 import { testInput } from '../helpers/plans.ts';
 import { raw, unguard } from '../helpers/raw-sqlite.ts';
-import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
-import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { REGION, ROOT } from './devfleet-helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/workflows/status-summary.ts', import.meta.url));
 const N = 60;
@@ -57,12 +55,7 @@ const USERS: UsersFile = {
 
 let home: string;
 let auditFile: string;
-let fleet: Harness;
-let temporal: TestTemporal;
-let connection: Connection;
-let native: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let stack: ActivityStack;
 let audit: AuditStore;
 let tail: AuditTail;
 let registry: RunbookRegistry;
@@ -120,18 +113,8 @@ let input: ExecutionInput;
 let handle: WorkflowHandle;
 
 beforeAll(async () => {
-  quietTemporalLogs();
   home = await mkdtemp(path.join(tmpdir(), 'mechanic-status-summary-'));
   auditFile = path.join(home, 'audit.db');
-  fleet = await startHarness({
-    config: parseFleetConfig({
-      ...defaultFleetConfig(ROOT),
-      lightInstances: [{ count: N, namePrefix: 'node', tags: { Fleet: 'light' }, commandMs: 20, failEvery: 30 }],
-    }),
-  });
-  temporal = await startTestTemporal();
-  connection = await Connection.connect({ address: temporal.address });
-  native = await NativeConnection.connect({ address: temporal.address });
   audit = await openAuditStore({ kind: 'sqlite', file: auditFile });
   tail = createAuditTail(audit, 50);
   registry = await loadRunbookRegistry('runbooks');
@@ -141,24 +124,18 @@ beforeAll(async () => {
       return next(q);
     },
   };
-  client = new Client({ connection, namespace: temporal.namespace, interceptors: { workflow: [counting] } });
-  taskQueue = `status-summary-${randomUUID()}`;
-  const aws = { region: REGION, endpoint: fleet.fleet.endpoint, baseCredentials: ROOT };
-  worker = await Worker.create({
-    connection: native,
-    namespace: temporal.namespace,
-    taskQueue,
+  stack = await startActivityStack({
+    name: 'status-summary',
+    audit,
+    fleet: parseFleetConfig({
+      ...defaultFleetConfig(ROOT),
+      lightInstances: [{ count: N, namePrefix: 'node', tags: { Fleet: 'light' }, commandMs: 20, failEvery: 30 }],
+    }),
     // mechanic's workflows and the two fallback fixtures, in one bundle.
     workflowsPath: FIXTURE,
-    activities: createActivities({
-      audit,
-      sts: createStsClient(aws),
-      ssmFor: (c) => createSsmClient(aws, c),
-      pollIntervalMs: { min: 100, max: 500 },
-      deliveryTimeoutSeconds: 60,
-    }),
+    interceptors: { workflow: [counting] },
   });
-  running = worker.run();
+  ({ client, taskQueue } = stack);
   api = await serveApi(newService());
 
   // One step on the 60 instances (sent as batches), allowed to fail anywhere; started as launch
@@ -192,12 +169,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
   tail?.stop();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await native?.close();
-  await connection?.close();
-  await temporal?.teardown();
-  await fleet?.close();
+  await stack?.close();
   await audit?.close();
   if (home) await rm(home, { recursive: true, force: true });
 }, 60_000);
