@@ -21,15 +21,8 @@ import { defaultFleetConfig, lightInstanceId } from '../../src/devfleet/config.t
 import { readCommandLog } from '../../src/devfleet/command-log.ts';
 import { loadAuditSigning } from '../../src/store/checkpoints.ts';
 import { AuditEventConflictError, openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import type { StoreLocation } from '../../src/store/db.ts';
 import { runSample } from '../helpers/audit-samples.ts';
-import {
-  POSTGRES_MISSING_MESSAGE,
-  createTestDatabase,
-  findPostgresBinDir,
-  startTestPostgres,
-  type TestPostgres,
-} from '../helpers/postgres.ts';
+import { postgresBackend, sqliteBackend, storeBackends } from '../helpers/postgres.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
 
 const dirs: string[] = [];
@@ -42,41 +35,11 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Backend {
-  readonly name: string;
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  fresh(): Promise<StoreLocation>;
-}
-
-let sqliteCases = 0;
-const sqlite: Backend = {
-  name: 'sqlite',
-  setup: () => Promise.resolve(),
-  teardown: () => Promise.resolve(),
-  fresh: () => Promise.resolve({ kind: 'sqlite', file: join(tempDir('mechanic-batch-'), `case-${++sqliteCases}.db`) }),
-};
-
-function postgres(): Backend {
-  let server: TestPostgres | undefined;
-  let n = 0;
-  return {
-    name: 'postgres',
-    async setup() {
-      server = await startTestPostgres();
-      if (!server) throw new Error(POSTGRES_MISSING_MESSAGE);
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      if (!server) throw new Error('PostgreSQL did not start');
-      return { kind: 'postgres', url: await createTestDatabase(server.url, `batch_${++n}`) };
-    },
-  };
-}
-
-const backends: Backend[] = [sqlite, ...(findPostgresBinDir() !== undefined ? [postgres()] : [])];
+const backends = storeBackends(
+  'appendMany',
+  sqliteBackend('mechanic-batch-', (dir, n) => join(dir, `case-${n}.db`)),
+  () => postgresBackend('batch'),
+);
 
 const T0 = '2026-03-01T09:00:00.000Z';
 const plus = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
@@ -247,18 +210,6 @@ for (const backend of backends) {
       expect(await store.list({ executionId: id })).toHaveLength(1);
       expect(await store.appendMany([])).toEqual([]);
     });
-  });
-}
-
-if (backends.length === 1) {
-  describe('appendMany on postgres', () => {
-    if (process.env.CI) {
-      test('PostgreSQL is installed', () => {
-        throw new Error(POSTGRES_MISSING_MESSAGE);
-      });
-    } else {
-      test.skip(`PostgreSQL (${POSTGRES_MISSING_MESSAGE})`, () => undefined);
-    }
   });
 }
 
