@@ -5,8 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
-import { digestOf } from '../core/canonical.ts';
-import { runRecordsOfTypes } from '../store/run-queries.ts';
+import { recordedPlan } from '../store/run-queries.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Which run's targets, and the digest of the plan they must come from. */
@@ -28,36 +27,16 @@ export function createPlanTargets(db: Kysely<Database> | undefined) {
         'CONFIG_INVALID',
       );
     }
-    const broken = (where: string) =>
-      ApplicationFailure.nonRetryable(
-        `the request record of ${executionId} in the audit log (${where}) does not hold the plan the run was started with (digest ${planDigest.slice(0, 12)}); run "mechanic audit verify" to find what changed`,
-        'AUDIT_CHAIN_BROKEN',
-      );
-    let record: Awaited<ReturnType<typeof runRecordsOfTypes>>[number] | undefined;
-    try {
-      [record] = await runRecordsOfTypes(db, executionId, ['execution.requested'], 1);
-    } catch (e) {
-      // A row whose data is not JSON at all: no retry will read it.
-      if (e instanceof SyntaxError) throw broken('unreadable');
-      throw e;
-    }
+    const found = await recordedPlan(db, executionId, planDigest);
     // The run's first activity recorded its request, long before any step: missing now, it was
     // deleted, and no retry brings it back.
-    if (!record) {
+    if ('missing' in found) {
       throw ApplicationFailure.nonRetryable(
         `the request record of ${executionId} is missing from the audit log, though the run recorded it before its first step; run "mechanic audit verify" to find what changed`,
         'AUDIT_CHAIN_BROKEN',
       );
     }
-    const plan = (record.data as { plan?: { targets?: readonly { instanceId: string }[] } }).plan;
-    let same = false;
-    try {
-      same = plan !== undefined && digestOf(plan) === planDigest;
-    } catch {
-      same = false;
-    }
-    const targets: unknown = plan?.targets;
-    if (!same || !Array.isArray(targets)) throw broken(`#${record.seq}`);
-    return (targets as readonly { instanceId: string }[]).map((t) => t.instanceId);
+    if ('broken' in found) throw ApplicationFailure.nonRetryable(found.broken, 'AUDIT_CHAIN_BROKEN');
+    return found.plan.targets.map((t) => t.instanceId);
   };
 }

@@ -30,12 +30,11 @@ import { parseParams } from '../core/params.ts';
 import type { Runbook } from '../core/runbook.ts';
 import { viewFromAudit } from '../core/execution-view.ts';
 import { VOTE_FACT_TYPES, voteFactsFromAudit } from '../core/vote-facts.ts';
-import { runRecordsOfTypes } from '../store/run-queries.ts';
+import { recordedPlan, runRecordsOfTypes } from '../store/run-queries.ts';
 import { runRecords } from '../store/run-records.ts';
 import { UserError, isMechanicError, type ErrorCode } from '../core/errors.ts';
 import { cancelUpdate, runbookExecution, statusQuery, voteUpdate } from '../../workflows/runbook-execution.ts';
 import { statusSummaryQuery, type StatusSummary } from '../../workflows/messages.ts';
-import { digestOf } from '../core/canonical.ts';
 import { searchAttributes } from '../temporal/search-attributes.ts';
 
 export interface LaunchRequest {
@@ -232,25 +231,13 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       plans.set(key, kept);
       return kept;
     }
-    const broken = (seq: number | string) =>
-      new UserError(
-        'AUDIT_CHAIN_BROKEN',
-        `the request record of ${executionId} in the audit log (${seq}) does not hold the plan the run was started with (digest ${planDigest.slice(0, 12)}); run "mechanic audit verify" to find what changed`,
-      );
-    let record: Awaited<ReturnType<typeof runRecordsOfTypes>>[number] | undefined;
-    try {
-      [record] = await runRecordsOfTypes(deps.audit.db, executionId, ['execution.requested'], 1);
-    } catch (e) {
-      // A row whose data is not JSON at all.
-      if (e instanceof SyntaxError) throw broken('unreadable');
-      throw e;
-    }
-    if (!record) return undefined;
-    const plan = (record.data as { plan?: unknown }).plan;
-    if (typeof plan !== 'object' || plan === null || !sameDigest(plan, planDigest)) throw broken(`#${record.seq}`);
-    plans.set(key, plan as Plan);
+    const found = await recordedPlan(deps.audit.db, executionId, planDigest);
+    if ('missing' in found) return undefined;
+    if ('broken' in found) throw new UserError('AUDIT_CHAIN_BROKEN', found.broken);
+    const { plan } = found;
+    plans.set(key, plan);
     if (plans.size > PLAN_CACHE_SIZE) plans.delete(plans.keys().next().value!);
-    return plan as Plan;
+    return plan;
   }
 
   /**
@@ -529,15 +516,6 @@ async function toRefusal(
     return notFound(executionId);
   }
   throw e;
-}
-
-/** True when `plan` is the plan of that digest (false for anything canonical JSON cannot encode). */
-function sameDigest(plan: object, planDigest: string): boolean {
-  try {
-    return digestOf(plan) === planDigest;
-  } catch {
-    return false;
-  }
 }
 
 /**

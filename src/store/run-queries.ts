@@ -8,8 +8,10 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AuditRecord } from '../core/audit-chain.ts';
 import type { AuditEventType } from '../core/audit-events.ts';
 import type { Checkpoint } from '../core/audit-checkpoint.ts';
+import { digestOf } from '../core/canonical.ts';
 import { UserError } from '../core/errors.ts';
 import type { ExecutionStatus, ExecutionSummary } from '../core/execution-index.ts';
+import type { Plan } from '../core/plan.ts';
 import type { RunProof } from '../core/run-proof.ts';
 import { toSummary } from './audit-log.ts';
 import type { Database } from './schema.ts';
@@ -286,4 +288,42 @@ export async function runRecordsOfTypes(
     .limit(limit)
     .execute();
   return rows.map(toRecord);
+}
+
+/**
+ * The plan a run was started with, from its request record (`execution.requested`), checked against
+ * the digest the run holds: `missing` when the run has no request on the record, `broken` (with one
+ * sentence) when its record does not hold that very plan or cannot be read. Plans never change, so
+ * readers that need a run's plan (the status read, a fan-out step's ids) take it from here instead
+ * of carrying it through Temporal.
+ */
+export async function recordedPlan(
+  db: Kysely<Database>,
+  executionId: string,
+  planDigest: string,
+): Promise<{ readonly plan: Plan } | { readonly missing: true } | { readonly broken: string }> {
+  const broken = (where: string) => ({
+    broken: `the request record of ${executionId} in the audit log (${where}) does not hold the plan the run was started with (digest ${planDigest.slice(0, 12)}); run "mechanic audit verify" to find what changed`,
+  });
+  let record: AuditRecord | undefined;
+  try {
+    [record] = await runRecordsOfTypes(db, executionId, ['execution.requested'], 1);
+  } catch (e) {
+    // A row whose data is not JSON at all.
+    if (e instanceof SyntaxError) return broken('unreadable');
+    throw e;
+  }
+  if (!record) return { missing: true };
+  const plan = (record.data as { plan?: unknown }).plan;
+  if (typeof plan !== 'object' || plan === null || !digestIs(plan, planDigest)) return broken(`#${record.seq}`);
+  return { plan: plan as Plan };
+}
+
+/** True when `value`'s digest is `digest` (false for anything canonical JSON cannot encode). */
+function digestIs(value: object, digest: string): boolean {
+  try {
+    return digestOf(value) === digest;
+  } catch {
+    return false;
+  }
 }
