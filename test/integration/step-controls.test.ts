@@ -188,8 +188,11 @@ describe('the workflow with step controls', () => {
       [{ name: 'cleanup', script: 'echo cleanup' }],
     );
     const { view, history } = await runToEnd(fake.activities, given);
+    // The replay suite keeps this run's history: local records with step controls, the path of
+    // every new run whose plan uses them. (step-controls.json, recorded before local records, stays
+    // as it was: it stands for runs in flight, so this writes a file of its own.)
     if (process.env['RECORD_HISTORIES'] === '1') {
-      const file = fileURLToPath(new URL('../replay/histories/step-controls.json', import.meta.url));
+      const file = fileURLToPath(new URL('../replay/histories/step-controls-local-records.json', import.meta.url));
       await writeFile(file, historyToJSON(history));
     }
     for (const event of fake.events) expect(() => parseNewAuditEvent(event)).not.toThrow();

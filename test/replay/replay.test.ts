@@ -44,6 +44,41 @@ function patchesOf(history: unknown): string[] {
   );
 }
 
+type RecordedEvent = {
+  eventType?: string;
+  activityTaskScheduledEventAttributes?: {
+    activityType?: { name?: string };
+    input?: { payloads?: { data?: string }[] };
+  };
+  markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> };
+};
+const eventsOf = (history: unknown) => (history as { events: RecordedEvent[] }).events;
+const decoded = (p: { data?: string } | undefined): unknown =>
+  JSON.parse(Buffer.from(p?.data ?? '', 'base64').toString());
+/** The activity types a history schedules (on the task queue: local activities are markers). */
+const activitiesOf = (history: unknown) =>
+  eventsOf(history).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+/** The local activities a history's markers record, by type. */
+const localActivitiesOf = (history: unknown) =>
+  eventsOf(history)
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map(
+      (e) =>
+        (decoded(e.markerRecordedEventAttributes?.details?.['data']?.payloads?.[0]) as { activity_type: string })
+          .activity_type,
+    );
+/** The steps a history sends, as `name#attempt` (`-` for a step sent without attempts). */
+const sendsOf = (history: unknown) =>
+  eventsOf(history)
+    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dispatchStep')
+    .map((e) => {
+      const req = decoded(e.activityTaskScheduledEventAttributes?.input?.payloads?.[0]) as {
+        step: { name: string };
+        attempt?: number;
+      };
+      return `${req.step.name}#${req.attempt ?? '-'}`;
+    });
+
 test('the step-controls and local-records histories took their patched branches, and the older ones never met them', async () => {
   // Recorded by test/integration/step-controls.test.ts: a condition skip, a retry and a failure
   // gone past (continueOnError), so replaying it exercises every patched path.
@@ -65,7 +100,26 @@ test('the step-controls and local-records histories took their patched branches,
   // not its ids (fan-out-targets-step.json, which loads them and asks no patch of its own).
   expect(files).toContain('fan-out-targets.json');
   expect(patchesOf(await read('fan-out-targets.json'))).toEqual(['local-records', 'fan-out', 'fan-out-targets']);
+  // Recorded by test/integration/step-controls.test.ts on today's path for a plan with step
+  // controls: local records, the step-controls patch asked before the first of them (the order
+  // whose loss was a nondeterminism on replay), a condition skip, a step failed once then retried
+  // to success after its timer, a failure gone past, the deciding vote in one local activity.
+  expect(files).toContain('step-controls-local-records.json');
+  expect(patchesOf(await read('step-controls-local-records.json'))).toEqual([
+    'local-records',
+    'step-controls',
+    'deciding-vote-record',
+  ]);
+  // What it holds, so replaying it walks each of those paths: the skipped step never sent, the
+  // retry a second send after the pause between attempts, every record but the request a local
+  // activity.
+  const controlled = await read('step-controls-local-records.json');
+  expect(sendsOf(controlled)).toEqual(['flaky#1', 'flaky#2', 'optional#-', 'last#-']);
+  expect(eventsOf(controlled).filter((e) => e.eventType === 'EVENT_TYPE_TIMER_STARTED')).toHaveLength(1);
+  expect(activitiesOf(controlled).filter((a) => a.startsWith('record'))).toEqual(['recordEvent']);
+  expect(localActivitiesOf(controlled)).toEqual(['recordEvents', ...Array<string>(11).fill('recordEvent')]);
   const patched = new Set([
+    'step-controls-local-records.json',
     'step-controls.json',
     'local-records.json',
     'fan-out.json',
