@@ -30,6 +30,10 @@ describe('RunState', () => {
     expect(state.cancelRequest).toBeUndefined();
     expect(state.stepsDone).toBe(false);
     expect(state.requestRecorded).toBe(false);
+    // Nothing of the run's start is recorded, and no vote is being recorded: the main line writes
+    // execution.running itself unless a deciding vote did.
+    expect(state.runningRecorded).toBe(false);
+    expect(state.votesRecording).toBe(0);
     expect(state.votes).toEqual([]);
     expect(state.steps).toEqual([
       { name: 'first', phase: 'main', status: 'pending', instances: [] },
@@ -60,6 +64,17 @@ describe('RunState', () => {
     const view = state.view();
     expect(view.credentials).toEqual(credentials);
     expect(view).toHaveProperty('reason', '');
+  });
+
+  test('the summary (statusSummary) is the view without the plan, field for field and in order', () => {
+    const state = new RunState(testInput({ executionId: 'mx-state00009' }));
+    state.reason = 'why';
+    const { plan, ...rest } = state.view();
+    expect(plan.executionId).toBe('mx-state00009');
+    const summary = state.summary();
+    expect(summary).toEqual(rest);
+    expect(Object.keys(summary)).toEqual(Object.keys(rest));
+    expect(summary).not.toHaveProperty('plan');
   });
 
   test('the view is a copy: changing it does not change the state', () => {
