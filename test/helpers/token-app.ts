@@ -10,13 +10,14 @@ import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { createInventory } from '../../src/activities/inventory.ts';
 import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
+import type { Authorizer } from '../../src/authz/authorizer.ts';
 import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { tokenAuthenticator, type UsersFile } from '../../src/authz/users.ts';
 import { createApp } from '../../src/server/app.ts';
 import { createAuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
+import { createExecutionService, type ExecutionService } from '../../src/server/executions.ts';
 import type { AuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
+import { loadRunbookRegistry, type RunbookRegistry } from '../../src/store/runbook-registry.ts';
 
 export interface TokenApp {
   /** The server's base URL. */
@@ -30,29 +31,42 @@ export interface TokenApp {
   close(): Promise<void>;
 }
 
-export async function startTokenApp(audit: AuditStore, users: UsersFile): Promise<TokenApp> {
-  const tail = createAuditTail(audit, 50);
+/**
+ * The execution service as main.ts builds it, for tests whose routes never reach Temporal or AWS:
+ * its Temporal client connects lazily to a port nothing listens on, and so do its AWS clients.
+ * `close` closes the client's connection.
+ */
+export function offlineExecutions(deps: {
+  readonly registry: RunbookRegistry;
+  readonly audit: AuditStore;
+  readonly authorizer: Authorizer;
+}): { readonly executions: ExecutionService; close(): Promise<void> } {
   const temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:9' }) });
   const aws = {
     region: 'us-east-1',
     endpoint: 'http://127.0.0.1:9',
     baseCredentials: { accessKeyId: 'AKIAUNUSED', secretAccessKey: 'unused' },
   };
+  const executions = createExecutionService({
+    client: temporal,
+    taskQueue: 'unused',
+    inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
+    region: 'us-east-1',
+    settings: { heartbeatTimeoutSeconds: 60 },
+    ...deps,
+  });
+  return { executions, close: () => temporal.connection.close() };
+}
+
+export async function startTokenApp(audit: AuditStore, users: UsersFile): Promise<TokenApp> {
+  const tail = createAuditTail(audit, 50);
   const registry = await loadRunbookRegistry('runbooks');
   const authorizer = await loadCedarAuthorizer();
+  const offline = offlineExecutions({ registry, audit, authorizer });
   const app = createApp({
     authenticator: tokenAuthenticator(users),
     authorizer,
-    executions: createExecutionService({
-      client: temporal,
-      taskQueue: 'unused',
-      registry,
-      inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-      audit,
-      region: 'us-east-1',
-      settings: { heartbeatTimeoutSeconds: 60 },
-      authorizer,
-    }),
+    executions: offline.executions,
     registry,
     audit,
     tail,
@@ -73,7 +87,7 @@ export async function startTokenApp(audit: AuditStore, users: UsersFile): Promis
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       tail.stop();
-      await temporal.connection.close();
+      await offline.close();
     },
   };
 }

@@ -11,10 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
 import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { WEB_CLIENT_ID, startDevIdp, type DevIdp } from '../../src/authz/dev-idp.ts';
 import { oidcAuthenticator } from '../../src/authz/oidc.ts';
@@ -22,13 +19,13 @@ import { DEMO_USERS, tokenAuthenticator, type User } from '../../src/authz/users
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import { createApp } from '../../src/server/app.ts';
 import { createAuditTail, type AuditTail } from '../../src/server/audit-tail.ts';
-import { createExecutionService } from '../../src/server/executions.ts';
 import { createWebSessions } from '../../src/server/web-session.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadAuditSigning } from '../../src/store/checkpoints.ts';
 import { openDatabase } from '../../src/store/db.ts';
 import { createRunbookStore, type RunbookStore } from '../../src/store/runbook-registry.ts';
 import { Browser } from './browser.ts';
+import { offlineExecutions } from './token-app.ts';
 
 export interface WebUi {
   readonly origin: string;
@@ -56,18 +53,7 @@ export async function startWebUi(
   const idp = await startDevIdp({ users: options.users ?? DEMO_USERS });
   const authorizer = await loadCedarAuthorizer();
   const tail: AuditTail = createAuditTail(audit, 50);
-  const temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
-  const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
-  const executions = createExecutionService({
-    client: temporal,
-    taskQueue: 'unused',
-    registry,
-    inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-    audit,
-    region: 'us-east-1',
-    settings: { heartbeatTimeoutSeconds: 60 },
-    authorizer,
-  });
+  const { executions, close: closeExecutions } = offlineExecutions({ registry, audit, authorizer });
   let origin = '';
   const verifier = oidcAuthenticator({
     issuer: idp.issuer,
@@ -120,7 +106,7 @@ export async function startWebUi(
       // Event streams still open are ended by closing every connection.
       (server as Server).closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await temporal.connection.close();
+      await closeExecutions();
       await registryDb.destroy();
       await audit.close();
       await idp.close();
