@@ -45,7 +45,9 @@ export function spawnTui(
     env: { ...env, TERM: 'xterm-256color' },
   });
   let pending = Promise.resolve();
+  let chunks = 0;
   child.onData((d) => {
+    chunks++;
     pending = new Promise((resolve) => term.write(d, resolve));
   });
   let done = false;
@@ -81,8 +83,16 @@ export function spawnTui(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         await pending;
+        const seen = chunks;
         const s = screen();
-        if (test(s)) return s;
+        if (test(s)) {
+          // A frame can reach the pty in more than one chunk, and a screen read between them is
+          // half drawn (the new header above the old rows' blanks). Answer only with a screen no
+          // chunk has followed for a moment; otherwise look again at the one that follows.
+          await new Promise((r) => setTimeout(r, 40));
+          if (chunks === seen) return s;
+          continue;
+        }
         if (done) throw new Error(`mechanic exited before ${what} appeared; last screen:\n${s}`);
         if (Date.now() > deadline) throw new Error(`${what} did not appear; last screen:\n${s}`);
         await new Promise((r) => setTimeout(r, 50));

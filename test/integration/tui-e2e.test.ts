@@ -91,10 +91,13 @@ test('the TUI launches a run, follows it through another user’s approval to it
   });
 
   // The live view shows each step reach its end, then the summary.
-  screen = await s.waitFor('4 of 4 steps succeeded', 'the summary', 120_000);
-  for (const step of ['preflight', 'install', 'switch', 'verify']) {
-    expect(screen).toMatch(new RegExp(`✓ ${step} +\\[█+\\] 2/2 succeeded`));
-  }
+  const stepDone = (step: string) => new RegExp(`✓ ${step} +\\[█+\\] 2/2 succeeded`);
+  const steps = ['preflight', 'install', 'switch', 'verify'];
+  screen = await s.waitFor(
+    (x) => x.includes('4 of 4 steps succeeded') && steps.every((step) => stepDone(step).test(x)),
+    'the summary and every step at its end',
+    120_000,
+  );
   expect(screen).toMatch(/✓ completed · 4 of 4 steps succeeded · approved by bob/);
 
   const status = await runCli(['status', id, '--json', '--as', 'alice'], stack.env);
