@@ -8,11 +8,11 @@
  * which the scan then reads on from, shown behind a prefix that makes that position a comma. And
  * the message of a circular reference.
  *
- * Equivalent, so not killed (each checked by hand):
+ * Equivalent, so not killed:
  * - the ancestors list starting `["Stryker was here"]` (line 18): a string is never an object found there;
- * - the hole-or-undefined guard of arrays (line 37, 4 mutants): encoding `undefined` throws the same
+ * - the hole-or-undefined guard of arrays (line 37, 3 mutants): encoding `undefined` throws the same
  *   NonJsonValueError at the same path, so the guard only says it first;
- * - isCanonicalText's fast path and all of keysInOrder (lines 73–95, 17 mutants): each mutant only
+ * - isCanonicalText's fast path and all of keysInOrder (lines 73–95, 16 mutants): each mutant only
  *   makes it answer false (never true of keys out of order: own keys are unique, so `<=` is `<`;
  *   for-in over null lists nothing), and the exact path then gives the same answer;
  * - line 123 (4 mutants): a value starting with any other character goes to scanNumber, whose
@@ -32,6 +32,11 @@
  *   at `from` 0 (or after the hash prefix verify-rows passes) it is a value's first character, and
  *   behind any prefix the scan reaches the string's content outside a string, where its backslash
  *   is refused, or reads the same string again.
+ *
+ * Found on the way, not a mutant: rangeBefore compares keys with their quotes, so a key sorts
+ * after a longer one that starts with it and goes on with a space or `!` (`"a"` > `"a!"` since
+ * `"` > `!`): isSurelyCanonicalText('{"a!":1,"a":2}') is true, though canonicalJson writes "a"
+ * first. Reported, not pinned here (a test of it would fail until src changes).
  */
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, isSurelyCanonicalText } from '../../src/core/canonical.ts';
