@@ -186,13 +186,14 @@ function scanObject(t: string, i: number, depth: number): number {
   let prevStart = -1;
   let prevEnd = -1;
   for (;;) {
-    // Keys without escapes: their text is their value, so the text's order is the keys' order.
+    // Keys without escapes: their text between the quotes is their value, so its order is the
+    // keys' order (with the quotes, "a" would sort after "a!": `"` is above `!` and space).
     // Strictly increasing also rules out a key written twice (JSON.parse keeps the last).
     if (t.charCodeAt(j) !== 0x22) return -1;
     const keyEnd = scanString(t, j, true);
-    if (keyEnd < 0 || (prevStart >= 0 && !rangeBefore(t, prevStart, prevEnd, j, keyEnd))) return -1;
-    prevStart = j;
-    prevEnd = keyEnd;
+    if (keyEnd < 0 || (prevStart >= 0 && !rangeBefore(t, prevStart, prevEnd, j + 1, keyEnd - 1))) return -1;
+    prevStart = j + 1;
+    prevEnd = keyEnd - 1;
     if (t.charCodeAt(keyEnd) !== 0x3a) return -1;
     j = scanValue(t, keyEnd + 1, depth);
     if (j < 0) return -1;

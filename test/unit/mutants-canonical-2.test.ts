@@ -18,9 +18,8 @@
  * - line 123 (4 mutants): a value starting with any other character goes to scanNumber, whose
  *   lexeme is then empty or starts with `+ . e E`, never how String writes a number;
  * - `lo >= 0x30` → true (line 152): a character below `0` gives a negative digit, refused anyway;
- * - rangeBefore (lines 174–180, 7 mutants): its ranges include the quotes, and a plain key holds no
- *   quote, so two different keys differ within the shorter one: the loop never runs past it and the
- *   final length comparison is reached only by equal keys, where every variant answers false;
+ * - rangeBefore (lines 174–180, 7 mutants): measured while its ranges included the quotes; to be
+ *   judged again now that they do not (the next whole run);
  * - prevStart/prevEnd starting at +1, `keyEnd < 0` → false or `<= 0`, `prevStart >= 0` → true or
  *   `> 0`, `j < 0` → false or `<= 0` (lines 186–211): a first key compares as before an empty or
  *   negative range, a key never starts at 0, and a refused key or value is read as NaN next, which
@@ -33,10 +32,10 @@
  *   behind any prefix the scan reaches the string's content outside a string, where its backslash
  *   is refused, or reads the same string again.
  *
- * Found on the way, not a mutant: rangeBefore compares keys with their quotes, so a key sorts
- * after a longer one that starts with it and goes on with a space or `!` (`"a"` > `"a!"` since
- * `"` > `!`): isSurelyCanonicalText('{"a!":1,"a":2}') is true, though canonicalJson writes "a"
- * first. Reported, not pinned here (a test of it would fail until src changes).
+ * Found on the way, not a mutant, and fixed: rangeBefore was given the keys with their quotes, so a
+ * key sorted after a longer one that starts with it and goes on with a space or `!` (`"a"` > `"a!"`
+ * since `"` > `!`): isSurelyCanonicalText('{"a!":1,"a":2}') was true, though canonicalJson writes
+ * "a" first. Pinned by "a key before the longer keys that start with it".
  */
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, isSurelyCanonicalText } from '../../src/core/canonical.ts';
@@ -147,4 +146,18 @@ test('a circular reference is named where it closes the circle', () => {
   const circular: Record<string, unknown> = { a: { b: 1 } };
   (circular['a'] as Record<string, unknown>)['back'] = circular;
   expect(() => canonicalJson(circular)).toThrow('value at $.a.back is not JSON-safe: circular reference');
+});
+
+test('a key before the longer keys that start with it, whatever character follows', () => {
+  const wrong: string[] = [];
+  for (let c = 0x20; c < 0x80; c++) {
+    if (c === 0x22 || c === 0x5c) continue;
+    const longer = `a${String.fromCharCode(c)}`;
+    for (const text of [`{"a":1,${JSON.stringify(longer)}:2}`, `{${JSON.stringify(longer)}:1,"a":2}`]) {
+      if (isSurelyCanonicalText(text) !== exact(text)) wrong.push(text);
+    }
+  }
+  expect(wrong).toEqual([]);
+  expect(isSurelyCanonicalText('{"a!":1,"a":2}')).toBe(false);
+  expect(isSurelyCanonicalText('{"a":2,"a!":1}')).toBe(true);
 });
