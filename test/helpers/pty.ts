@@ -88,9 +88,10 @@ export function spawnTui(
         if (test(s)) {
           // A frame can reach the pty in more than one chunk, and a screen read between them is
           // half drawn (the new header above the old rows' blanks). Answer only with a screen no
-          // chunk has followed for a moment; otherwise look again at the one that follows.
+          // chunk has followed for a moment; otherwise look again at the one that follows (a screen
+          // redrawn without pause until the deadline is taken as it is).
           await new Promise((r) => setTimeout(r, 40));
-          if (chunks === seen) return s;
+          if (chunks === seen || Date.now() > deadline) return s;
           continue;
         }
         if (done) throw new Error(`mechanic exited before ${what} appeared; last screen:\n${s}`);
