@@ -106,9 +106,14 @@ describe('pattern.ts: the compile cache and errors re2js does not give today', (
     const compile = vi.spyOn(RE2JS, 'compile');
     const a = `^${randomUUID()}$`;
     const b = `^${randomUUID()}$`;
-    const found = [matchesPattern(a, 'x'), matchesPattern(a, 'x'), matchesPattern(b, 'x'), matchesPattern(a, 'x')];
-    const compiled = compile.mock.calls.map(([p]) => p);
-    compile.mockRestore();
+    let found: boolean[];
+    let compiled: unknown[];
+    try {
+      found = [matchesPattern(a, 'x'), matchesPattern(a, 'x'), matchesPattern(b, 'x'), matchesPattern(a, 'x')];
+      compiled = compile.mock.calls.map(([p]) => p);
+    } finally {
+      compile.mockRestore();
+    }
     expect({ found, compiled }).toEqual({
       found: [false, false, false, false],
       compiled: [a, b],
@@ -151,10 +156,14 @@ describe('pattern.ts: the compile cache and errors re2js does not give today', (
     const wrong = cases
       .map(([error, want], i) => {
         const spy = fail(error);
-        // A pattern never compiled before, so the spy is reached rather than the cache.
-        const got = patternProblem('p', `^${randomUUID()}-${i}$`, 10);
-        spy.mockRestore();
-        return { error: String(error), got, want };
+        try {
+          // A pattern never compiled before, so the spy is reached rather than the cache.
+          const got = patternProblem('p', `^${randomUUID()}-${i}$`, 10);
+          return { error: String(error), got, want };
+        } finally {
+          // Restored whatever happens: the mutation run's files share one module registry.
+          spy.mockRestore();
+        }
       })
       .filter((c) => c.got !== c.want);
     expect(wrong).toEqual([]);
