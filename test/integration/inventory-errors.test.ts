@@ -9,6 +9,7 @@ import { createInventory } from '../../src/activities/inventory.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { DEMO_ROLE_ARN } from '../../src/devfleet/index.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -20,20 +21,11 @@ afterAll(async () => {
 
 const aws = () => ({ region: REGION, endpoint: h.fleet.endpoint, baseCredentials: ROOT });
 
-async function refusal(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(UserError);
-  return e as UserError;
-}
-
 describe('the inventory names what AWS refused', () => {
   test('a role STS will not let the server assume: STS_FAILED, the role, AWS’s words, and what to check', async () => {
     const role = 'arn:aws:iam::123456789012:role/no-such-role';
     const inv = createInventory({ sts: createStsClient(aws()), ssmFor: (c) => createSsmClient(aws(), c) });
-    const e = await refusal(inv.instancesFor(role, { tags: { Role: 'web' } }));
+    const e = await rejectionOf(inv.instancesFor(role, { tags: { Role: 'web' } }), UserError);
     expect(e.code).toBe('STS_FAILED');
     expect(e.message).toMatch(
       new RegExp(
@@ -49,7 +41,7 @@ describe('the inventory names what AWS refused', () => {
       // Session keys SSM does not accept (the secret is wrong), as a broken credential chain would give.
       ssmFor: (c) => createSsmClient(aws(), { ...c, secretAccessKey: 'not-the-secret' }),
     });
-    const e = await refusal(inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } }));
+    const e = await rejectionOf(inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } }), UserError);
     expect(e.code).toBe('SSM_COMMAND_FAILED');
     expect(e.message).toMatch(
       new RegExp(

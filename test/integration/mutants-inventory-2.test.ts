@@ -31,6 +31,7 @@ import { defaultFleetConfig, lightInstanceId, type FleetConfig } from '../../src
 import { DEMO_ROLE_ARN } from '../../src/devfleet/index.ts';
 import { startSsmProxy, type SsmProxy } from '../helpers/ssm-proxy.ts';
 import { REGION, ROOT, startHarness, type Harness } from './devfleet-helpers.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
 
 const UNNAMED = 'i-0d3f1ee7000000009';
 const BIG = 400;
@@ -94,15 +95,6 @@ const inputsOf = (operation: string) => proxy.calls.filter((c) => c.operation ==
 /** Ids in chunks of `n`, as the inventory asks for them. */
 const chunks = (ids: readonly string[], n: number) =>
   range(Math.ceil(ids.length / n)).map((k) => ids.slice((k - 1) * n, k * n));
-
-async function refusal(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(UserError);
-  return e as UserError;
-}
 
 describe('Name tags: one listing of every instance past 400, 40 ids at a time up to 400', () => {
   test('401 instances: one DescribeInstanceProperties without a filter, each found instance with its Name', async () => {
@@ -173,7 +165,7 @@ describe('what the planner is told when AWS refuses', () => {
 
   test('STS refusing the role: STS_FAILED, the role, AWS’s own name and words, what to check, the cause', async () => {
     const role = 'arn:aws:iam::123456789012:role/no-such-role';
-    const e = await refusal(inventory().inv.instancesFor(role, { tags: { Role: 'web' } }));
+    const e = await rejectionOf(inventory().inv.instancesFor(role, { tags: { Role: 'web' } }), UserError);
     expect(e.code).toBe('STS_FAILED');
     const cause = e.cause as { name: string; message: string; $fault: string };
     expect(cause).toBeInstanceOf(Error);
@@ -188,7 +180,10 @@ describe('what the planner is told when AWS refuses', () => {
   test('SSM refusing (a client fault): its words on one line, cut at 300 characters, and what to check', async () => {
     const words = `User: arn:aws:sts::123456789012:assumed-role/mechanic-runner/mechanic-planner  is not\n\tauthorized to perform:   ssm:DescribeInstanceInformation ${'because no identity-based policy allows it '.repeat(10)}`;
     proxy.answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: words } });
-    const e = await refusal(inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } }));
+    const e = await rejectionOf(
+      inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { tags: { Role: 'web' } }),
+      UserError,
+    );
     expect(e.code).toBe('SSM_COMMAND_FAILED');
     const said = words.replace(/\s+/g, ' ');
     expect(said.length).toBeGreaterThan(300);
@@ -204,7 +199,10 @@ describe('what the planner is told when AWS refuses', () => {
       status: 500,
       json: { __type: 'InternalServerError', message: 'An internal error occurred.' },
     });
-    const e = await refusal(inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { names: ['web-1'] }));
+    const e = await rejectionOf(
+      inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { names: ['web-1'] }),
+      UserError,
+    );
     expect(e.code).toBe('SSM_COMMAND_FAILED');
     expect(e.message).toBe(
       `SSM did not list the instances of role ${DEMO_ROLE_ARN} (InternalServerError: An internal error occurred.); ${ADVICE_RETRY}`,
@@ -213,7 +211,10 @@ describe('what the planner is told when AWS refuses', () => {
 
   test('SSM throttling (a client fault, but not a mistake): try again', async () => {
     proxy.answer = () => ({ status: 400, json: { __type: 'ThrottlingException', message: 'Rate exceeded' } });
-    const e = await refusal(inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { names: ['web-1'] }));
+    const e = await rejectionOf(
+      inventory({ once: true }).inv.instancesFor(DEMO_ROLE_ARN, { names: ['web-1'] }),
+      UserError,
+    );
     expect((e.cause as { $fault?: string }).$fault).toBe('client');
     expect(e.message).toBe(
       `SSM did not list the instances of role ${DEMO_ROLE_ARN} (ThrottlingException: Rate exceeded); ${ADVICE_RETRY}`,

@@ -18,6 +18,7 @@ import { loadConfig } from '../../src/config.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import { sha256Hex } from '../../src/core/canonical.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const SECOND = 1000;
@@ -93,15 +94,6 @@ function harness(
       };
     },
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ApplicationFailure);
-  return e as ApplicationFailure;
 }
 
 describe('leaseSeconds: what a lease asks STS for', () => {
@@ -185,7 +177,7 @@ describe('a lease within what the worker credentials allow', () => {
 
   test('a refusal of an hour or less is the run’s failure, with STS’s reason', async () => {
     const h = harness({ baseIsRoleSession: async () => true, refuseAbove: 900 });
-    const e = await rejection(h.leases.issue(request(), 'approved'));
+    const e = await rejectionOf(h.leases.issue(request(), 'approved'), ApplicationFailure);
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'STS_FAILED',
       true,
@@ -272,7 +264,7 @@ describe('refreshed before it expires', () => {
     await new Promise((r) => setImmediate(r));
     h.leases.release('mx-0000000004');
     release();
-    const e = await rejection(refreshing);
+    const e = await rejectionOf(refreshing, ApplicationFailure);
     expect(e.type).toBe('CREDENTIALS_RELEASED');
     expect(h.events).toEqual([]);
   });

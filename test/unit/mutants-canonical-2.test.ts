@@ -39,25 +39,11 @@
  */
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, isSurelyCanonicalText } from '../../src/core/canonical.ts';
-
-/** The exact answer: the text parses, and canonicalJson writes the parsed value back as the text. */
-function exact(text: string): boolean {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  try {
-    return canonicalJson(parsed) === text;
-  } catch {
-    return false;
-  }
-}
+import { isExactlyCanonical } from '../helpers/core-samples.ts';
 
 /** Texts the scan decides itself (no escaped surrogate, no key with an escape): it must say exactly `exact`. */
 function disagreements(texts: readonly string[]): string[] {
-  return texts.filter((t) => isSurelyCanonicalText(t) !== exact(t)).map((t) => JSON.stringify(t));
+  return texts.filter((t) => isSurelyCanonicalText(t) !== isExactlyCanonical(t)).map((t) => JSON.stringify(t));
 }
 
 const unit = (c: number) => String.fromCharCode(c);
@@ -115,7 +101,7 @@ describe('isSurelyCanonicalText answers exactly, on what it decides', () => {
         false,
         false,
       ]);
-      expect(exact(nest(150))).toBe(true);
+      expect(isExactlyCanonical(nest(150))).toBe(true);
     }
   });
 });
@@ -136,7 +122,8 @@ describe('isSurelyCanonicalText never vouches for a text that is not canonical, 
     ['a literal cut short', behind('[tru]', ']')],
   ])('%s', (_what, text) => {
     for (let from = 0; from <= 4; from++) {
-      if (isSurelyCanonicalText(text, from)) expect(exact(text.slice(from)), `${from}: ${text}`).toBe(true);
+      if (isSurelyCanonicalText(text, from))
+        expect(isExactlyCanonical(text.slice(from)), `${from}: ${text}`).toBe(true);
     }
     expect(isSurelyCanonicalText(text, 3)).toBe(false);
   });
@@ -154,7 +141,7 @@ test('a key before the longer keys that start with it, whatever character follow
     if (c === 0x22 || c === 0x5c) continue;
     const longer = `a${String.fromCharCode(c)}`;
     for (const text of [`{"a":1,${JSON.stringify(longer)}:2}`, `{${JSON.stringify(longer)}:1,"a":2}`]) {
-      if (isSurelyCanonicalText(text) !== exact(text)) wrong.push(text);
+      if (isSurelyCanonicalText(text) !== isExactlyCanonical(text)) wrong.push(text);
     }
   }
   expect(wrong).toEqual([]);

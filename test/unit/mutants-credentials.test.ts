@@ -10,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { CredentialLeases, sessionName, sourceIdentity } from '../../src/activities/credentials.ts';
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const MINUTE = 60_000;
@@ -63,15 +64,6 @@ function harness(opts: { lifetimeMs?: number; fail?: unknown; noCredentials?: bo
   };
 }
 
-async function rejection(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ApplicationFailure);
-  return e as ApplicationFailure;
-}
-
 describe('the AssumeRole request', () => {
   test('names the run, the operator, the runbook and its approvers', async () => {
     const h = harness();
@@ -115,7 +107,10 @@ describe('the AssumeRole request', () => {
 
 describe('STS failures', () => {
   test('an answer without credentials is retried (STS_INCOMPLETE)', async () => {
-    const e = await rejection(harness({ noCredentials: true }).leases.issue(request(), 'approved'));
+    const e = await rejectionOf(
+      harness({ noCredentials: true }).leases.issue(request(), 'approved'),
+      ApplicationFailure,
+    );
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'STS_INCOMPLETE',
       false,
@@ -125,7 +120,7 @@ describe('STS failures', () => {
 
   test('a client fault stops the run (STS_FAILED), naming the error', async () => {
     const fail = Object.assign(new Error('not authorized to assume it'), { name: 'AccessDenied', $fault: 'client' });
-    const e = await rejection(harness({ fail }).leases.issue(request(), 'approved'));
+    const e = await rejectionOf(harness({ fail }).leases.issue(request(), 'approved'), ApplicationFailure);
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'STS_FAILED',
       true,
@@ -135,7 +130,7 @@ describe('STS failures', () => {
 
   test.each(['ThrottlingException', 'Throttling'])('%s is retried even though it is a client fault', async (name) => {
     const fail = Object.assign(new Error('slow down'), { name, $fault: 'client' });
-    const e = await rejection(harness({ fail }).leases.issue(request(), 'approved'));
+    const e = await rejectionOf(harness({ fail }).leases.issue(request(), 'approved'), ApplicationFailure);
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'STS_UNAVAILABLE',
       false,
@@ -144,7 +139,10 @@ describe('STS failures', () => {
   });
 
   test('a server fault is retried; an error without name or message is still described', async () => {
-    const e = await rejection(harness({ fail: { $fault: 'server' } }).leases.issue(request(), 'approved'));
+    const e = await rejectionOf(
+      harness({ fail: { $fault: 'server' } }).leases.issue(request(), 'approved'),
+      ApplicationFailure,
+    );
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'STS_UNAVAILABLE',
       false,
@@ -154,7 +152,7 @@ describe('STS failures', () => {
 
   test('an ApplicationFailure passes through unchanged', async () => {
     const fail = ApplicationFailure.nonRetryable('already classified', 'SOMETHING');
-    expect(await rejection(harness({ fail }).leases.issue(request(), 'approved'))).toBe(fail);
+    expect(await rejectionOf(harness({ fail }).leases.issue(request(), 'approved'), ApplicationFailure)).toBe(fail);
   });
 });
 
@@ -200,7 +198,7 @@ describe('credentialsFor', () => {
     const h = harness();
     await h.leases.issue(request(), 'approved');
     h.leases.release('mx-0000000001');
-    const e = await rejection(h.leases.credentialsFor(request()));
+    const e = await rejectionOf(h.leases.credentialsFor(request()), ApplicationFailure);
     expect([e.type, e.nonRetryable, e.message]).toEqual([
       'CREDENTIALS_RELEASED',
       true,
@@ -215,7 +213,7 @@ describe('credentialsFor', () => {
     h.leases.release(a.executionId);
     h.advance(24 * 60 * MINUTE);
     h.leases.release(b.executionId);
-    await rejection(h.leases.credentialsFor(a)); // exactly a day: still remembered
+    await rejectionOf(h.leases.credentialsFor(a), ApplicationFailure); // exactly a day: still remembered
     h.advance(1);
     h.leases.release(b.executionId);
     expect((await h.leases.credentialsFor(a)).accessKeyId).toBe('ASIAFAKE1');
@@ -226,7 +224,7 @@ describe('credentialsFor', () => {
     h.leases.release('mx-0000000001');
     h.advance(60 * MINUTE);
     h.leases.release('mx-0000000002');
-    await rejection(h.leases.credentialsFor(request()));
+    await rejectionOf(h.leases.credentialsFor(request()), ApplicationFailure);
   });
 });
 

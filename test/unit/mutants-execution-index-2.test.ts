@@ -17,7 +17,8 @@
  * `b >= a` (line 74): of two equal strings, either is the same string.
  */
 import { describe, expect, test } from 'vitest';
-import { normalizeIsoTime, projectExecution, type ExecutionSummary } from '../../src/core/execution-index.ts';
+import { normalizeIsoTime, projectExecution } from '../../src/core/execution-index.ts';
+import { executionSummary } from '../helpers/core-samples.ts';
 
 /** The answer without the fast path: the round trip through Date. */
 function roundTrip(s: string): string {
@@ -64,21 +65,6 @@ describe('normalizeIsoTime takes as already normalised only what the round trip 
 });
 
 describe('updatedAt is the later of the two times', () => {
-  const summary = (updatedAt: string): ExecutionSummary => ({
-    id: 'exec-1',
-    runbookName: 'restart-web',
-    runbookVersion: 1,
-    operator: 'alice',
-    reason: 'r',
-    status: 'running',
-    planDigest: 'p',
-    params: {},
-    targets: ['i-1'],
-    approvals: [],
-    createdAt: '2025-01-01T10:00:00.000Z',
-    updatedAt,
-    finishedAt: null,
-  });
   const running = (at: string) =>
     ({
       eventId: 'exec-1:run',
@@ -98,6 +84,8 @@ describe('updatedAt is the later of the two times', () => {
     ['2025-01-01T10:05:00Z', '2025-01-01T10:06:00Z', '2025-01-01T10:06:00.000Z'],
     ['2025-01-01T10:05:00Z', '2025-01-01T10:04:00.000Z', '2025-01-01T10:05:00Z'],
   ])('stored %s, event at %s: %s', (stored, at, expected) => {
-    expect(projectExecution(summary(stored), running(at))?.updatedAt).toBe(expected);
+    expect(projectExecution(executionSummary({ approvals: [], updatedAt: stored }), running(at))?.updatedAt).toBe(
+      expected,
+    );
   });
 });

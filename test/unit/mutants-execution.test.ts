@@ -7,10 +7,11 @@
  */
 import { describe, expect, test } from 'vitest';
 import { checkAuditEvent, readAuditEvent, requestedEvent, type NewAuditEvent } from '../../src/core/audit-events.ts';
-import { normalizeIsoTime, projectExecution, type ExecutionSummary } from '../../src/core/execution-index.ts';
+import { normalizeIsoTime, projectExecution } from '../../src/core/execution-index.ts';
 import { viewFromAudit } from '../../src/core/execution-view.ts';
 import { buildPlan } from '../../src/core/plan.ts';
 import { parseRunbook } from '../../src/core/runbook.ts';
+import { executionSummary } from '../helpers/core-samples.ts';
 
 describe('checkAuditEvent names what it cannot read', () => {
   test.each([
@@ -43,22 +44,6 @@ describe('the execution index', () => {
     expect(normalizeIsoTime('2025-01-01T10:00:00Z')).toBe('2025-01-01T10:00:00.000Z');
   });
 
-  const summary = (over: Partial<ExecutionSummary> = {}): ExecutionSummary => ({
-    id: 'exec-1',
-    runbookName: 'restart-web',
-    runbookVersion: 1,
-    operator: 'alice',
-    reason: 'r',
-    status: 'running',
-    planDigest: 'p',
-    params: {},
-    targets: ['i-1'],
-    approvals: ['bob'],
-    createdAt: '2025-01-01T10:00:00.000Z',
-    updatedAt: '2025-01-01T10:00:00.000Z',
-    finishedAt: null,
-    ...over,
-  });
   const end = (at: string) =>
     ({
       eventId: 'exec-1:end',
@@ -70,16 +55,16 @@ describe('the execution index', () => {
     }) as const;
 
   test('of two equal times, updatedAt keeps the one it has', () => {
-    const current = summary({ updatedAt: '2025-01-01T10:05:00.000Z', status: 'completed' });
+    const current = executionSummary({ updatedAt: '2025-01-01T10:05:00.000Z', status: 'completed' });
     const next = projectExecution(current, end('2025-01-01T10:05:00Z'));
     expect(next?.updatedAt).toBe('2025-01-01T10:05:00.000Z');
     // Stored before times were normalised: an equal time does not rewrite it.
-    const old = summary({ updatedAt: '2025-01-01T10:05:00Z', status: 'completed' });
+    const old = executionSummary({ updatedAt: '2025-01-01T10:05:00Z', status: 'completed' });
     expect(projectExecution(old, end('2025-01-01T10:05:00.000Z'))?.updatedAt).toBe('2025-01-01T10:05:00Z');
   });
 
   test('a request seen again moves updatedAt only: the summary is not started over', () => {
-    const current = summary();
+    const current = executionSummary();
     const again = requestedEvent({ plan, planDigest });
     const next = projectExecution(current, { ...again, at: '2025-01-01T11:00:00Z' });
     expect(next).toEqual({ ...current, updatedAt: '2025-01-01T11:00:00.000Z' });

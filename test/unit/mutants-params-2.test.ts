@@ -23,20 +23,8 @@ import { describe, expect, test, vi } from 'vitest';
 import { RE2JS, RE2JSSyntaxException } from 're2js';
 import { checkParamValue, parseParams, planParamText, ssmParameterNameProblem } from '../../src/core/params.ts';
 import { matchesPattern, patternProblem } from '../../src/core/pattern.ts';
-import { parseRunbook, type Parameter, type Runbook } from '../../src/core/runbook.ts';
-
-/** Built inside each test: a mutant that broke parsing must fail a test, not the file's loading. */
-function runbookWith(parameters: Record<string, unknown>): Runbook {
-  return parseRunbook({
-    name: 'tune',
-    version: 1,
-    description: 'Tune the service.',
-    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
-    parameters,
-    targets: { tags: { Role: 'api' } },
-    steps: [{ name: 'tune', script: 'echo tuned' }],
-  });
-}
+import type { Parameter } from '../../src/core/runbook.ts';
+import { runbookWith } from '../helpers/core-samples.ts';
 
 function outcome(fn: () => unknown): string {
   try {

@@ -7,19 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import { checkParamValue, parseParams } from '../../src/core/params.ts';
 import { matchesPattern, patternProblem } from '../../src/core/pattern.ts';
-import { parseRunbook, type Parameter, type Runbook } from '../../src/core/runbook.ts';
-
-function runbookWith(parameters: Record<string, unknown>): Runbook {
-  return parseRunbook({
-    name: 'tune',
-    version: 1,
-    description: 'Tune the service.',
-    roleArn: 'arn:aws:iam::123456789012:role/mechanic-runner',
-    parameters,
-    targets: { tags: { Role: 'api' } },
-    steps: [{ name: 'tune', script: 'echo tuned' }],
-  });
-}
+import type { Parameter } from '../../src/core/runbook.ts';
+import { runbookWith } from '../helpers/core-samples.ts';
 
 function problemOf(parameters: Record<string, unknown>, raw: Record<string, unknown>): string {
   try {

@@ -10,21 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { GENESIS_HASH, chainHash, chainHashOfText } from '../../src/core/audit-chain.ts';
 import type { NewAuditEvent } from '../../src/core/audit-events.ts';
 import { canonicalJson, isCanonicalText, isSurelyCanonicalText, sha256Hex } from '../../src/core/canonical.ts';
-
-/** The exact answer: canonicalJson of the parsed text is the text. */
-function exact(text: string): boolean {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  try {
-    return canonicalJson(parsed) === text;
-  } catch {
-    return false;
-  }
-}
+import { isExactlyCanonical } from '../helpers/core-samples.ts';
 
 /** A small deterministic generator, so a failure names a case that comes back. */
 function random(seed: number): () => number {
@@ -147,7 +133,7 @@ describe('isSurelyCanonicalText', () => {
     ['{"a":"\udc00"}', false],
     ['{"a":"unterminated', false],
   ])('%s: %s', (text, canonical) => {
-    expect(exact(text)).toBe(canonical);
+    expect(isExactlyCanonical(text)).toBe(canonical);
     expect(isSurelyCanonicalText(text)).toBe(canonical);
     expect(isCanonicalText(text, text === '' ? undefined : safeParse(text))).toBe(canonical);
   });
@@ -155,13 +141,13 @@ describe('isSurelyCanonicalText', () => {
   test('what it does not vouch for is left to the exact check, which decides', () => {
     // Canonical, but this scan does not decide escaped surrogates or keys with escapes.
     for (const text of ['{"a":"\\ud800"}', '{"a\\"b":1}', '{"\\n":1}']) {
-      expect(exact(text)).toBe(true);
+      expect(isExactlyCanonical(text)).toBe(true);
       expect(isSurelyCanonicalText(text)).toBe(false);
       expect(isCanonicalText(text, JSON.parse(text))).toBe(true);
     }
     const deep = '['.repeat(150) + ']'.repeat(150);
     expect(isSurelyCanonicalText(deep)).toBe(false);
-    expect(exact(deep)).toBe(true);
+    expect(isExactlyCanonical(deep)).toBe(true);
   });
 
   test('never says canonical of a text that is not, over thousands of generated values written other ways', () => {
@@ -180,7 +166,7 @@ describe('isSurelyCanonicalText', () => {
         const text = rewrite(canonical);
         if (text === canonical) continue;
         const sure = isSurelyCanonicalText(text);
-        if (sure) expect(exact(text), text).toBe(true);
+        if (sure) expect(isExactlyCanonical(text), text).toBe(true);
         else refused++;
       }
     }
