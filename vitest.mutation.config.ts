@@ -14,6 +14,7 @@ export default defineConfig({
       'test/integration/activities-sessions.test.ts',
       'test/integration/mutants-ssm.test.ts',
       'test/integration/mutants-ssm-2.test.ts',
+      'test/integration/mutants-ssm-3.test.ts',
       'test/integration/mutants-inventory.test.ts',
       'test/integration/mutants-aws-2.test.ts',
       'test/integration/mutants-aws-3.test.ts',
