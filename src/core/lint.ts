@@ -67,7 +67,8 @@ export function fileProblem(
     directory: 'this is a directory named like a runbook file; rename it or move it out of the runbooks folder',
     'not-regular': 'this is not a regular file; runbooks must be plain YAML files',
     'too-large': 'this file is larger than 1 MiB, far more than any runbook; check that it is the right file',
-    unreadable: `this file cannot be read (${detail}); fix the file or remove it from the runbooks folder`,
+    // Without a reason the sentence says none, rather than "()".
+    unreadable: `this file cannot be read${detail === '' ? '' : ` (${detail})`}; fix the file or remove it from the runbooks folder`,
   }[kind];
   return { file, line: 1, column: 1, rule: `file-${kind}`, message };
 }
@@ -166,12 +167,17 @@ export function lintRunbookText(file: string, text: string): LintResult {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    if (!/excessive alias count/i.test(message)) throw e;
-    add(
-      firstAliasOffset(doc),
-      'alias-bomb',
-      'this file expands its YAML aliases (*name) too many times, like an alias bomb; write the values out instead',
-    );
+    if (/excessive alias count/i.test(message)) {
+      add(
+        firstAliasOffset(doc),
+        'alias-bomb',
+        'this file expands its YAML aliases (*name) too many times, like an alias bomb; write the values out instead',
+      );
+    } else {
+      // The one other refusal of toJS: a YAML 1.1 file (%YAML 1.1) merging ("<<") something that is
+      // not a mapping. The registry refuses it as invalid YAML with this sentence; say it where it is.
+      add(badMergeOffset(doc), 'yaml-syntax', `this is not valid YAML: ${message}`);
+    }
     return { problems: byPosition(problems) };
   }
 
@@ -393,6 +399,23 @@ function firstAliasOffset(doc: Document): number {
   return offset;
 }
 
+/** The merge key ("<<") of the first merge of something other than mappings (or aliases of them). */
+function badMergeOffset(doc: Document): number {
+  let offset = 0;
+  const isMapping = (n: unknown) => isMap(isAlias(n) ? n.resolve(doc) : n);
+  visit(doc, {
+    Pair(_key, { key, value }) {
+      // yaml resolves a plain << in a YAML 1.1 file to a symbol; a quoted '<<' is an ordinary key.
+      if (!isScalar(key) || typeof key.value !== 'symbol') return undefined;
+      const merged = isAlias(value) ? value.resolve(doc) : value;
+      if (isSeq(merged) ? merged.items.every(isMapping) : isMapping(merged)) return undefined;
+      offset = key.range![0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
 /** The rule a message names itself, as "(rule x)", is printed once, in brackets. */
 function withoutRule(message: string): string {
   return message.replace(/ \(rule [\w-]+\)/, '');
@@ -525,9 +548,9 @@ class Locator {
       ];
     }
     // A branch whose only complaints lie deeper than the union is the one the author meant: say those.
-    const meant = issue.errors.filter((branch) =>
-      branch.every((i) => i.path.length > 0 && !(i.code === 'invalid_type' && /received undefined/.test(i.message))),
-    );
+    // Its own key missing counts too: `targets: { within: … }` has only fields of the fromParameter
+    // form, which lacks fromParameter; an empty mapping misses every form's key, and no form is meant.
+    const meant = issue.errors.filter((branch) => branch.every((i) => i.path.length > 0));
     if (meant.length === 1) {
       return meant[0]!.flatMap((i) => this.explain({ ...i, path: [...path, ...i.path] }));
     }

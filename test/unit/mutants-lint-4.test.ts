@@ -1,0 +1,163 @@
+/**
+ * The whole mutation run's survivors of src/core/lint.ts (run on 56f4ca8; lint.ts itself unchanged
+ * since the sixth round's 043d6ca, so its line numbers below are those of 56f4ca8), killed here:
+ *
+ * - 169:9 ConditionalExpression (`!/excessive alias count/i.test(message)` → false): a real bug. In
+ *   a YAML 1.1 file (`%YAML 1.1`) yaml merges mappings with `<<`, and `toJS` throws "Merge sources
+ *   must be maps or map aliases" when a merge names anything else. lint rethrew it, so
+ *   `lintRunbookText` threw and the CLI printed "this file cannot be read (Error: …)"
+ *   [file-unreadable]; the registry refuses the file as "not valid YAML: Merge sources …". lint now
+ *   says the same at the merge key that breaks it (`badMergeOffset`), and the mutant, which called
+ *   every such error an alias bomb, is told apart.
+ * - 64:12 StringLiteral (`detail = ''` → "Stryker was here!"): `fileProblem(file, 'unreadable')`
+ *   without a reason printed "cannot be read ()"; it now leaves the parentheses out, so the default
+ *   is what the sentence reads.
+ * - 289:29 EqualityOperator (`n > 0` → `n >= 0` in `offsetIn`): a parameter that only a merge key
+ *   supplies has no node at its path nor at `parameters`, so lint's advice about it stands at the
+ *   file's start (1:1); the mutant's walk reached the root mapping, which starts after the
+ *   `%YAML 1.1` directive and `---`.
+ * - 614:14 and 617:14 Regex (`^` dropped from the pattern and reserved-name sentences): a list
+ *   parameter's item pattern is quoted in its own sentence ("parameter "a" has an item pattern …"),
+ *   and a pattern's text may read 'parameter "b" has a pattern' or '… takes a name reserved'; the
+ *   sentence stays at that item pattern, where the mutants moved it to `parameters`.
+ * - 701:88 Regex (`/\r$/` → `/\r/`): yaml 2 reads a lone carriage return inside a block script as
+ *   text, not as a line break, so the source line holds it where the script line does; the mutant
+ *   cut it out of the source line only, the two no longer matched and the column lost the indent.
+ * - 529:50 ConditionalExpression (→ false, and `i.code === 'invalid_type'` → true), 529:50
+ *   EqualityOperator (`!==`), 529:61 StringLiteral (`''`): the half of the "branch the author
+ *   meant" test that left out a branch missing its own key. Its one effect was on
+ *   `targets: { within: … }`, whose fields fit only the fromParameter form: lint named all four
+ *   forms instead of the key that form lacks. The test is gone from lint.ts (a branch whose
+ *   complaints all lie deeper, a missing key included, is the one meant), so are its mutants, and
+ *   `targets: { within: … }` now reads "targets has no "fromParameter"". An empty `targets` misses
+ *   every form's key and still names the forms.
+ *
+ * Every other survivor of lint.ts in that run is named equivalent or unreachable, each with its
+ * reason, in the verdicts of this round (docs/mutation.md, "Sixth round: lint.ts", gives the same
+ * reasons by line); none is left unexplained.
+ */
+import { describe, expect, test } from 'vitest';
+import { fileProblem, formatProblem, lintRunbookText } from '../../src/core/lint.ts';
+
+const HEAD = [
+  'name: located',
+  'version: 1',
+  'description: A runbook to locate problems in.',
+  'roleArn: arn:aws:iam::123456789012:role/mechanic-runner',
+  'targets: { tags: { Role: web } }',
+];
+/** A YAML 1.1 file: the directive and the document start, then HEAD. */
+const YAML11 = ['%YAML 1.1', '---', ...HEAD];
+
+const lint = (...lines: string[]) => lintRunbookText('x.yaml', lines.join('\n')).problems.map(formatProblem);
+const BAD_MERGE = 'this is not valid YAML: Merge sources must be maps or map aliases [yaml-syntax]';
+
+describe('YAML 1.1 merge keys (<<)', () => {
+  test('a merge of a scalar is invalid YAML, located at its merge key, after a merge that is fine', () => {
+    expect(
+      lint(
+        ...YAML11,
+        'x: &a 1',
+        'm: &m { timeoutSeconds: 30 }',
+        'steps: [{ <<: *m, name: one, script: "true" }, { <<: *a, name: ok, script: "true" }]',
+      ),
+    ).toEqual([`x.yaml:10:50: ${BAD_MERGE}`]);
+  });
+
+  test('a list of merges with one scalar in it, or an alias of a list of scalars, is located at its merge key', () => {
+    expect(
+      lint(
+        ...YAML11,
+        'x: &a 1',
+        'm: &m { timeoutSeconds: 30 }',
+        'steps:',
+        '  - <<: [*m, { retries: 1 }]',
+        '    name: one',
+        '    script: "true"',
+        '  - <<: [*m, *a]',
+        '    name: two',
+        '    script: "true"',
+      ),
+    ).toEqual([`x.yaml:14:5: ${BAD_MERGE}`]);
+    expect(lint(...YAML11, 'l: &l [1]', 'steps: [{ <<: *l, name: one, script: "true" }]')).toEqual([
+      `x.yaml:9:11: ${BAD_MERGE}`,
+    ]);
+  });
+
+  test('a quoted "<<" is an ordinary key, an unknown field', () => {
+    expect(lint(...YAML11, 'steps: [{ "<<": 1, name: one, script: "true" }]')).toEqual([
+      'x.yaml:8:11: "<<" is not a field of steps[0]; remove it or check its spelling [unknown-field]',
+    ]);
+  });
+
+  test("a parameter that only a merge supplies has no place of its own: lint's advice about it is at the file's start", () => {
+    expect(
+      lint(...YAML11, '<<: { parameters: { s: { type: secret } } }', 'steps: [{ name: ok, script: "true" }]'),
+    ).toEqual([
+      `x.yaml:1:1: parameter "s" is a secret reference without a prefix, so an operator may name any Parameter Store secret the instances' role can read; add the path it may read, e.g. prefix: /prod/app/ [secret-without-prefix]`,
+    ]);
+  });
+});
+
+test('a file that cannot be read, with or without a reason', () => {
+  expect(fileProblem('x.yaml', 'unreadable', 'permission denied')).toEqual({
+    file: 'x.yaml',
+    line: 1,
+    column: 1,
+    rule: 'file-unreadable',
+    message: 'this file cannot be read (permission denied); fix the file or remove it from the runbooks folder',
+  });
+  expect(formatProblem(fileProblem('x.yaml', 'unreadable'))).toBe(
+    'x.yaml:1:1: this file cannot be read; fix the file or remove it from the runbooks folder [file-unreadable]',
+  );
+});
+
+test("an item pattern whose text reads like another parameter's pattern or reserved-name sentence stays at that item pattern", () => {
+  expect(
+    lint(
+      ...HEAD,
+      'parameters:',
+      '  a:',
+      '    type: list',
+      `    items: { type: string, pattern: '(parameter "b" has a pattern' }`,
+      '  c:',
+      '    type: list',
+      `    items: { type: string, pattern: '(parameter "d" takes a name reserved' }`,
+      'steps: [{ name: ok, script: "true" }]',
+    ),
+  ).toEqual([
+    'x.yaml:9:37: parameter "a" has an item pattern that is not a valid RE2 regular expression (missing closing ): (parameter "b" has a pattern); fix the pattern [pattern]',
+    'x.yaml:12:37: parameter "c" has an item pattern that is not a valid RE2 regular expression (missing closing ): (parameter "d" takes a name reserved); fix the pattern [pattern]',
+  ]);
+});
+
+test('a lone carriage return inside a block script is text to yaml: the placeholder keeps its column', () => {
+  expect(
+    lint(
+      ...HEAD,
+      'parameters: { a: { type: string } }',
+      'steps:',
+      '  - name: ok',
+      '    script: |',
+      '      {{ a }}\r      {{ a }}',
+    ),
+  ).toEqual([
+    'x.yaml:10:7: step "ok", line 1: {{ a }} stands as the command name, where the value would choose what runs; put it where a plain argument goes, e.g. echo {{ a }} [command-name]',
+  ]);
+});
+
+describe('which form of a union the author meant', () => {
+  const withTargets = (targets: string) => lint(...HEAD.slice(0, 4), targets, 'steps: [{ name: ok, script: "true" }]');
+
+  test("fields that only the fromParameter form takes, without fromParameter: that form's missing key is named", () => {
+    expect(withTargets('targets: { within: { names: [web-1] } }')).toEqual([
+      'x.yaml:5:10: targets has no "fromParameter"; add it (text) [missing-field]',
+    ]);
+  });
+
+  test('an empty targets misses every form alike: the forms are named', () => {
+    expect(withTargets('targets: {}')).toEqual([
+      'x.yaml:5:10: targets must be one of instanceIds (a list of instance ids), tags (1 to 5 "key: value" pairs), names (a list of Name tags) or fromParameter (a parameter naming them) [invalid-value]',
+    ]);
+  });
+});
