@@ -19,6 +19,7 @@ export default defineConfig({
       'test/integration/mutants-aws-2.test.ts',
       'test/integration/mutants-aws-3.test.ts',
       'test/integration/mutants-inventory-2.test.ts',
+      'test/integration/mutants-inventory-3.test.ts',
     ],
     // Its vi.mock replaces the audit vocabulary (audit-event-check.ts) with one that takes
     // anything. Under isolate: false the files share one module registry, so every later file

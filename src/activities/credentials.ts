@@ -124,7 +124,9 @@ export class CredentialLeases {
       const credentials = await this.#assume(req);
       if (why !== 'approved' && this.#released.has(req.executionId)) throw released(req.executionId);
       const held: Held = { credentials, obtainedAt: this.#now(), policyDigest: sha256Hex(req.sessionPolicy) };
-      this.#leases.set(req.executionId, held);
+      // An approved issue still answers a run released meanwhile, but its secret is not kept: no
+      // step of that run may use it, and it would stay in this worker's memory until it exits.
+      if (!this.#released.has(req.executionId)) this.#leases.set(req.executionId, held);
       if (why !== 'approved') {
         await this.#deps.record(
           auditEvent('credentials.issued', {

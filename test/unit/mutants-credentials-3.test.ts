@@ -1,0 +1,111 @@
+/**
+ * src/activities/credentials.ts: what a run's approved lease leaves in the worker. An approved
+ * issue still answers when its run is released while STS answers (mutants-credentials-2), but
+ * the secret of a released run is no longer kept in the worker's leases: no step of that run may
+ * use it, and it stayed in memory until the worker exited. Found while reading the whole run's
+ * survivors (125:11); fixed in #obtain with these tests. STS is a fake whose answers the test
+ * holds and gives one by one; the clock is injected and moved by the test.
+ *
+ * The mutants of the new guard (`if (!this.#released.has(…)) this.#leases.set(…)`):
+ * - the condition → true (the old behaviour, the secret kept): "an approved issue that ends
+ *   after its run's release keeps no secret: a day later the run's id gets a re-issue, not a
+ *   refresh of it".
+ * - the condition → false (no lease ever kept): "a live run's approved lease is what its steps
+ *   use, with no second AssumeRole".
+ *
+ * The whole run's survivors of this file are all killed by mutants-credentials-2 or named
+ * equivalent in its header (230:90, 252:10); nothing is left for this file.
+ */
+import type { AssumeRoleCommand } from '@aws-sdk/client-sts';
+import { describe, expect, test } from 'vitest';
+import { CredentialLeases } from '../../src/activities/credentials.ts';
+import type { NewAuditEvent } from '../../src/core/audit.ts';
+import type { CredentialRequest } from '../../src/core/execution.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const HOUR = 3_600_000;
+const ID = 'mx-0000000011';
+
+const request = (over: Partial<CredentialRequest> = {}): CredentialRequest => ({
+  executionId: ID,
+  roleArn: 'arn:aws:iam::123456789012:role/runner',
+  region: 'us-east-1',
+  sessionPolicy: '{"Version":"2012-10-17","Statement":[]}',
+  durationSeconds: 1200,
+  sourceIdentity: 'alice',
+  runbook: 'deploy-web@3',
+  approvers: ['bob'],
+  ...over,
+});
+
+/** Lets every promise chain that can move on do so. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A fake STS: each AssumeRole is numbered in the order asked (key ASIAFAKE<n>), lasts one hour from
+ * the clock's time, and with `held` waits until `answer(n)`. The clock is `clock.now`.
+ */
+function harness(opts: { held?: boolean } = {}) {
+  const clock = { now: T0 };
+  let asked = 0;
+  const gates = new Map<number, () => void>();
+  const events: NewAuditEvent[] = [];
+  const leases = new CredentialLeases({
+    now: () => new Date(clock.now),
+    record: async (e) => events.push(e),
+    sts: {
+      send: (async (_command: AssumeRoleCommand) => {
+        const n = ++asked;
+        if (opts.held) await new Promise<void>((resolve) => gates.set(n, resolve));
+        return {
+          Credentials: {
+            AccessKeyId: `ASIAFAKE${n}`,
+            SecretAccessKey: `secret-${n}`,
+            SessionToken: `token-${n}`,
+            Expiration: new Date(clock.now + HOUR),
+          },
+        };
+      }) as never,
+    },
+  });
+  return {
+    leases,
+    clock,
+    events,
+    asked: () => asked,
+    answer: async (n: number) => {
+      gates.get(n)!();
+      await settle();
+    },
+  };
+}
+
+describe('the secret an approved issue leaves in the worker', () => {
+  test("a live run's approved lease is what its steps use, with no second AssumeRole", async () => {
+    const h = harness();
+    expect((await h.leases.issue(request(), 'approved')).accessKeyId).toBe('ASIAFAKE1');
+    expect((await h.leases.credentialsFor(request())).accessKeyId).toBe('ASIAFAKE1');
+    expect(h.asked()).toBe(1);
+    expect(h.events).toEqual([]);
+  });
+
+  test('an approved issue that ends after its run’s release keeps no secret: a day later the run’s id gets a re-issue, not a refresh of it', async () => {
+    const h = harness({ held: true });
+    const approving = h.leases.issue(request(), 'approved');
+    await settle();
+    h.leases.release(ID);
+    await h.answer(1);
+    expect((await approving).accessKeyId).toBe('ASIAFAKE1');
+    // The release is remembered for a day; another run's release after that forgets it.
+    h.clock.now = T0 + 25 * HOUR;
+    h.leases.release('mx-0000000012');
+    const later = h.leases.credentialsFor(request());
+    await settle();
+    await h.answer(2);
+    expect((await later).accessKeyId).toBe('ASIAFAKE2');
+    // Had ASIAFAKE1 been kept, this would be a refresh of it (same policy, expired).
+    expect(h.events.map((e) => [e.eventId, e.data['reason']])).toEqual([
+      [`${ID}:credentials.reissued:ASIAFAKE2`, 'reissued'],
+    ]);
+  });
+});
