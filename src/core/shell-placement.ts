@@ -482,9 +482,7 @@ function place(marked: string, mk: Marker, root: Node, facts: ScriptFacts): Plac
       case 'test_command':
         return testOperand(node, leaf, mk, facts);
       case 'command':
-        if (same(child, node.childForFieldName('name'))) {
-          return refuse('command-name', 'as the command name, where the value would choose what runs');
-        }
+        // Its name was refused at command_name above: the name field is always one.
         return commandArgument(node, child, leaf, mk, facts);
       default:
         break;
@@ -532,6 +530,12 @@ function outerContext(from: Node, facts?: ScriptFacts): Placement | undefined {
             return refuse('redirection', 'in a command whose output is redirected into a process substitution');
           }
         }
+        // `echo {{ v }} <<EOF | sh`: bash pipes the command's output into sh, though tree-sitter
+        // hangs that pipeline inside the here-document's redirect, not around the command.
+        for (const stage of heredocPipeStages(node)) {
+          const problem = pipelineStage(stage, facts);
+          if (problem) return refuse('pipeline', problem);
+        }
         break;
       case 'pipeline':
         for (const stage of node.namedChildren) {
@@ -545,6 +549,28 @@ function outerContext(from: Node, facts?: ScriptFacts): Placement | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The stages after `|` on a here-document's `<<` line (`cmd <<EOF | sh`), which tree-sitter puts
+ * inside the redirect: bash pipes the redirected statement's output into them.
+ */
+function heredocPipeStages(statement: Node): Node[] {
+  const stages: Node[] = [];
+  const collect = (pipeline: Node): void => {
+    for (const stage of pipeline.namedChildren) {
+      if (stage?.type === 'pipeline') collect(stage);
+      else if (stage) stages.push(stage);
+    }
+  };
+  for (const redirect of statement.childrenForFieldName('redirect')) {
+    // Not `<<EOF && a | sh`: the statement after && or || is not fed by the command.
+    const right = redirect?.childForFieldName('right');
+    for (const child of redirect?.namedChildren ?? []) {
+      if (child?.type === 'pipeline' && !same(child, right)) collect(child);
+    }
+  }
+  return stages;
 }
 
 /** Another stage of a pipeline with a placeholder: a plain command that does not run its input. */
