@@ -16,16 +16,18 @@
  * refused by compile now, see below, so this one is equivalent — listed there); 122:21, 122:29 and
  * 190:15, 190:23 (an own __proto__ key is left to zod: zod's parsed copy, not the raw object, is
  * what audit verify hands on); 133:22 (an array holding a datetime string); 137:15, 137:22 (false,
- * !==), 137:35, 137:67 (z.int()); 142:5, 143:14, 143:20, 144:5, 145:14, 145:20, 146:5, 147:14,
- * 147:21 (×3); 165:21 (undefined in an array of optionals); 183:106; 188:29 (a Date or a class
+ * !==), 137:35, 137:67 (z.int()); 142:5, 143:14, 143:20, 144:5, 145:14, 145:20, 147:14,
+ * 147:21 (×3); 138:18 || (it would take NaN); 165:21 (undefined in an array of optionals); 183:106; 188:29 (a Date or a class
  * instance as a record); 202:21, 204:16 (×4) (a custom check); 207:5 (an unknown type nested in
  * an array); 223:15, 224:9 (×2), 224:42 (the catch, now in compileAuditSchema: an unknown feature
  * is undefined, a malformed schema still throws).
  *
  * Equivalent: every Unsupported message (45:27, 45:55, 63:58, 68:58, 72:62, 72:90, 82:29, 82:49,
  * 99:27, 110:103, 152:59, 174:61, 184:31, 208:29) — compileAuditSchema catches it and answers
- * undefined, the text is never read; 137:22 (→ true, ||) and 138:18 (→ true, ||) — Number.isFinite
- * is already false for anything that is not a number (and 137's safe-integer check implies both);
+ * undefined, the text is never read; 137:22 (→ true, ||) and 138:18 (typeof → true) —
+ * Number.isFinite is already false for anything that is not a number (and 137's safe-integer check
+ * implies both); 146:5 (case 'null' emptied) — z.null() carries values {null}, so the enum/literal
+ * case it falls into answers the same;
  * 116:11 (→ false) — an optional field's predicate is `v === undefined || …` since compile refuses
  * checks on an optional, so skipping it is only a shortcut; 236:7 (→ false) — COMPILED's keys are
  * strings and Map.get never matches a non-string, so the answer is false either way.
