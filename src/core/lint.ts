@@ -716,7 +716,9 @@ class Locator {
     const start = node.range[0];
     if (node.type === 'BLOCK_LITERAL') {
       // Line 1 of the script is the line after the `|` header; its indentation is what YAML strips.
-      const scriptLine = node.value.split('\n')[line - 1] ?? '';
+      const scriptLine = node.value.split('\n')[line - 1];
+      // Two steps of one name: the sentence may be about the other one's script, longer than this.
+      if (scriptLine === undefined) return start;
       let offset = this.text.indexOf('\n', start) + 1;
       for (let i = 1; i < line && offset > 0; i++) offset = this.text.indexOf('\n', offset) + 1;
       if (offset <= 0) return start;

@@ -23,6 +23,15 @@
  * - 701:88 Regex (`/\r$/` → `/\r/`): yaml 2 reads a lone carriage return inside a block script as
  *   text, not as a line break, so the source line holds it where the script line does; the mutant
  *   cut it out of the source line only, the two no longer matched and the column lost the indent.
+ * - 709:35 ArithmeticOperator (`start + quote` → `start - quote`): a single-quoted script whose
+ *   first character is an escaped quote (`'''x'`, the script `'x`), unreadable at its column 1. The
+ *   mutant read the opening quote with that first `'`, saw `''` and fell back to the opening quote;
+ *   the script's column 1 is the character after it.
+ * - 696:62 StringLiteral (NC; `?? ''` → "Stryker was here!"): two steps of one name, the sentence
+ *   about the other one's longer script. lint reads the first step's script, which has no such
+ *   line; it went on with an empty line and pointed into whatever followed in the file. It now
+ *   stops at that script's start (`scriptLine === undefined`), a test pins it, and the `?? ''` and
+ *   its mutant are gone.
  * - 529:50 ConditionalExpression (→ false, and `i.code === 'invalid_type'` → true), 529:50
  *   EqualityOperator (`!==`), 529:61 StringLiteral (`''`): the half of the "branch the author
  *   meant" test that left out a branch missing its own key. Its one effect was on
@@ -32,9 +41,51 @@
  *   `targets: { within: … }` now reads "targets has no "fromParameter"". An empty `targets` misses
  *   every form's key and still names the forms.
  *
- * Every other survivor of lint.ts in that run is named equivalent or unreachable, each with its
- * reason, in the verdicts of this round (docs/mutation.md, "Sixth round: lint.ts", gives the same
- * reasons by line); none is left unexplained.
+ * Equivalent or unreachable (line:column of 56f4ca8; the sixth round's reasons in docs/mutation.md,
+ * checked again against yaml 2.9.1 and zod 4.6.7, except where said):
+ * - 166:21 ObjectLiteral: yaml's toJS uses maxAliasCount 100 when none is given, as lint does.
+ * - 210:7: without maxCredentialMinutes there is no node to report the (NaN-built) sentence at.
+ * - 233:42: a secret default holding "/" must start with one (else the runbook does not parse).
+ * - 259:5, 261:9 OptionalChaining: a parsed runbook's fromParameter names a declared parameter.
+ * - 269:18: a non-blank value always gives lookupsFor one selector.
+ * - 291:9, 291:17, 640:12 (2), 640:17: getIn(path, true) returns a node or undefined, never null.
+ * - 338:19: the extra turn decodes an empty chunk.
+ * - 351:17: yaml's plain messages hold no newline.
+ * - 376:46, 389:16 OptionalChaining: an alias parsed from text has a range.
+ * - 379:16 (2), 379:17: only scalars, maps and sequences carry anchors; undefined matches no alias.
+ * - 422:46, 422:64 (NC), 464:26: every invalid_type message of zod says "received X".
+ * - 466:41: zod receives undefined only for a field the file does not have.
+ * - 493:52, 493:95 (NC): no runbook bound is an exclusive maximum.
+ * - 515:9, 515:37, 516:69 (NC): zod sets discriminator (a string) and options together, only on a
+ *   discriminated union's issue.
+ * - 557:15, 557:23 (NC), 564:86 (NC): those sentences name their own rule.
+ * - 581:60 (NC): a duplicate step name implies two steps.
+ * - 588:20, 588:41: no index, or a word as index, falls back to the default itself, as [] does.
+ * - 621:9 … 626:69 (18, most NC): every custom issue of runbook.ts without a path matches an earlier
+ *   branch of explainCustom (step name twice, reserved name, min above max, a value twice, pattern
+ *   problems, "the default of parameter …"); these locate a pathless rule added later.
+ * - 628:19 (4), 628:39: only custom issues with a path reach it, and none of their "must …"
+ *   sentences starts or ends with its path text.
+ * - 654:17, 655:12, 655:31: an empty mapping has no first item; keys and the root have ranges.
+ * - 677:13 (2), 677:18, 692:25: refinements run only when every step parsed as a mapping with a
+ *   string script.
+ * - 692:107 (NC): the step a refinement names exists.
+ * - 698:35 (2), 699:11 (2): a line past the first same-named script now returns early; the one
+ *   line a source may lack is the empty one yaml adds at the end of a file without a final newline,
+ *   and no sentence names an empty line (placements stand at placeholders; an error at the end is
+ *   reported on the last token: tried here-doc, $(, &&, if, case, quote, (, {, |, for). The sixth
+ *   round's "a lone CR is a YAML line break" was wrong (see 701 above), not needed here.
+ * - 750:31, 774:26: a string among the candidates is skipped (not an object, no properties).
+ * - 755:15, 756:29, 757:18 (2), 757:47, 776:9 (2), 776:15: every candidate pushed is an object
+ *   (items only when set, a property's schema, additionalProperties only when an object); what the
+ *   mutants push besides (undefined, false) expand skips.
+ * - 761:14 (2), 761:22, 784:26 (2), 784:34: the data on the path to an unknown field is a mapping
+ *   or a list.
+ * - 766:11 (2), 766:20, 781:27: zod reports unknown fields only of strict objects, whose schemas
+ *   (and every union branch on such a path) have properties; the only unions with non-object
+ *   branches are the integer|string rate controls.
+ * - 785:43: a mapping without type under a typed union fails on its discriminator, not on an
+ *   unknown field.
  */
 import { describe, expect, test } from 'vitest';
 import { fileProblem, formatProblem, lintRunbookText } from '../../src/core/lint.ts';
@@ -160,4 +211,33 @@ describe('which form of a union the author meant', () => {
       'x.yaml:5:10: targets must be one of instanceIds (a list of instance ids), tags (1 to 5 "key: value" pairs), names (a list of Name tags) or fromParameter (a parameter naming them) [invalid-value]',
     ]);
   });
+});
+
+test('a single-quoted script starting with an escaped quote is located at its first character, after the opening quote', () => {
+  expect(lint(...HEAD, "steps: [{ name: ok, script: '''x' }]")).toEqual([
+    `x.yaml:6:30: step "ok", line 1, column 1: bash's grammar cannot read the script here, so where its placeholders go cannot be proven safe; fix the syntax [unparsable-script]`,
+  ]);
+});
+
+test("two steps of one name: a sentence about a line the first one's script lacks is located at that script's start", () => {
+  expect(
+    lint(
+      ...HEAD,
+      'onFailure:',
+      '  - name: ok',
+      '    script: |',
+      '      echo a',
+      '      echo b',
+      '      if true; then',
+      'steps:',
+      '  - name: ok',
+      '    script: |',
+      '      echo one',
+      'maxErrors: 0',
+      'maxConcurrency: 5',
+    ),
+  ).toEqual([
+    'x.yaml:7:11: step name "ok" is used twice; give each step its own name [duplicate-step]',
+    `x.yaml:14:13: step "ok", line 3, column 14: bash's grammar cannot read the script here, so where its placeholders go cannot be proven safe; fix the syntax [unparsable-script]`,
+  ]);
 });
