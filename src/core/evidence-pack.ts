@@ -292,7 +292,8 @@ function check(pack: EvidencePack, options: PackVerifyOptions): PackSummary {
   });
 
   // The plan the run was approved on, and the runbook version it pinned.
-  const plan = requested.data.plan as unknown as { executionId?: unknown; runbook?: { digest?: unknown } };
+  // The vocabulary has checked that the plan holds a runbook object (its digest may still be missing).
+  const plan = requested.data.plan as unknown as { executionId?: unknown; runbook: { digest?: unknown } };
   if (digestOf(plan) !== requested.data.planDigest) {
     broken(`the plan in event #${first.seq} does not match its planDigest ${requested.data.planDigest.slice(0, 12)}`);
   }
@@ -302,7 +303,7 @@ function check(pack: EvidencePack, options: PackVerifyOptions): PackSummary {
   if (digestOf(rb.definition) !== rb.digest) {
     broken(`runbook.definition does not match runbook.digest ${rb.digest.slice(0, 12)}`);
   }
-  if (rb.digest !== pinned.digest || plan.runbook?.digest !== pinned.digest) {
+  if (rb.digest !== pinned.digest || plan.runbook.digest !== pinned.digest) {
     broken(
       `the runbook in the pack (digest ${rb.digest.slice(0, 12)}) is not the version the plan pinned (digest ${pinned.digest.slice(0, 12)})`,
     );

@@ -4,6 +4,13 @@
  * out, an event outside the vocabulary, a request whose plan is not the run's or pins another
  * runbook, the digests' 12 characters in each sentence, the summary's checkpoint, a pack that is
  * `null`, and an error of the caller's parser that is no verdict on the pack.
+ *
+ * The whole run on 56f4ca8 left two alive here. 305:38 (`plan.runbook?.digest` →
+ * `plan.runbook.digest`): the vocabulary refuses a request whose plan has no runbook object before
+ * the runbook is compared, so the `?.` could never act; it is gone, and the two tests on a plan
+ * without a runbook or its digest pin that order. 275:58 (`/^record #\d+: /` → `/record #\d+: /`)
+ * is equivalent: a chain failure's reason is always built as `record #<seq>: …`, so the first
+ * match, the only one `replace` touches, is at index 0 with or without the anchor.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
@@ -199,6 +206,29 @@ describe('verifyEvidencePack', () => {
     // The pack's runbook and the request's data agree; only the plan inside the request differs.
     const plan = planFor();
     const edited = { ...plan, runbook: { ...plan.runbook, digest: OTHER_DIGEST } } as Plan;
+    const pack = packOf([request(edited, (d) => (d['runbook'] = plan.runbook))]);
+    expect(problemOf(pack)).toBe(
+      `the runbook in the pack (digest ${DIGEST.slice(0, 12)}) is not the version the plan pinned (digest ${DIGEST.slice(0, 12)})`,
+    );
+  });
+
+  test('a signed request whose plan has no runbook is refused by the vocabulary, before the runbook is compared', () => {
+    // Only a writer holding the signing key could make one; the verdict is still a sentence, not
+    // a TypeError from reading plan.runbook.digest (which relies on this check coming first).
+    const { runbook: _pinned, ...bare } = planFor();
+    const e = request(planFor(), (d) => {
+      d['plan'] = bare;
+      d['planDigest'] = digestOf(bare);
+    });
+    const read = readAuditEvent({ ...e, seq: 3, prevHash: GENESIS_HASH, hash: GENESIS_HASH, recordedAt: AT } as never);
+    expect(read.ok).toBe(false);
+    expect(problemOf(packOf([e]))).toBe(`event #3 does not fit the audit vocabulary: ${read.ok ? '' : read.problem}`);
+  });
+
+  test('a plan whose runbook has no digest is refused as pinning another version', () => {
+    const plan = planFor();
+    const { digest: _d, ...undigested } = plan.runbook;
+    const edited = { ...plan, runbook: undigested } as unknown as Plan;
     const pack = packOf([request(edited, (d) => (d['runbook'] = plan.runbook))]);
     expect(problemOf(pack)).toBe(
       `the runbook in the pack (digest ${DIGEST.slice(0, 12)}) is not the version the plan pinned (digest ${DIGEST.slice(0, 12)})`,
