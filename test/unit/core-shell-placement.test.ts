@@ -158,6 +158,22 @@ describe('runbooks are refused at load, naming the step, the line and the rule',
   });
 });
 
+describe('a pipeline typed on a here-document line reaches the runbook check', () => {
+  // tree-sitter hangs `| sh` inside the heredoc redirect, not around echo; bash still pipes
+  // echo's output into sh, so the value would run as code (found by mutation round eleven).
+  const script = 'echo {{ v }} <<EOF | sh\nbody\nEOF';
+
+  test('the runbook is refused at load, naming the step and the rule', () => {
+    const error = caught(() => parseRunbook(runbookWith(script)));
+    expect(error).toMatchObject({ code: 'RUNBOOK_INVALID' });
+    expect(error.message).toMatch(/step "run", line 1: \{\{ v \}\} .*\(rule [a-z-]+\)/);
+  });
+
+  test('and at render, whatever the plan says', () => {
+    expect(caught(() => renderScript(script, { v: 'id' }))).toMatchObject({ code: 'TEMPLATE_UNSAFE' });
+  });
+});
+
 describe('renderScript checks placement again (a hand-built plan cannot bypass the load check)', () => {
   test('a refused placement is refused at render', () => {
     const error = caught(() => renderScript('eval {{ v }}', { v: 'id' }));
