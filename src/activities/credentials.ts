@@ -113,6 +113,8 @@ export class CredentialLeases {
       return held.credentials;
     // Near its end, the same lease is refreshed; none here (a restarted worker, a refused key), re-issued.
     const next = await this.#obtain(req, same ? 'refreshed' : 'reissued');
+    // It may have shared an approved issue that ended after the run's release: no secret then.
+    if (this.#released.has(req.executionId)) throw released(req.executionId);
     return next.credentials;
   }
 

@@ -13,6 +13,10 @@
  * - the condition → false (no lease ever kept): "a live run's approved lease is what its steps
  *   use, with no second AssumeRole".
  *
+ * The same for a step: credentialsFor shares an approved issue under way (one AssumeRole per run),
+ * and if the run is released before STS answers, the step now gets the release refusal, not the
+ * secret (it checked the release only before waiting).
+ *
  * The whole run's survivors of this file are all killed by mutants-credentials-2 or named
  * equivalent in its header (230:90, 252:10); nothing is left for this file.
  */
@@ -107,5 +111,32 @@ describe('the secret an approved issue leaves in the worker', () => {
     expect(h.events.map((e) => [e.eventId, e.data['reason']])).toEqual([
       [`${ID}:credentials.reissued:ASIAFAKE2`, 'reissued'],
     ]);
+  });
+  test('a step that shares an approved issue under way gets no secret when the run is released before STS answers', async () => {
+    const h = harness({ held: true });
+    const approving = h.leases.issue(request(), 'approved');
+    await settle();
+    const step = h.leases.credentialsFor(request());
+    const stepOutcome = step.then(
+      (c) => c.accessKeyId,
+      (e: Error) => e.message,
+    );
+    await settle();
+    h.leases.release(ID);
+    await h.answer(1);
+    expect((await approving).accessKeyId).toBe('ASIAFAKE1');
+    expect(await stepOutcome).toMatch(/released/);
+    expect(h.asked()).toBe(1);
+  });
+
+  test('before the release, the same sharing step gets the approved secret', async () => {
+    const h = harness({ held: true });
+    const approving = h.leases.issue(request(), 'approved');
+    await settle();
+    const step = h.leases.credentialsFor(request());
+    await h.answer(1);
+    expect((await approving).accessKeyId).toBe('ASIAFAKE1');
+    expect((await step).accessKeyId).toBe('ASIAFAKE1');
+    expect(h.asked()).toBe(1);
   });
 });
