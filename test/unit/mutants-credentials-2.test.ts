@@ -29,88 +29,15 @@
  * - 252:10 `clean.length >= 2` → `> 2`: equivalent (as mutants-credentials says): for two
  *   characters, `${clean}__`.slice(0, 2) is the same two.
  */
-import type { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, test } from 'vitest';
-import { CredentialLeases } from '../../src/activities/credentials.ts';
-import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
+import { credentialRequest, fakeSts as harness, settle } from '../helpers/fake-sts.ts';
 import { rejectionOf } from '../helpers/core-samples.ts';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-const HOUR = 3_600_000;
 const ID = 'mx-0000000007';
-
-const request = (over: Partial<CredentialRequest> = {}): CredentialRequest => ({
-  executionId: ID,
-  roleArn: 'arn:aws:iam::123456789012:role/runner',
-  region: 'us-east-1',
-  sessionPolicy: '{"Version":"2012-10-17","Statement":[]}',
-  durationSeconds: 1200,
-  sourceIdentity: 'alice',
-  runbook: 'deploy-web@3',
-  approvers: ['bob'],
-  ...over,
-});
-
-/** Lets every promise chain that can move on do so (an AssumeRole call waits for the probe first). */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * A fake STS. Each AssumeRole is numbered in the order it was asked, and its key is named after
- * that number (ASIAFAKE1 for the first). With `held`, each waits until `answer(n)` lets it through.
- * `refuse` makes a call throw what it returns (undefined grants it); `probe`, when given, is the
- * worker's look at its own credentials, and `probes` counts how often it was asked.
- */
-function harness(opts: { held?: boolean; refuse?: (seconds: number) => unknown; probe?: () => Promise<boolean> } = {}) {
-  const asked: number[] = [];
-  const gates = new Map<number, () => void>();
-  const events: NewAuditEvent[] = [];
-  let probes = 0;
-  const probe = opts.probe;
-  const leases = new CredentialLeases({
-    now: () => new Date(T0),
-    record: async (e) => events.push(e),
-    ...(probe
-      ? {
-          baseIsRoleSession: () => {
-            probes++;
-            return probe();
-          },
-        }
-      : {}),
-    sts: {
-      send: (async (command: AssumeRoleCommand) => {
-        const seconds = command.input.DurationSeconds ?? 0;
-        asked.push(seconds);
-        const n = asked.length;
-        if (opts.held) await new Promise<void>((resolve) => gates.set(n, resolve));
-        const refusal = opts.refuse?.(seconds);
-        // eslint-disable-next-line @typescript-eslint/only-throw-error -- what the SDK throws is not always an Error
-        if (refusal !== undefined) throw refusal;
-        return {
-          Credentials: {
-            AccessKeyId: `ASIAFAKE${n}`,
-            SecretAccessKey: `secret-${n}`,
-            SessionToken: `token-${n}`,
-            Expiration: new Date(T0 + HOUR),
-          },
-        };
-      }) as never,
-    },
-  });
-  return {
-    leases,
-    asked,
-    events,
-    probes: () => probes,
-    /** Lets the n-th AssumeRole (held) answer. */
-    answer: async (n: number) => {
-      gates.get(n)!();
-      await settle();
-    },
-  };
-}
+const request = (over: Partial<CredentialRequest> = {}): CredentialRequest =>
+  credentialRequest({ executionId: ID, ...over });
 
 describe('issuances of one run under way at once', () => {
   test('an approved issue does not wait for a re-issue under way: it makes its own AssumeRole', async () => {

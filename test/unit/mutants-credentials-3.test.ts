@@ -20,76 +20,20 @@
  * The whole run's survivors of this file are all killed by mutants-credentials-2 or named
  * equivalent in its header (230:90, 252:10); nothing is left for this file.
  */
-import type { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { describe, expect, test } from 'vitest';
-import { CredentialLeases } from '../../src/activities/credentials.ts';
-import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
+import { HOUR, T0, credentialRequest, fakeSts as harness, settle } from '../helpers/fake-sts.ts';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-const HOUR = 3_600_000;
 const ID = 'mx-0000000011';
-
-const request = (over: Partial<CredentialRequest> = {}): CredentialRequest => ({
-  executionId: ID,
-  roleArn: 'arn:aws:iam::123456789012:role/runner',
-  region: 'us-east-1',
-  sessionPolicy: '{"Version":"2012-10-17","Statement":[]}',
-  durationSeconds: 1200,
-  sourceIdentity: 'alice',
-  runbook: 'deploy-web@3',
-  approvers: ['bob'],
-  ...over,
-});
-
-/** Lets every promise chain that can move on do so. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * A fake STS: each AssumeRole is numbered in the order asked (key ASIAFAKE<n>), lasts one hour from
- * the clock's time, and with `held` waits until `answer(n)`. The clock is `clock.now`.
- */
-function harness(opts: { held?: boolean } = {}) {
-  const clock = { now: T0 };
-  let asked = 0;
-  const gates = new Map<number, () => void>();
-  const events: NewAuditEvent[] = [];
-  const leases = new CredentialLeases({
-    now: () => new Date(clock.now),
-    record: async (e) => events.push(e),
-    sts: {
-      send: (async (_command: AssumeRoleCommand) => {
-        const n = ++asked;
-        if (opts.held) await new Promise<void>((resolve) => gates.set(n, resolve));
-        return {
-          Credentials: {
-            AccessKeyId: `ASIAFAKE${n}`,
-            SecretAccessKey: `secret-${n}`,
-            SessionToken: `token-${n}`,
-            Expiration: new Date(clock.now + HOUR),
-          },
-        };
-      }) as never,
-    },
-  });
-  return {
-    leases,
-    clock,
-    events,
-    asked: () => asked,
-    answer: async (n: number) => {
-      gates.get(n)!();
-      await settle();
-    },
-  };
-}
+const request = (over: Partial<CredentialRequest> = {}): CredentialRequest =>
+  credentialRequest({ executionId: ID, ...over });
 
 describe('the secret an approved issue leaves in the worker', () => {
   test("a live run's approved lease is what its steps use, with no second AssumeRole", async () => {
     const h = harness();
     expect((await h.leases.issue(request(), 'approved')).accessKeyId).toBe('ASIAFAKE1');
     expect((await h.leases.credentialsFor(request())).accessKeyId).toBe('ASIAFAKE1');
-    expect(h.asked()).toBe(1);
+    expect(h.asked.length).toBe(1);
     expect(h.events).toEqual([]);
   });
 
@@ -126,7 +70,7 @@ describe('the secret an approved issue leaves in the worker', () => {
     await h.answer(1);
     expect((await approving).accessKeyId).toBe('ASIAFAKE1');
     expect(await stepOutcome).toMatch(/released/);
-    expect(h.asked()).toBe(1);
+    expect(h.asked.length).toBe(1);
   });
 
   test('before the release, the same sharing step gets the approved secret', async () => {
@@ -137,6 +81,6 @@ describe('the secret an approved issue leaves in the worker', () => {
     await h.answer(1);
     expect((await approving).accessKeyId).toBe('ASIAFAKE1');
     expect((await step).accessKeyId).toBe('ASIAFAKE1');
-    expect(h.asked()).toBe(1);
+    expect(h.asked.length).toBe(1);
   });
 });

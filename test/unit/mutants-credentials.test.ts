@@ -11,21 +11,12 @@ import { CredentialLeases, sessionName, sourceIdentity } from '../../src/activit
 import type { NewAuditEvent } from '../../src/core/audit.ts';
 import type { CredentialRequest } from '../../src/core/execution.ts';
 import { rejectionOf } from '../helpers/core-samples.ts';
+import { T0, credentialRequest } from '../helpers/fake-sts.ts';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
 const MINUTE = 60_000;
 
-const request = (over: Partial<CredentialRequest> = {}): CredentialRequest => ({
-  executionId: 'mx-0000000001',
-  roleArn: 'arn:aws:iam::123456789012:role/runner',
-  region: 'us-east-1',
-  sessionPolicy: '{"Version":"2012-10-17","Statement":[]}',
-  durationSeconds: 1200,
-  sourceIdentity: 'alice',
-  runbook: 'deploy-web@3',
-  approvers: ['bob', 'carol'],
-  ...over,
-});
+const request = (over: Partial<CredentialRequest> = {}): CredentialRequest =>
+  credentialRequest({ approvers: ['bob', 'carol'], ...over });
 
 /** A fake STS: each AssumeRole gets keys that live `lifetimeMs` from the injected clock. */
 function harness(opts: { lifetimeMs?: number; fail?: unknown; noCredentials?: boolean } = {}) {
