@@ -1,6 +1,7 @@
 /**
  * Small values the core's unit tests share: a runbook around some parameters, a run's index
- * summary, the exact canonical-text answer, and a promise's rejection of an expected class.
+ * summary, the exact canonical-text answer, a promise's rejection of an expected class, the head
+ * of a runbook file the lint tests locate problems in, and a run's `execution.running` event.
  * Build them inside a test, not when a file loads: under mutation testing a mutant that breaks
  * parsing must fail a test, not the loading of a file (which Stryker does not count as a kill).
  */
@@ -66,3 +67,23 @@ export async function rejectionOf<T>(p: Promise<unknown>, type: abstract new (..
   expect(e).toBeInstanceOf(type);
   return e as T;
 }
+
+/** The lines of a runbook file before its steps, for the lint tests that locate problems after them. */
+export const LINT_HEAD: readonly string[] = [
+  'name: located',
+  'version: 1',
+  'description: A runbook to locate problems in.',
+  'roleArn: arn:aws:iam::123456789012:role/mechanic-runner',
+  'targets: { tags: { Role: web } }',
+];
+
+/** The `execution.running` event of run exec-1, at `at`. */
+export const runningEvent = (at: string) =>
+  ({
+    eventId: 'exec-1:run',
+    executionId: 'exec-1',
+    type: 'execution.running',
+    actor: 'mechanic',
+    at,
+    data: { approvedBy: [] },
+  }) as const;

@@ -18,7 +18,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { normalizeIsoTime, projectExecution } from '../../src/core/execution-index.ts';
-import { executionSummary } from '../helpers/core-samples.ts';
+import { executionSummary, runningEvent } from '../helpers/core-samples.ts';
 
 /** The answer without the fast path: the round trip through Date. */
 function roundTrip(s: string): string {
@@ -65,15 +65,7 @@ describe('normalizeIsoTime takes as already normalised only what the round trip 
 });
 
 describe('updatedAt is the later of the two times', () => {
-  const running = (at: string) =>
-    ({
-      eventId: 'exec-1:run',
-      executionId: 'exec-1',
-      type: 'execution.running',
-      actor: 'mechanic',
-      at,
-      data: { approvedBy: [] },
-    }) as const;
+  const running = runningEvent;
 
   test.each([
     // Both normalised: compared as text, the earlier event does not move it back.

@@ -33,7 +33,7 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { normalizeIsoTime, projectExecution } from '../../src/core/execution-index.ts';
-import { executionSummary } from '../helpers/core-samples.ts';
+import { executionSummary, runningEvent } from '../helpers/core-samples.ts';
 
 /**
  * Normalised times at the edges of each check: digits 0 and 9, January and December, the 1st and
@@ -66,15 +66,7 @@ describe('a normalised time takes the fast path, without Date', () => {
   });
 
   test('updatedAt of two normalised times is the later one, compared as text', () => {
-    const running = (at: string) =>
-      ({
-        eventId: 'exec-1:run',
-        executionId: 'exec-1',
-        type: 'execution.running',
-        actor: 'mechanic',
-        at,
-        data: { approvedBy: [] },
-      }) as const;
+    const running = runningEvent;
     const parse = vi.spyOn(Date, 'parse');
     const stored = executionSummary({ updatedAt: '2024-02-29T23:59:59.999Z' });
     expect(projectExecution(stored, running('2000-02-29T00:00:00.000Z'))?.updatedAt).toBe('2024-02-29T23:59:59.999Z');

@@ -89,14 +89,9 @@
  */
 import { describe, expect, test } from 'vitest';
 import { fileProblem, formatProblem, lintRunbookText } from '../../src/core/lint.ts';
+import { LINT_HEAD } from '../helpers/core-samples.ts';
 
-const HEAD = [
-  'name: located',
-  'version: 1',
-  'description: A runbook to locate problems in.',
-  'roleArn: arn:aws:iam::123456789012:role/mechanic-runner',
-  'targets: { tags: { Role: web } }',
-];
+const HEAD = LINT_HEAD;
 /** A YAML 1.1 file: the directive and the document start, then HEAD. */
 const YAML11 = ['%YAML 1.1', '---', ...HEAD];
 

@@ -14,14 +14,9 @@ import {
   MAX_RUNBOOK_BYTES,
   type LintResult,
 } from '../../src/core/lint.ts';
+import { LINT_HEAD } from '../helpers/core-samples.ts';
 
-const HEAD = [
-  'name: located',
-  'version: 1',
-  'description: A runbook to locate problems in.',
-  'roleArn: arn:aws:iam::123456789012:role/mechanic-runner',
-  'targets: { tags: { Role: web } }',
-];
+const HEAD = LINT_HEAD;
 const OK_STEPS = 'steps: [{ name: ok, script: "true" }]';
 
 /** Every problem of HEAD plus `lines`, as the CLI prints them. */
