@@ -31,6 +31,17 @@
  * 116:11 (→ false) — an optional field's predicate is `v === undefined || …` since compile refuses
  * checks on an optional, so skipping it is only a shortcut; 236:7 (→ false) — COMPILED's keys are
  * strings and Map.get never matches a non-string, so the answer is false either way.
+ *
+ * Exporting compileAuditSchema brought mutants into reach that were load-time only before; a
+ * Stryker run over the file after these tests (2 December 2026) left, besides the lines above
+ * (shifted by three), these, by the current line numbers, all equivalent: 47:7 (→ false, &&) and
+ * 47:39 (→ false) — every format of PATTERN_FORMATS carries its RegExp in zod 4, and a string
+ * without a format is refused by the third test (`has(undefined)` is false); 90:7 (→ false) —
+ * `all` with no checks answers what its base answers; 108:15 (→ false) and 108:45 — an absent
+ * optional field then goes to its own compiled optional schema, which accepts undefined;
+ * 155:11 (→ false) — zod 4's enums and literals always carry their `values` Set; 204:11 (→ false)
+ * — the plan's custom check then runs its own safeParse, the same answer; 221:81 — an Unsupported
+ * message, never read.
  */
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
