@@ -47,9 +47,10 @@ import {
 import { UserError } from '../core/errors.ts';
 import { headFileWriter, loadAuditSigning, readHeadFile, type AuditSigning } from './checkpoints.ts';
 import { isPostgres, openDatabase, type StoreLocation } from './db.ts';
-import type { AuditCheckpointsTable, AuditEventsTable, Database, ExecutionsTable } from './schema.ts';
-import { freshWalkState, verifyThreads, walkInParallel, type WalkState } from './verify-parallel.ts';
+import type { AuditCheckpointsTable, AuditEventsTable, Database } from './schema.ts';
+import { freshWalkState, startWalkers, verifyThreads, type WalkState, type Walkers } from './verify-parallel.ts';
 import { sideTablesSurelyMatchIndex } from './verify-index.ts';
+import { sameAsRow, toExecutionRow, toSummary, type ExecutionRow } from './execution-rows.ts';
 import {
   VERIFY_COLUMNS,
   checkRow,
@@ -172,7 +173,6 @@ const PG_LOCK_CLASS = 0x6d656368;
 const PG_LOCK_OBJECT = 0x61756474;
 
 type AuditRow = Selectable<AuditEventsTable>;
-type ExecutionRow = Selectable<ExecutionsTable>;
 type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
 const END_TYPES = Object.keys(END_EVENT_STATUS) as AuditEventType[];
@@ -205,43 +205,6 @@ function toRecord(row: AuditRow): AuditRecord {
   };
 }
 
-/** One row of the executions index as the domain reads it (also the reporting UI's queries). */
-export function toSummary(row: ExecutionRow): ExecutionSummary {
-  return {
-    id: row.id,
-    runbookName: row.runbook_name,
-    runbookVersion: Number(row.runbook_version),
-    operator: row.operator,
-    reason: row.reason,
-    status: row.status as ExecutionStatus,
-    planDigest: row.plan_digest,
-    params: JSON.parse(row.params) as Record<string, unknown>,
-    targets: JSON.parse(row.targets) as string[],
-    approvals: JSON.parse(row.approvals) as string[],
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    finishedAt: row.finished_at,
-  };
-}
-
-function toExecutionRow(s: ExecutionSummary): ExecutionRow {
-  return {
-    id: s.id,
-    runbook_name: s.runbookName,
-    runbook_version: s.runbookVersion,
-    operator: s.operator,
-    reason: s.reason,
-    status: s.status,
-    plan_digest: s.planDigest,
-    params: canonicalJson(s.params),
-    targets: canonicalJson(s.targets),
-    approvals: canonicalJson(s.approvals),
-    created_at: s.createdAt,
-    updated_at: s.updatedAt,
-    finished_at: s.finishedAt,
-  };
-}
-
 /**
  * The columns of a stored row that `next`, projected from it, changes. A list the projection left
  * alone is the very array read from the row, so it is not serialised or written again.
@@ -255,18 +218,6 @@ function changedColumns(next: ExecutionSummary, stored: ExecutionSummary): Parti
     ...(next.targets === stored.targets ? {} : { targets: canonicalJson(next.targets) }),
     ...(next.approvals === stored.approvals ? {} : { approvals: canonicalJson(next.approvals) }),
   };
-}
-
-/**
- * Whether an index row holds exactly `s`, column by column as the store writes it: then
- * diffSummaries finds nothing (a canonical JSON column reads back to the same canonical JSON), and
- * verify skips it. Anything else — including a row that differs only in how it is written — is
- * left to diffSummaries.
- */
-function sameAsRow(row: ExecutionRow, s: ExecutionSummary): boolean {
-  const want = toExecutionRow(s);
-  for (const key of Object.keys(want) as (keyof ExecutionRow)[]) if (row[key] !== want[key]) return false;
-  return true;
 }
 
 /**
@@ -372,6 +323,15 @@ async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
     },
     close: () => undefined,
   };
+}
+
+/** Every checkpoint row, in seq order; over SQLite as arrays through verify's own connection (122,000 rows in a million events). */
+async function allCheckpoints(db: Kysely<Database>, sqlite?: BetterSqlite3.Database): Promise<Checkpoint[]> {
+  if (!sqlite) return (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute()).map(toCheckpoint);
+  const query = 'select seq, hash, at, key_id, signature from audit_checkpoints order by seq';
+  return (sqlite.prepare(query).raw(true).all() as unknown[][]).map(
+    ([seq, hash, at, keyId, signature]) => ({ seq: Number(seq), hash, at, keyId, signature }) as Checkpoint,
+  );
 }
 
 function toCheckpoint(row: CheckpointRow): Checkpoint {
@@ -759,6 +719,21 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     return (await query.execute()).map(toRecord);
   }
 
+  /** The executions index rows of `ids`, read a few hundred at a time. */
+  async function indexRows(ids: readonly string[]): Promise<ExecutionRow[]> {
+    const rows: ExecutionRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(
+        ...(await db
+          .selectFrom('executions')
+          .selectAll()
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute()),
+      );
+    }
+    return rows;
+  }
+
   /** Rebuilds one execution's summary from its records, under the chain lock so no append is half-seen. */
   async function recheckExecution(id: string): Promise<{ seq: number; problem: string } | undefined> {
     return db.transaction().execute(async (trx) => {
@@ -936,9 +911,15 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
      */
     let forgedAtStart: Promise<AuditVerdict | undefined> = Promise.resolve(undefined);
     const pages = await recordPages(db);
+    let walkers: Walkers | undefined;
+    /** The side tables found to match the index inside SQLite while the threads walked (verify-index.ts). */
+    let sidesVouched = false;
     try {
+      // Over a large SQLite log the walk's threads start now, loading their module while the
+      // checkpoints are read.
+      walkers = await startWalkersIfLarge();
       if (signing) {
-        const cps = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute()).map(toCheckpoint);
+        const cps = await allCheckpoints(db, pages.sqlite);
         const top = cps.at(-1)?.seq;
         forgedAtStart = firstForged(options.allSignatures ? cps : cps.filter((cp) => cp.seq === top));
         // Observed at once: signaturesValid does not reject, but a bug there must surface as verify's error, not as an unhandled rejection.
@@ -966,6 +947,24 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       return (await forgedAtStart) ?? verdict;
     } finally {
       pages.close();
+      await walkers?.close();
+    }
+
+    /** Walk threads for a SQLite log of at least fromRecords records (threads allowing), else undefined. */
+    async function startWalkersIfLarge(): Promise<Walkers | undefined> {
+      const threads = options.threads ?? parallel.threads ?? verifyThreads();
+      if (threads < 2 || pg) return undefined;
+      const file = await sqliteFileOf(db);
+      if (!file || (await headSeq()) < (parallel.fromRecords ?? PARALLEL_FROM_RECORDS)) return undefined;
+      return startWalkers(file, threads);
+    }
+
+    async function headSeq(): Promise<number> {
+      const head = await db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.max('seq').as('max'))
+        .executeTakeFirst();
+      return Number(head?.max ?? 0);
     }
 
     /**
@@ -976,22 +975,19 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
      */
     async function walkStart(): Promise<{ problem: WalkProblem } | { state: WalkState }> {
       const fresh = freshWalkState();
-      const threads = options.threads ?? parallel.threads ?? verifyThreads();
-      if (threads < 2 || pg) return { state: fresh };
-      const file = await sqliteFileOf(db);
-      if (!file) return { state: fresh };
-      const head = await db
-        .selectFrom('audit_events')
-        .select((eb) => eb.fn.max('seq').as('max'))
-        .executeTakeFirst();
-      const headSeq = Number(head?.max ?? 0);
-      const upTo = signing ? Math.min(newest?.cp.seq ?? 0, headSeq) : headSeq;
+      if (!walkers) return { state: fresh };
+      const head = await headSeq();
+      const upTo = signing ? Math.min(newest?.cp.seq ?? 0, head) : head;
       if (upTo < (parallel.fromRecords ?? PARALLEL_FROM_RECORDS)) return { state: fresh };
-      const walked = await walkInParallel(file, upTo, Math.min(threads, upTo), signed);
+      const walking = walkers.walk(upTo, signed);
+      // Asked while the threads walk; the index is compared with the log after the walk.
+      sidesVouched = pages.sqlite !== undefined && sideTablesSurelyMatchIndex(pages.sqlite);
+      const walked = await walking;
       if ('problem' in walked) return walked;
       const { state } = walked;
       // An execution seen in two ranges was folded in parts: rebuild it from all its records.
       for (const id of state.spanning) {
+        state.matched.delete(id);
         const rows = (
           await db
             .selectFrom('audit_events')
@@ -1021,7 +1017,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     async function walk(state: WalkState): Promise<AuditVerdict> {
       const coveredTo = () => newest?.cp.seq ?? 0;
       let { prevHash, lastSeq, count } = state;
-      const { ended, rebuilt } = state;
+      const { ended, rebuilt, matched } = state;
       for (;;) {
         const rows = await pages.page(lastSeq, VERIFY_PAGE);
         for (const row of rows) {
@@ -1085,23 +1081,43 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       }
 
       // The index must equal the one rebuilt from the log. Appends may land while this runs, so a
-      // difference is checked again under the chain lock before it is reported.
+      // difference is checked again under the chain lock before it is reported. The rows of
+      // executions a worker matched are not read again: only their ids, to find the rows the log
+      // does not have.
       const suspects = new Set<string>();
-      const indexed = await db.selectFrom('executions').selectAll().execute();
-      for (const row of indexed) {
-        const fromLog = rebuilt.get(row.id);
-        if (!fromLog || (!sameAsRow(row, fromLog) && diffSummaries(toSummary(row), fromLog).length > 0))
-          suspects.add(row.id);
+      const ids =
+        matched.size === 0 ? undefined : (await db.selectFrom('executions').select('id').execute()).map((r) => r.id);
+      const indexed = ids
+        ? await indexRows(ids.filter((id) => rebuilt.has(id)))
+        : await db.selectFrom('executions').selectAll().execute();
+      const byId = new Map(indexed.map((r) => [r.id, r]));
+      for (const id of ids ?? byId.keys()) {
+        if (matched.has(id)) continue;
+        const row = byId.get(id);
+        const fromLog = rebuilt.get(id);
+        if (!row || !fromLog || (!sameAsRow(row, fromLog) && diffSummaries(toSummary(row), fromLog).length > 0))
+          suspects.add(id);
       }
-      const ids = new Set(indexed.map((r) => r.id));
-      for (const id of rebuilt.keys()) if (!ids.has(id)) suspects.add(id);
+      const inIndex = new Set(ids ?? byId.keys());
+      for (const id of rebuilt.keys()) if (!inIndex.has(id)) suspects.add(id);
+      for (const id of matched) if (!inIndex.has(id)) suspects.add(id);
       for (const id of suspects) {
         const problem = await recheckExecution(id);
         if (problem) return fail('index', problem.seq, problem.problem);
       }
-      // Asked inside SQLite first (verify-index.ts): only a difference reads the tables here.
+      // Asked inside SQLite first (verify-index.ts): only a difference reads the tables here, with
+      // the matched executions' summaries read from their rows (equal to the log's, as found above).
       const sides =
-        pages.sqlite && sideTablesSurelyMatchIndex(pages.sqlite) ? undefined : await checkFilterTables(rebuilt);
+        sidesVouched || (pages.sqlite && sideTablesSurelyMatchIndex(pages.sqlite))
+          ? undefined
+          : await checkFilterTables(
+              new Map([
+                ...(await indexRows([...matched].filter((id) => inIndex.has(id)))).map(
+                  (r) => [r.id, toSummary(r)] as const,
+                ),
+                ...rebuilt,
+              ]),
+            );
       if (sides) return fail('index', sides.seq, sides.problem);
 
       return {
@@ -1117,7 +1133,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
               signaturesChecked: signatures,
             }
           : null,
-        executions: indexed.length,
+        executions: inIndex.size,
       };
     }
   }

@@ -13,7 +13,7 @@ import { UserError } from '../core/errors.ts';
 import type { ExecutionStatus, ExecutionSummary } from '../core/execution-index.ts';
 import type { Plan } from '../core/plan.ts';
 import type { RunProof } from '../core/run-proof.ts';
-import { toSummary } from './audit-log.ts';
+import { toSummary } from './execution-rows.ts';
 import type { Database } from './schema.ts';
 
 export interface RunFilters {

@@ -6,11 +6,18 @@
  * The range starts from the stored prev_hash and seq of its first row, which it cannot judge
  * alone: it hands that row back, and the main thread checks it against the previous range's last
  * hash (verify-parallel.ts). Run by verify-parallel.ts only.
+ *
+ * Each summary is compared here with the executions index row the same read transaction sees: one
+ * that equals it is handed back as its id alone (matched), so the main thread neither receives
+ * nor compares the summaries of the runs that begin and end in one range — most of them. A summary
+ * that differs (a run that goes on in a later range, or a row that does not match) is handed back
+ * whole, for the main thread to judge as before.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { endStatusOf } from '../core/audit-events.ts';
 import { projectExecution, type ExecutionSummary } from '../core/execution-index.ts';
+import { sameAsRow, type ExecutionRow } from './execution-rows.ts';
 import {
   EVENT_TEXT_COLUMNS,
   VERIFY_COLUMNS,
@@ -43,8 +50,16 @@ export interface RangeResult {
   readonly lastHash: string;
   /** The first problem after the first record's link (that one is the main thread's to judge). */
   readonly problem: WalkProblem | null;
-  /** Every execution seen in the range, with its summary folded from the range's events alone (null: none). */
+  /**
+   * Every execution seen in the range and not matched, with its summary folded from the range's
+   * events alone (null: none).
+   */
   readonly executions: readonly (readonly [string, ExecutionSummary | null])[];
+  /**
+   * Executions seen in the range whose summary, folded from the range's events, equals their
+   * executions index row as this range's read transaction saw it.
+   */
+  readonly matched: readonly string[];
   /** The first end of each execution that ends in the range: [execution, seq]. */
   readonly ends: readonly (readonly [string, number])[];
 }
@@ -69,6 +84,7 @@ export function walkRange(task: RangeTask): RangeResult {
       .raw(true);
     const columnsOf = conn.prepare(`select ${VERIFY_COLUMNS.join(', ')} from audit_events where seq = ?`).raw(true);
     const rawRow = (seq: unknown) => columnsOf.get(seq) as RawRow;
+    const indexRow = conn.prepare('select * from executions where id = ?');
     let first: RawRow | null = null;
     let prevHash = '';
     let lastSeq = task.after ?? 0;
@@ -103,15 +119,22 @@ export function walkRange(task: RangeTask): RangeResult {
     }
 
     function result(problem: WalkProblem | null): RangeResult {
-      return {
-        first,
-        count,
-        lastSeq,
-        lastHash: prevHash,
-        problem,
-        executions: [...local].map(([id, s]) => [id, s ?? null] as const),
-        ends: [...ends],
-      };
+      const executions: (readonly [string, ExecutionSummary | null])[] = [];
+      const matched: string[] = [];
+      for (const [id, s] of local) {
+        if (problem === null && s !== undefined && same(id, s)) matched.push(id);
+        else executions.push([id, s ?? null]);
+      }
+      return { first, count, lastSeq, lastHash: prevHash, problem, executions, matched, ends: [...ends] };
+    }
+
+    function same(id: string, s: ExecutionSummary): boolean {
+      try {
+        const row = indexRow.get(id) as ExecutionRow | undefined;
+        return row !== undefined && sameAsRow(row, s);
+      } catch {
+        return false; // anything unreadable is the main thread's to judge and name
+      }
     }
   } finally {
     if (conn.inTransaction) conn.exec('commit');
@@ -119,11 +142,14 @@ export function walkRange(task: RangeTask): RangeResult {
   }
 }
 
-if (parentPort && (workerData as { verifyRange?: RangeTask } | null)?.verifyRange) {
+if (parentPort && (workerData as { verifyWalker?: boolean } | null)?.verifyWalker) {
+  // Started ahead of its range (verify-parallel.ts): walks the one range it is then sent.
   const port = parentPort;
-  try {
-    port.postMessage({ ok: true, result: walkRange((workerData as { verifyRange: RangeTask }).verifyRange) });
-  } catch (e) {
-    port.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
-  }
+  port.once('message', (task: RangeTask) => {
+    try {
+      port.postMessage({ ok: true, result: walkRange(task) });
+    } catch (e) {
+      port.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  });
 }

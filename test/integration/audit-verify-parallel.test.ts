@@ -183,3 +183,74 @@ describe('audit verify in ranges on worker threads', () => {
     expect(sequential).toEqual(parallel);
   });
 });
+
+describe('the executions index compared by the threads', () => {
+  /** An execution whose records all lie in the middle range (the threads compare its index row themselves). */
+  const inMiddleRange = (db: SQLite.Database): string => {
+    const [b1, b2] = bounds(log.events);
+    return (
+      db
+        .prepare(
+          'select execution_id from audit_events where execution_id is not null group by execution_id having min(seq) > ? and max(seq) <= ? order by min(seq) limit 1',
+        )
+        .get(b1, b2) as { execution_id: string }
+    ).execution_id;
+  };
+
+  test('an intact log: most executions are matched by the threads, their summaries not sent back', async () => {
+    const file = await copy();
+    const id = raw(file, inMiddleRange);
+    const walked = await walkInParallel(file, log.events, THREADS, new Map());
+    if (!('state' in walked)) throw new Error(`the walk found ${JSON.stringify(walked.problem)}`);
+    expect(walked.state.matched.has(id)).toBe(true);
+    expect(walked.state.rebuilt.has(id)).toBe(false);
+    // Only the runs cut by a range's bound come back whole.
+    expect(walked.state.rebuilt.size).toBeLessThan(walked.state.matched.size / 10);
+  });
+
+  test.each<[string, (db: SQLite.Database, id: string) => void, (id: string) => RegExp]>([
+    [
+      'its index row edited',
+      (db, id) => db.prepare("update executions set operator = 'mallory' where id = ?").run(id),
+      (id) => new RegExp(`^the executions index row of ${id} does not match the log: operator is "mallory"`),
+    ],
+    [
+      'its index row deleted',
+      (db, id) => db.prepare('delete from executions where id = ?').run(id),
+      (id) => new RegExp(`^the log has execution ${id}, but the executions index does not$`),
+    ],
+    [
+      'an index row the log does not have added beside it',
+      (db, id) =>
+        db
+          .prepare(
+            "insert into executions select 'mx-forged', runbook_name, runbook_version, operator, reason, status, plan_digest, params, targets, approvals, created_at, updated_at, finished_at from executions where id = ?",
+          )
+          .run(id),
+      () => /^the executions index has mx-forged, but the log has no request for it$/,
+    ],
+    [
+      'a target row of it deleted',
+      (db, id) =>
+        db
+          .prepare(
+            'delete from execution_targets where rowid = (select min(rowid) from execution_targets where execution_id = ?)',
+          )
+          .run(id),
+      (id) =>
+        new RegExp(
+          `^the execution_targets table does not match the executions index for ${id}: target i-\\w+ missing$`,
+        ),
+    ],
+  ])('an execution inside one range: %s is named as the walk names it', async (_what, change, reason) => {
+    const file = await copy();
+    const id = raw(file, (db) => {
+      const found = inMiddleRange(db);
+      change(db, found);
+      return found;
+    });
+    const [parallel, sequential] = await verifyBoth(file);
+    expect(parallel).toMatchObject({ ok: false, check: 'index', reason: expect.stringMatching(reason(id)) as unknown });
+    expect(sequential).toEqual(parallel);
+  });
+});
