@@ -416,7 +416,9 @@ function placementProblem(use: PlaceholderUse, type: Parameter['type'] | undefin
   }
   switch (placement.kind) {
     case 'refused':
-      return `${at} stands ${placement.why} (rule ${placement.rule}); put it where a plain argument goes, e.g. echo {{ ${use.name} }}`;
+      return placement.rule === 'option-word'
+        ? `${at} stands ${placement.why} (rule option-word); write the option and the value as two words, e.g. -n {{ ${use.name} }}, or join them with =, e.g. --name={{ ${use.name} }}`
+        : `${at} stands ${placement.why} (rule ${placement.rule}); put it where a plain argument goes, e.g. echo {{ ${use.name} }}`;
     case 'arithmetic':
       return type === 'integer'
         ? undefined

@@ -52,6 +52,7 @@ export type RefusalRule =
   | 'script-redefines-commands'
   | 'find-exec'
   | 'variable-name-option'
+  | 'option-word'
   | 'pipeline'
   | 'word-characters'
   | 'escape-or-dollar'
@@ -223,6 +224,8 @@ const RUNNING_SUBCOMMANDS: ReadonlySet<string> = new Set(['exec', 'run', 'debug'
 
 /** Characters a word holding a placeholder may contain besides it: nothing bash expands or quotes. */
 const PLAIN_WORD = /^[A-Za-z0-9_./:,@%+=~-]*$/;
+/** A word that starts with a literal character other than "-": no command reads it as an option. */
+const LITERAL_START = /^[A-Za-z0-9_./:,@%+~]/;
 /** A command name bash takes literally (no quotes, escapes or expansions that could spell `eval`). */
 const PLAIN_COMMAND_NAME = /^[A-Za-z0-9_./+:@%-]+$/;
 const MARKER_TEXT = /__mechanic_ph\d+__/g;
@@ -662,11 +665,29 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
     return refuse('variable-name-option', `as an argument of ${name} -v, which reads a variable name`);
   }
   const afterDashes = args.some((a) => a.text === '--' && a.startIndex < child.startIndex);
+  if (!afterDashes && inOptionWord(child, mk)) {
+    return refuse(
+      'option-word',
+      `glued into an option word (after "-" with no "="), where the value would choose ${name}'s options, as in printf -va[$(cmd)], which runs cmd`,
+    );
+  }
   // Text before the value in the same word keeps it from being read as an option; an expansion
   // before it might be empty, so only literal text counts.
   const startsWord = mk.start === leaf.startIndex;
   const wholeArgument = direct && startsWord && mk.end === leaf.endIndex;
   return { kind: 'argument', optionPosition: startsWord && !afterDashes, wholeArgument };
+}
+
+/**
+ * Whether the value may continue an option word: the argument's text before it holds no "=" and
+ * starts with "-" — or with a quote or expansion, which may be empty, and holds a "-" — so a
+ * command could read the value as option letters or an option's name (`-{{ v }}`, `-c{{ v }}`,
+ * `--{{ v }}`, `$x-{{ v }}`), not as the argument of an option (`--to={{ v }}`).
+ */
+function inOptionWord(argument: Node, mk: Marker): boolean {
+  const before = argument.text.slice(0, mk.start - argument.startIndex);
+  if (before === '' || before.includes('=')) return false;
+  return before.startsWith('-') || (!LITERAL_START.test(before) && before.includes('-'));
 }
 
 /** `[ … ]` reads plain arguments (never arithmetic); `[[ … ]]` evaluates -eq/-lt… operands and -v names. */

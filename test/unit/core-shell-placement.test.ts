@@ -38,6 +38,12 @@ describe('where a placeholder may stand (the bash parser decides)', () => {
     ['if true; then echo {{ v }}; fi', ['argument']],
     ['echo {{ v }} | tee out', ['argument']],
     ['[ {{ v }} = x ]', ['argument']],
+    // Not an option word: after --, after an option's "=", or after literal text that starts the word.
+    ['printf -- -{{ v }} x', ['argument']],
+    ['head -n {{ v }} f', ['argument']],
+    ['tar --file={{ v }} -x', ['argument']],
+    ['echo a${x}-{{ v }}', ['argument']],
+    ['echo ${x}{{ v }}', ['argument']],
     ['echo ok # {{ v }}', ['comment']],
     // Arithmetic and assignments: integers only.
     ['echo $(( {{ v }} + 1 ))', ['arithmetic']],
@@ -76,6 +82,13 @@ describe('where a placeholder may stand (the bash parser decides)', () => {
     ['printf -v {{ v }} x', ['variable-name-option']],
     ['test -v {{ v }}', ['variable-name-option']],
     ['[ -v {{ v }} ]', ['variable-name-option']],
+    // Glued into an option word, the value chooses options: printf -va[$(cmd)], tar -cIcmd.
+    ['printf -{{ v }} x', ['option-word']],
+    ['tar -c{{ v }}f out.tar .', ['option-word']],
+    ['ls --{{ v }}', ['option-word']],
+    ['head -n{{ v }} f', ['option-word']],
+    ['echo ${x}-{{ v }}', ['option-word']],
+    ['test -{{ v }} {{ v }}', ['option-word', 'argument']],
     ['read -r {{ v }}', ['evaluating-command']],
     ['unset {{ v }}', ['declaration']],
     ['export {{ v }}', ['declaration']],
@@ -147,6 +160,15 @@ describe('runbooks are refused at load, naming the step, the line and the rule',
 
   test('an integer parameter in arithmetic is accepted', () => {
     expect(parseRunbook(runbookWith('(( {{ v }} > 3 )) && echo big', 'integer')).steps[0]?.name).toBe('run');
+  });
+
+  test('a value glued into an option word is refused at load, even an integer, with the two ways to write it', () => {
+    expect(caught(() => parseRunbook(runbookWith('head -n{{ v }} /etc/hostname', 'integer'))).message)
+      .toMatchInlineSnapshot(`
+        "runbook is not a valid runbook:
+        ✖ step "run", line 1: {{ v }} stands glued into an option word (after "-" with no "="), where the value would choose head's options, as in printf -va[$(cmd)], which runs cmd (rule option-word); write the option and the value as two words, e.g. -n {{ v }}, or join them with =, e.g. --name={{ v }}
+          → at steps"
+      `);
   });
 
   test('a script bash cannot parse', () => {
