@@ -53,6 +53,7 @@ export type RefusalRule =
   | 'find-exec'
   | 'variable-name-option'
   | 'option-word'
+  | 'program-option'
   | 'pipeline'
   | 'word-characters'
   | 'escape-or-dollar'
@@ -221,6 +222,44 @@ const REDEFINING_COMMANDS: ReadonlySet<string> = new Set(['source', '.', 'eval',
 /** Container and cluster tools whose subcommands run a command line given as arguments. */
 const CONTAINER_TOOLS: ReadonlySet<string> = new Set(['docker', 'podman', 'nerdctl', 'kubectl', 'oc', 'crictl']);
 const RUNNING_SUBCOMMANDS: ReadonlySet<string> = new Set(['exec', 'run', 'debug', 'create', 'attach']);
+
+interface ProgramOptions {
+  /** Single-letter options, as one string of letters. */
+  readonly short: string;
+  readonly long: readonly string[];
+}
+
+/**
+ * Options whose argument the command runs as a program or shell command, or reads ssh or apt
+ * settings from that can name one (scp -o ProxyCommand=…, apt-get -o APT::Update::Pre-Invoke::=…):
+ * single-letter options (alone, last in a cluster, or with the argument attached) and long ones
+ * (the next word, or after "=").
+ */
+const PROGRAM_OPTIONS: ReadonlyMap<string, ProgramOptions> = new Map<string, ProgramOptions>([
+  [
+    'tar',
+    {
+      short: 'IF',
+      long: [
+        '--use-compress-program',
+        '--to-command',
+        '--rsh-command',
+        '--rmt-command',
+        '--info-script',
+        '--new-volume-script',
+        '--checkpoint-action',
+      ],
+    },
+  ],
+  ['rsync', { short: 'e', long: ['--rsh', '--rsync-path'] }],
+  ['git', { short: 'c', long: ['--config-env', '--upload-pack', '--receive-pack', '--exec'] }],
+  ['scp', { short: 'SoF', long: [] }],
+  ['sftp', { short: 'SoFD', long: [] }],
+  ['zip', { short: '', long: ['-TT', '--unzip-command'] }],
+  ['sort', { short: '', long: ['--compress-program'] }],
+  ['wget', { short: '', long: ['--use-askpass'] }],
+  ...['apt-get', 'apt', 'apt-cache'].map((c) => [c, { short: 'oc', long: ['--option', '--config-file'] }] as const),
+]);
 
 /** Characters a word holding a placeholder may contain besides it: nothing bash expands or quotes. */
 const PLAIN_WORD = /^[A-Za-z0-9_./:,@%+=~-]*$/;
@@ -665,6 +704,10 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
     return refuse('variable-name-option', `as an argument of ${name} -v, which reads a variable name`);
   }
   const afterDashes = args.some((a) => a.text === '--' && a.startIndex < child.startIndex);
+  const option = afterDashes ? undefined : programOption(base, args, child, mk);
+  if (option !== undefined) {
+    return refuse('program-option', `as the argument of ${name} ${option}, which runs a program the value names`);
+  }
   if (!afterDashes && inOptionWord(child, mk)) {
     return refuse(
       'option-word',
@@ -676,6 +719,31 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   const startsWord = mk.start === leaf.startIndex;
   const wholeArgument = direct && startsWord && mk.end === leaf.endIndex;
   return { kind: 'argument', optionPosition: startsWord && !afterDashes, wholeArgument };
+}
+
+/**
+ * The option of PROGRAM_OPTIONS whose argument the value is part of: the word before is that
+ * option (or a cluster ending in its letter), or the value's own word starts with it (`-o…`,
+ * `--rsh=…`). Undefined when there is none.
+ */
+function programOption(base: string, args: readonly Node[], argument: Node, mk: Marker): string | undefined {
+  const options = PROGRAM_OPTIONS.get(base);
+  if (!options) return undefined;
+  const short = (word: string): string | undefined => {
+    const letters = /^-([A-Za-z0-9]+)/.exec(word)?.[1];
+    return letters === undefined ? undefined : [...options.short].find((l) => letters.includes(l));
+  };
+  const previous = args[args.findIndex((a) => same(a, argument)) - 1]?.text;
+  if (previous !== undefined) {
+    if (options.long.includes(previous)) return previous;
+    const last = /^-[A-Za-z0-9]+$/.test(previous) ? previous.at(-1)! : '';
+    if (options.short.includes(last) && last !== '') return `-${last}`;
+  }
+  const before = argument.text.slice(0, mk.start - argument.startIndex);
+  const long = options.long.find((o) => before.startsWith(`${o}=`));
+  if (long !== undefined) return long;
+  const letter = before.startsWith('--') ? undefined : short(before);
+  return letter === undefined ? undefined : `-${letter}`;
 }
 
 /**
