@@ -156,6 +156,11 @@ const EVALUATING_COMMANDS: ReadonlyMap<string, string> = new Map([
     'batch',
     'crontab',
     'make',
+    // socat's EXEC: and SYSTEM: addresses; package runners fetch and run what they are named.
+    'socat',
+    'npx',
+    'bunx',
+    'uvx',
   ].map((c) => [c, 'runs its arguments as a command'] as const),
   // Read an argument (or their input) as a program.
   ...[
@@ -177,6 +182,11 @@ const EVALUATING_COMMANDS: ReadonlyMap<string, string> = new Map([
     'expect',
     'pwsh',
     'Rscript',
+    // m4's esyscmd and dc's ! run shell commands; mongosh is a JavaScript shell with require().
+    'm4',
+    'dc',
+    'mongosh',
+    'mongo',
     // Clients whose arguments are statements or commands that can reach a shell (psql \!, sqlite3 .shell).
     'psql',
     'mysql',
@@ -258,6 +268,12 @@ const PROGRAM_OPTIONS: ReadonlyMap<string, ProgramOptions> = new Map<string, Pro
   ['zip', { short: '', long: ['-TT', '--unzip-command'] }],
   ['sort', { short: '', long: ['--compress-program'] }],
   ['wget', { short: '', long: ['--use-askpass'] }],
+  ...['nc', 'netcat', 'ncat'].map((c): [string, ProgramOptions] => [
+    c,
+    { short: 'ec', long: ['--exec', '--sh-exec', '--lua-exec'] },
+  ]),
+  // rpm expands macros, and %(…) in a macro runs a shell command.
+  ['rpm', { short: 'ED', long: ['--eval', '--define'] }],
   ...['apt-get', 'apt', 'apt-cache'].map((c) => [c, { short: 'oc', long: ['--option', '--config-file'] }] as const),
 ]);
 
@@ -628,8 +644,28 @@ function pipelineStage(stage: Node, facts: ScriptFacts | undefined): string | un
     if (name === undefined) return 'in a pipeline with a command whose name is not a plain word';
     const why = EVALUATING_COMMANDS.get(baseName(name));
     if (why) return `in a pipeline into ${name}, which ${why}`;
+    const running = runningForm(inner);
+    if (running)
+      return `in a pipeline into ${name} ${running.form}, which runs a command that may read the value as code`;
     if (facts?.functions.has(name)) return `in a pipeline into ${name}, a function of this script`;
   }
+  return undefined;
+}
+
+/**
+ * The form in which a command runs a command line given as its arguments — and so reads its input
+ * too, when a shell is that command: a container tool's exec/run (`docker exec -i c sh`), or find
+ * with -exec. Undefined when it has none.
+ */
+function runningForm(command: Node): { rule: 'find-exec' | 'evaluating-command'; form: string } | undefined {
+  const name = commandName(command);
+  if (name === undefined) return undefined;
+  const base = baseName(name);
+  const texts = command.childrenForFieldName('argument').map((a) => a?.text ?? '');
+  const exec = texts.find((t) => ['-exec', '-execdir', '-ok', '-okdir'].includes(t));
+  if (base === 'find' && exec !== undefined) return { rule: 'find-exec', form: `with ${exec}` };
+  const sub = texts.find((t) => RUNNING_SUBCOMMANDS.has(t));
+  if (CONTAINER_TOOLS.has(base) && sub !== undefined) return { rule: 'evaluating-command', form: sub };
   return undefined;
 }
 
@@ -688,15 +724,9 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   }
   const args = command.childrenForFieldName('argument').filter((a): a is Node => a !== null);
   const texts = args.map((a) => a.text);
-  if (base === 'find' && texts.some((t) => ['-exec', '-execdir', '-ok', '-okdir'].includes(t))) {
-    return refuse('find-exec', 'as an argument of find with -exec, which runs its arguments as a command');
-  }
-  if (CONTAINER_TOOLS.has(base) && texts.some((t) => RUNNING_SUBCOMMANDS.has(t))) {
-    return refuse(
-      'evaluating-command',
-      `as an argument of ${name} ${texts.find((t) => RUNNING_SUBCOMMANDS.has(t))}, which runs its arguments as a command`,
-    );
-  }
+  const running = runningForm(command);
+  if (running)
+    return refuse(running.rule, `as an argument of ${name} ${running.form}, which runs its arguments as a command`);
   if (
     (base === 'printf' && texts.some((t) => t.startsWith('-v'))) ||
     (base === 'test' && texts.some((t) => t === '-v' || t === '-R'))
