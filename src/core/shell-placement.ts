@@ -644,7 +644,7 @@ function pipelineStage(stage: Node, facts: ScriptFacts | undefined): string | un
     if (name === undefined) return 'in a pipeline with a command whose name is not a plain word';
     const why = EVALUATING_COMMANDS.get(baseName(name));
     if (why) return `in a pipeline into ${name}, which ${why}`;
-    const running = runningForm(inner);
+    const running = runningForm(inner, baseName(name));
     if (running)
       return `in a pipeline into ${name} ${running.form}, which runs a command that may read the value as code`;
     if (facts?.functions.has(name)) return `in a pipeline into ${name}, a function of this script`;
@@ -657,11 +657,11 @@ function pipelineStage(stage: Node, facts: ScriptFacts | undefined): string | un
  * too, when a shell is that command: a container tool's exec/run (`docker exec -i c sh`), or find
  * with -exec. Undefined when it has none.
  */
-function runningForm(command: Node): { rule: 'find-exec' | 'evaluating-command'; form: string } | undefined {
-  const name = commandName(command);
-  if (name === undefined) return undefined;
-  const base = baseName(name);
-  const texts = command.childrenForFieldName('argument').map((a) => a?.text ?? '');
+function runningForm(
+  command: Node,
+  base: string,
+): { rule: 'find-exec' | 'evaluating-command'; form: string } | undefined {
+  const texts = command.childrenForFieldName('argument').flatMap((a) => (a ? [a.text] : []));
   const exec = texts.find((t) => ['-exec', '-execdir', '-ok', '-okdir'].includes(t));
   if (base === 'find' && exec !== undefined) return { rule: 'find-exec', form: `with ${exec}` };
   const sub = texts.find((t) => RUNNING_SUBCOMMANDS.has(t));
@@ -724,7 +724,7 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
   }
   const args = command.childrenForFieldName('argument').filter((a): a is Node => a !== null);
   const texts = args.map((a) => a.text);
-  const running = runningForm(command);
+  const running = runningForm(command, base);
   if (running)
     return refuse(running.rule, `as an argument of ${name} ${running.form}, which runs its arguments as a command`);
   if (
@@ -734,7 +734,7 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
     return refuse('variable-name-option', `as an argument of ${name} -v, which reads a variable name`);
   }
   const afterDashes = args.some((a) => a.text === '--' && a.startIndex < child.startIndex);
-  const option = afterDashes ? undefined : programOption(base, args, child, mk);
+  const option = afterDashes ? undefined : programOption(base, args, child);
   if (option !== undefined) {
     return refuse('program-option', `as the argument of ${name} ${option}, which runs a program the value names`);
   }
@@ -756,23 +756,18 @@ function commandArgument(command: Node, child: Node, leaf: Node, mk: Marker, fac
  * option (or a cluster ending in its letter), or the value's own word starts with it (`-o…`,
  * `--rsh=…`). Undefined when there is none.
  */
-function programOption(base: string, args: readonly Node[], argument: Node, mk: Marker): string | undefined {
+function programOption(base: string, args: readonly Node[], argument: Node): string | undefined {
   const options = PROGRAM_OPTIONS.get(base);
   if (!options) return undefined;
-  const short = (word: string): string | undefined => {
-    const letters = /^-([A-Za-z0-9]+)/.exec(word)?.[1];
-    return letters === undefined ? undefined : [...options.short].find((l) => letters.includes(l));
-  };
-  const previous = args[args.findIndex((a) => same(a, argument)) - 1]?.text;
-  if (previous !== undefined) {
-    if (options.long.includes(previous)) return previous;
-    const last = /^-[A-Za-z0-9]+$/.test(previous) ? previous.at(-1)! : '';
-    if (options.short.includes(last) && last !== '') return `-${last}`;
-  }
-  const before = argument.text.slice(0, mk.start - argument.startIndex);
-  const long = options.long.find((o) => before.startsWith(`${o}=`));
+  const previous = args[args.findIndex((a) => same(a, argument)) - 1]?.text ?? '';
+  if (options.long.includes(previous)) return previous;
+  if (/^-[A-Za-z0-9]+$/.test(previous) && options.short.includes(previous.at(-1)!)) return `-${previous.at(-1)}`;
+  // The value's own word: the text before it decides (the placeholder's marker is not alphanumeric).
+  const word = argument.text;
+  const long = options.long.find((o) => word.startsWith(`${o}=`));
   if (long !== undefined) return long;
-  const letter = before.startsWith('--') ? undefined : short(before);
+  const letters = /^-([A-Za-z0-9]+)/.exec(word)?.[1] ?? '';
+  const letter = [...options.short].find((l) => letters.includes(l));
   return letter === undefined ? undefined : `-${letter}`;
 }
 
@@ -784,7 +779,7 @@ function programOption(base: string, args: readonly Node[], argument: Node, mk: 
  */
 function inOptionWord(argument: Node, mk: Marker): boolean {
   const before = argument.text.slice(0, mk.start - argument.startIndex);
-  if (before === '' || before.includes('=')) return false;
+  if (before.includes('=')) return false;
   return before.startsWith('-') || (!LITERAL_START.test(before) && before.includes('-'));
 }
 

@@ -56,6 +56,10 @@ describe('where a placeholder may stand (the bash parser decides)', () => {
     ['rsync -av {{ v }} host:', ['argument']],
     ['echo -I {{ v }}', ['argument']],
     ['echo {{ v }} | docker ps', ['argument']],
+    ['tar -cf out.tar pre-I{{ v }}', ['argument']],
+    ['tar -C dir-I {{ v }} -xf a.tar', ['argument']],
+    ['tar -C/srv/I {{ v }} -xf a.tar', ['argument']],
+    ['tar --exclude=--to-command={{ v }} -cf a.tar .', ['argument']],
     ['echo {{ v }} | bc', ['argument']],
     ['echo ok # {{ v }}', ['comment']],
     // Arithmetic and assignments: integers only.
@@ -100,6 +104,7 @@ describe('where a placeholder may stand (the bash parser decides)', () => {
     ['tar -c{{ v }}f out.tar .', ['option-word']],
     ['ls --{{ v }}', ['option-word']],
     ['head -n{{ v }} f', ['option-word']],
+    ['ls --color=never -l -{{ v }}=x', ['option-word']],
     ['echo ${x}-{{ v }}', ['option-word']],
     ['test -{{ v }} {{ v }}', ['option-word', 'argument']],
     // The argument of an option that runs a program the value names, in every way it is written.
@@ -209,6 +214,22 @@ describe('runbooks are refused at load, naming the step, the line and the rule',
         ✖ step "run", line 1: {{ v }} stands glued into an option word (after "-" with no "="), where the value would choose head's options, as in printf -va[$(cmd)], which runs cmd (rule option-word); write the option and the value as two words, e.g. -n {{ v }}, or join them with =, e.g. --name={{ v }}
           → at steps"
       `);
+  });
+
+  test('the argument of an option that runs a program is refused at load, naming the option however it is written', () => {
+    const sentence = (script: string) =>
+      caught(() => parseRunbook(runbookWith(script)))
+        .message.split('\n')[1]!
+        .replace(/^✖ step "run", line 1: /, '');
+    // Scripts no other case analyses: the analysis is cached by script.
+    expect(sentence('tar -xvI {{ v }} -f in.tar')).toBe(
+      '{{ v }} stands as the argument of tar -I, which runs a program the value names (rule program-option); put it where a plain argument goes, e.g. echo {{ v }}',
+    );
+    expect(sentence('scp -oProxyCommand={{ v }} a.txt host:/tmp')).toContain('as the argument of scp -o, which');
+    expect(sentence('rsync --rsh {{ v }} f host:')).toContain('as the argument of rsync --rsh, which');
+    expect(sentence('sort --compress-program={{ v }} f')).toContain(
+      'as the argument of sort --compress-program, which',
+    );
   });
 
   test('a script bash cannot parse', () => {

@@ -65,6 +65,15 @@
  * The new heredocPipeStages: its `stage?.`, `if (stage)`, `redirect?.` guards and the `?? []`
  * fallback are equivalent null guards like those above; `child?.type === 'pipeline'` → true is
  * killed by the body with $HOME and $(date) (a heredoc_body's children would become stages).
+ *
+ * After round eleven (2 December): the option-word and program-option rules and runningForm, run
+ * with `--mutate 'src/core/shell-placement.ts:655-672,755-786'` on this file's test set: 29 of 30
+ * killed (by core-shell-placement's rows and its program-option sentences, which use scripts no
+ * other case analyses, since the analysis is cached by script). The one left, runningForm's
+ * `(a ? [a.text] : [])` fallback (no coverage), is a null guard like those above. The lines of
+ * 56f4ca8 above have moved by those additions; the same run over lines 635–790 left only the
+ * survivors named above (pipelineStage's `!inner`, commandName's guards, the `glued` check, the
+ * `args` null filter, `<` → `<=` for `--`, testOperand's `child(0)?.` and `leaf.type`).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
