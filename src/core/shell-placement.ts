@@ -262,12 +262,32 @@ const PROGRAM_OPTIONS: ReadonlyMap<string, ProgramOptions> = new Map<string, Pro
     },
   ],
   ['rsync', { short: 'e', long: ['--rsh', '--rsync-path'] }],
-  ['git', { short: 'c', long: ['--config-env', '--upload-pack', '--receive-pack', '--exec'] }],
+  [
+    'git',
+    {
+      // -x and --exec: rebase runs them; the filters: filter-branch runs them.
+      short: 'cx',
+      long: [
+        '--config-env',
+        '--upload-pack',
+        '--receive-pack',
+        '--exec',
+        '--exec-path',
+        '--tree-filter',
+        '--index-filter',
+        '--msg-filter',
+        '--env-filter',
+        '--commit-filter',
+        '--parent-filter',
+        '--tag-name-filter',
+      ],
+    },
+  ],
   ['scp', { short: 'SoF', long: [] }],
   ['sftp', { short: 'SoFD', long: [] }],
   ['zip', { short: '', long: ['-TT', '--unzip-command'] }],
   ['sort', { short: '', long: ['--compress-program'] }],
-  ['wget', { short: '', long: ['--use-askpass'] }],
+  ['wget', { short: 'e', long: ['--use-askpass', '--execute'] }],
   ...['nc', 'netcat', 'ncat'].map((c): [string, ProgramOptions] => [
     c,
     { short: 'ec', long: ['--exec', '--sh-exec', '--lua-exec'] },
@@ -654,8 +674,8 @@ function pipelineStage(stage: Node, facts: ScriptFacts | undefined): string | un
 
 /**
  * The form in which a command runs a command line given as its arguments — and so reads its input
- * too, when a shell is that command: a container tool's exec/run (`docker exec -i c sh`), or find
- * with -exec. Undefined when it has none.
+ * too, when a shell is that command: a container tool's exec/run (`docker exec -i c sh`), find
+ * with -exec, git submodule foreach or git bisect run. Undefined when it has none.
  */
 function runningForm(
   command: Node,
@@ -666,6 +686,9 @@ function runningForm(
   if (base === 'find' && exec !== undefined) return { rule: 'find-exec', form: `with ${exec}` };
   const sub = texts.find((t) => RUNNING_SUBCOMMANDS.has(t));
   if (CONTAINER_TOOLS.has(base) && sub !== undefined) return { rule: 'evaluating-command', form: sub };
+  if (base === 'git' && texts.includes('foreach')) return { rule: 'evaluating-command', form: 'submodule foreach' };
+  if (base === 'git' && texts.includes('bisect') && texts.includes('run'))
+    return { rule: 'evaluating-command', form: 'bisect run' };
   return undefined;
 }
 
