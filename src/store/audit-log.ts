@@ -912,8 +912,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     let forgedAtStart: Promise<AuditVerdict | undefined> = Promise.resolve(undefined);
     const pages = await recordPages(db);
     let walkers: Walkers | undefined;
-    /** The side tables found to match the index inside SQLite while the threads walked (verify-index.ts). */
-    let sidesVouched = false;
+    /** Whether SQLite found the side tables to match the index while the threads walked (verify-index.ts); undefined: not asked. */
+    let sidesVouched: boolean | undefined;
     try {
       // Over a large SQLite log the walk's threads start now, loading their module while the
       // checkpoints are read.
@@ -1108,7 +1108,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       // Asked inside SQLite first (verify-index.ts): only a difference reads the tables here, with
       // the matched executions' summaries read from their rows (equal to the log's, as found above).
       const sides =
-        sidesVouched || (pages.sqlite && sideTablesSurelyMatchIndex(pages.sqlite))
+        (sidesVouched ?? (pages.sqlite !== undefined && sideTablesSurelyMatchIndex(pages.sqlite)))
           ? undefined
           : await checkFilterTables(
               new Map([

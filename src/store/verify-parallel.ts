@@ -65,7 +65,7 @@ async function bundleWalker(): Promise<URL | undefined> {
   }
 }
 
-/** One walk thread, started before its range is known: it loads its modules while verify reads the checkpoints. */
+/** One walk thread, started before its range is known: it loads its module while verify reads the checkpoints. */
 interface Walker {
   run(task: RangeTask): Promise<RangeResult>;
   stop(): Promise<void>;
@@ -75,34 +75,27 @@ function startWalker(module: URL): Walker {
   // A young generation larger than V8's default: a range allocates a few strings and objects per
   // record, nearly all short-lived, and collecting them less often saved about a tenth of the walk
   // (64 MB: about 70 MB more at peak for two threads over a million records).
-  const options = { workerData: { verifyWalker: true }, resourceLimits: { maxYoungGenerationSizeMb: 64 } };
-  const worker = new Worker(module, options);
-  let failed: Error | undefined;
-  let waiting: { resolve(r: RangeResult): void; reject(e: Error): void } | undefined;
-  const settle = (f: (w: NonNullable<typeof waiting>) => void) => {
-    const w = waiting;
-    waiting = undefined;
-    if (w) f(w);
-  };
-  worker.on('message', (m: { ok: true; result: RangeResult } | { ok: false; error: string }) =>
-    settle((w) => (m.ok ? w.resolve(m.result) : w.reject(new Error(`audit verify's worker failed: ${m.error}`)))),
-  );
-  worker.on('error', (e) => {
-    failed ??= e;
-    settle((w) => w.reject(e));
+  const worker = new Worker(module, {
+    workerData: { verifyWalker: true },
+    resourceLimits: { maxYoungGenerationSizeMb: 64 },
   });
-  worker.on('exit', (code) => {
-    failed ??= new Error(`audit verify's worker stopped (exit code ${code}) before it answered`);
-    settle((w) => w.reject(failed!));
+  // The thread walks one range and answers once; an error or exit before that (while it loads,
+  // or once stopped unused) is its answer too, and what settles first stands.
+  const answer = new Promise<RangeResult>((resolve, reject) => {
+    worker.once('message', (m: { ok: true; result: RangeResult } | { ok: false; error: string }) =>
+      m.ok ? resolve(m.result) : reject(new Error(`audit verify's worker failed: ${m.error}`)),
+    );
+    worker.once('error', reject);
+    worker.once('exit', (code) =>
+      reject(new Error(`audit verify's worker stopped (exit code ${code}) before it answered`)),
+    );
   });
+  answer.catch(() => undefined); // a thread stopped unused is not an unhandled rejection
   return {
-    run: (task) =>
-      failed
-        ? Promise.reject(failed)
-        : new Promise<RangeResult>((resolve, reject) => {
-            waiting = { resolve, reject };
-            worker.postMessage(task);
-          }),
+    run(task) {
+      worker.postMessage(task);
+      return answer;
+    },
     stop: async () => {
       await worker.terminate();
     },
