@@ -177,6 +177,13 @@ describe('a fan-out step to every target of the plan', () => {
   test('whose request record no longer holds the plan fails with one sentence, and sends nothing', async () => {
     const given = planned();
     const handle = await start(given);
+    // The run writes the request too (the same record, idempotent): edited before that write, the
+    // run would meet a conflicting record at its start and end there, before any vote or step.
+    await waitFor('the run to record its request', async () =>
+      ((await handle.fetchHistory()).events ?? []).some((e) => e.activityTaskCompletedEventAttributes)
+        ? true
+        : undefined,
+    );
     raw(auditFile, (db) => {
       unguard(db);
       db.prepare(`update audit_events set data = json_set(data, '$.plan.reason', 'changed') where event_id = ?`).run(
