@@ -486,6 +486,13 @@ function notFound(executionId: string): UserError {
   );
 }
 
+function ended(executionId: string, verb: string): UserError {
+  return new UserError(
+    'EXECUTION_FINISHED',
+    `execution ${executionId} has ended in Temporal; it can no longer be ${verb}, and "mechanic status ${executionId}" shows how it ended`,
+  );
+}
+
 /** Maps a failed vote to the one sentence the voter sees. */
 async function toRefusal(
   deps: ExecutionServiceDeps,
@@ -494,6 +501,14 @@ async function toRefusal(
   verb = 'approved',
 ): Promise<UserError> {
   if (isMechanicError(e)) return e instanceof UserError ? e : new UserError(e.code, e.message);
+  if (
+    e instanceof WorkflowUpdateFailedError &&
+    e.cause instanceof ApplicationFailure &&
+    e.cause.type === 'AcceptedUpdateCompletedWorkflow'
+  ) {
+    // The run took the request, then ended (failed, or terminated from Temporal) before it was done.
+    return ended(executionId, verb);
+  }
   if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type) {
     return new UserError(e.cause.type as ErrorCode, e.cause.message);
   }
@@ -513,7 +528,9 @@ async function toRefusal(
         `execution ${executionId} has already ended (${summary.status}); it can no longer be ${verb}`,
       );
     }
-    return notFound(executionId);
+    // Temporal no longer has it running, though its records do not say how it ended (a run
+    // terminated from Temporal, or one whose end is not recorded yet).
+    return summary ? ended(executionId, verb) : notFound(executionId);
   }
   throw e;
 }
