@@ -179,6 +179,8 @@ const EnvSchema = z.object({
   /** Per client address, before authentication (floods of bad tokens); everyone behind one proxy or NAT shares it. */
   MECHANIC_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(200),
+  /** How often the API server looks for runs Temporal ended without their end on the record (ended-runs.ts). */
+  MECHANIC_ENDED_RUNS_SWEEP_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Repeated refusals of one caller within this window are one audit record with a count. */
   MECHANIC_DENIAL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** The working days and hours of the reports ("Mon-Fri 08:00-18:00"): runs started outside them are flagged. */
@@ -298,6 +300,8 @@ export interface Config {
     readonly address: { readonly burst: number; readonly perSecond: number };
     readonly denialWindowSeconds: number;
   };
+  /** How often the API server records the end of runs Temporal ended (terminated, failed, timed out). */
+  readonly endedRunsSweepSeconds: number;
   readonly logLevel: string;
   /** The reports' working hours and time zone (off-hours flags, days of the charts). */
   readonly reports: { readonly workingHours: WorkingHours; readonly timeZone: string };
@@ -468,6 +472,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       address: { burst: e.MECHANIC_RATE_LIMIT_ADDRESS_BURST, perSecond: e.MECHANIC_RATE_LIMIT_ADDRESS_PER_SECOND },
       denialWindowSeconds: e.MECHANIC_DENIAL_WINDOW_SECONDS,
     },
+    endedRunsSweepSeconds: e.MECHANIC_ENDED_RUNS_SWEEP_SECONDS,
     logLevel: e.LOG_LEVEL,
     reports: reportSettings(e),
   });

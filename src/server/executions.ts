@@ -266,10 +266,17 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   async function get(executionId: string): Promise<ExecutionView> {
     try {
       // A query needs a worker; when none answers soon, the audit log still tells the story.
-      return await liveView(executionId);
+      const view = await liveView(executionId);
+      // A run Temporal ended (terminated, say) answers as it stood then; its end is on the record
+      // (ended-runs.ts), and the record is what happened. A run's own end is set before it is recorded.
+      if (TERMINAL_STATUSES.has(view.status)) return view;
+      const summary = await deps.audit.getExecution(executionId);
+      if (!summary || !TERMINAL_STATUSES.has(summary.status)) return view;
     } catch (e) {
       // Our own deadline shows up as DEADLINE_EXCEEDED or as CANCELLED (1), depending on timing.
-      if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1])) throw e;
+      // FAILED_PRECONDITION (9): a run closed before its first workflow task (terminated at once)
+      // cannot be queried at all; its records still tell what there is.
+      if (!(e instanceof WorkflowNotFoundError) && !serverUnanswered(e, [1, 9])) throw e;
     }
     const view = viewFromAudit(await runRecords(deps.audit, executionId));
     if (!view) throw notFound(executionId);

@@ -14,6 +14,7 @@ import { createStsClient, ssmClients } from '../activities/aws.ts';
 import { createExecutionService } from './executions.ts';
 import { createApp } from './app.ts';
 import { createAuditTail } from './audit-tail.ts';
+import { sweepRunsEndedInTemporal } from './ended-runs.ts';
 import { createDenialRecorder } from './denials.ts';
 import { DEFAULT_POLICY_FILE, loadCedarAuthorizer } from '../authz/cedar-authorizer.ts';
 import { reloadableAuthorizer } from '../authz/reload.ts';
@@ -162,6 +163,8 @@ export async function runServer(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.api.host}:${port}`;
   boundUrl = url;
+  // Runs Temporal ended without their end on the record get it, at start and then at an interval.
+  const endedRuns = sweepRunsEndedInTemporal({ client, audit, log }, config.endedRunsSweepSeconds * 1000);
   started();
   log.info({ url, runbooks: (await registry.list()).length }, 'ready');
   await stopped;
@@ -169,6 +172,7 @@ export async function runServer(): Promise<number> {
   await slack?.stop();
   // Live event streams end first, so closing the server does not wait for their clients.
   tail.stop();
+  await endedRuns.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await client.connection.close();
   await denials.close();

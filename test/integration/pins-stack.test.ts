@@ -12,6 +12,7 @@
  * - a rate-limited step's SendCommand asks SSM for one more step timeout per later wave.
  */
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { ListCommandsCommand, SSMClient, type Command } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { createApiClient, type ApiClient } from '../../src/api/client.ts';
 import { DEFAULT_POLICY_FILE } from '../../src/authz/cedar-authorizer.ts';
 import { TERMINAL_STATUSES, type ExecutionView } from '../../src/core/execution.ts';
@@ -179,6 +180,8 @@ beforeAll(async () => {
       MECHANIC_HOME: home,
       MECHANIC_POLICY_FILE: policies,
       MECHANIC_DELIVERY_TIMEOUT_SECONDS: String(DELIVERY_TIMEOUT),
+      // The API server looks for runs Temporal ended every second, not every minute.
+      MECHANIC_ENDED_RUNS_SWEEP_SECONDS: '1',
     });
   } catch (e) {
     await rm(home, { recursive: true, force: true });
@@ -448,4 +451,50 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('the reporting UI i
     expect(await bob.locator('#plan-h').isVisible()).toBe(true);
     await api('alice').call('cancel', { params: { id: waiting.executionId }, body: { reason: 'printed, not needed' } });
   });
+
+  test(
+    'a run terminated with the temporal CLI is failed in status, list and the audit log, naming who terminated it and why',
+    async () => {
+      const waiting = await launch('deploy-web', { release: 'v3.0.3' }, 'terminated from Temporal');
+      const id = waiting.executionId;
+      const terminated = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        execFile(
+          inject('temporalCli'),
+          [
+            'workflow',
+            'terminate',
+            '--address',
+            stack.info.temporalAddress,
+            '--workflow-id',
+            id,
+            '--reason',
+            'wedged',
+            '--identity',
+            'erin',
+          ],
+          (error, stdout, stderr) => resolve({ code: error ? 1 : 0, out: stdout + stderr }),
+        );
+      });
+      expect(terminated).toMatchObject({ code: 0 });
+      // The CLI sends its own identity (pid@host) with the reason.
+      const reason = expect.stringMatching(
+        /^it ended in Temporal without recording its end: terminated by "\d+@[^"]+": "wedged"$/,
+      ) as unknown as string;
+      const status = await waitFor('the terminated run to be failed in its status', async () => {
+        const r = await runCli(['status', id, '--json', '--as', 'alice'], stack.env);
+        const view = JSON.parse(r.stdout) as ExecutionView;
+        return view.status === 'failed' ? view : undefined;
+      });
+      expect(status.reason).toEqual(reason);
+      const listed = JSON.parse(
+        (await runCli(['list', '--status', 'failed', '--json', '--as', 'alice'], stack.env)).stdout,
+      ) as { id: string }[];
+      expect(listed.map((e) => e.id)).toContain(id);
+      const records = await runCli(['audit', 'list', '--execution', id, '--json', '--as', 'dave'], stack.env);
+      expect(JSON.parse(records.stdout)).toContainEqual(
+        expect.objectContaining({ type: 'execution.failed', actor: 'mechanic', data: { reason } }),
+      );
+    },
+    RUN_TIMEOUT,
+  );
 });
