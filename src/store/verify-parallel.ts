@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { GENESIS_HASH } from '../core/audit-chain.ts';
 import type { ExecutionSummary } from '../core/execution-index.ts';
-import { checkRow, type CheckpointSource, type SignedAt, type WalkProblem } from './verify-rows.ts';
+import type { SignedCheckpoints } from './signed-checkpoints.ts';
+import { checkRow, type SignedAt, type WalkProblem } from './verify-rows.ts';
 import type { RangeResult, RangeTask } from './verify-worker.ts';
 
 /** Threads to walk with: one per core, at most 8 (reading one SQLite file stops scaling well before). */
@@ -109,7 +110,7 @@ export interface Walkers {
    * records than threads). Returns the first problem — the one with the lowest seq, as a
    * record-by-record walk finds it — or the state after `upTo`.
    */
-  walk(upTo: number, signed: SignedAt): Promise<{ problem: WalkProblem } | { state: WalkState }>;
+  walk(upTo: number, signed: SignedCheckpoints): Promise<{ problem: WalkProblem } | { state: WalkState }>;
   close(): Promise<void>;
 }
 
@@ -126,12 +127,7 @@ export async function startWalkers(file: string, threads: number): Promise<Walke
       for (let i = 0; i < n; i++) {
         const after = i === 0 ? null : bounds[i]!;
         const to = bounds[i + 1]!;
-        const inRange: [number, string, CheckpointSource][] = [];
-        for (const [seq, cps] of signed) {
-          if ((after === null || seq > after) && seq <= to)
-            for (const cp of cps) inRange.push([seq, cp.hash, cp.source]);
-        }
-        tasks.push({ file, after, upTo: to, signed: inRange });
+        tasks.push({ file, after, upTo: to, signed: signed.slice(after, to) });
       }
       return mergeRanges(await Promise.all(tasks.map((t, i) => walkers[i]!.run(t))), signed);
     },
@@ -180,7 +176,7 @@ export async function walkInParallel(
   file: string,
   upTo: number,
   threads: number,
-  signed: SignedAt,
+  signed: SignedCheckpoints,
 ): Promise<{ problem: WalkProblem } | { state: WalkState }> {
   const walkers = await startWalkers(file, threads);
   if (!walkers) throw new Error("audit verify's walk threads could not be built");

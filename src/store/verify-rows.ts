@@ -56,7 +56,10 @@ export interface WalkProblem {
 export type CheckpointSource = 'database' | 'file';
 
 /** The checkpoints admitted at a seq (their seq and hash were signed, or are being checked). */
-export type SignedAt = ReadonlyMap<number, readonly { readonly hash: string; readonly source: CheckpointSource }[]>;
+export interface SignedAt {
+  has(seq: number): boolean;
+  get(seq: number): readonly { readonly hash: string; readonly source: CheckpointSource }[] | undefined;
+}
 
 export type CheckedRow =
   | { readonly ok: true; readonly seq: number; readonly hash: string; readonly event: AuditEvent }

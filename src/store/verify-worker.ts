@@ -18,12 +18,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { endStatusOf } from '../core/audit-events.ts';
 import { projectExecution, type ExecutionSummary } from '../core/execution-index.ts';
 import { sameAsRow, type ExecutionRow } from './execution-rows.ts';
+import { SignedCheckpoints, type CheckpointSlice } from './signed-checkpoints.ts';
 import {
   EVENT_TEXT_COLUMNS,
   VERIFY_COLUMNS,
   checkEventText,
   checkRow,
-  type CheckpointSource,
   type RawRow,
   type TextRow,
   type WalkProblem,
@@ -37,8 +37,8 @@ export interface RangeTask {
   readonly after: number | null;
   /** …up to and including this seq. */
   readonly upTo: number;
-  /** The admitted checkpoints in the range: [seq, hash, source]. */
-  readonly signed: readonly (readonly [number, string, CheckpointSource])[];
+  /** The admitted checkpoints in the range. */
+  readonly signed: CheckpointSlice;
 }
 
 /** What one worker found in its range. */
@@ -68,8 +68,7 @@ export interface RangeResult {
 const PAGE = 5000;
 
 export function walkRange(task: RangeTask): RangeResult {
-  const signed = new Map<number, { hash: string; source: CheckpointSource }[]>();
-  for (const [seq, hash, source] of task.signed) signed.set(seq, [...(signed.get(seq) ?? []), { hash, source }]);
+  const signed = SignedCheckpoints.of(task.signed);
   const conn = new BetterSqlite3(task.file, { readonly: true, fileMustExist: true, timeout: 5_000 });
   try {
     // One read transaction: every page and every row read again below sees the same log.

@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import type { AuditVerdict } from '../../src/core/audit-chain.ts';
 import { openAuditStore } from '../../src/store/audit-log.ts';
 import { signingWith } from '../../src/store/checkpoints.ts';
+import { SignedCheckpoints } from '../../src/store/signed-checkpoints.ts';
 import { walkInParallel } from '../../src/store/verify-parallel.ts';
 import { filledLog, raw, unguard } from '../helpers/raw-sqlite.ts';
 import { runEvents } from '../helpers/web-ui.ts';
@@ -86,7 +87,7 @@ describe('audit verify in ranges on worker threads', () => {
       return before;
     });
     const broken = { ok: false, check: 'chain', reason: "hash does not match the record's content" };
-    const direct = await walkInParallel(file, log.events, THREADS, new Map());
+    const direct = await walkInParallel(file, log.events, THREADS, new SignedCheckpoints());
     expect(direct).toEqual({ problem: { check: 'chain', seq: low, reason: broken.reason } });
     const [parallel, sequential] = await verifyBoth(file);
     expect(parallel).toEqual({ ...broken, seq: low });
@@ -182,6 +183,37 @@ describe('audit verify in ranges on worker threads', () => {
     });
     expect(sequential).toEqual(parallel);
   });
+  test.each([
+    ['a hash of 64 characters (read as columns)', 'f'.repeat(64)],
+    ['a hash of another length (read row by row)', 'f'.repeat(63)],
+    ['a hash SQLite counts as 64 characters but JavaScript as 65 (read row by row)', `${'f'.repeat(63)}😀`],
+  ])(
+    'a checkpoint row in the middle of a range with %s is found by its thread, as the walk finds it',
+    async (_, hash) => {
+      const file = await copy();
+      const [b1, b2] = bounds(log.events) as [number, number];
+      // Well inside the middle range, neither its first record nor a boundary's.
+      const seq = raw(file, (db) => {
+        const free = db
+          .prepare(
+            'select seq from audit_events where seq > ? and seq not in (select seq from audit_checkpoints) order by seq limit 1',
+          )
+          .get(b1 + Math.floor((b2 - b1) / 2)) as { seq: number };
+        db.prepare(
+          'insert into audit_checkpoints (seq, key_id, hash, at, signature, recorded_at) values (?, ?, ?, ?, ?, ?)',
+        ).run(free.seq, signer.keyId, hash, '2026-01-01T00:00:00.000Z', 'AAAA', '2026-01-01T00:00:00.000Z');
+        return free.seq;
+      });
+      const [parallel, sequential] = await verifyBoth(file);
+      expect(parallel).toEqual({
+        ok: false,
+        seq,
+        check: 'checkpoint',
+        reason: `record #${seq} is not the record signed by the checkpoint in the database: the log was rewritten from here`,
+      });
+      expect(sequential).toEqual(parallel);
+    },
+  );
 });
 
 describe('the executions index compared by the threads', () => {
@@ -200,7 +232,7 @@ describe('the executions index compared by the threads', () => {
   test('an intact log: most executions are matched by the threads, their summaries not sent back', async () => {
     const file = await copy();
     const id = raw(file, inMiddleRange);
-    const walked = await walkInParallel(file, log.events, THREADS, new Map());
+    const walked = await walkInParallel(file, log.events, THREADS, new SignedCheckpoints());
     if (!('state' in walked)) throw new Error(`the walk found ${JSON.stringify(walked.problem)}`);
     expect(walked.state.matched.has(id)).toBe(true);
     expect(walked.state.rebuilt.has(id)).toBe(false);
