@@ -330,7 +330,8 @@ async function recordPages(db: Kysely<Database>): Promise<RecordPages> {
  * The seqs and hashes of the checkpoints below the newest seq, as two columns (SignedCheckpoints),
  * read by SQLite as two strings: one object per row for 122,000 rows took most of a second on the
  * walk's way. Undefined when a row is not in that shape (a seq that is not an integer, a hash that
- * is not 64 characters, in SQLite's count and JavaScript's): those are read row by row, and the walk names what is wrong.
+ * is not 64 characters, in SQLite's count and JavaScript's): those are read row by row, and the
+ * walk names what is wrong.
  */
 function checkpointColumnsBelowNewest(
   sqlite: BetterSqlite3.Database,
