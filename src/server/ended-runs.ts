@@ -40,12 +40,15 @@ export interface EndedRunsDeps {
 export const endedOutsideEventId = (executionId: string) => `${executionId}:ended-in-temporal`;
 
 /**
- * Finds the runs Temporal ended without their end on the record, and records it. Returns the
- * executions it recorded.
+ * Finds the runs Temporal ended without their end on the record (closed after `closedAfter`, when
+ * given), and records it. Returns the executions it recorded.
  */
-export async function recordRunsEndedInTemporal(deps: EndedRunsDeps): Promise<string[]> {
+export async function recordRunsEndedInTemporal(deps: EndedRunsDeps, closedAfter?: Date): Promise<string[]> {
   const recorded: string[] = [];
-  for await (const run of deps.client.workflow.list({ query: ENDED_OUTSIDE_QUERY })) {
+  const query = closedAfter
+    ? `${ENDED_OUTSIDE_QUERY} AND CloseTime > "${closedAfter.toISOString()}"`
+    : ENDED_OUTSIDE_QUERY;
+  for await (const run of deps.client.workflow.list({ query })) {
     const id = run.workflowId;
     const summary = await deps.audit.getExecution(id);
     // Not one of mechanic's runs (no request on the record), or its end is already there.
@@ -108,15 +111,27 @@ function innermost(e: Error): string {
   return at.message;
 }
 
-/** Sweeps when started and then every `intervalMs`, one sweep at a time, until stopped. */
+/** How far back a sweep looks before the previous one began: Temporal's visibility lags its closes. */
+const VISIBILITY_LAG_MS = 10 * 60_000;
+
+/**
+ * Sweeps when started (every run Temporal ended, however long ago) and then every `intervalMs`,
+ * one sweep at a time, until stopped; a sweep after one that went through looks only at runs
+ * closed since shortly before that one began, so the terminated runs of years are not read again
+ * every minute.
+ */
 export function sweepRunsEndedInTemporal(deps: EndedRunsDeps, intervalMs: number): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();
+  let since: Date | undefined;
   const tick = () => {
-    current = recordRunsEndedInTemporal(deps)
+    const began = Date.now();
+    current = recordRunsEndedInTemporal(deps, since)
       .then(
-        () => undefined,
+        () => {
+          since = new Date(began - VISIBILITY_LAG_MS);
+        },
         (err: unknown) => deps.log.error({ err }, 'could not look for runs Temporal ended; trying again later'),
       )
       .finally(() => {

@@ -27,7 +27,7 @@ import { DEMO_USERS } from '../../src/authz/users.ts';
 import { requestedEvent } from '../../src/core/audit-events.ts';
 import { UserError } from '../../src/core/errors.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
-import { recordRunsEndedInTemporal } from '../../src/server/ended-runs.ts';
+import { ENDED_OUTSIDE_QUERY, recordRunsEndedInTemporal } from '../../src/server/ended-runs.ts';
 import { createExecutionService, type ExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
 import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
@@ -127,9 +127,9 @@ async function launched(input: ExecutionInput): Promise<WorkflowHandle<typeof ru
  * Sweeps until a sweep has recorded `id` (Temporal's visibility lags its closes a little), two at
  * once each time, as two API servers would.
  */
-async function sweptUntil(id: string): Promise<void> {
+async function sweptUntil(id: string, closedAfter?: Date): Promise<void> {
   await waitFor(`the sweep to record the end of ${id}`, async () => {
-    const swept = await Promise.all([1, 2].map(() => recordRunsEndedInTemporal({ client, audit, log })));
+    const swept = await Promise.all([1, 2].map(() => recordRunsEndedInTemporal({ client, audit, log }, closedAfter)));
     return swept.flat().includes(id) ? true : undefined;
   });
 }
@@ -238,7 +238,15 @@ test('a run terminated before any worker took it (it cannot be queried at all) r
   });
   await audit.append(requestedEvent(input));
   await client.workflow.getHandle(id).terminate('started by mistake');
-  await sweptUntil(id);
+  // Once Temporal lists it as closed: a sweep that looks only at runs closed later leaves it, one
+  // that looks at those closed since an hour ago records it.
+  await waitFor('Temporal to list the run as ended', async () => {
+    for await (const run of client.workflow.list({ query: ENDED_OUTSIDE_QUERY }))
+      if (run.workflowId === id) return true;
+    return undefined;
+  });
+  expect(await recordRunsEndedInTemporal({ client, audit, log }, new Date(Date.now() + 60_000))).toEqual([]);
+  await sweptUntil(id, new Date(Date.now() - 3_600_000));
   const view = await service.get(id);
   expect([view.status, view.reason]).toEqual([
     'failed',
