@@ -899,7 +899,6 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
     const signed = new SignedCheckpoints();
     let newest: Found | undefined;
     let fileCp: Checkpoint | undefined;
-    let checked = 0;
     let signatures = 0;
     /**
      * Takes a checkpoint into account; returns why it is not genuine otherwise. `genuine`: its
@@ -912,7 +911,6 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
       if (!genuine) signatures++;
       signed.add(f.cp.seq, { hash: f.cp.hash, source: f.source, keyId: f.cp.keyId });
       if (!newest || f.cp.seq > newest.cp.seq) newest = f;
-      checked++;
       return undefined;
     };
     /** The first of `cps` whose signature is not valid, named; undefined when all are. */
@@ -962,10 +960,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
         forgedAtStart = firstForged(options.allSignatures ? cps : cps.filter((cp) => cp.seq === top));
         // Observed at once: signaturesValid does not reject, but a bug there must surface as verify's error, not as an unhandled rejection.
         forgedAtStart.catch(() => undefined);
-        if (columns) {
-          signed.addDatabaseColumns(columns.seqs, columns.hashes);
-          checked += columns.seqs.length;
-        }
+        if (columns) signed.addDatabaseColumns(columns.seqs, columns.hashes);
         for (const cp of cps) admit({ cp, source: 'database' }, true);
         if (signing.headFile) {
           const file = await readHeadFile(signing.headFile, signing.trusted);
@@ -1171,7 +1166,7 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
               latest: newest ? { seq: newest.cp.seq, at: newest.cp.at, keyId: newest.cp.keyId } : null,
               source: newest?.source ?? null,
               uncovered: end - coveredTo(),
-              checked,
+              checked: signed.size,
               signaturesChecked: signatures,
             }
           : null,

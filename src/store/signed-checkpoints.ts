@@ -33,8 +33,6 @@ export class SignedCheckpoints implements SignedAt {
   private seqs: Float64Array = new Float64Array(0);
   private hashes = '';
   private readonly others = new Map<number, SignedEntry[]>();
-  /** Where the last look-up ended: the walk asks in ascending order, so the next is usually there. */
-  private at = 0;
 
   /** Admitted checkpoints of one range, as a thread receives them. */
   static of(slice: CheckpointSlice): SignedCheckpoints {
@@ -63,7 +61,7 @@ export class SignedCheckpoints implements SignedAt {
     else this.others.set(seq, [entry]);
   }
 
-  /** How many are admitted. */
+  /** How many are admitted (what verify reports as checked). */
   get size(): number {
     let n = this.seqs.length;
     for (const list of this.others.values()) n += list.length;
@@ -102,21 +100,8 @@ export class SignedCheckpoints implements SignedAt {
 
   /** The index of the first database checkpoint at `seq`, or -1. */
   private first(seq: number): number {
-    const { seqs } = this;
-    if (seqs.length === 0) return -1;
-    // The walk asks in ascending order: start where the last look-up ended, a few steps on at most.
-    let i = this.at;
-    if (i > 0 && seqs[i - 1]! >= seq) i = this.lowerBound(seq);
-    else {
-      for (let steps = 0; i < seqs.length && seqs[i]! < seq; steps++, i++) {
-        if (steps === 4) {
-          i = this.lowerBound(seq);
-          break;
-        }
-      }
-    }
-    this.at = i;
-    return i < seqs.length && seqs[i] === seq ? i : -1;
+    const i = this.lowerBound(seq);
+    return i < this.seqs.length && this.seqs[i] === seq ? i : -1;
   }
 
   /** The index of the first seq not below `seq`. */

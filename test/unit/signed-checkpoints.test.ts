@@ -50,7 +50,7 @@ describe('SignedCheckpoints', () => {
     expect(s.size).toBe(7);
   });
 
-  test('a long way between two asks still finds the checkpoint (past the few steps it looks ahead)', () => {
+  test('asks far apart, forward and back, find the checkpoint or none', () => {
     const s = new SignedCheckpoints();
     const seqs = Float64Array.from({ length: 100 }, (_, i) => 10 * (i + 1));
     s.addDatabaseColumns(seqs, Array.from(seqs, (q) => String(q).padStart(64, '0')).join(''));
