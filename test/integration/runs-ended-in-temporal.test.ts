@@ -20,27 +20,25 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createActivities } from '../../src/activities/index.ts';
-import { createInventory } from '../../src/activities/inventory.ts';
 import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { DEMO_USERS } from '../../src/authz/users.ts';
 import { requestedEvent } from '../../src/core/audit-events.ts';
 import { UserError } from '../../src/core/errors.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
 import { ENDED_OUTSIDE_QUERY, recordRunsEndedInTemporal } from '../../src/server/ended-runs.ts';
-import { createExecutionService, type ExecutionService } from '../../src/server/executions.ts';
+import type { ExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { searchAttributes } from '../../src/temporal/search-attributes.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { runbookExecution } from '../../workflows/runbook-execution.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
+import { NO_AWS, serviceWithoutAws } from '../helpers/service.ts';
 import { waitFor } from '../helpers/parts.ts';
 import { testInput } from '../helpers/plans.ts';
 import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 
 const TASK_QUEUE = 'vote-run-ended';
 const user = (id: string) => DEMO_USERS.find((u) => u.id === id)!;
-const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
 
 let home: string;
 let temporal: TestTemporal;
@@ -78,23 +76,14 @@ beforeAll(async () => {
     workflowsPath: WORKFLOWS_PATH,
     activities: createActivities({
       audit: busy,
-      sts: createStsClient(aws),
-      ssmFor: ssmClients(aws),
+      sts: createStsClient(NO_AWS),
+      ssmFor: ssmClients(NO_AWS),
       pollIntervalMs: { min: 100, max: 1000 },
       deliveryTimeoutSeconds: 60,
     }),
   });
   running = worker.run();
-  service = createExecutionService({
-    client,
-    taskQueue: TASK_QUEUE,
-    registry: await loadRunbookRegistry('runbooks'),
-    inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
-    audit,
-    region: 'us-east-1',
-    settings: { heartbeatTimeoutSeconds: 60 },
-    authorizer: await loadCedarAuthorizer(),
-  });
+  service = await serviceWithoutAws({ client, taskQueue: TASK_QUEUE, audit });
 }, 180_000);
 
 afterAll(async () => {
@@ -139,14 +128,7 @@ const ends = async (id: string) =>
     (r) => r.type.startsWith('execution.') && r.type !== 'execution.requested' && r.type !== 'execution.running',
   );
 
-const refusal = async (p: Promise<unknown>): Promise<UserError> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(UserError);
-  return e as UserError;
-};
+const refusal = (p: Promise<unknown>) => rejectionOf(p, UserError);
 
 test('a vote the run took before it was terminated, and one sent after, are told the run has ended, on the record', async () => {
   const input = testInput();

@@ -20,18 +20,17 @@ import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createActivities } from '../../src/activities/index.ts';
-import { createInventory } from '../../src/activities/inventory.ts';
 import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
-import { loadCedarAuthorizer } from '../../src/authz/cedar-authorizer.ts';
 import { DEMO_USERS } from '../../src/authz/users.ts';
 import { requestedEvent } from '../../src/core/audit-events.ts';
 import { UserError } from '../../src/core/errors.ts';
 import type { ExecutionInput } from '../../src/core/execution.ts';
-import { createExecutionService, type ExecutionService } from '../../src/server/executions.ts';
+import type { ExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { WORKFLOWS_PATH } from '../../src/temporal/worker.ts';
 import { runbookExecution, statusQuery } from '../../workflows/runbook-execution.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
+import { NO_AWS, serviceWithoutAws } from '../helpers/service.ts';
 import { waitFor } from '../helpers/parts.ts';
 import { testInput } from '../helpers/plans.ts';
 import { quietTemporalLogs, startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
@@ -56,7 +55,6 @@ describe('a vote is decided from the run’s records while its worker cannot ans
 
   /** A worker for the run's task queue, with the real activities writing to the audit log. */
   async function startWorker(): Promise<{ stop(): Promise<void> }> {
-    const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
     const w = await Worker.create({
       connection: native,
       namespace: temporal.namespace,
@@ -64,8 +62,8 @@ describe('a vote is decided from the run’s records while its worker cannot ans
       workflowBundle: bundle,
       activities: createActivities({
         audit,
-        sts: createStsClient(aws),
-        ssmFor: ssmClients(aws),
+        sts: createStsClient(NO_AWS),
+        ssmFor: ssmClients(NO_AWS),
         pollIntervalMs: { min: 100, max: 1000 },
         deliveryTimeoutSeconds: 60,
       }),
@@ -81,14 +79,7 @@ describe('a vote is decided from the run’s records while its worker cannot ans
 
   const records = async (type: string) => (await audit.list({ executionId: id })).filter((r) => r.type === type);
 
-  const refusal = async (p: Promise<unknown>): Promise<UserError> => {
-    const e = await p.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toBeInstanceOf(UserError);
-    return e as UserError;
-  };
+  const refusal = (p: Promise<unknown>) => rejectionOf(p, UserError);
 
   beforeAll(async () => {
     quietTemporalLogs();
@@ -109,16 +100,10 @@ describe('a vote is decided from the run’s records while its worker cannot ans
     const client = new Client({ connection, namespace: temporal.namespace, interceptors: { workflow: [counting] } });
     audit = await openAuditStore({ kind: 'sqlite', file: path.join(home, 'audit.db') });
     bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silent });
-    const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
-    service = createExecutionService({
+    service = await serviceWithoutAws({
       client,
       taskQueue: TASK_QUEUE,
-      registry: await loadRunbookRegistry('runbooks'),
-      inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
       audit,
-      region: 'us-east-1',
-      settings: { heartbeatTimeoutSeconds: 60 },
-      authorizer: await loadCedarAuthorizer(),
       // Long enough for a worker to be started while a vote waits for the run to take it.
       updateDeadlineMs: 120_000,
     });

@@ -9,16 +9,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInventory } from '../../src/activities/inventory.ts';
-import { createStsClient, ssmClients } from '../../src/activities/aws.ts';
 import { roleAuthorizer } from '../../src/authz/authorizer.ts';
 import { DEMO_USERS } from '../../src/authz/users.ts';
 import { UserError } from '../../src/core/errors.ts';
-import { createExecutionService, type ExecutionService } from '../../src/server/executions.ts';
+import type { ExecutionService } from '../../src/server/executions.ts';
 import { openAuditStore, type AuditStore } from '../../src/store/audit-log.ts';
-import { loadRunbookRegistry } from '../../src/store/runbook-registry.ts';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 import { PLAN_DIGEST, storeRun } from '../helpers/web-ui.ts';
+import { rejectionOf } from '../helpers/core-samples.ts';
+import { serviceWithoutAws } from '../helpers/service.ts';
 
 describe('a vote or cancel the run does not answer', () => {
   let home: string;
@@ -45,15 +44,10 @@ describe('a vote or cancel the run does not answer', () => {
     });
     // The run exists in Temporal, on a task queue no worker polls: nothing will ever take an update.
     await client.workflow.start('runbookExecution', { taskQueue: 'nobody-polls', workflowId: ID, args: [] });
-    const aws = { region: 'us-east-1', endpoint: 'http://127.0.0.1:1' };
-    service = createExecutionService({
+    service = await serviceWithoutAws({
       client,
       taskQueue: 'nobody-polls',
-      registry: await loadRunbookRegistry('runbooks'),
-      inventory: createInventory({ sts: createStsClient(aws), ssmFor: ssmClients(aws) }),
       audit,
-      region: 'us-east-1',
-      settings: { heartbeatTimeoutSeconds: 60 },
       authorizer: roleAuthorizer(),
       updateDeadlineMs: 1_500,
     });
@@ -65,14 +59,7 @@ describe('a vote or cancel the run does not answer', () => {
     await rm(home, { recursive: true, force: true });
   });
 
-  const refusal = async (p: Promise<unknown>) => {
-    const e = await p.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toBeInstanceOf(UserError);
-    return e as UserError;
-  };
+  const refusal = (p: Promise<unknown>) => rejectionOf(p, UserError);
 
   test('a vote: TEMPORAL_UNAVAILABLE, "may or may not have been taken", how to look; the refusal is on the record', async () => {
     const e = await refusal(service.vote(user('bob'), ID, { decision: 'approve', planDigest: PLAN_DIGEST(ID) }));
