@@ -78,15 +78,26 @@ async function howItEnded(client: Client, workflowId: string, runId: string): Pr
   });
   const last = history?.events?.[0];
   const at = optionalTsToDate(last?.eventTime);
+  const how = await whatEndedIt(client, workflowId, runId, last);
+  const reason = `it ended in Temporal without recording its end${how ? `: ${how}` : ''}`;
+  return at ? { reason, at } : { reason };
+}
+
+/** Who terminated the run and why, or that it timed out, was cancelled or failed (and how); undefined when Temporal does not say. */
+async function whatEndedIt(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  last: proto.temporal.api.history.v1.IHistoryEvent | undefined,
+): Promise<string | undefined> {
   const terminated = last?.workflowExecutionTerminatedEventAttributes;
-  const ended = `it ended in Temporal without recording its end`;
   if (terminated) {
-    const why = terminated.reason ? `: ${quoteForMessage(terminated.reason, 200)}` : '';
     const by = terminated.identity ? ` by ${quoteForMessage(terminated.identity, 100)}` : '';
-    return { reason: `${ended}: terminated${by}${why}`, ...(at ? { at } : {}) };
+    const why = terminated.reason ? `: ${quoteForMessage(terminated.reason, 200)}` : '';
+    return `terminated${by}${why}`;
   }
   if (last?.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT) {
-    return { reason: `${ended}: it timed out`, ...(at ? { at } : {}) };
+    return 'it timed out';
   }
   // A failure's message is encoded like any payload: the client decodes it.
   const e = await client.workflow
@@ -97,11 +108,9 @@ async function howItEnded(client: Client, workflowId: string, runId: string): Pr
       (err: unknown) => err,
     );
   const cause = e instanceof WorkflowFailedError ? e.cause : undefined;
-  if (cause instanceof CancelledFailure) return { reason: `${ended}: cancelled in Temporal`, ...(at ? { at } : {}) };
-  if (cause instanceof TerminatedFailure || cause instanceof TimeoutFailure || cause === undefined) {
-    return { reason: ended, ...(at ? { at } : {}) };
-  }
-  return { reason: `${ended}: it failed: ${quoteForMessage(innermost(cause), 300)}`, ...(at ? { at } : {}) };
+  if (cause instanceof CancelledFailure) return 'cancelled in Temporal';
+  if (cause === undefined || cause instanceof TerminatedFailure || cause instanceof TimeoutFailure) return undefined;
+  return `it failed: ${quoteForMessage(innermost(cause), 300)}`;
 }
 
 /** The message of the deepest cause (an activity's failure, not "Activity task failed"). */
