@@ -353,17 +353,18 @@ function checkpointColumnsBelowNewest(
 
 /** The checkpoints at the newest seq, whole (their signatures are checked), in the order allCheckpoints reads them. */
 function newestCheckpoints(sqlite: BetterSqlite3.Database): Checkpoint[] {
-  const query =
-    'select seq, hash, at, key_id, signature from audit_checkpoints where seq = (select max(seq) from audit_checkpoints) order by seq';
-  return (sqlite.prepare(query).raw(true).all() as unknown[][]).map(
-    ([seq, hash, at, keyId, signature]) => ({ seq: Number(seq), hash, at, keyId, signature }) as Checkpoint,
-  );
+  return sqliteCheckpoints(sqlite, 'where seq = (select max(seq) from audit_checkpoints)');
 }
 
 /** Every checkpoint row, in seq order; over SQLite as arrays through verify's own connection (122,000 rows in a million events). */
 async function allCheckpoints(db: Kysely<Database>, sqlite?: BetterSqlite3.Database): Promise<Checkpoint[]> {
   if (!sqlite) return (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute()).map(toCheckpoint);
-  const query = 'select seq, hash, at, key_id, signature from audit_checkpoints order by seq';
+  return sqliteCheckpoints(sqlite);
+}
+
+/** Checkpoint rows (those `where` picks, or all) in seq order, as arrays through SQLite. */
+function sqliteCheckpoints(sqlite: BetterSqlite3.Database, where = ''): Checkpoint[] {
+  const query = `select seq, hash, at, key_id, signature from audit_checkpoints ${where} order by seq`;
   return (sqlite.prepare(query).raw(true).all() as unknown[][]).map(
     ([seq, hash, at, keyId, signature]) => ({ seq: Number(seq), hash, at, keyId, signature }) as Checkpoint,
   );
