@@ -78,18 +78,34 @@ function later(a: string, b: string): string {
 /**
  * Applies one event (already checked against the vocabulary) to an execution's summary. Returns
  * `current` unchanged (same object) when the event does not concern an indexed execution, so
- * callers can skip a write. Terminal states are final: a late `execution.running` or a second
- * terminal event does not rewrite history, it only moves `updatedAt`.
+ * callers can skip a write; otherwise a new summary, `current` left as it was. Terminal states are
+ * final: a late `execution.running` or a second terminal event does not rewrite history, it only
+ * moves `updatedAt`.
  */
 export function projectExecution(
   current: ExecutionSummary | undefined,
   event: AuditEvent,
 ): ExecutionSummary | undefined {
+  if (event.executionId === null || current === undefined) return foldExecution(current, event);
+  return foldExecution({ ...current }, event);
+}
+
+/**
+ * projectExecution for a caller that alone holds `current`: the same rules, applied to `current`
+ * itself instead of a copy (a new summary only for a request). `audit verify` folds a million
+ * events into summaries no one else sees; a copy per event was about a third of that fold.
+ * Arrays in a summary are never changed, only replaced, so a copy made by projectExecution
+ * shares nothing this changes.
+ */
+export function foldExecution(current: ExecutionSummary | undefined, event: AuditEvent): ExecutionSummary | undefined {
   if (event.executionId === null) return current;
   const at = normalizeIsoTime(event.at);
 
   if (event.type === 'execution.requested') {
-    if (current) return { ...current, updatedAt: later(current.updatedAt, at) };
+    if (current) {
+      current.updatedAt = later(current.updatedAt, at);
+      return current;
+    }
     const d = event.data;
     return {
       id: event.executionId,
@@ -109,27 +125,26 @@ export function projectExecution(
   }
 
   if (!current) return current;
-  const next: ExecutionSummary = { ...current, updatedAt: later(current.updatedAt, at) };
   const finished = TERMINAL_STATUSES.has(current.status);
+  current.updatedAt = later(current.updatedAt, at);
 
   if (event.type === 'approval.granted') {
     // An approval arriving after the end changed nothing; the index shows who let it run.
-    if (finished) return next;
     // An approval that names another plan does not count for this one (approvals bind to the plan).
-    if (event.data.planDigest !== current.planDigest) return next;
-    if (!current.approvals.includes(event.actor)) next.approvals = [...current.approvals, event.actor];
-    return next;
+    if (!finished && event.data.planDigest === current.planDigest && !current.approvals.includes(event.actor))
+      current.approvals = [...current.approvals, event.actor];
+    return current;
   }
   if (event.type === 'execution.running') {
-    if (!finished) next.status = 'running';
-    return next;
+    if (!finished) current.status = 'running';
+    return current;
   }
   const terminal = endStatusOf(event.type);
   if (terminal && !finished) {
-    next.status = terminal;
-    next.finishedAt = at;
+    current.status = terminal;
+    current.finishedAt = at;
   }
-  return next;
+  return current;
 }
 
 /**

@@ -39,6 +39,7 @@ import { canonicalJson } from '../core/canonical.ts';
 import {
   TERMINAL_STATUSES,
   diffSummaries,
+  foldExecution,
   normalizeIsoTime,
   projectExecution,
   type ExecutionStatus,
@@ -1083,7 +1084,8 @@ export function createAuditStore(db: Kysely<Database>, options: AuditStoreOption
           if (event.executionId !== null) {
             if (endStatusOf(event.type) !== undefined && !ended.has(event.executionId))
               ended.set(event.executionId, seq);
-            const next = projectExecution(rebuilt.get(event.executionId), event);
+            // The walk's own summaries, folded in place (no one else holds them).
+            const next = foldExecution(rebuilt.get(event.executionId), event);
             if (next) rebuilt.set(event.executionId, next);
           }
           prevHash = hash;

@@ -8,6 +8,7 @@ import {
   checkpointProblem,
   checkpointSigner,
   diffSummaries,
+  foldExecution,
   instanceEventId,
   readAuditEvent,
   refusalEvent,
@@ -374,6 +375,40 @@ describe('projectExecution', () => {
   test('updatedAt never moves backwards', () => {
     const s = replay([story[0]!, { ...story[4]!, eventId: 'old', at: '2024-12-31T00:00:00Z' }]);
     expect(s?.updatedAt).toBe('2025-01-01T10:00:00.000Z');
+  });
+
+  test('foldExecution gives what projectExecution gives, in place; projectExecution changes nothing it is given', () => {
+    const stories = [
+      story,
+      [
+        ...story.slice(0, 2),
+        ev({ eventId: 'x', type: 'approval.granted', actor: 'carol', data: { planDigest: 'plan-other' } }),
+        ev({ eventId: 'y', type: 'approval.granted', actor: 'carol', data: { planDigest: 'plan-abc' } }),
+        { ...story[0]!, eventId: 'twice', at: '2025-01-01T12:00:00Z' },
+        ...story.slice(2),
+      ],
+      [
+        story[0]!,
+        ev({ eventId: 'r', type: 'execution.rejected', at: '2025-01-01T11:00:00Z', data: { reason: 'no' } }),
+        ev({ eventId: 'run', type: 'execution.running', at: '2025-01-01T11:01:00Z', data: { approvedBy: [] } }),
+        ev({ eventId: 'g', type: 'approval.granted', actor: 'bob', data: { planDigest: 'plan-abc' } }),
+        { ...story[4]!, eventId: 'old', at: '2024-12-31T00:00:00Z' },
+      ],
+    ];
+    for (const events of stories) {
+      let projected: ExecutionSummary | undefined;
+      let folded: ExecutionSummary | undefined;
+      for (const event of typed(events)) {
+        const before = structuredClone(projected);
+        const next = projectExecution(projected, event);
+        expect(projected).toEqual(before);
+        if (projected !== undefined) expect(next).not.toBe(projected);
+        projected = next;
+        folded = foldExecution(folded, event);
+        expect(folded).toEqual(projected);
+      }
+      expect(folded?.approvals).toEqual(events === story ? ['bob'] : events.length === 5 ? [] : ['bob', 'carol']);
+    }
   });
 
   test('diffSummaries names each field that differs from the log', () => {
