@@ -16,7 +16,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { endStatusOf } from '../core/audit-events.ts';
-import { projectExecution, type ExecutionSummary } from '../core/execution-index.ts';
+import { foldExecution, type ExecutionSummary } from '../core/execution-index.ts';
 import { sameAsRow, type ExecutionRow } from './execution-rows.ts';
 import { SignedCheckpoints, type CheckpointSlice } from './signed-checkpoints.ts';
 import {
@@ -67,6 +67,9 @@ export interface RangeResult {
 /** Records read at once. */
 const PAGE = 5000;
 
+/** Executions whose index rows are asked for at once. */
+const INDEX_BATCH = 5000;
+
 export function walkRange(task: RangeTask): RangeResult {
   const signed = SignedCheckpoints.of(task.signed);
   const conn = new BetterSqlite3(task.file, { readonly: true, fileMustExist: true, timeout: 5_000 });
@@ -83,7 +86,7 @@ export function walkRange(task: RangeTask): RangeResult {
       .raw(true);
     const columnsOf = conn.prepare(`select ${VERIFY_COLUMNS.join(', ')} from audit_events where seq = ?`).raw(true);
     const rawRow = (seq: unknown) => columnsOf.get(seq) as RawRow;
-    const indexRow = conn.prepare('select * from executions where id = ?');
+    const indexRows = conn.prepare('select e.* from json_each(?) j join executions e on e.id = j.value');
     let first: RawRow | null = null;
     let prevHash = '';
     let lastSeq = task.after ?? 0;
@@ -107,7 +110,8 @@ export function walkRange(task: RangeTask): RangeResult {
         if (event.executionId !== null) {
           if (endStatusOf(event.type) !== undefined && !ends.has(event.executionId))
             ends.set(event.executionId, checked.seq);
-          local.set(event.executionId, projectExecution(local.get(event.executionId), event));
+          // The range's own summaries, folded in place (no one else holds them).
+          local.set(event.executionId, foldExecution(local.get(event.executionId), event));
         }
         prevHash = checked.hash;
         lastSeq = checked.seq;
@@ -120,20 +124,32 @@ export function walkRange(task: RangeTask): RangeResult {
     function result(problem: WalkProblem | null): RangeResult {
       const executions: (readonly [string, ExecutionSummary | null])[] = [];
       const matched: string[] = [];
+      const rows = problem === null ? indexRowsOf(local) : new Map<string, ExecutionRow>();
       for (const [id, s] of local) {
-        if (problem === null && s !== undefined && same(id, s)) matched.push(id);
+        const row = rows.get(id);
+        if (problem === null && s !== undefined && row !== undefined && sameAsRow(row, s)) matched.push(id);
         else executions.push([id, s ?? null]);
       }
       return { first, count, lastSeq, lastHash: prevHash, problem, executions, matched, ends: [...ends] };
     }
 
-    function same(id: string, s: ExecutionSummary): boolean {
-      try {
-        const row = indexRow.get(id) as ExecutionRow | undefined;
-        return row !== undefined && sameAsRow(row, s);
-      } catch {
-        return false; // anything unreadable is the main thread's to judge and name
+    /**
+     * The index rows of the range's executions, by id, asked in one statement per INDEX_BATCH ids
+     * (SQLite looks each up; a statement per id cost about twice as much). One the database will
+     * not read is missing here, and left to the main thread.
+     */
+    function indexRowsOf(executions: ReadonlyMap<string, unknown>): Map<string, ExecutionRow> {
+      const rows = new Map<string, ExecutionRow>();
+      const ids = [...executions.keys()];
+      for (let from = 0; from < ids.length; from += INDEX_BATCH) {
+        try {
+          for (const row of indexRows.all(JSON.stringify(ids.slice(from, from + INDEX_BATCH))) as ExecutionRow[])
+            rows.set(row.id, row);
+        } catch {
+          // anything unreadable is the main thread's to judge and name
+        }
       }
+      return rows;
     }
   } finally {
     if (conn.inTransaction) conn.exec('commit');
